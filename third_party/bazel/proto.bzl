@@ -67,6 +67,7 @@ def wf_cc_proto_library(name, srcs, grpc_srcs = [], deps = [], visibility = None
         includes = ["."],
         # Generated code: warnings are not ours to fix (CMake uses -w too).
         copts = ["-w"],
+        linkstatic = True,  # STATIC in CMake; no .so to build
         deps = deps + [
             "@system_libs//:protobuf",
             "@system_libs//:grpcpp",
