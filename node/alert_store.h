@@ -1,0 +1,100 @@
+// The node's durable store of envelopes, and of fork evidence.
+//
+// One implementation per backend: SqliteAlertStore (node/sqlite_alert_store.h)
+// is the default. The store knows nothing about signatures or feed rules; the
+// Ledger (node/ledger.h) decides what may be appended and the store makes it
+// durable.
+#ifndef WATCHFLOOR_NODE_ALERT_STORE_H_
+#define WATCHFLOOR_NODE_ALERT_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "watchfloor/v1/alert.pb.h"
+
+namespace watchfloor::node {
+
+// One stored alert. `cursor` is the node-local store position: strictly
+// increasing in the order alerts were stored, never reused.
+struct StoredAlert {
+  uint64_t cursor = 0;
+  std::string id;  // lowercase hex alert id
+  std::string origin;
+  uint64_t sequence = 0;
+  watchfloor::v1::Envelope envelope;
+};
+
+// An alert about to be appended. The Ledger has verified it already.
+struct NewAlert {
+  std::string id;
+  std::string origin;
+  uint64_t sequence = 0;
+  std::string previous;
+  int64_t issued_at_ms = 0;
+  int64_t received_at_ms = 0;
+  std::string envelope;  // serialized watchfloor.v1.Envelope
+};
+
+// Proof that an origin signed two histories: two envelopes with the same
+// origin and sequence but different ids ("fork"), or one whose `previous`
+// contradicts the stored alert at sequence-1 ("broken-chain").
+struct Evidence {
+  std::string kind;  // "fork" or "broken-chain"
+  std::string origin;
+  uint64_t sequence = 0;
+  std::string stored_id;     // the id this node holds
+  std::string conflict_id;   // the contradicting id
+  std::string stored_envelope;    // serialized Envelope
+  std::string conflict_envelope;  // serialized Envelope
+  int64_t detected_at_ms = 0;
+};
+
+// The head of one origin's feed as stored: the highest contiguous sequence.
+struct FeedHead {
+  std::string origin;
+  uint64_t sequence = 0;
+  std::string id;
+  bool forked = false;  // evidence exists: the feed must not be extended
+};
+
+class AlertStore {
+ public:
+  virtual ~AlertStore() = default;
+
+  // Appends `alerts` and `evidence` in one transaction and makes them durable
+  // before returning (one fsync for the whole batch: group commit). Returns the
+  // cursors assigned to `alerts`, in order. On error nothing was appended.
+  // Only one thread may call this at a time (the Ledger's writer thread).
+  virtual absl::StatusOr<std::vector<uint64_t>> Append(
+      const std::vector<NewAlert>& alerts,
+      const std::vector<Evidence>& evidence) = 0;
+
+  // The stored alert with this id, or nullopt. Thread-safe.
+  virtual absl::StatusOr<std::optional<StoredAlert>> Get(
+      const std::string& id) = 0;
+
+  // The stored alert of `origin` at `sequence`, or nullopt. Thread-safe.
+  virtual absl::StatusOr<std::optional<StoredAlert>> GetBySequence(
+      const std::string& origin, uint64_t sequence) = 0;
+
+  // Up to `limit` alerts with cursor > `after`, in cursor order. Thread-safe.
+  virtual absl::StatusOr<std::vector<StoredAlert>> ReadAfter(uint64_t after,
+                                                             size_t limit) = 0;
+
+  // Every origin's head, read at open time by the Ledger. Thread-safe.
+  virtual absl::StatusOr<std::vector<FeedHead>> LoadHeads() = 0;
+
+  // All evidence, oldest first. Thread-safe.
+  virtual absl::StatusOr<std::vector<Evidence>> ListEvidence() = 0;
+
+  // Highest cursor stored (0 when empty). Thread-safe.
+  virtual absl::StatusOr<uint64_t> LastCursor() = 0;
+};
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_ALERT_STORE_H_

@@ -1,0 +1,358 @@
+#include "node/alert_validator.h"
+
+#include <arpa/inet.h>
+
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "certs/ids.h"
+#include "certs/status_macros.h"
+
+namespace watchfloor::node {
+namespace {
+
+using watchfloor::v1::Alert;
+
+constexpr size_t kMaxTitleBytes = 256;
+constexpr size_t kMaxDescriptionBytes = 16 * 1024;
+constexpr int kMaxListEntries = 256;
+constexpr int kMaxLabels = 64;
+constexpr int kMaxReferences = 64;
+constexpr size_t kMaxReferenceBytes = 2048;
+constexpr size_t kMaxLabelValueBytes = 256;
+
+absl::Status Invalid(absl::string_view field, absl::string_view value,
+                     absl::string_view rule) {
+  std::string shown(value.substr(0, 80));
+  if (value.size() > 80) shown += "...";
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " \"", shown, "\" is invalid: ", rule));
+}
+
+bool IsLowerAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// A DNS-label-like name: [a-z0-9-] (plus `extra`), not starting or ending
+// with '-'.
+bool IsLabel(absl::string_view label, absl::string_view extra, size_t max) {
+  if (label.empty() || label.size() > max) return false;
+  if (label.front() == '-' || label.back() == '-') return false;
+  for (char c : label) {
+    if (!IsLowerAlnum(c) && c != '-' && extra.find(c) == absl::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int n;
+    uint32_t cp;
+    if (c < 0x80) {
+      n = 0;
+      cp = c;
+    } else if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (int k = 1; k <= n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Reject overlong forms, surrogates and out-of-range code points.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+        (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+bool HasControlChars(absl::string_view s) {
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+absl::Status ValidateTimestamp(absl::string_view field,
+                               const google::protobuf::Timestamp& ts) {
+  // RFC 3339 range, as google.protobuf.Timestamp documents.
+  if (ts.seconds() < -62135596800 || ts.seconds() > 253402300799 ||
+      ts.nanos() < 0 || ts.nanos() > 999999999) {
+    return Invalid(field, absl::StrCat(ts.seconds(), "s ", ts.nanos(), "ns"),
+                   "outside 0001-01-01..9999-12-31 or nanos out of range");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateContent(const Alert& a) {
+  if (a.severity() < watchfloor::v1::SEVERITY_INFO ||
+      a.severity() > watchfloor::v1::SEVERITY_CRITICAL) {
+    return Invalid("severity", absl::StrCat(static_cast<int>(a.severity())),
+                   "must be one of info, low, medium, high, critical");
+  }
+  if (a.tlp() < watchfloor::v1::TLP_CLEAR || a.tlp() > watchfloor::v1::TLP_RED) {
+    return Invalid("tlp", absl::StrCat(static_cast<int>(a.tlp())),
+                   "must be one of clear, green, amber, amber+strict, red");
+  }
+  if (a.tlp() == watchfloor::v1::TLP_AMBER_STRICT ||
+      a.tlp() == watchfloor::v1::TLP_RED) {
+    return absl::UnimplementedError(
+        "tlp AMBER+STRICT and RED alerts must be sealed to their recipients, "
+        "and this node does not seal yet; publish at AMBER or lower, or share "
+        "out of band");
+  }
+  WF_RETURN_IF_ERROR(ValidateCategory(a.category()));
+  if (a.title().empty()) {
+    return absl::InvalidArgumentError("title is empty; give a one-line summary");
+  }
+  if (a.title().size() > kMaxTitleBytes || !IsValidUtf8(a.title()) ||
+      HasControlChars(a.title())) {
+    return Invalid("title", a.title(),
+                   absl::StrCat("must be 1..", kMaxTitleBytes,
+                                " bytes of UTF-8 without control characters"));
+  }
+  if (a.description().size() > kMaxDescriptionBytes ||
+      !IsValidUtf8(a.description())) {
+    return Invalid("description", a.description(),
+                   absl::StrCat("must be at most ", kMaxDescriptionBytes,
+                                " bytes of UTF-8"));
+  }
+  if (a.domains_size() > kMaxListEntries) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "domains has ", a.domains_size(), " entries; the limit is ",
+        kMaxListEntries));
+  }
+  for (const std::string& d : a.domains()) {
+    WF_RETURN_IF_ERROR(ValidateDomainName(d));
+  }
+  if (a.ip_prefixes_size() > kMaxListEntries) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ip_prefixes has ", a.ip_prefixes_size(), " entries; the limit is ",
+        kMaxListEntries));
+  }
+  for (const std::string& p : a.ip_prefixes()) {
+    auto parsed = ParseIpPrefix(p);
+    if (!parsed.ok()) return parsed.status();
+  }
+  if (a.asns_size() > kMaxListEntries) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "asns has ", a.asns_size(), " entries; the limit is ", kMaxListEntries));
+  }
+  for (uint32_t asn : a.asns()) {
+    if (asn == 0) return Invalid("asn", "0", "AS0 is reserved; use 1..4294967295");
+  }
+  if (a.labels_size() > kMaxLabels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "labels has ", a.labels_size(), " entries; the limit is ", kMaxLabels));
+  }
+  for (const auto& l : a.labels()) {
+    if (l.key().empty() || l.key().size() > 64) {
+      return Invalid("label key", l.key(), "must be 1..64 chars of [a-z0-9._-]");
+    }
+    for (char c : l.key()) {
+      if (!IsLowerAlnum(c) && c != '.' && c != '_' && c != '-') {
+        return Invalid("label key", l.key(), "must be 1..64 chars of [a-z0-9._-]");
+      }
+    }
+    if (l.value().size() > kMaxLabelValueBytes || !IsValidUtf8(l.value()) ||
+        HasControlChars(l.value())) {
+      return Invalid("label value", l.value(),
+                     "must be at most 256 bytes of UTF-8 without control "
+                     "characters");
+    }
+  }
+  if (a.references_size() > kMaxReferences) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("references has ", a.references_size(),
+                     " entries; the limit is ", kMaxReferences));
+  }
+  for (const std::string& r : a.references()) {
+    if (r.empty() || r.size() > kMaxReferenceBytes || !IsValidUtf8(r) ||
+        HasControlChars(r)) {
+      return Invalid("reference", r,
+                     "must be 1..2048 bytes of UTF-8 without control characters");
+    }
+  }
+  if (a.has_expires_at()) {
+    WF_RETURN_IF_ERROR(ValidateTimestamp("expires_at", a.expires_at()));
+  }
+  if (!a.updates().empty() && !a.cancels().empty()) {
+    return absl::InvalidArgumentError(
+        "an alert may either update or cancel an earlier alert, not both");
+  }
+  if (!a.updates().empty() && !certs::IsHexId(a.updates())) {
+    return Invalid("updates", a.updates(), "must be a 64-char lowercase hex alert id");
+  }
+  if (!a.cancels().empty() && !certs::IsHexId(a.cancels())) {
+    return Invalid("cancels", a.cancels(), "must be a 64-char lowercase hex alert id");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateOrigin(absl::string_view origin) {
+  std::vector<absl::string_view> parts = absl::StrSplit(origin, '/');
+  if (parts.size() != 2) {
+    return Invalid("origin", origin, "must be member/node, e.g. nic.cz/prg1");
+  }
+  if (parts[0].size() > 253) {
+    return Invalid("origin", origin, "member name is longer than 253 chars");
+  }
+  for (absl::string_view label : absl::StrSplit(parts[0], '.')) {
+    if (!IsLabel(label, "", 63)) {
+      return Invalid("origin", origin,
+                     "member must be lowercase DNS labels of [a-z0-9-], e.g. "
+                     "nic.cz");
+    }
+  }
+  if (!IsLabel(parts[1], "", 63)) {
+    return Invalid("origin", origin,
+                   "node must be one lowercase label of [a-z0-9-], e.g. prg1");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDomainName(absl::string_view name) {
+  if (name.empty() || name.size() > 253) {
+    return Invalid("domain", name, "must be 1..253 chars");
+  }
+  for (absl::string_view label : absl::StrSplit(name, '.')) {
+    if (!IsLabel(label, "_", 63)) {
+      return Invalid("domain", name,
+                     "must be lowercase A-label form (labels of [a-z0-9_-], "
+                     "1..63 chars, no trailing dot); convert IDNs to xn-- form");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCategory(absl::string_view category) {
+  if (category.empty() || category.size() > 128) {
+    return Invalid("category", category,
+                   "must be a dotted lowercase path of 1..128 chars, e.g. "
+                   "dns.hijack");
+  }
+  int labels = 0;
+  for (absl::string_view label : absl::StrSplit(category, '.')) {
+    ++labels;
+    if (!IsLabel(label, "", 63)) {
+      return Invalid("category", category,
+                     "must be dotted labels of [a-z0-9-], e.g. dns.hijack or "
+                     "dnssec.validation-failure");
+    }
+  }
+  if (labels > 8) return Invalid("category", category, "has more than 8 labels");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IpPrefix> ParseIpPrefix(absl::string_view text) {
+  size_t slash = text.find('/');
+  if (slash == absl::string_view::npos) {
+    return Invalid("ip prefix", text, "must be in CIDR form, e.g. 192.0.2.0/24");
+  }
+  std::string addr(text.substr(0, slash));
+  absl::string_view len_text = text.substr(slash + 1);
+  IpPrefix p;
+  int max_len;
+  if (inet_pton(AF_INET, addr.c_str(), p.addr.data()) == 1) {
+    max_len = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), p.addr.data()) == 1) {
+    p.v6 = true;
+    max_len = 128;
+  } else {
+    return Invalid("ip prefix", text, "address is not IPv4 or IPv6");
+  }
+  int len;
+  if (len_text.empty() || len_text.size() > 3 ||
+      !absl::SimpleAtoi(len_text, &len) || len < 0 || len > max_len ||
+      (len_text.size() > 1 && len_text[0] == '0')) {
+    return Invalid("ip prefix", text,
+                   absl::StrCat("length must be 0..", max_len));
+  }
+  p.length = len;
+  for (int bit = len; bit < max_len; ++bit) {
+    if (p.addr[bit / 8] & (0x80 >> (bit % 8))) {
+      return Invalid("ip prefix", text,
+                     "has host bits set; zero the bits after the prefix length");
+    }
+  }
+  return p;
+}
+
+bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b) {
+  if (a.v6 != b.v6) return false;
+  int len = std::min(a.length, b.length);
+  for (int bit = 0; bit < len; ++bit) {
+    uint8_t mask = 0x80 >> (bit % 8);
+    if ((a.addr[bit / 8] & mask) != (b.addr[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+absl::Status ValidateDraft(const Alert& draft) {
+  if (!draft.origin().empty() || draft.sequence() != 0 ||
+      !draft.previous().empty() || draft.has_issued_at()) {
+    return absl::InvalidArgumentError(
+        "a draft must leave origin, sequence, previous and issued_at unset; "
+        "the node fills them when it signs");
+  }
+  size_t size = draft.ByteSizeLong();
+  if (size > kMaxAlertBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "alert is ", size, " bytes; the limit is ", kMaxAlertBytes,
+        " (shorten the description or split the lists)"));
+  }
+  return ValidateContent(draft);
+}
+
+absl::Status ValidateSigned(const Alert& alert) {
+  WF_RETURN_IF_ERROR(ValidateOrigin(alert.origin()));
+  if (alert.sequence() == 0) {
+    return absl::InvalidArgumentError("sequence is 0; feeds start at 1");
+  }
+  if (alert.sequence() == 1 && !alert.previous().empty()) {
+    return Invalid("previous", alert.previous(),
+                   "must be empty for sequence 1");
+  }
+  if (alert.sequence() > 1 && !certs::IsHexId(alert.previous())) {
+    return Invalid("previous", alert.previous(),
+                   "must be the 64-char hex id of sequence-1");
+  }
+  if (!alert.has_issued_at()) {
+    return absl::InvalidArgumentError("issued_at is not set");
+  }
+  WF_RETURN_IF_ERROR(ValidateTimestamp("issued_at", alert.issued_at()));
+  if (alert.has_expires_at() &&
+      (alert.expires_at().seconds() < alert.issued_at().seconds() ||
+       (alert.expires_at().seconds() == alert.issued_at().seconds() &&
+        alert.expires_at().nanos() <= alert.issued_at().nanos()))) {
+    return absl::InvalidArgumentError(
+        "expires_at is not after issued_at; an alert cannot expire before it "
+        "is issued");
+  }
+  return ValidateContent(alert);
+}
+
+}  // namespace watchfloor::node

@@ -1,0 +1,58 @@
+// Validation of alert content. Pure functions: no I/O, no clocks.
+//
+// Every failure is INVALID_ARGUMENT (UNIMPLEMENTED for sealed TLP) with a
+// message that names the field, the offending value and the rule.
+#ifndef WATCHFLOOR_NODE_ALERT_VALIDATOR_H_
+#define WATCHFLOOR_NODE_ALERT_VALIDATOR_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "watchfloor/v1/alert.pb.h"
+
+namespace watchfloor::node {
+
+// The largest serialized Alert a node signs or accepts.
+inline constexpr size_t kMaxAlertBytes = 64 * 1024;
+
+// "member/node": two names of 1..63 chars of [a-z0-9-] (dots allowed in the
+// member, e.g. "nic.cz"), no leading/trailing '-' or '.'.
+absl::Status ValidateOrigin(absl::string_view origin);
+
+// A domain name in lowercase A-label form without a trailing dot: labels of
+// 1..63 chars of [a-z0-9_-], no leading/trailing '-', total <= 253.
+absl::Status ValidateDomainName(absl::string_view name);
+
+// A dotted lowercase category such as "dns.hijack".
+absl::Status ValidateCategory(absl::string_view category);
+
+// A parsed CIDR prefix. IPv4 is stored in the first 4 bytes.
+struct IpPrefix {
+  bool v6 = false;
+  std::array<uint8_t, 16> addr{};
+  int length = 0;
+};
+
+// Parses "192.0.2.0/24" or "2001:db8::/32". Host bits must be zero.
+absl::StatusOr<IpPrefix> ParseIpPrefix(absl::string_view text);
+
+// True iff the two prefixes share at least one address (same family, and one
+// contains the other).
+bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b);
+
+// Validates a publisher's draft: origin, sequence, previous and issued_at must
+// be unset (the node fills them); everything else as for a signed alert.
+absl::Status ValidateDraft(const watchfloor::v1::Alert& draft);
+
+// Validates a complete, signed alert as received through Ingest: origin,
+// sequence >= 1, previous empty iff sequence == 1 (else a hex id), issued_at
+// set, and the content rules of ValidateDraft.
+absl::Status ValidateSigned(const watchfloor::v1::Alert& alert);
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_ALERT_VALIDATOR_H_

@@ -1,0 +1,255 @@
+#include "node/cli/alert_io.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "certs/status_macros.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace watchfloor::cli {
+namespace {
+
+using watchfloor::v1::Alert;
+
+absl::Status JsonError(absl::string_view what, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("alert JSON: ", what, ": ", why));
+}
+
+absl::Status SetTimestamp(absl::string_view field, absl::string_view text,
+                          google::protobuf::Timestamp* ts) {
+  if (!google::protobuf::util::TimeUtil::FromString(std::string(text), ts)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " \"", text,
+        "\" is not an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<watchfloor::v1::Severity> ParseSeverity(absl::string_view s) {
+  std::string n = absl::AsciiStrToLower(s);
+  if (absl::StartsWith(n, "severity_")) n = n.substr(9);
+  if (n == "info") return watchfloor::v1::SEVERITY_INFO;
+  if (n == "low") return watchfloor::v1::SEVERITY_LOW;
+  if (n == "medium") return watchfloor::v1::SEVERITY_MEDIUM;
+  if (n == "high") return watchfloor::v1::SEVERITY_HIGH;
+  if (n == "critical") return watchfloor::v1::SEVERITY_CRITICAL;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "severity \"", s, "\" is unknown; use info, low, medium, high or critical"));
+}
+
+absl::StatusOr<watchfloor::v1::Tlp> ParseTlp(absl::string_view s) {
+  std::string n = absl::AsciiStrToLower(s);
+  if (absl::StartsWith(n, "tlp:") || absl::StartsWith(n, "tlp_")) n = n.substr(4);
+  if (n == "clear") return watchfloor::v1::TLP_CLEAR;
+  if (n == "green") return watchfloor::v1::TLP_GREEN;
+  if (n == "amber") return watchfloor::v1::TLP_AMBER;
+  if (n == "amber+strict" || n == "amber_strict") return watchfloor::v1::TLP_AMBER_STRICT;
+  if (n == "red") return watchfloor::v1::TLP_RED;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "tlp \"", s, "\" is unknown; use clear, green, amber, amber+strict or red"));
+}
+
+std::string SeverityName(watchfloor::v1::Severity s) {
+  switch (s) {
+    case watchfloor::v1::SEVERITY_INFO: return "info";
+    case watchfloor::v1::SEVERITY_LOW: return "low";
+    case watchfloor::v1::SEVERITY_MEDIUM: return "medium";
+    case watchfloor::v1::SEVERITY_HIGH: return "high";
+    case watchfloor::v1::SEVERITY_CRITICAL: return "critical";
+    default: return absl::StrCat("severity(", static_cast<int>(s), ")");
+  }
+}
+
+std::string TlpName(watchfloor::v1::Tlp t) {
+  switch (t) {
+    case watchfloor::v1::TLP_CLEAR: return "CLEAR";
+    case watchfloor::v1::TLP_GREEN: return "GREEN";
+    case watchfloor::v1::TLP_AMBER: return "AMBER";
+    case watchfloor::v1::TLP_AMBER_STRICT: return "AMBER+STRICT";
+    case watchfloor::v1::TLP_RED: return "RED";
+    default: return absl::StrCat("tlp(", static_cast<int>(t), ")");
+  }
+}
+
+absl::StatusOr<Alert> DraftFromJson(absl::string_view json) {
+  google::protobuf::Struct obj;
+  auto st = google::protobuf::util::JsonStringToMessage(std::string(json), &obj);
+  if (!st.ok()) return JsonError("not a JSON object", st.message().as_string());
+  Alert a;
+  for (const auto& [key, value] : obj.fields()) {
+    auto want_string = [&, &key = key, &value = value]() -> absl::StatusOr<std::string> {
+      if (value.kind_case() != google::protobuf::Value::kStringValue) {
+        return JsonError(key, "must be a string");
+      }
+      return value.string_value();
+    };
+    auto want_strings = [&, &key = key, &value = value]() -> absl::StatusOr<std::vector<std::string>> {
+      if (value.kind_case() != google::protobuf::Value::kListValue) {
+        return JsonError(key, "must be a list of strings");
+      }
+      std::vector<std::string> out;
+      for (const auto& v : value.list_value().values()) {
+        if (v.kind_case() != google::protobuf::Value::kStringValue) {
+          return JsonError(key, "must be a list of strings");
+        }
+        out.push_back(v.string_value());
+      }
+      return out;
+    };
+    if (key == "severity") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      WF_ASSIGN_OR_RETURN(auto sev, ParseSeverity(s));
+      a.set_severity(sev);
+    } else if (key == "tlp") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      WF_ASSIGN_OR_RETURN(auto tlp, ParseTlp(s));
+      a.set_tlp(tlp);
+    } else if (key == "category") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      a.set_category(s);
+    } else if (key == "title") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      a.set_title(s);
+    } else if (key == "description") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      a.set_description(s);
+    } else if (key == "updates") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      a.set_updates(s);
+    } else if (key == "cancels") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      a.set_cancels(s);
+    } else if (key == "expires_at") {
+      WF_ASSIGN_OR_RETURN(std::string s, want_string());
+      WF_RETURN_IF_ERROR(SetTimestamp("expires_at", s, a.mutable_expires_at()));
+    } else if (key == "domains") {
+      WF_ASSIGN_OR_RETURN(auto v, want_strings());
+      for (auto& s : v) a.add_domains(s);
+    } else if (key == "ip_prefixes") {
+      WF_ASSIGN_OR_RETURN(auto v, want_strings());
+      for (auto& s : v) a.add_ip_prefixes(s);
+    } else if (key == "references") {
+      WF_ASSIGN_OR_RETURN(auto v, want_strings());
+      for (auto& s : v) a.add_references(s);
+    } else if (key == "asns") {
+      if (value.kind_case() != google::protobuf::Value::kListValue) {
+        return JsonError(key, "must be a list of numbers");
+      }
+      for (const auto& v : value.list_value().values()) {
+        double d = v.number_value();
+        if (v.kind_case() != google::protobuf::Value::kNumberValue || d < 1 ||
+            d > 4294967295.0 || d != static_cast<double>(static_cast<uint64_t>(d))) {
+          return JsonError(key, "must be a list of AS numbers 1..4294967295");
+        }
+        a.add_asns(static_cast<uint32_t>(d));
+      }
+    } else if (key == "labels") {
+      if (value.kind_case() != google::protobuf::Value::kStructValue) {
+        return JsonError(key, "must be an object of string values");
+      }
+      for (const auto& [k, v] : value.struct_value().fields()) {
+        if (v.kind_case() != google::protobuf::Value::kStringValue) {
+          return JsonError(absl::StrCat("labels.", k), "must be a string");
+        }
+        auto* l = a.add_labels();
+        l->set_key(k);
+        l->set_value(v.string_value());
+      }
+    } else {
+      return JsonError(key,
+                       "unknown key; use severity, category, tlp, title, "
+                       "description, domains, ip_prefixes, asns, labels, "
+                       "references, expires_at, updates or cancels");
+    }
+  }
+  return a;
+}
+
+absl::StatusOr<Alert> DraftFromFlags(const ParsedArgs& args) {
+  Alert a;
+  if (args.Has("severity")) {
+    WF_ASSIGN_OR_RETURN(auto sev, ParseSeverity(args.Get("severity")));
+    a.set_severity(sev);
+  }
+  if (args.Has("tlp")) {
+    WF_ASSIGN_OR_RETURN(auto tlp, ParseTlp(args.Get("tlp")));
+    a.set_tlp(tlp);
+  }
+  a.set_category(args.Get("category"));
+  a.set_title(args.Get("title"));
+  a.set_description(args.Get("description"));
+  for (const auto& d : args.GetAll("domain")) a.add_domains(d);
+  for (const auto& p : args.GetAll("prefix")) a.add_ip_prefixes(p);
+  for (const auto& s : args.GetAll("asn")) {
+    std::string n = s;
+    if (absl::StartsWith(absl::AsciiStrToLower(n), "as")) n = n.substr(2);
+    uint32_t asn;
+    if (!absl::SimpleAtoi(n, &asn) || asn == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--asn \"", s, "\" is not an AS number 1..4294967295 (e.g. 64500)"));
+    }
+    a.add_asns(asn);
+  }
+  for (const auto& kv : args.GetAll("label")) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--label \"", kv, "\" must be key=value"));
+    }
+    auto* l = a.add_labels();
+    l->set_key(kv.substr(0, eq));
+    l->set_value(kv.substr(eq + 1));
+  }
+  for (const auto& r : args.GetAll("reference")) a.add_references(r);
+  if (args.Has("expires")) {
+    WF_RETURN_IF_ERROR(SetTimestamp("--expires", args.Get("expires"),
+                                    a.mutable_expires_at()));
+  }
+  a.set_updates(args.Get("updates"));
+  a.set_cancels(args.Get("cancels"));
+  return a;
+}
+
+std::string FormatAlertText(uint64_t cursor, const std::string& id,
+                            const Alert& a) {
+  std::string issued = google::protobuf::util::TimeUtil::ToString(a.issued_at());
+  std::string s = absl::StrCat(
+      "[", cursor, "] ", issued, "  ", a.origin(), " #", a.sequence(), "  ",
+      absl::AsciiStrToUpper(SeverityName(a.severity())), "  ", a.category(),
+      "  TLP:", TlpName(a.tlp()), "\n    ", a.title(), "\n    id ", id, "\n");
+  if (!a.domains().empty()) {
+    absl::StrAppend(&s, "    domains: ", absl::StrJoin(a.domains(), ", "), "\n");
+  }
+  if (!a.ip_prefixes().empty()) {
+    absl::StrAppend(&s, "    prefixes: ", absl::StrJoin(a.ip_prefixes(), ", "), "\n");
+  }
+  if (!a.asns().empty()) {
+    absl::StrAppend(&s, "    asns: ", absl::StrJoin(a.asns(), ", "), "\n");
+  }
+  if (!a.description().empty()) {
+    absl::StrAppend(&s, "    ", absl::StrReplaceAll(a.description(), {{"\n", "\n    "}}), "\n");
+  }
+  if (!a.updates().empty()) absl::StrAppend(&s, "    updates ", a.updates(), "\n");
+  if (!a.cancels().empty()) absl::StrAppend(&s, "    cancels ", a.cancels(), "\n");
+  return s;
+}
+
+std::string FormatAlertJson(uint64_t cursor, const std::string& id,
+                            const Alert& a) {
+  std::string alert_json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(a, &alert_json, opts);
+  return absl::StrCat("{\"cursor\":", cursor, ",\"id\":\"", id,
+                      "\",\"alert\":", alert_json, "}");
+}
+
+}  // namespace watchfloor::cli

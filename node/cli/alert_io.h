@@ -1,0 +1,43 @@
+// Turning user input into alert drafts, and alerts into text for people.
+#ifndef WATCHFLOOR_NODE_CLI_ALERT_IO_H_
+#define WATCHFLOOR_NODE_CLI_ALERT_IO_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "node/cli/flags.h"
+#include "watchfloor/v1/alert.pb.h"
+
+namespace watchfloor::cli {
+
+// "high" / "HIGH" / "SEVERITY_HIGH" -> SEVERITY_HIGH. INVALID_ARGUMENT lists
+// the accepted names.
+absl::StatusOr<watchfloor::v1::Severity> ParseSeverity(absl::string_view s);
+// "green" / "TLP:GREEN" / "amber+strict" / "TLP_AMBER_STRICT" -> Tlp.
+absl::StatusOr<watchfloor::v1::Tlp> ParseTlp(absl::string_view s);
+std::string SeverityName(watchfloor::v1::Severity s);  // "high"
+std::string TlpName(watchfloor::v1::Tlp t);            // "AMBER+STRICT"
+
+// A draft from a JSON object such as
+//   {"severity": "high", "category": "dns.hijack", "tlp": "green",
+//    "title": "...", "description": "...", "domains": ["example.cz"],
+//    "ip_prefixes": ["192.0.2.0/24"], "asns": [64500],
+//    "labels": {"incident": "INC-1"}, "references": ["https://..."],
+//    "expires_at": "2026-12-01T00:00:00Z", "updates": "<id>"}
+// Unknown keys are INVALID_ARGUMENT naming the key.
+absl::StatusOr<watchfloor::v1::Alert> DraftFromJson(absl::string_view json);
+
+// A draft from the publish flags (--severity, --domain, ...).
+absl::StatusOr<watchfloor::v1::Alert> DraftFromFlags(const ParsedArgs& args);
+
+// Human-readable, multi-line.
+std::string FormatAlertText(uint64_t cursor, const std::string& id,
+                            const watchfloor::v1::Alert& alert);
+// One-line JSON: {"cursor":..,"id":"..","alert":{...proto3 JSON...}}.
+std::string FormatAlertJson(uint64_t cursor, const std::string& id,
+                            const watchfloor::v1::Alert& alert);
+
+}  // namespace watchfloor::cli
+
+#endif  // WATCHFLOOR_NODE_CLI_ALERT_IO_H_

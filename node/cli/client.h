@@ -1,0 +1,27 @@
+// Connecting the CLI to a node.
+#ifndef WATCHFLOOR_NODE_CLI_CLIENT_H_
+#define WATCHFLOOR_NODE_CLI_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "node/cli/flags.h"
+#include "watchfloor/v1/node.grpc.pb.h"
+
+namespace watchfloor::cli {
+
+// The flags every client command takes: --node, --tls-cert, --tls-key,
+// --tls-ca.
+std::vector<FlagSpec> ConnectionFlags();
+
+// A stub for the node named by --node. With --tls-* flags the channel uses
+// mutual TLS; without them it is plaintext, which is allowed only to a
+// loopback address (INVALID_ARGUMENT otherwise).
+absl::StatusOr<std::unique_ptr<watchfloor::v1::Node::Stub>> Connect(
+    const ParsedArgs& args);
+
+}  // namespace watchfloor::cli
+
+#endif  // WATCHFLOOR_NODE_CLI_CLIENT_H_

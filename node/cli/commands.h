@@ -1,0 +1,32 @@
+// The watchfloor subcommands. Each takes the words after its name and
+// returns the process exit code (kExitOk, kExitFailure, kExitUsage).
+#ifndef WATCHFLOOR_NODE_CLI_COMMANDS_H_
+#define WATCHFLOOR_NODE_CLI_COMMANDS_H_
+
+#include <functional>
+
+#include "absl/status/status.h"
+#include "node/cli/flags.h"
+
+namespace watchfloor::cli {
+
+int KeygenCommand(int argc, char** argv);
+int NodeCommand(int argc, char** argv);
+int PublishCommand(int argc, char** argv);
+int SubscribeCommand(int argc, char** argv);
+int GetCommand(int argc, char** argv);
+int IdentityCommand(int argc, char** argv);
+int IngestCommand(int argc, char** argv);
+int VerifyCommand(int argc, char** argv);
+
+// Parses, handles --help and usage errors, then runs `body`. A non-OK status
+// from `body` is printed as "error: <message>" and exits kExitFailure.
+int RunCommand(const CommandSpec& spec, int argc, char** argv,
+               const std::function<absl::Status(const ParsedArgs&)>& body);
+
+// Prints "error: <message>" to stderr and returns kExitFailure.
+int PrintError(const absl::Status& status);
+
+}  // namespace watchfloor::cli
+
+#endif  // WATCHFLOOR_NODE_CLI_COMMANDS_H_

@@ -1,0 +1,91 @@
+// watchfloor: one binary, many subcommands.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "node/cli/commands.h"
+
+namespace watchfloor::cli {
+
+int PrintError(const absl::Status& status) {
+  std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+  return kExitFailure;
+}
+
+int RunCommand(const CommandSpec& spec, int argc, char** argv,
+               const std::function<absl::Status(const ParsedArgs&)>& body) {
+  absl::StatusOr<ParsedArgs> args = ParseArgs(spec, argc, argv);
+  if (!args.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(args.status().message()).c_str());
+    return kExitUsage;
+  }
+  if (args->help()) {
+    std::fputs(Usage(spec).c_str(), stdout);
+    return kExitOk;
+  }
+  absl::Status st = body(*args);
+  if (st.ok()) return kExitOk;
+  if (st.code() == absl::StatusCode::kInvalidArgument &&
+      absl::StartsWith(st.message(), "usage: ")) {
+    std::fprintf(stderr, "error: %s\n", std::string(st.message().substr(7)).c_str());
+    return kExitUsage;
+  }
+  return PrintError(st);
+}
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"keygen", KeygenCommand, "create a node's Ed25519 signing key"},
+    {"node", NodeCommand, "run a node"},
+    {"publish", PublishCommand, "publish an alert through a node"},
+    {"subscribe", SubscribeCommand, "stream alerts from a node"},
+    {"get", GetCommand, "fetch one alert by id"},
+    {"identity", IdentityCommand, "show a node's origin and public key"},
+    {"ingest", IngestCommand, "submit already-signed DSSE envelopes to a node"},
+    {"verify", VerifyCommand, "verify DSSE envelopes offline"},
+};
+
+void PrintTopUsage(FILE* out) {
+  std::fputs(
+      "usage: watchfloor <command> [flags]\n\n"
+      "watchfloor is a federated alert-sharing bus for DNS operators.\n\n"
+      "commands:\n",
+      out);
+  for (const Command& c : kCommands) {
+    std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+  }
+  std::fputs("\nRun 'watchfloor <command> --help' for a command's flags.\n"
+             "Exit codes: 0 success, 1 failure, 2 usage error.\n",
+             out);
+}
+
+}  // namespace
+}  // namespace watchfloor::cli
+
+int main(int argc, char** argv) {
+  using namespace watchfloor::cli;
+  if (argc < 2) {
+    PrintTopUsage(stderr);
+    return kExitUsage;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    PrintTopUsage(stdout);
+    return kExitOk;
+  }
+  for (const Command& c : kCommands) {
+    if (cmd == c.name) return c.run(argc - 2, argv + 2);
+  }
+  std::fprintf(stderr, "error: unknown command '%s'; run 'watchfloor --help'\n",
+               cmd.c_str());
+  return kExitUsage;
+}

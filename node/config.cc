@@ -1,0 +1,161 @@
+#include "node/config.h"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "certs/status_macros.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "node/alert_validator.h"
+
+namespace watchfloor::node {
+namespace {
+
+class Collector final : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) {
+      first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ",
+                            message);
+    }
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+std::string Resolve(absl::string_view base_dir, const std::string& path) {
+  if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
+  return absl::StrCat(base_dir, "/", path);
+}
+
+}  // namespace
+
+bool IsLoopbackAddress(absl::string_view host_port) {
+  std::string host;
+  if (absl::StartsWith(host_port, "[")) {
+    size_t end = host_port.find(']');
+    if (end == absl::string_view::npos) return false;
+    host = std::string(host_port.substr(1, end - 1));
+  } else {
+    size_t colon = host_port.rfind(':');
+    host = std::string(host_port.substr(0, colon));
+  }
+  if (host == "localhost") return true;
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, host.c_str(), buf) == 1) return buf[0] == 127;
+  if (inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+    static const unsigned char kLoop6[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                             0, 0, 0, 0, 0, 0, 0, 1};
+    return std::equal(buf, buf + 16, kLoop6);
+  }
+  return false;
+}
+
+absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
+  auto missing = [](absl::string_view field) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: ", field, " is required"));
+  };
+  if (c.origin().empty()) return missing("origin");
+  absl::Status st = ValidateOrigin(c.origin());
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("config: ", st.message()));
+  if (c.listen_address().empty()) return missing("listen_address");
+  if (c.listen_address().find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: listen_address \"", c.listen_address(),
+        "\" must be host:port, e.g. 127.0.0.1:7400"));
+  }
+  if (c.data_dir().empty()) return missing("data_dir");
+  if (c.signing_key_file().empty()) return missing("signing_key_file");
+  for (const auto& k : c.known_origins()) {
+    st = ValidateOrigin(k.origin());
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: known_origins: ", st.message()));
+    }
+    if (k.public_key_file().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: known_origins ", k.origin(), " has no public_key_file"));
+    }
+  }
+  const auto& t = c.tls();
+  int tls_fields = !t.cert_file().empty() + !t.key_file().empty() +
+                   !t.client_ca_file().empty();
+  if (tls_fields != 0 && tls_fields != 3) {
+    return absl::InvalidArgumentError(
+        "config: tls needs cert_file, key_file and client_ca_file together");
+  }
+  if (tls_fields == 3 && c.insecure_plaintext_loopback()) {
+    return absl::InvalidArgumentError(
+        "config: set either tls or insecure_plaintext_loopback, not both");
+  }
+  if (tls_fields == 0) {
+    if (!c.insecure_plaintext_loopback()) {
+      return absl::InvalidArgumentError(
+          "config: tls is required (mutual TLS); for local development only, "
+          "set insecure_plaintext_loopback: true with a loopback "
+          "listen_address");
+    }
+    if (!IsLoopbackAddress(c.listen_address())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: insecure_plaintext_loopback refuses listen_address ",
+          c.listen_address(),
+          ", which is not a loopback address; use 127.0.0.1 or [::1], or "
+          "configure tls"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<watchfloor::v1::NodeConfig> ParseConfig(
+    absl::string_view text, absl::string_view source_name,
+    absl::string_view base_dir) {
+  watchfloor::v1::NodeConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  Collector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config ", source_name, ": ", errors.first(),
+        "; see docs/CONFIG.md for the fields a node config takes"));
+  }
+  config.set_data_dir(Resolve(base_dir, config.data_dir()));
+  config.set_signing_key_file(Resolve(base_dir, config.signing_key_file()));
+  for (auto& k : *config.mutable_known_origins()) {
+    k.set_public_key_file(Resolve(base_dir, k.public_key_file()));
+  }
+  auto* t = config.mutable_tls();
+  if (!t->cert_file().empty()) t->set_cert_file(Resolve(base_dir, t->cert_file()));
+  if (!t->key_file().empty()) t->set_key_file(Resolve(base_dir, t->key_file()));
+  if (!t->client_ca_file().empty()) {
+    t->set_client_ca_file(Resolve(base_dir, t->client_ca_file()));
+  }
+  absl::Status st = CheckConfig(config);
+  if (!st.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": ", st.message()));
+  }
+  return config;
+}
+
+absl::StatusOr<watchfloor::v1::NodeConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(
+        "config file ", path, " cannot be read; check the path"));
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  if (dir.empty()) dir = "/";
+  return ParseConfig(buf.str(), path, dir);
+}
+
+}  // namespace watchfloor::node

@@ -1,0 +1,34 @@
+// Loading and checking the node's config file (text-format NodeConfig).
+#ifndef WATCHFLOOR_NODE_CONFIG_H_
+#define WATCHFLOOR_NODE_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "watchfloor/v1/config.pb.h"
+
+namespace watchfloor::node {
+
+// Parses `text` as a text-format NodeConfig. Unknown fields and syntax errors
+// are INVALID_ARGUMENT naming `source_name`, the line and column. Relative
+// paths are resolved against `base_dir`. Then checks the config
+// (CheckConfig).
+absl::StatusOr<watchfloor::v1::NodeConfig> ParseConfig(
+    absl::string_view text, absl::string_view source_name,
+    absl::string_view base_dir);
+
+// Reads and parses a config file. NOT_FOUND if it does not exist.
+absl::StatusOr<watchfloor::v1::NodeConfig> LoadConfigFile(const std::string& path);
+
+// Semantic checks: origin, listen_address, data_dir and signing_key_file set;
+// TLS all-or-nothing; plaintext only with insecure_plaintext_loopback and a
+// loopback listen address. INVALID_ARGUMENT naming the field.
+absl::Status CheckConfig(const watchfloor::v1::NodeConfig& config);
+
+// True iff "host:port" names a loopback host (127.0.0.0/8, ::1, localhost).
+bool IsLoopbackAddress(absl::string_view host_port);
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_CONFIG_H_

@@ -1,0 +1,462 @@
+#include "node/ledger.h"
+
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "certs/dsse.h"
+#include "certs/ids.h"
+#include "certs/status_macros.h"
+#include "node/alert_validator.h"
+
+namespace watchfloor::node {
+
+using watchfloor::v1::Alert;
+using watchfloor::v1::Envelope;
+
+struct Ledger::Op {
+  enum class Kind { kPublish, kIngest } kind;
+  // kPublish: the draft. kIngest: the verified, parsed alert.
+  Alert alert;
+  // kIngest: the envelope as received and its id.
+  Envelope envelope;
+  std::string id;
+  std::function<void(absl::StatusOr<PublishResult>)> publish_done;
+  std::function<void(absl::StatusOr<IngestResult>)> ingest_done;
+
+  // Filled while staging.
+  absl::Status status;
+  int new_index = -1;  // index into Batch::alerts when staged for append
+  uint64_t sequence = 0;
+
+  void Fail(absl::Status st) {
+    if (kind == Kind::kPublish) {
+      publish_done(std::move(st));
+    } else {
+      ingest_done(std::move(st));
+    }
+  }
+};
+
+// What one transaction will write, plus the heads as they will be after it.
+struct Ledger::Batch {
+  std::vector<NewAlert> alerts;
+  std::vector<Envelope> envelopes;  // parallel to alerts
+  std::vector<Evidence> evidence;
+  std::map<std::string, FeedHead> heads;  // tentative, copied from heads_
+  std::set<std::string> ids;              // ids staged in this batch
+  // (origin, sequence) -> index into alerts, for forks within one batch.
+  std::map<std::pair<std::string, uint64_t>, int> by_position;
+};
+
+Ledger::Ledger(AlertStore* store, const certs::SigningKey* key,
+               std::string origin, const KeyResolver* keys, Clock* clock,
+               CommitListener listener, Options options)
+    : store_(store),
+      key_(key),
+      origin_(std::move(origin)),
+      keys_(keys),
+      clock_(clock),
+      listener_(std::move(listener)),
+      options_(options) {}
+
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(
+    AlertStore* store, const certs::SigningKey* key, std::string origin,
+    const KeyResolver* keys, Clock* clock, CommitListener listener,
+    Options options) {
+  WF_RETURN_IF_ERROR(ValidateOrigin(origin));
+  WF_ASSIGN_OR_RETURN(std::vector<FeedHead> heads, store->LoadHeads());
+  std::unique_ptr<Ledger> ledger(new Ledger(store, key, std::move(origin), keys,
+                                            clock, std::move(listener),
+                                            options));
+  {
+    absl::MutexLock lock(&ledger->mu_);
+    for (FeedHead& h : heads) {
+      std::string o = h.origin;
+      ledger->heads_[o] = std::move(h);
+    }
+  }
+  ledger->writer_ = std::thread([l = ledger.get()] { l->WriterLoop(); });
+  return ledger;
+}
+
+Ledger::~Ledger() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  writer_.join();
+}
+
+void Ledger::Enqueue(std::unique_ptr<Op> op) {
+  absl::Status reject;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      reject = absl::UnavailableError("node is shutting down; retry on restart");
+    } else if (!failure_.ok()) {
+      reject = absl::UnavailableError(absl::StrCat(
+          "node stopped writing after a store failure: ", failure_.message(),
+          "; fix the cause and restart the node"));
+    } else if (queue_.size() >= options_.max_queue) {
+      reject = absl::ResourceExhaustedError(absl::StrCat(
+          "node write queue is full (", options_.max_queue,
+          " pending); retry with backoff"));
+    } else {
+      queue_.push_back(std::move(op));
+      return;
+    }
+  }
+  op->Fail(std::move(reject));
+}
+
+void Ledger::Publish(Alert draft,
+                     std::function<void(absl::StatusOr<PublishResult>)> done) {
+  absl::Status st = ValidateDraft(draft);
+  if (!st.ok()) {
+    done(std::move(st));
+    return;
+  }
+  auto op = std::make_unique<Op>();
+  op->kind = Op::Kind::kPublish;
+  op->alert = std::move(draft);
+  op->publish_done = std::move(done);
+  Enqueue(std::move(op));
+}
+
+void Ledger::Ingest(Envelope envelope,
+                    std::function<void(absl::StatusOr<IngestResult>)> done) {
+  // Everything that needs no feed state happens here, on the caller's thread.
+  auto verify = [&](Alert& alert) -> absl::Status {
+    if (envelope.payload_type() != certs::kAlertPayloadType) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "envelope payloadType is \"", envelope.payload_type().substr(0, 80),
+          "\"; expected ", certs::kAlertPayloadType));
+    }
+    if (envelope.payload().size() > kMaxAlertBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("envelope payload is ", envelope.payload().size(),
+                       " bytes; the limit is ", kMaxAlertBytes));
+    }
+    if (!alert.ParseFromString(envelope.payload())) {
+      return absl::InvalidArgumentError(
+          "envelope payload is not a serialized watchfloor.v1.Alert");
+    }
+    WF_RETURN_IF_ERROR(ValidateOrigin(alert.origin()));
+    std::optional<certs::PublicKey> key = keys_->Find(alert.origin());
+    if (!key.has_value()) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "origin ", alert.origin(),
+          " is unknown to this node; add its public key to known_origins"));
+    }
+    WF_RETURN_IF_ERROR(certs::VerifyEnvelope(envelope, *key));
+    return ValidateSigned(alert);
+  };
+  auto op = std::make_unique<Op>();
+  op->kind = Op::Kind::kIngest;
+  absl::Status st = verify(op->alert);
+  if (!st.ok()) {
+    done(std::move(st));
+    return;
+  }
+  op->id = certs::AlertId(envelope.payload());
+  op->envelope = std::move(envelope);
+  op->ingest_done = std::move(done);
+  Enqueue(std::move(op));
+}
+
+absl::StatusOr<PublishResult> Ledger::PublishSync(Alert draft) {
+  absl::Notification n;
+  absl::StatusOr<PublishResult> out;
+  Publish(std::move(draft), [&](absl::StatusOr<PublishResult> r) {
+    out = std::move(r);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+absl::StatusOr<IngestResult> Ledger::IngestSync(Envelope envelope) {
+  absl::Notification n;
+  absl::StatusOr<IngestResult> out;
+  Ingest(std::move(envelope), [&](absl::StatusOr<IngestResult> r) {
+    out = std::move(r);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+std::vector<FeedHead> Ledger::Heads() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<FeedHead> out;
+  out.reserve(heads_.size());
+  for (const auto& [origin, head] : heads_) out.push_back(head);
+  return out;
+}
+
+FeedHead Ledger::OwnHead() const {
+  absl::MutexLock lock(&mu_);
+  auto it = heads_.find(origin_);
+  if (it == heads_.end()) {
+    FeedHead h;
+    h.origin = origin_;
+    return h;
+  }
+  return it->second;
+}
+
+absl::Status Ledger::health() const {
+  absl::MutexLock lock(&mu_);
+  return failure_;
+}
+
+void Ledger::WriterLoop() {
+  for (;;) {
+    std::vector<std::unique_ptr<Op>> ops;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stopping_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping and drained
+      while (!queue_.empty() && ops.size() < options_.max_batch) {
+        ops.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    ProcessBatch(std::move(ops));
+  }
+}
+
+void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
+  Batch batch;
+  absl::Status failure;
+  {
+    absl::MutexLock lock(&mu_);
+    batch.heads = heads_;
+    failure = failure_;
+  }
+  if (!failure.ok()) {
+    for (auto& op : ops) {
+      op->Fail(absl::UnavailableError(absl::StrCat(
+          "node stopped writing after a store failure: ", failure.message())));
+    }
+    return;
+  }
+  const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
+  for (auto& op : ops) {
+    op->status = op->kind == Op::Kind::kPublish ? StagePublish(*op, batch)
+                                                : StageIngest(*op, batch);
+  }
+  for (NewAlert& a : batch.alerts) a.received_at_ms = now_ms;
+  for (Evidence& e : batch.evidence) e.detected_at_ms = now_ms;
+
+  absl::StatusOr<std::vector<uint64_t>> cursors;
+  if (!batch.alerts.empty() || !batch.evidence.empty()) {
+    cursors = store_->Append(batch.alerts, batch.evidence);
+  }
+  if (!cursors.ok()) {
+    // Nothing of this batch is durable. Stop writing: later alerts would
+    // chain onto state we could not persist.
+    absl::Status st = cursors.status();
+    {
+      absl::MutexLock lock(&mu_);
+      failure_ = st;
+    }
+    for (auto& op : ops) {
+      op->Fail(op->status.ok() ? absl::UnavailableError(absl::StrCat(
+                                     "alert not stored: ", st.message()))
+                               : op->status);
+    }
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    heads_ = std::move(batch.heads);
+  }
+  std::vector<std::shared_ptr<const StoredAlert>> committed;
+  committed.reserve(batch.alerts.size());
+  for (size_t i = 0; i < batch.alerts.size(); ++i) {
+    auto s = std::make_shared<StoredAlert>();
+    s->cursor = (*cursors)[i];
+    s->id = batch.alerts[i].id;
+    s->origin = batch.alerts[i].origin;
+    s->sequence = batch.alerts[i].sequence;
+    s->envelope = std::move(batch.envelopes[i]);
+    committed.push_back(std::move(s));
+  }
+  if (listener_ && !committed.empty()) listener_(committed);
+  for (auto& op : ops) {
+    if (!op->status.ok()) {
+      op->Fail(std::move(op->status));
+      continue;
+    }
+    const StoredAlert& s = *committed[op->new_index];
+    if (op->kind == Op::Kind::kPublish) {
+      PublishResult r;
+      r.cursor = s.cursor;
+      r.id = s.id;
+      r.sequence = s.sequence;
+      r.envelope = s.envelope;
+      op->publish_done(std::move(r));
+    } else {
+      IngestResult r;
+      r.cursor = s.cursor;
+      r.id = s.id;
+      op->ingest_done(std::move(r));
+    }
+  }
+}
+
+absl::Status Ledger::StagePublish(Op& op, Batch& batch) {
+  FeedHead& head = batch.heads[origin_];
+  head.origin = origin_;
+  if (head.forked) {
+    return absl::DataLossError(absl::StrCat(
+        "this node's own feed ", origin_,
+        " is forked (evidence stored): its key signed two histories; rotate "
+        "the key and start a new origin"));
+  }
+  Alert& alert = op.alert;
+  // A lifecycle link must name an earlier alert of this origin.
+  for (const std::string* target : {&alert.updates(), &alert.cancels()}) {
+    if (target->empty()) continue;
+    bool found = false;
+    for (const NewAlert& a : batch.alerts) {
+      if (a.id == *target) found = a.origin == origin_;
+    }
+    if (!found) {
+      WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> stored, store_->Get(*target));
+      found = stored.has_value() && stored->origin == origin_;
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          alert.updates().empty() ? "cancels" : "updates", " names alert ",
+          *target, ", which is not in this node's feed ", origin_,
+          "; an alert can only update or cancel its own origin's alerts"));
+    }
+  }
+  const absl::Time now = clock_->Now();
+  alert.set_origin(origin_);
+  alert.set_sequence(head.sequence + 1);
+  alert.set_previous(head.id);
+  const int64_t micros = absl::ToUnixMicros(now);
+  alert.mutable_issued_at()->set_seconds(micros / 1000000);
+  alert.mutable_issued_at()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  // Re-check the fields only the node could fill (expiry vs issued_at).
+  WF_RETURN_IF_ERROR(ValidateSigned(alert));
+
+  std::string payload;
+  alert.SerializeToString(&payload);
+  Envelope envelope = certs::SignEnvelope(payload, certs::kAlertPayloadType, *key_);
+  NewAlert na;
+  na.id = certs::AlertId(payload);
+  na.origin = origin_;
+  na.sequence = alert.sequence();
+  na.previous = alert.previous();
+  na.issued_at_ms = micros / 1000;
+  envelope.SerializeToString(&na.envelope);
+
+  head.sequence = na.sequence;
+  head.id = na.id;
+  op.new_index = static_cast<int>(batch.alerts.size());
+  batch.ids.insert(na.id);
+  batch.by_position[{na.origin, na.sequence}] = op.new_index;
+  batch.alerts.push_back(std::move(na));
+  batch.envelopes.push_back(std::move(envelope));
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::StageIngest(Op& op, Batch& batch) {
+  const Alert& alert = op.alert;
+  if (batch.ids.count(op.id) != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("alert ", op.id, " is already stored"));
+  }
+  WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> existing, store_->Get(op.id));
+  if (existing.has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("alert ", op.id, " is already stored"));
+  }
+  FeedHead& head = batch.heads[alert.origin()];
+  head.origin = alert.origin();
+
+  // The alert this one contradicts, if any: same position, or a broken link.
+  auto stored_at = [&](uint64_t seq) -> absl::StatusOr<std::optional<std::pair<std::string, std::string>>> {
+    auto it = batch.by_position.find({alert.origin(), seq});
+    if (it != batch.by_position.end()) {
+      const NewAlert& a = batch.alerts[it->second];
+      return std::optional<std::pair<std::string, std::string>>({a.id, a.envelope});
+    }
+    WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> s,
+                        store_->GetBySequence(alert.origin(), seq));
+    if (!s.has_value()) return std::optional<std::pair<std::string, std::string>>();
+    return std::optional<std::pair<std::string, std::string>>(
+        {s->id, s->envelope.SerializeAsString()});
+  };
+  auto keep_evidence = [&](const char* kind, uint64_t seq,
+                           const std::pair<std::string, std::string>& stored) {
+    Evidence e;
+    e.kind = kind;
+    e.origin = alert.origin();
+    e.sequence = seq;
+    e.stored_id = stored.first;
+    e.conflict_id = op.id;
+    e.stored_envelope = stored.second;
+    e.conflict_envelope = op.envelope.SerializeAsString();
+    batch.evidence.push_back(std::move(e));
+    head.forked = true;
+  };
+
+  if (alert.sequence() <= head.sequence) {
+    WF_ASSIGN_OR_RETURN(auto stored, stored_at(alert.sequence()));
+    if (stored.has_value()) {
+      keep_evidence("fork", alert.sequence(), *stored);
+      return absl::DataLossError(absl::StrCat(
+          "fork: origin ", alert.origin(), " signed two alerts at sequence ",
+          alert.sequence(), " (", stored->first, " and ", op.id,
+          "); evidence stored, feed frozen"));
+    }
+  }
+  if (head.forked) {
+    return absl::DataLossError(absl::StrCat(
+        "feed ", alert.origin(),
+        " is forked (evidence stored); this node refuses to extend it"));
+  }
+  if (alert.sequence() > head.sequence + 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "gap in feed ", alert.origin(), ": this node holds up to sequence ",
+        head.sequence, " and got ", alert.sequence(), "; send sequences ",
+        head.sequence + 1, "..", alert.sequence() - 1, " first"));
+  }
+  if (alert.previous() != head.id) {
+    WF_ASSIGN_OR_RETURN(auto stored, stored_at(head.sequence));
+    keep_evidence("broken-chain", alert.sequence(),
+                  stored.value_or(std::make_pair(head.id, std::string())));
+    return absl::DataLossError(absl::StrCat(
+        "broken chain: alert ", op.id, " at sequence ", alert.sequence(),
+        " of ", alert.origin(), " names previous ", alert.previous(),
+        " but this node holds ", head.id, "; evidence stored, feed frozen"));
+  }
+
+  NewAlert na;
+  na.id = op.id;
+  na.origin = alert.origin();
+  na.sequence = alert.sequence();
+  na.previous = alert.previous();
+  na.issued_at_ms = alert.issued_at().seconds() * 1000 + alert.issued_at().nanos() / 1000000;
+  op.envelope.SerializeToString(&na.envelope);
+
+  head.sequence = na.sequence;
+  head.id = na.id;
+  op.new_index = static_cast<int>(batch.alerts.size());
+  batch.ids.insert(na.id);
+  batch.by_position[{na.origin, na.sequence}] = op.new_index;
+  batch.alerts.push_back(std::move(na));
+  batch.envelopes.push_back(std::move(op.envelope));
+  return absl::OkStatus();
+}
+
+}  // namespace watchfloor::node

@@ -1,0 +1,138 @@
+// The Ledger is the only writer of a node's store. It owns the feed heads,
+// assigns sequences, signs the node's own alerts, applies the feed rules to
+// envelopes from elsewhere, and commits in batches so that concurrent callers
+// share one fsync (group commit).
+//
+// Threading: Publish/Ingest may be called from any thread. Work is queued to
+// one writer thread; `done` callbacks run on that thread after the batch is
+// durable (or failed) and must not block. Verification of ingested
+// signatures happens on the caller's thread, before queueing, so it scales
+// with the callers.
+#ifndef WATCHFLOOR_NODE_LEDGER_H_
+#define WATCHFLOOR_NODE_LEDGER_H_
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "certs/keys.h"
+#include "node/alert_store.h"
+#include "node/clock.h"
+#include "node/key_resolver.h"
+#include "watchfloor/v1/alert.pb.h"
+
+namespace watchfloor::node {
+
+struct PublishResult {
+  uint64_t cursor = 0;
+  std::string id;
+  uint64_t sequence = 0;
+  watchfloor::v1::Envelope envelope;
+};
+
+struct IngestResult {
+  uint64_t cursor = 0;
+  std::string id;
+};
+
+// Receives every committed batch, in commit order, on the writer thread.
+using CommitListener =
+    std::function<void(const std::vector<std::shared_ptr<const StoredAlert>>&)>;
+
+class Ledger {
+ public:
+  struct Options {
+    size_t max_batch = 1024;   // ops per transaction
+    size_t max_queue = 16384;  // queued ops before RESOURCE_EXHAUSTED
+  };
+
+  // Loads the feed heads from `store` and starts the writer thread. `store`,
+  // `key`, `keys` and `clock` must outlive the Ledger. `key` signs as
+  // `origin`.
+  static absl::StatusOr<std::unique_ptr<Ledger>> Open(
+      AlertStore* store, const certs::SigningKey* key, std::string origin,
+      const KeyResolver* keys, Clock* clock, CommitListener listener,
+      Options options);
+  static absl::StatusOr<std::unique_ptr<Ledger>> Open(
+      AlertStore* store, const certs::SigningKey* key, std::string origin,
+      const KeyResolver* keys, Clock* clock, CommitListener listener) {
+    return Open(store, key, std::move(origin), keys, clock,
+                std::move(listener), Options());
+  }
+
+  // Stops accepting work, finishes what is queued, joins the writer.
+  ~Ledger();
+
+  // Validates and publishes a draft as this node's origin. `done` gets the
+  // result once it is durable. Errors: INVALID_ARGUMENT / UNIMPLEMENTED from
+  // validation (alert_validator.h), INVALID_ARGUMENT if updates/cancels names
+  // no alert of this origin, DATA_LOSS if this origin's own feed is forked,
+  // RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE after a store
+  // failure or during shutdown.
+  void Publish(watchfloor::v1::Alert draft,
+               std::function<void(absl::StatusOr<PublishResult>)> done);
+
+  // Verifies an already-signed envelope on the calling thread, then applies
+  // the feed rules on the writer thread. Errors: INVALID_ARGUMENT (malformed
+  // envelope or alert), UNAUTHENTICATED (unknown origin, or no valid
+  // signature by the origin's key), ALREADY_EXISTS (id already stored),
+  // FAILED_PRECONDITION (sequence beyond head+1: a gap), DATA_LOSS (fork or
+  // broken chain: evidence is stored and the feed frozen; or the feed was
+  // already forked), RESOURCE_EXHAUSTED, UNAVAILABLE.
+  void Ingest(watchfloor::v1::Envelope envelope,
+              std::function<void(absl::StatusOr<IngestResult>)> done);
+
+  // Blocking forms of the above.
+  absl::StatusOr<PublishResult> PublishSync(watchfloor::v1::Alert draft);
+  absl::StatusOr<IngestResult> IngestSync(watchfloor::v1::Envelope envelope);
+
+  // The committed head of every known feed. Thread-safe.
+  std::vector<FeedHead> Heads() const;
+  // The committed head of this node's own feed. Thread-safe.
+  FeedHead OwnHead() const;
+  // OK, or the sticky store failure that stopped all writes.
+  absl::Status health() const;
+
+  const std::string& origin() const { return origin_; }
+
+ private:
+  struct Op;
+  struct Batch;
+
+  Ledger(AlertStore* store, const certs::SigningKey* key, std::string origin,
+         const KeyResolver* keys, Clock* clock, CommitListener listener,
+         Options options);
+  void Enqueue(std::unique_ptr<Op> op);
+  void WriterLoop();
+  void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
+  absl::Status StagePublish(Op& op, Batch& batch);
+  absl::Status StageIngest(Op& op, Batch& batch);
+
+  AlertStore* const store_;
+  const certs::SigningKey* const key_;
+  const std::string origin_;
+  const KeyResolver* const keys_;
+  Clock* const clock_;
+  const CommitListener listener_;
+  const Options options_;
+
+  mutable absl::Mutex mu_;
+  std::deque<std::unique_ptr<Op>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  // Committed heads, by origin. Written by the writer thread under mu_.
+  std::map<std::string, FeedHead> heads_ ABSL_GUARDED_BY(mu_);
+
+  std::thread writer_;
+};
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_LEDGER_H_

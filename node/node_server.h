@@ -1,0 +1,65 @@
+// A running node: store, ledger, subscription hub and the gRPC server, wired
+// from a NodeConfig.
+#ifndef WATCHFLOOR_NODE_NODE_SERVER_H_
+#define WATCHFLOOR_NODE_NODE_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "certs/keys.h"
+#include "grpcpp/server.h"
+#include "node/clock.h"
+#include "node/key_resolver.h"
+#include "node/ledger.h"
+#include "node/node_service.h"
+#include "node/sqlite_alert_store.h"
+#include "node/subscription_hub.h"
+#include "watchfloor/v1/config.pb.h"
+
+namespace watchfloor::node {
+
+class NodeServer {
+ public:
+  // Loads the key and known origins, opens the store, starts serving.
+  // `config` must have passed CheckConfig. A listen port of 0 picks a free
+  // port (see port()). `clock` must outlive the server. Errors name the file
+  // or field at fault (key files: see SigningKey::LoadPemFile; store: see
+  // SqliteAlertStore::Open; UNAVAILABLE if the address cannot be bound).
+  static absl::StatusOr<std::unique_ptr<NodeServer>> Start(
+      const watchfloor::v1::NodeConfig& config, Clock* clock = Clock::Real());
+
+  // Stops accepting calls, ends streams, drains the ledger.
+  ~NodeServer();
+
+  // Begins shutdown; Wait() returns afterwards. Thread-safe, idempotent.
+  void Shutdown();
+  // Blocks until Shutdown().
+  void Wait();
+
+  int port() const { return port_; }
+  std::string address() const;
+  Ledger* ledger() { return ledger_.get(); }
+  AlertStore* store() { return store_.get(); }
+  SubscriptionHub* hub() { return hub_.get(); }
+  const certs::PublicKey& public_key() const { return key_.public_key(); }
+
+ private:
+  NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key);
+
+  const watchfloor::v1::NodeConfig config_;
+  const certs::SigningKey key_;
+  std::unique_ptr<KeyResolver> resolver_;
+  std::unique_ptr<SqliteAlertStore> store_;
+  std::unique_ptr<SubscriptionHub> hub_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<NodeService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_NODE_SERVER_H_

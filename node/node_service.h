@@ -1,0 +1,51 @@
+// The gRPC face of the node (watchfloor.v1.Node), on the callback API: no
+// thread is held per call, so thousands of subscribers cost cursors, not
+// threads.
+#ifndef WATCHFLOOR_NODE_NODE_SERVICE_H_
+#define WATCHFLOOR_NODE_NODE_SERVICE_H_
+
+#include "certs/keys.h"
+#include "node/alert_store.h"
+#include "node/ledger.h"
+#include "node/subscription_hub.h"
+#include "watchfloor/v1/node.grpc.pb.h"
+
+namespace watchfloor::node {
+
+class NodeService final : public watchfloor::v1::Node::CallbackService {
+ public:
+  // All pointers must outlive the service (and the server running it).
+  NodeService(Ledger* ledger, SubscriptionHub* hub, AlertStore* store,
+              const certs::PublicKey* public_key, size_t max_subscribers);
+
+  grpc::ServerUnaryReactor* Publish(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::PublishRequest* request,
+      watchfloor::v1::PublishResponse* response) override;
+  grpc::ServerWriteReactor<watchfloor::v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* GetAlert(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::GetAlertRequest* request,
+      watchfloor::v1::GetAlertResponse* response) override;
+  grpc::ServerUnaryReactor* GetIdentity(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::GetIdentityRequest* request,
+      watchfloor::v1::Identity* response) override;
+  grpc::ServerUnaryReactor* Ingest(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::IngestRequest* request,
+      watchfloor::v1::IngestResponse* response) override;
+
+ private:
+  Ledger* const ledger_;
+  SubscriptionHub* const hub_;
+  AlertStore* const store_;
+  const certs::PublicKey* const public_key_;
+  const size_t max_subscribers_;
+};
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_NODE_SERVICE_H_

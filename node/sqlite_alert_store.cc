@@ -1,0 +1,491 @@
+#include "node/sqlite_alert_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "certs/status_macros.h"
+
+namespace watchfloor::node {
+namespace {
+
+// Connections kept for concurrent readers (subscribers replaying history,
+// GetAlert). WAL lets them read while the writer commits.
+constexpr int kMaxReaders = 4;
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS meta(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts(
+  cursor INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  origin TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  previous TEXT NOT NULL,
+  issued_at_ms INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  envelope BLOB NOT NULL,
+  UNIQUE(origin, sequence));
+CREATE TABLE IF NOT EXISTS evidence(
+  rowid INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  stored_id TEXT NOT NULL,
+  conflict_id TEXT NOT NULL,
+  stored_envelope BLOB NOT NULL,
+  conflict_envelope BLOB NOT NULL,
+  detected_at_ms INTEGER NOT NULL,
+  UNIQUE(stored_id, conflict_id));
+)sql";
+
+constexpr char kSchemaVersion[] = "1";
+
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what,
+                         const std::string& path) {
+  const char* msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  int primary = rc & 0xff;
+  if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+    return absl::DataLossError(absl::StrCat(
+        "data file ", path, " is corrupt or not a watchfloor database (",
+        msg, ") while ", what,
+        "; restore it from a backup or move it away to start empty"));
+  }
+  if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN ||
+      primary == SQLITE_PERM) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot write data file ", path, " (", msg, ") while ", what,
+        "; check that the data directory is writable by this user"));
+  }
+  if (primary == SQLITE_FULL || primary == SQLITE_IOERR) {
+    return absl::UnavailableError(absl::StrCat(
+        "disk error on data file ", path, " (", msg, ") while ", what));
+  }
+  return absl::InternalError(
+      absl::StrCat("sqlite error on ", path, " (", msg, ") while ", what));
+}
+
+// RAII prepared statement.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  int prepare_rc() const { return rc_; }
+  sqlite3_stmt* get() { return stmt_; }
+  void BindText(int i, absl::string_view s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()),
+                      SQLITE_TRANSIENT);
+  }
+  void BindBlob(int i, absl::string_view s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()),
+                      SQLITE_TRANSIENT);
+  }
+  void BindInt(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  int Step() { return sqlite3_step(stmt_); }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string Text(int col) {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p == nullptr ? std::string()
+                        : std::string(p, sqlite3_column_bytes(stmt_, col));
+  }
+  std::string Blob(int col) {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p == nullptr ? std::string()
+                        : std::string(p, sqlite3_column_bytes(stmt_, col));
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status Exec(sqlite3* db, const char* sql, absl::string_view what,
+                  const std::string& path) {
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, what, path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredAlert> RowToAlert(Stmt& s, const std::string& path) {
+  // Columns: cursor, id, origin, sequence, envelope.
+  StoredAlert a;
+  a.cursor = static_cast<uint64_t>(s.Int(0));
+  a.id = s.Text(1);
+  a.origin = s.Text(2);
+  a.sequence = static_cast<uint64_t>(s.Int(3));
+  std::string blob = s.Blob(4);
+  if (!a.envelope.ParseFromString(blob)) {
+    return absl::DataLossError(absl::StrCat("data file ", path, ": alert ",
+                                            a.id, " has an unreadable envelope"));
+  }
+  return a;
+}
+
+constexpr char kSelectAlert[] =
+    "SELECT cursor, id, origin, sequence, envelope FROM alerts ";
+
+}  // namespace
+
+class SqliteAlertStore::Reader {
+ public:
+  Reader(SqliteAlertStore* store, sqlite3* db) : store_(store), db_(db) {}
+  ~Reader() { store_->ReturnReader(db_); }
+  sqlite3* db() const { return db_; }
+
+ private:
+  SqliteAlertStore* store_;
+  sqlite3* db_;
+};
+
+SqliteAlertStore::SqliteAlertStore(std::string path) : path_(std::move(path)) {}
+
+SqliteAlertStore::~SqliteAlertStore() {
+  absl::MutexLock lock(&pool_mu_);
+  for (sqlite3* db : all_readers_) sqlite3_close_v2(db);
+  if (writer_ != nullptr) sqlite3_close_v2(writer_);
+}
+
+absl::StatusOr<std::unique_ptr<SqliteAlertStore>> SqliteAlertStore::Open(
+    const std::string& data_dir, const std::string& origin) {
+  if (mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data directory ", data_dir, ": ",
+                     std::strerror(errno),
+                     "; create it or point data_dir elsewhere"));
+  }
+  struct stat st;
+  if (stat(data_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", data_dir, " is not a directory; fix data_dir"));
+  }
+  if (access(data_dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", data_dir, " is not writable (",
+        std::strerror(errno),
+        "); the node must write there: fix its owner or mode"));
+  }
+  std::string path = absl::StrCat(data_dir, "/", kFileName);
+  if (access(path.c_str(), F_OK) == 0 && access(path.c_str(), W_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data file ", path, " is not writable (", std::strerror(errno),
+        "); fix its owner or mode"));
+  }
+  std::unique_ptr<SqliteAlertStore> store(new SqliteAlertStore(path));
+  WF_RETURN_IF_ERROR(store->Init(origin));
+  return store;
+}
+
+absl::Status SqliteAlertStore::Init(const std::string& origin) {
+  int rc = sqlite3_open_v2(
+      path_.c_str(), &writer_,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) return SqliteError(writer_, rc, "opening", path_);
+  sqlite3_busy_timeout(writer_, 5000);
+  // The first statement that reads the file detects a non-database.
+  {
+    Stmt s(writer_, "PRAGMA journal_mode=WAL");
+    if (s.prepare_rc() != SQLITE_OK) {
+      return SqliteError(writer_, s.prepare_rc(), "setting WAL mode", path_);
+    }
+    rc = s.Step();
+    if (rc != SQLITE_ROW) return SqliteError(writer_, rc, "setting WAL mode", path_);
+    if (s.Text(0) != "wal") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data file ", path_, " cannot use WAL mode (got ", s.Text(0),
+          "); use a local file system"));
+    }
+  }
+  // synchronous=FULL: a commit returns only after the WAL is fsynced, so an
+  // acknowledged alert survives kill -9 and power loss.
+  WF_RETURN_IF_ERROR(Exec(writer_,
+                          "PRAGMA synchronous=FULL;"
+                          "PRAGMA cache_size=-2048;"
+                          "PRAGMA wal_autocheckpoint=4000;",
+                          "configuring", path_));
+  {
+    Stmt s(writer_, "PRAGMA quick_check");
+    if (s.prepare_rc() != SQLITE_OK) {
+      return SqliteError(writer_, s.prepare_rc(), "checking integrity", path_);
+    }
+    rc = s.Step();
+    if (rc != SQLITE_ROW) return SqliteError(writer_, rc, "checking integrity", path_);
+    if (s.Text(0) != "ok") {
+      return absl::DataLossError(absl::StrCat(
+          "data file ", path_, " fails its integrity check (", s.Text(0),
+          "); restore it from a backup or move it away to start empty"));
+    }
+  }
+  WF_RETURN_IF_ERROR(Exec(writer_, kSchema, "creating the schema", path_));
+
+  // A data directory belongs to one origin and one schema version.
+  {
+    Stmt s(writer_, "SELECT key, value FROM meta");
+    std::string stored_origin, stored_version;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      if (s.Text(0) == "origin") stored_origin = s.Text(1);
+      if (s.Text(0) == "schema_version") stored_version = s.Text(1);
+    }
+    if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "reading meta", path_);
+    if (!stored_origin.empty() && stored_origin != origin) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data file ", path_, " belongs to origin ", stored_origin,
+          ", not ", origin, "; use a separate data_dir for each origin"));
+    }
+    if (!stored_version.empty() && stored_version != kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data file ", path_, " has schema version ", stored_version,
+          "; this binary reads version ", kSchemaVersion));
+    }
+    if (stored_origin.empty()) {
+      Stmt ins(writer_,
+               "INSERT OR REPLACE INTO meta(key, value) VALUES "
+               "('origin', ?1), ('schema_version', ?2)");
+      ins.BindText(1, origin);
+      ins.BindText(2, kSchemaVersion);
+      rc = ins.Step();
+      if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "writing meta", path_);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3*> SqliteAlertStore::BorrowReader() {
+  {
+    absl::MutexLock lock(&pool_mu_);
+    auto have_idle_or_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
+      return !idle_readers_.empty() || all_readers_.size() < kMaxReaders;
+    };
+    pool_mu_.Await(absl::Condition(&have_idle_or_room));
+    if (!idle_readers_.empty()) {
+      sqlite3* db = idle_readers_.back();
+      idle_readers_.pop_back();
+      return db;
+    }
+    all_readers_.push_back(nullptr);  // reserve a slot
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path_.c_str(), &db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  absl::MutexLock lock(&pool_mu_);
+  all_readers_.erase(
+      std::find(all_readers_.begin(), all_readers_.end(), nullptr));
+  if (rc != SQLITE_OK) {
+    absl::Status st = SqliteError(db, rc, "opening a reader", path_);
+    sqlite3_close_v2(db);
+    return st;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_exec(db, "PRAGMA cache_size=-1024", nullptr, nullptr, nullptr);
+  all_readers_.push_back(db);
+  return db;
+}
+
+void SqliteAlertStore::ReturnReader(sqlite3* db) {
+  absl::MutexLock lock(&pool_mu_);
+  idle_readers_.push_back(db);
+}
+
+absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
+    const std::vector<NewAlert>& alerts, const std::vector<Evidence>& evidence) {
+  WF_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE", "beginning a batch", path_));
+  auto rollback = [this](absl::Status st) {
+    sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return st;
+  };
+  std::vector<uint64_t> cursors;
+  cursors.reserve(alerts.size());
+  {
+    Stmt ins(writer_,
+             "INSERT INTO alerts(id, origin, sequence, previous, issued_at_ms, "
+             "received_at_ms, envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (ins.prepare_rc() != SQLITE_OK) {
+      return rollback(SqliteError(writer_, ins.prepare_rc(), "appending", path_));
+    }
+    for (const NewAlert& a : alerts) {
+      ins.BindText(1, a.id);
+      ins.BindText(2, a.origin);
+      ins.BindInt(3, static_cast<int64_t>(a.sequence));
+      ins.BindText(4, a.previous);
+      ins.BindInt(5, a.issued_at_ms);
+      ins.BindInt(6, a.received_at_ms);
+      ins.BindBlob(7, a.envelope);
+      int rc = ins.Step();
+      if (rc != SQLITE_DONE) {
+        return rollback(SqliteError(writer_, rc, "appending an alert", path_));
+      }
+      cursors.push_back(static_cast<uint64_t>(sqlite3_last_insert_rowid(writer_)));
+      ins.Reset();
+    }
+  }
+  if (!evidence.empty()) {
+    Stmt ins(writer_,
+             "INSERT OR IGNORE INTO evidence(kind, origin, sequence, stored_id, "
+             "conflict_id, stored_envelope, conflict_envelope, detected_at_ms) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    for (const Evidence& e : evidence) {
+      ins.BindText(1, e.kind);
+      ins.BindText(2, e.origin);
+      ins.BindInt(3, static_cast<int64_t>(e.sequence));
+      ins.BindText(4, e.stored_id);
+      ins.BindText(5, e.conflict_id);
+      ins.BindBlob(6, e.stored_envelope);
+      ins.BindBlob(7, e.conflict_envelope);
+      ins.BindInt(8, e.detected_at_ms);
+      int rc = ins.Step();
+      if (rc != SQLITE_DONE) {
+        return rollback(SqliteError(writer_, rc, "storing evidence", path_));
+      }
+      ins.Reset();
+    }
+  }
+  int rc = sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    return rollback(SqliteError(writer_, rc, "committing a batch", path_));
+  }
+  return cursors;
+}
+
+absl::StatusOr<std::optional<StoredAlert>> SqliteAlertStore::Get(
+    const std::string& id) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, (std::string(kSelectAlert) + "WHERE id = ?1").c_str());
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading", path_);
+  s.BindText(1, id);
+  int rc = s.Step();
+  if (rc == SQLITE_DONE) return std::optional<StoredAlert>();
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading an alert", path_);
+  WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+  return std::optional<StoredAlert>(std::move(a));
+}
+
+absl::StatusOr<std::optional<StoredAlert>> SqliteAlertStore::GetBySequence(
+    const std::string& origin, uint64_t sequence) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, (std::string(kSelectAlert) + "WHERE origin = ?1 AND sequence = ?2")
+                 .c_str());
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading", path_);
+  s.BindText(1, origin);
+  s.BindInt(2, static_cast<int64_t>(sequence));
+  int rc = s.Step();
+  if (rc == SQLITE_DONE) return std::optional<StoredAlert>();
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading an alert", path_);
+  WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+  return std::optional<StoredAlert>(std::move(a));
+}
+
+absl::StatusOr<std::vector<StoredAlert>> SqliteAlertStore::ReadAfter(
+    uint64_t after, size_t limit) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, (std::string(kSelectAlert) +
+              "WHERE cursor > ?1 ORDER BY cursor LIMIT ?2")
+                 .c_str());
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading", path_);
+  s.BindInt(1, static_cast<int64_t>(after));
+  s.BindInt(2, static_cast<int64_t>(limit));
+  std::vector<StoredAlert> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading alerts", path_);
+  return out;
+}
+
+absl::StatusOr<std::vector<FeedHead>> SqliteAlertStore::LoadHeads() {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  // The (origin, sequence) unique index makes this one index walk per origin.
+  Stmt s(db,
+         "SELECT a.origin, a.sequence, a.id FROM alerts a JOIN "
+         "(SELECT origin, MAX(sequence) AS seq FROM alerts GROUP BY origin) m "
+         "ON a.origin = m.origin AND a.sequence = m.seq");
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading heads", path_);
+  std::vector<FeedHead> heads;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    FeedHead h;
+    h.origin = s.Text(0);
+    h.sequence = static_cast<uint64_t>(s.Int(1));
+    h.id = s.Text(2);
+    heads.push_back(std::move(h));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading heads", path_);
+  Stmt f(db, "SELECT DISTINCT origin FROM evidence");
+  while ((rc = f.Step()) == SQLITE_ROW) {
+    std::string origin = f.Text(0);
+    bool found = false;
+    for (FeedHead& h : heads) {
+      if (h.origin == origin) {
+        h.forked = true;
+        found = true;
+      }
+    }
+    if (!found) {
+      FeedHead h;
+      h.origin = origin;
+      h.forked = true;
+      heads.push_back(std::move(h));
+    }
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading evidence", path_);
+  return heads;
+}
+
+absl::StatusOr<std::vector<Evidence>> SqliteAlertStore::ListEvidence() {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db,
+         "SELECT kind, origin, sequence, stored_id, conflict_id, "
+         "stored_envelope, conflict_envelope, detected_at_ms FROM evidence "
+         "ORDER BY rowid");
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading evidence", path_);
+  std::vector<Evidence> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    Evidence e;
+    e.kind = s.Text(0);
+    e.origin = s.Text(1);
+    e.sequence = static_cast<uint64_t>(s.Int(2));
+    e.stored_id = s.Text(3);
+    e.conflict_id = s.Text(4);
+    e.stored_envelope = s.Blob(5);
+    e.conflict_envelope = s.Blob(6);
+    e.detected_at_ms = s.Int(7);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading evidence", path_);
+  return out;
+}
+
+absl::StatusOr<uint64_t> SqliteAlertStore::LastCursor() {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, "SELECT COALESCE(MAX(cursor), 0) FROM alerts");
+  int rc = s.Step();
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading the last cursor", path_);
+  return static_cast<uint64_t>(s.Int(0));
+}
+
+}  // namespace watchfloor::node

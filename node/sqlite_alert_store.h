@@ -1,0 +1,66 @@
+// AlertStore on one SQLite file in WAL mode with synchronous=FULL.
+#ifndef WATCHFLOOR_NODE_SQLITE_ALERT_STORE_H_
+#define WATCHFLOOR_NODE_SQLITE_ALERT_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "node/alert_store.h"
+
+struct sqlite3;
+
+namespace watchfloor::node {
+
+class SqliteAlertStore final : public AlertStore {
+ public:
+  // The database file inside a data directory.
+  static constexpr char kFileName[] = "watchfloor.db";
+
+  // Opens (creating if needed) `data_dir`/watchfloor.db for `origin`.
+  // Errors, each naming the path and what to do:
+  //   FAILED_PRECONDITION  the directory is not writable, or belongs to
+  //                        another origin;
+  //   DATA_LOSS            the file is not a watchfloor database or fails
+  //                        SQLite's quick_check (corrupt);
+  //   INTERNAL             any other SQLite failure.
+  static absl::StatusOr<std::unique_ptr<SqliteAlertStore>> Open(
+      const std::string& data_dir, const std::string& origin);
+
+  ~SqliteAlertStore() override;
+
+  absl::StatusOr<std::vector<uint64_t>> Append(
+      const std::vector<NewAlert>& alerts,
+      const std::vector<Evidence>& evidence) override;
+  absl::StatusOr<std::optional<StoredAlert>> Get(const std::string& id) override;
+  absl::StatusOr<std::optional<StoredAlert>> GetBySequence(
+      const std::string& origin, uint64_t sequence) override;
+  absl::StatusOr<std::vector<StoredAlert>> ReadAfter(uint64_t after,
+                                                     size_t limit) override;
+  absl::StatusOr<std::vector<FeedHead>> LoadHeads() override;
+  absl::StatusOr<std::vector<Evidence>> ListEvidence() override;
+  absl::StatusOr<uint64_t> LastCursor() override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  // A read-only connection borrowed from the pool; returned on destruction.
+  class Reader;
+
+  explicit SqliteAlertStore(std::string path);
+  absl::Status Init(const std::string& origin);
+  absl::StatusOr<sqlite3*> BorrowReader();
+  void ReturnReader(sqlite3* db);
+
+  const std::string path_;
+  sqlite3* writer_ = nullptr;  // used only by the Append caller thread
+
+  absl::Mutex pool_mu_;
+  std::vector<sqlite3*> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
+  std::vector<sqlite3*> all_readers_ ABSL_GUARDED_BY(pool_mu_);
+};
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_SQLITE_ALERT_STORE_H_
