@@ -255,7 +255,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   for (NewAlert& a : batch.alerts) a.received_at_ms = now_ms;
   for (Evidence& e : batch.evidence) e.detected_at_ms = now_ms;
 
-  absl::StatusOr<std::vector<uint64_t>> cursors;
+  absl::StatusOr<std::vector<uint64_t>> cursors = std::vector<uint64_t>();
   if (!batch.alerts.empty() || !batch.evidence.empty()) {
     cursors = store_->Append(batch.alerts, batch.evidence);
   }

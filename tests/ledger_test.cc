@@ -1,0 +1,372 @@
+// The Ledger's feed rules and group commit, on a real SQLite store.
+#include "node/ledger.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "certs/dsse.h"
+#include "certs/ids.h"
+#include "gtest/gtest.h"
+#include "node/sqlite_alert_store.h"
+#include "tests/test_util.h"
+
+namespace watchfloor::node {
+namespace {
+
+using testing::SampleDraft;
+using testing::TempDir;
+using watchfloor::v1::Alert;
+using watchfloor::v1::Envelope;
+
+constexpr char kOrigin[] = "example.cz/prg1";
+constexpr char kPeer[] = "nic.sk/bts1";
+
+// Counts batches; everything else goes to the real store. Can be told to fail
+// the next Append, as a disk would.
+class CountingStore final : public AlertStore {
+ public:
+  explicit CountingStore(AlertStore* real) : real_(real) {}
+  absl::StatusOr<std::vector<uint64_t>> Append(
+      const std::vector<NewAlert>& alerts,
+      const std::vector<Evidence>& evidence) override {
+    ++appends;
+    if (fail_next.exchange(false)) {
+      return absl::UnavailableError("disk error injected by the test");
+    }
+    return real_->Append(alerts, evidence);
+  }
+  absl::StatusOr<std::optional<StoredAlert>> Get(const std::string& id) override {
+    return real_->Get(id);
+  }
+  absl::StatusOr<std::optional<StoredAlert>> GetBySequence(
+      const std::string& origin, uint64_t sequence) override {
+    return real_->GetBySequence(origin, sequence);
+  }
+  absl::StatusOr<std::vector<StoredAlert>> ReadAfter(uint64_t after,
+                                                     size_t limit) override {
+    return real_->ReadAfter(after, limit);
+  }
+  absl::StatusOr<std::vector<FeedHead>> LoadHeads() override {
+    return real_->LoadHeads();
+  }
+  absl::StatusOr<std::vector<Evidence>> ListEvidence() override {
+    return real_->ListEvidence();
+  }
+  absl::StatusOr<uint64_t> LastCursor() override { return real_->LastCursor(); }
+
+  std::atomic<int> appends{0};
+  std::atomic<bool> fail_next{false};
+
+ private:
+  AlertStore* real_;
+};
+
+// A signed alert of `kPeer`, as a peer would forward it.
+Envelope PeerEnvelope(const certs::SigningKey& key, uint64_t seq,
+                      const std::string& previous, int variant = 0) {
+  Alert a = SampleDraft(variant);
+  a.set_origin(kPeer);
+  a.set_sequence(seq);
+  a.set_previous(previous);
+  a.mutable_issued_at()->set_seconds(1798761600 + static_cast<int64_t>(seq));
+  return certs::SignEnvelope(a.SerializeAsString(), certs::kAlertPayloadType, key);
+}
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  LedgerTest()
+      : key_(certs::SigningKey::Generate()),
+        peer_key_(certs::SigningKey::Generate()),
+        clock_(absl::FromUnixSeconds(1798761600)) {}
+
+  void SetUp() override { Open(); }
+
+  void Open() {
+    ledger_.reset();
+    counting_.reset();
+    store_.reset();
+    auto store = SqliteAlertStore::Open(dir_.Join("data"), kOrigin);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    counting_ = std::make_unique<CountingStore>(store_.get());
+    std::map<std::string, certs::PublicKey> keys;
+    keys.emplace(kOrigin, key_.public_key());
+    keys.emplace(kPeer, peer_key_.public_key());
+    resolver_ = std::make_unique<StaticKeyResolver>(std::move(keys));
+    auto ledger = Ledger::Open(counting_.get(), &key_, kOrigin, resolver_.get(),
+                               &clock_, [this](const std::vector<AlertRef>& a) {
+                                 committed_ += static_cast<int>(a.size());
+                               });
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    ledger_ = std::move(*ledger);
+  }
+
+  int64_t AlertCount() { return *store_->LastCursor(); }
+
+  TempDir dir_;
+  certs::SigningKey key_;
+  certs::SigningKey peer_key_;
+  FakeClock clock_;
+  std::unique_ptr<SqliteAlertStore> store_;
+  std::unique_ptr<CountingStore> counting_;
+  std::unique_ptr<StaticKeyResolver> resolver_;
+  std::unique_ptr<Ledger> ledger_;
+  std::atomic<int> committed_{0};
+};
+
+TEST_F(LedgerTest, PublishAssignsSequenceChainsPreviousAndSigns) {
+  std::string previous;
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    clock_.Advance(absl::Seconds(1));
+    auto r = ledger_->PublishSync(SampleDraft(static_cast<int>(seq)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->sequence, seq);
+    EXPECT_EQ(r->cursor, seq);
+    EXPECT_EQ(r->id, certs::AlertId(r->envelope.payload()));
+    EXPECT_TRUE(certs::VerifyEnvelope(r->envelope, key_.public_key()).ok());
+    Alert a;
+    ASSERT_TRUE(a.ParseFromString(r->envelope.payload()));
+    EXPECT_EQ(a.origin(), kOrigin);
+    EXPECT_EQ(a.previous(), previous);
+    EXPECT_EQ(a.issued_at().seconds(), 1798761600 + static_cast<int64_t>(seq));
+    previous = r->id;
+  }
+  EXPECT_EQ(ledger_->OwnHead().sequence, 3u);
+  EXPECT_EQ(ledger_->OwnHead().id, previous);
+  EXPECT_EQ(committed_.load(), 3);
+}
+
+TEST_F(LedgerTest, FeedContinuesAfterReopen) {
+  auto first = ledger_->PublishSync(SampleDraft(1));
+  ASSERT_TRUE(first.ok());
+  Open();
+  auto second = ledger_->PublishSync(SampleDraft(2));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->sequence, 2u);
+  Alert a;
+  ASSERT_TRUE(a.ParseFromString(second->envelope.payload()));
+  EXPECT_EQ(a.previous(), first->id);
+}
+
+TEST_F(LedgerTest, ConcurrentPublishersShareCommits) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (ledger_->PublishSync(SampleDraft(t * 1000 + i)).ok()) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(AlertCount(), kThreads * kPerThread);
+  // Group commit: 16 publishers waiting on fsync share transactions.
+  EXPECT_LT(counting_->appends.load(), kThreads * kPerThread / 2)
+      << "each publish paid its own fsync";
+  // And the feed is contiguous.
+  std::string previous;
+  for (uint64_t seq = 1; seq <= kThreads * kPerThread; ++seq) {
+    auto s = store_->GetBySequence(kOrigin, seq);
+    ASSERT_TRUE(s.ok() && s->has_value()) << seq;
+    Alert a;
+    ASSERT_TRUE(a.ParseFromString((*s)->envelope.payload()));
+    ASSERT_EQ(a.previous(), previous) << seq;
+    previous = (*s)->id;
+  }
+}
+
+TEST_F(LedgerTest, IngestAcceptsContiguousPeerFeed) {
+  Envelope e1 = PeerEnvelope(peer_key_, 1, "");
+  auto r1 = ledger_->IngestSync(e1);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(r1->id, certs::AlertId(e1.payload()));
+  auto r2 = ledger_->IngestSync(PeerEnvelope(peer_key_, 2, r1->id));
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  auto heads = ledger_->Heads();
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(heads[0].origin, kPeer);
+  EXPECT_EQ(heads[0].sequence, 2u);
+  EXPECT_EQ(heads[0].id, r2->id);
+}
+
+TEST_F(LedgerTest, DuplicateIsAlreadyExistsAndStoresNothing) {
+  Envelope e1 = PeerEnvelope(peer_key_, 1, "");
+  ASSERT_TRUE(ledger_->IngestSync(e1).ok());
+  auto again = ledger_->IngestSync(e1);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(AlertCount(), 1);
+}
+
+TEST_F(LedgerTest, DuplicateWithinOneBatchIsAlreadyExists) {
+  Envelope e1 = PeerEnvelope(peer_key_, 1, "");
+  absl::Notification a_done, b_done;
+  absl::Status a_status, b_status;
+  ledger_->Ingest(e1, [&](absl::StatusOr<IngestResult> r) {
+    a_status = r.status();
+    a_done.Notify();
+  });
+  ledger_->Ingest(e1, [&](absl::StatusOr<IngestResult> r) {
+    b_status = r.status();
+    b_done.Notify();
+  });
+  a_done.WaitForNotification();
+  b_done.WaitForNotification();
+  // Exactly one wins, whichever batch they landed in.
+  EXPECT_EQ(a_status.ok() + b_status.ok(), 1);
+  EXPECT_EQ((a_status.ok() ? b_status : a_status).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(AlertCount(), 1);
+}
+
+TEST_F(LedgerTest, GapIsFailedPreconditionAndStoresNothing) {
+  auto r = ledger_->IngestSync(PeerEnvelope(peer_key_, 3, std::string(64, 'a')));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("send sequences 1..2 first"), std::string::npos)
+      << r.status();
+  EXPECT_EQ(AlertCount(), 0);
+}
+
+TEST_F(LedgerTest, ForkIsKeptAsEvidenceAndFreezesTheFeed) {
+  auto r1 = ledger_->IngestSync(PeerEnvelope(peer_key_, 1, ""));
+  ASSERT_TRUE(r1.ok());
+  auto r2 = ledger_->IngestSync(PeerEnvelope(peer_key_, 2, r1->id, 0));
+  ASSERT_TRUE(r2.ok());
+  Envelope fork = PeerEnvelope(peer_key_, 2, r1->id, 99);  // same seq, new content
+  auto f = ledger_->IngestSync(fork);
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(AlertCount(), 2);
+  auto evidence = store_->ListEvidence();
+  ASSERT_TRUE(evidence.ok());
+  ASSERT_EQ(evidence->size(), 1u);
+  EXPECT_EQ((*evidence)[0].kind, "fork");
+  EXPECT_EQ((*evidence)[0].origin, kPeer);
+  EXPECT_EQ((*evidence)[0].sequence, 2u);
+  EXPECT_EQ((*evidence)[0].stored_id, r2->id);
+  EXPECT_EQ((*evidence)[0].conflict_id, certs::AlertId(fork.payload()));
+  // Both envelopes are there, and both verify: that is the proof.
+  Envelope stored, conflict;
+  ASSERT_TRUE(stored.ParseFromString((*evidence)[0].stored_envelope));
+  ASSERT_TRUE(conflict.ParseFromString((*evidence)[0].conflict_envelope));
+  EXPECT_TRUE(certs::VerifyEnvelope(stored, peer_key_.public_key()).ok());
+  EXPECT_TRUE(certs::VerifyEnvelope(conflict, peer_key_.public_key()).ok());
+
+  // The feed is frozen, also after a restart.
+  auto r3 = ledger_->IngestSync(PeerEnvelope(peer_key_, 3, r2->id));
+  EXPECT_EQ(r3.status().code(), absl::StatusCode::kDataLoss);
+  Open();
+  r3 = ledger_->IngestSync(PeerEnvelope(peer_key_, 3, r2->id));
+  EXPECT_EQ(r3.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(AlertCount(), 2);
+  EXPECT_TRUE(ledger_->Heads()[0].forked);
+}
+
+TEST_F(LedgerTest, BrokenChainIsKeptAsEvidence) {
+  auto r1 = ledger_->IngestSync(PeerEnvelope(peer_key_, 1, ""));
+  ASSERT_TRUE(r1.ok());
+  auto bad = ledger_->IngestSync(PeerEnvelope(peer_key_, 2, std::string(64, 'b')));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(AlertCount(), 1);
+  auto evidence = store_->ListEvidence();
+  ASSERT_TRUE(evidence.ok());
+  ASSERT_EQ(evidence->size(), 1u);
+  EXPECT_EQ((*evidence)[0].kind, "broken-chain");
+  EXPECT_EQ((*evidence)[0].stored_id, r1->id);
+}
+
+TEST_F(LedgerTest, UnknownOriginIsUnauthenticated) {
+  certs::SigningKey stranger = certs::SigningKey::Generate();
+  Alert a = SampleDraft();
+  a.set_origin("evil.example/x1");
+  a.set_sequence(1);
+  a.mutable_issued_at()->set_seconds(1798761600);
+  auto r = ledger_->IngestSync(
+      certs::SignEnvelope(a.SerializeAsString(), certs::kAlertPayloadType, stranger));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(AlertCount(), 0);
+}
+
+TEST_F(LedgerTest, PeerAlertSignedByAnotherKeyIsUnauthenticated) {
+  certs::SigningKey stranger = certs::SigningKey::Generate();
+  auto r = ledger_->IngestSync(PeerEnvelope(stranger, 1, ""));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(AlertCount(), 0);
+}
+
+TEST_F(LedgerTest, UpdatesMustNameAnAlertOfThisOrigin) {
+  auto peer = ledger_->IngestSync(PeerEnvelope(peer_key_, 1, ""));
+  ASSERT_TRUE(peer.ok());
+  Alert draft = SampleDraft();
+  draft.set_updates(peer->id);  // exists, but another origin's
+  EXPECT_EQ(ledger_->PublishSync(draft).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  draft.set_updates(std::string(64, 'c'));  // does not exist
+  EXPECT_EQ(ledger_->PublishSync(draft).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AlertCount(), 1);
+  auto own = ledger_->PublishSync(SampleDraft());
+  ASSERT_TRUE(own.ok());
+  draft.clear_updates();
+  draft.set_cancels(own->id);
+  auto cancel = ledger_->PublishSync(draft);
+  ASSERT_TRUE(cancel.ok()) << cancel.status();
+  EXPECT_EQ(cancel->sequence, 2u);
+}
+
+TEST_F(LedgerTest, ExpiryBeforeIssueIsInvalidArgument) {
+  Alert draft = SampleDraft();
+  draft.mutable_expires_at()->set_seconds(1798761600 - 10);
+  EXPECT_EQ(ledger_->PublishSync(draft).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AlertCount(), 0);
+  EXPECT_EQ(ledger_->OwnHead().sequence, 0u);
+}
+
+TEST_F(LedgerTest, StoreFailureStopsWritesAndLosesNoAcknowledgedAlert) {
+  auto ok1 = ledger_->PublishSync(SampleDraft(1));
+  ASSERT_TRUE(ok1.ok());
+  counting_->fail_next = true;
+  auto failed = ledger_->PublishSync(SampleDraft(2));
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  // Sticky: nothing more is written until a restart, so no later alert can
+  // chain onto the one that was not stored.
+  auto after = ledger_->PublishSync(SampleDraft(3));
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ledger_->health().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(AlertCount(), 1);
+  Open();
+  auto resumed = ledger_->PublishSync(SampleDraft(4));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->sequence, 2u);
+  Alert a;
+  ASSERT_TRUE(a.ParseFromString(resumed->envelope.payload()));
+  EXPECT_EQ(a.previous(), ok1->id);
+}
+
+TEST_F(LedgerTest, FullQueueIsResourceExhausted) {
+  ledger_.reset();
+  Ledger::Options opts;
+  opts.max_queue = 1;
+  opts.max_batch = 1;
+  auto ledger = Ledger::Open(counting_.get(), &key_, kOrigin, resolver_.get(),
+                             &clock_, nullptr, opts);
+  ASSERT_TRUE(ledger.ok());
+  std::atomic<int> exhausted{0}, done{0};
+  constexpr int kN = 200;
+  for (int i = 0; i < kN; ++i) {
+    (*ledger)->Publish(SampleDraft(i), [&](absl::StatusOr<PublishResult> r) {
+      if (r.status().code() == absl::StatusCode::kResourceExhausted) ++exhausted;
+      ++done;
+    });
+  }
+  ledger->reset();  // drains
+  EXPECT_EQ(done.load(), kN);
+  EXPECT_GT(exhausted.load(), 0);
+  EXPECT_EQ(AlertCount(), kN - exhausted.load());
+}
+
+}  // namespace
+}  // namespace watchfloor::node
