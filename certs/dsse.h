@@ -40,7 +40,11 @@ absl::Status VerifyEnvelope(const watchfloor::v1::Envelope& envelope,
 std::string EnvelopeToJson(const watchfloor::v1::Envelope& envelope);
 
 // Parses DSSE JSON. INVALID_ARGUMENT with a precise message on malformed
-// JSON, unknown fields, or bad base64.
+// JSON, unknown fields, or bad base64. Strict about shape: exactly the DSSE
+// member names (not proto names like "payload_type"), payload, payloadType
+// and signatures present, every signature an object with a "sig" (keyid is
+// optional, as in DSSE), no nulls, no duplicate keys. Base64 may be standard
+// or URL-safe, padded or not, as DSSE allows.
 absl::StatusOr<watchfloor::v1::Envelope> EnvelopeFromJson(
     absl::string_view json);
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace watchfloor::certs {
@@ -17,6 +18,10 @@ std::string AlertId(absl::string_view payload);
 
 // Lowercase hex encoding.
 std::string HexEncode(absl::string_view bytes);
+
+// Decodes hex (either case; an even number of digits). INVALID_ARGUMENT
+// naming the first bad position otherwise. Used for seeds and test vectors.
+absl::StatusOr<std::string> HexDecode(absl::string_view hex);
 
 // True iff `s` is exactly 64 lowercase hex characters (an alert id or keyid).
 bool IsHexId(absl::string_view s);
