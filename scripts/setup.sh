@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what watchfloor needs from Debian 12 (only what is missing) and
+# builds it with CMake into build/. Idempotent; safe to run again.
+#
+#   scripts/setup.sh            install + build
+#   WF_SKIP_BUILD=1 scripts/setup.sh   install only
+#   WF_BUILD_TARGET=watchfloor scripts/setup.sh   build just the binary
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache mold git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libssl-dev openssl libsodium-dev libsqlite3-dev sqlite3
+  libgtest-dev libgmock-dev libbenchmark-dev
+  bazel-bootstrap python3 procps
+)
+
+say() { printf '==> %s\n' "$*"; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "all Debian packages present"
+fi
+
+if [ "${WF_SKIP_BUILD:-0}" = 1 ]; then exit 0; fi
+
+JOBS="${WF_JOBS:-$(nproc)}"
+if [ ! -f build/build.ninja ]; then
+  say "configuring CMake (build/)"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+TARGET="${WF_BUILD_TARGET:-all}"
+say "building target '$TARGET' with $JOBS jobs (ccache keeps rebuilds short)"
+cmake --build build -j "$JOBS" --target "$TARGET"
