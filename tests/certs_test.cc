@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -56,12 +57,26 @@ mode_t FileMode(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-// A fresh directory per test: ctest runs test cases in parallel.
-std::string MakeTempDir() {
-  std::string tmpl = testing::TempDir() + "/certs_test.XXXXXX";
-  EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-  return tmpl;
-}
+// A fresh directory per test (ctest runs test cases in parallel), removed
+// with its contents when the test ends.
+class ScopedTempDir {
+ public:
+  ScopedTempDir() {
+    std::string tmpl = testing::TempDir() + "/certs_test.XXXXXX";
+    EXPECT_NE(mkdtemp(tmpl.data()), nullptr) << tmpl;
+    path_ = tmpl;
+  }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  ~ScopedTempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // A key whose seed is 0x00..0x1f: the protocol vector's key.
 SigningKey VectorKey() {
@@ -114,7 +129,8 @@ tXDeuuVcwsMySJ//MeU=
 // -------------------------------------------------------------- key files
 
 TEST(KeysTest, SavedKeyLoadsBackAndSignsTheSame) {
-  const std::string dir = MakeTempDir();
+  const ScopedTempDir tmp;
+  const std::string& dir = tmp.path();
   SigningKey key = SigningKey::Generate();
   ASSERT_TRUE(key.SavePemFile(dir + "/node.key").ok());
   ASSERT_TRUE(key.public_key().SavePemFile(dir + "/node.pub").ok());
@@ -132,7 +148,8 @@ TEST(KeysTest, SavedKeyLoadsBackAndSignsTheSame) {
 }
 
 TEST(KeysTest, PrivateKeyFileIsCreatedOwnerOnly) {
-  const std::string dir = MakeTempDir();
+  const ScopedTempDir tmp;
+  const std::string& dir = tmp.path();
   const mode_t old_umask = umask(0);  // 0600 must not depend on the umask.
   absl::Status status = SigningKey::Generate().SavePemFile(dir + "/node.key");
   umask(old_umask);
@@ -143,7 +160,8 @@ TEST(KeysTest, PrivateKeyFileIsCreatedOwnerOnly) {
 }
 
 TEST(KeysTest, PublicKeyFileIsWorldReadable) {
-  const std::string dir = MakeTempDir();
+  const ScopedTempDir tmp;
+  const std::string& dir = tmp.path();
   const mode_t old_umask = umask(077);
   absl::Status status =
       SigningKey::Generate().public_key().SavePemFile(dir + "/node.pub");
@@ -162,7 +180,8 @@ struct LooseMode {
 class LooseKeyFileModeTest : public testing::TestWithParam<LooseMode> {};
 
 TEST_P(LooseKeyFileModeTest, KeyFileAccessibleByOthersIsRefused) {
-  const std::string dir = MakeTempDir();
+  const ScopedTempDir tmp;
+  const std::string& dir = tmp.path();
   const std::string path = dir + "/node.key";
   ASSERT_TRUE(SigningKey::Generate().SavePemFile(path).ok());
   ASSERT_EQ(chmod(path.c_str(), GetParam().mode), 0);
@@ -186,7 +205,8 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(KeysTest, WorldReadableKeyFileIsRefusedWithExactMessage) {
-  const std::string dir = MakeTempDir();
+  const ScopedTempDir tmp;
+  const std::string& dir = tmp.path();
   const std::string path = dir + "/node.key";
   ASSERT_TRUE(SigningKey::Generate().SavePemFile(path).ok());
   ASSERT_EQ(chmod(path.c_str(), 0644), 0);
@@ -197,7 +217,8 @@ TEST(KeysTest, WorldReadableKeyFileIsRefusedWithExactMessage) {
 }
 
 TEST(KeysTest, OwnerReadOnlyKeyFileIsAccepted) {
-  const std::string dir = MakeTempDir();
+  const ScopedTempDir tmp;
+  const std::string& dir = tmp.path();
   const std::string path = dir + "/node.key";
   ASSERT_TRUE(SigningKey::Generate().SavePemFile(path).ok());
   ASSERT_EQ(chmod(path.c_str(), 0400), 0);
@@ -205,7 +226,8 @@ TEST(KeysTest, OwnerReadOnlyKeyFileIsAccepted) {
 }
 
 TEST(KeysTest, MissingKeyFileIsNotFoundAndSuggestsKeygen) {
-  const std::string path = MakeTempDir() + "/absent.key";
+  const ScopedTempDir tmp;
+  const std::string path = tmp.path() + "/absent.key";
   absl::StatusOr<SigningKey> key = SigningKey::LoadPemFile(path);
   EXPECT_EQ(key.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(key.status().message(), HasSubstr(path));
@@ -213,14 +235,16 @@ TEST(KeysTest, MissingKeyFileIsNotFoundAndSuggestsKeygen) {
 }
 
 TEST(KeysTest, MissingPublicKeyFileIsNotFound) {
-  const std::string path = MakeTempDir() + "/absent.pub";
+  const ScopedTempDir tmp;
+  const std::string path = tmp.path() + "/absent.pub";
   absl::StatusOr<PublicKey> key = PublicKey::LoadPemFile(path);
   EXPECT_EQ(key.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(key.status().message(), HasSubstr(path));
 }
 
 TEST(KeysTest, SavePemFileNeverOverwritesAKey) {
-  const std::string path = MakeTempDir() + "/node.key";
+  const ScopedTempDir tmp;
+  const std::string path = tmp.path() + "/node.key";
   SigningKey first = SigningKey::Generate();
   ASSERT_TRUE(first.SavePemFile(path).ok());
   const std::string before = ReadFile(path);
@@ -232,7 +256,8 @@ TEST(KeysTest, SavePemFileNeverOverwritesAKey) {
 }
 
 TEST(KeysTest, PublicKeySavePemFileNeverOverwrites) {
-  const std::string path = MakeTempDir() + "/node.pub";
+  const ScopedTempDir tmp;
+  const std::string path = tmp.path() + "/node.pub";
   WriteFile(path, "keep me");
   EXPECT_EQ(SigningKey::Generate().public_key().SavePemFile(path).code(),
             absl::StatusCode::kAlreadyExists);
@@ -254,7 +279,8 @@ TEST(KeysTest, GarbagePemIsInvalidArgument) {
 }
 
 TEST(KeysTest, GarbageKeyFileIsInvalidArgumentNamingThePath) {
-  const std::string path = MakeTempDir() + "/node.key";
+  const ScopedTempDir tmp;
+  const std::string path = tmp.path() + "/node.key";
   WriteFile(path, "garbage\n");
   ASSERT_EQ(chmod(path.c_str(), 0600), 0);
   absl::StatusOr<SigningKey> key = SigningKey::LoadPemFile(path);
@@ -271,7 +297,8 @@ TEST(KeysTest, NonEd25519PrivateKeysAreInvalidArgument) {
 }
 
 TEST(KeysTest, RsaKeyFileIsInvalidArgument) {
-  const std::string path = MakeTempDir() + "/rsa.key";
+  const ScopedTempDir tmp;
+  const std::string path = tmp.path() + "/rsa.key";
   WriteFile(path, kRsaPrivatePem);
   ASSERT_EQ(chmod(path.c_str(), 0600), 0);
   absl::StatusOr<SigningKey> key = SigningKey::LoadPemFile(path);
@@ -698,7 +725,8 @@ TEST(ProtocolVectorTest, CheckedInEnvelopeVerifiesAndHasTheCheckedInId) {
 
 TEST(ProtocolVectorTest, CheckedInPrivateKeyLoadsFromAnOwnerOnlyCopy) {
   // Git does not keep modes: copy the key to a 0600 file, as an operator would.
-  const std::string path = MakeTempDir() + "/node.key";
+  const ScopedTempDir tmp;
+  const std::string path = tmp.path() + "/node.key";
   WriteFile(path, ReadFile(kVectorDir + "private.pem"));
   ASSERT_EQ(chmod(path.c_str(), 0600), 0);
   absl::StatusOr<SigningKey> key = SigningKey::LoadPemFile(path);
