@@ -93,6 +93,11 @@ class AlertStore {
 
   // Highest cursor stored (0 when empty). Thread-safe.
   virtual absl::StatusOr<uint64_t> LastCursor() = 0;
+
+  // The first cursor stored at or after `received_at_ms` (milliseconds since
+  // the Unix epoch), or nullopt if none. Thread-safe.
+  virtual absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(
+      int64_t received_at_ms) = 0;
 };
 
 }  // namespace watchfloor::node

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS alerts(
   received_at_ms INTEGER NOT NULL,
   envelope BLOB NOT NULL,
   UNIQUE(origin, sequence));
+CREATE INDEX IF NOT EXISTS alerts_by_received ON alerts(received_at_ms);
 CREATE TABLE IF NOT EXISTS evidence(
   rowid INTEGER PRIMARY KEY,
   kind TEXT NOT NULL,
@@ -486,6 +487,21 @@ absl::StatusOr<uint64_t> SqliteAlertStore::LastCursor() {
   int rc = s.Step();
   if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading the last cursor", path_);
   return static_cast<uint64_t>(s.Int(0));
+}
+
+absl::StatusOr<std::optional<uint64_t>> SqliteAlertStore::FirstCursorSince(
+    int64_t received_at_ms) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, "SELECT MIN(cursor) FROM alerts WHERE received_at_ms >= ?1");
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading", path_);
+  s.BindInt(1, received_at_ms);
+  int rc = s.Step();
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, "finding a start time", path_);
+  if (sqlite3_column_type(s.get(), 0) == SQLITE_NULL) {
+    return std::optional<uint64_t>();
+  }
+  return std::optional<uint64_t>(static_cast<uint64_t>(s.Int(0)));
 }
 
 }  // namespace watchfloor::node

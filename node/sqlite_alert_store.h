@@ -41,6 +41,8 @@ class SqliteAlertStore final : public AlertStore {
   absl::StatusOr<std::vector<FeedHead>> LoadHeads() override;
   absl::StatusOr<std::vector<Evidence>> ListEvidence() override;
   absl::StatusOr<uint64_t> LastCursor() override;
+  absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(
+      int64_t received_at_ms) override;
 
   const std::string& path() const { return path_; }
 

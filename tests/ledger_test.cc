@@ -54,6 +54,9 @@ class CountingStore final : public AlertStore {
     return real_->ListEvidence();
   }
   absl::StatusOr<uint64_t> LastCursor() override { return real_->LastCursor(); }
+  absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(int64_t ms) override {
+    return real_->FirstCursorSince(ms);
+  }
 
   std::atomic<int> appends{0};
   std::atomic<bool> fail_next{false};
