@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ struct FrontierEntry {
   bool forked = false;
 };
 
+// Two envelopes proving that an origin signed two histories.
+struct EvidencePair {
+  watchfloor::v1::Envelope first;
+  watchfloor::v1::Envelope second;
+};
+
 class FeedStore {
  public:
   virtual ~FeedStore() = default;
@@ -36,11 +43,24 @@ class FeedStore {
   virtual absl::StatusOr<std::vector<watchfloor::v1::Envelope>> ReadRange(
       const std::string& origin, uint64_t from, uint64_t to, size_t limit) = 0;
 
-  // Submits an envelope received from a peer through the node's one ingest
-  // path (verify, continuity, dedupe, forks). `done` gets OK, or the
-  // canonical error of that path (see node.proto, rpc Ingest). Thread-safe.
-  virtual void Ingest(watchfloor::v1::Envelope envelope,
-                      std::function<void(absl::Status)> done) = 0;
+  // The stored envelope with this id, or nullopt. Thread-safe.
+  virtual absl::StatusOr<std::optional<watchfloor::v1::Envelope>> Get(
+      const std::string& id) = 0;
+
+  // True if the id is stored or being stored. Thread-safe.
+  virtual bool Has(const std::string& id) = 0;
+
+  // The node's one ingest path (verify, continuity, dedupe, forks), with an
+  // early verdict: OK if the envelope verified and is new to this node (it is
+  // queued for storing; `stored` gets the final status after the commit),
+  // ALREADY_EXISTS for a duplicate, or the canonical error of that path
+  // (node.proto, rpc Ingest) — then `stored` is not called. Thread-safe.
+  virtual absl::Status Offer(watchfloor::v1::Envelope envelope,
+                             std::function<void(absl::Status)> stored) = 0;
+
+  // Evidence this node holds for `origin` (forks, broken chains). Thread-safe.
+  virtual absl::StatusOr<std::vector<EvidencePair>> EvidenceFor(
+      const std::string& origin) = 0;
 };
 
 }  // namespace watchfloor::federation

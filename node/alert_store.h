@@ -85,6 +85,11 @@ class AlertStore {
   virtual absl::StatusOr<std::vector<StoredAlert>> ReadAfter(uint64_t after,
                                                              size_t limit) = 0;
 
+  // Alerts of `origin` with sequence in [from, to], ascending, at most
+  // `limit`. Thread-safe.
+  virtual absl::StatusOr<std::vector<StoredAlert>> ReadRange(
+      const std::string& origin, uint64_t from, uint64_t to, size_t limit) = 0;
+
   // Every origin's head, read at open time by the Ledger. Thread-safe.
   virtual absl::StatusOr<std::vector<FeedHead>> LoadHeads() = 0;
 

@@ -90,26 +90,36 @@ Ledger::~Ledger() {
   writer_.join();
 }
 
+bool Ledger::Enqueue(std::unique_ptr<Op>& op, absl::Status* reject) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) {
+    *reject = absl::UnavailableError("node is shutting down; retry on restart");
+  } else if (!failure_.ok()) {
+    *reject = absl::UnavailableError(absl::StrCat(
+        "node stopped writing after a store failure: ", failure_.message(),
+        "; fix the cause and restart the node"));
+  } else if (queue_.size() >= options_.max_queue) {
+    *reject = absl::ResourceExhaustedError(absl::StrCat(
+        "node write queue is full (", options_.max_queue,
+        " pending); retry with backoff"));
+  } else if (op->kind == Op::Kind::kIngest && !in_flight_.insert(op->id).second) {
+    *reject = absl::AlreadyExistsError(
+        absl::StrCat("alert ", op->id, " is already being stored"));
+  } else {
+    queue_.push_back(std::move(op));
+    return true;
+  }
+  return false;
+}
+
 void Ledger::Enqueue(std::unique_ptr<Op> op) {
   absl::Status reject;
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) {
-      reject = absl::UnavailableError("node is shutting down; retry on restart");
-    } else if (!failure_.ok()) {
-      reject = absl::UnavailableError(absl::StrCat(
-          "node stopped writing after a store failure: ", failure_.message(),
-          "; fix the cause and restart the node"));
-    } else if (queue_.size() >= options_.max_queue) {
-      reject = absl::ResourceExhaustedError(absl::StrCat(
-          "node write queue is full (", options_.max_queue,
-          " pending); retry with backoff"));
-    } else {
-      queue_.push_back(std::move(op));
-      return;
-    }
-  }
-  op->Fail(std::move(reject));
+  if (!Enqueue(op, &reject)) op->Fail(std::move(reject));
+}
+
+void Ledger::SetEvidenceListener(std::function<void(const Evidence&)> listener) {
+  absl::MutexLock lock(&mu_);
+  evidence_listener_ = std::move(listener);
 }
 
 void Ledger::Publish(Alert draft,
@@ -126,37 +136,39 @@ void Ledger::Publish(Alert draft,
   Enqueue(std::move(op));
 }
 
+absl::Status Ledger::Verify(const Envelope& envelope, Alert* alert) const {
+  if (envelope.payload_type() != certs::kAlertPayloadType) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "envelope payloadType is \"", envelope.payload_type().substr(0, 80),
+        "\"; expected ", certs::kAlertPayloadType));
+  }
+  if (envelope.payload().size() > kMaxAlertBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("envelope payload is ", envelope.payload().size(),
+                     " bytes; the limit is ", kMaxAlertBytes));
+  }
+  if (!alert->ParseFromString(envelope.payload())) {
+    return absl::InvalidArgumentError(
+        "envelope payload is not a serialized watchfloor.v1.Alert");
+  }
+  WF_RETURN_IF_ERROR(ValidateOrigin(alert->origin()));
+  std::optional<certs::PublicKey> key = keys_->Find(alert->origin());
+  if (!key.has_value()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "origin ", alert->origin(),
+        " is unknown to this node; add its public key to known_origins (or "
+        "its node to the roster)"));
+  }
+  WF_RETURN_IF_ERROR(certs::VerifyEnvelope(envelope, *key));
+  return ValidateSigned(*alert);
+}
+
 void Ledger::Ingest(Envelope envelope,
                     std::function<void(absl::StatusOr<IngestResult>)> done) {
   // Everything that needs no feed state happens here, on the caller's thread.
-  auto verify = [&](Alert& alert) -> absl::Status {
-    if (envelope.payload_type() != certs::kAlertPayloadType) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "envelope payloadType is \"", envelope.payload_type().substr(0, 80),
-          "\"; expected ", certs::kAlertPayloadType));
-    }
-    if (envelope.payload().size() > kMaxAlertBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("envelope payload is ", envelope.payload().size(),
-                       " bytes; the limit is ", kMaxAlertBytes));
-    }
-    if (!alert.ParseFromString(envelope.payload())) {
-      return absl::InvalidArgumentError(
-          "envelope payload is not a serialized watchfloor.v1.Alert");
-    }
-    WF_RETURN_IF_ERROR(ValidateOrigin(alert.origin()));
-    std::optional<certs::PublicKey> key = keys_->Find(alert.origin());
-    if (!key.has_value()) {
-      return absl::UnauthenticatedError(absl::StrCat(
-          "origin ", alert.origin(),
-          " is unknown to this node; add its public key to known_origins"));
-    }
-    WF_RETURN_IF_ERROR(certs::VerifyEnvelope(envelope, *key));
-    return ValidateSigned(alert);
-  };
   auto op = std::make_unique<Op>();
   op->kind = Op::Kind::kIngest;
-  absl::Status st = verify(op->alert);
+  absl::Status st = Verify(envelope, &op->alert);
   if (!st.ok()) {
     done(std::move(st));
     return;
@@ -165,6 +177,23 @@ void Ledger::Ingest(Envelope envelope,
   op->envelope = std::move(envelope);
   op->ingest_done = std::move(done);
   Enqueue(std::move(op));
+}
+
+absl::Status Ledger::Offer(Envelope envelope,
+                           std::function<void(absl::StatusOr<IngestResult>)> done) {
+  auto op = std::make_unique<Op>();
+  op->kind = Op::Kind::kIngest;
+  WF_RETURN_IF_ERROR(Verify(envelope, &op->alert));
+  op->id = certs::AlertId(envelope.payload());
+  WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> stored, store_->Get(op->id));
+  if (stored.has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("alert ", op->id, " is already stored"));
+  }
+  op->envelope = std::move(envelope);
+  op->ingest_done = std::move(done);
+  absl::Status reject;
+  if (!Enqueue(op, &reject)) return reject;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PublishResult> Ledger::PublishSync(Alert draft) {
@@ -187,6 +216,11 @@ absl::StatusOr<IngestResult> Ledger::IngestSync(Envelope envelope) {
   });
   n.WaitForNotification();
   return out;
+}
+
+bool Ledger::InFlight(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  return in_flight_.count(id) != 0;
 }
 
 std::vector<FeedHead> Ledger::Heads() const {
@@ -233,6 +267,17 @@ void Ledger::WriterLoop() {
 }
 
 void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
+  // Whatever happens below, these ids are no longer in flight afterwards.
+  struct ClearInFlight {
+    Ledger* ledger;
+    const std::vector<std::unique_ptr<Op>>& ops;
+    ~ClearInFlight() {
+      absl::MutexLock lock(&ledger->mu_);
+      for (const auto& op : ops) {
+        if (op->kind == Op::Kind::kIngest) ledger->in_flight_.erase(op->id);
+      }
+    }
+  } clear_in_flight{this, ops};
   Batch batch;
   absl::Status failure;
   {
@@ -274,9 +319,14 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     }
     return;
   }
+  std::function<void(const Evidence&)> evidence_listener;
   {
     absl::MutexLock lock(&mu_);
     heads_ = std::move(batch.heads);
+    evidence_listener = evidence_listener_;
+  }
+  if (evidence_listener) {
+    for (const Evidence& e : batch.evidence) evidence_listener(e);
   }
   std::vector<std::shared_ptr<const StoredAlert>> committed;
   committed.reserve(batch.alerts.size());

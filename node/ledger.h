@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -89,9 +90,23 @@ class Ledger {
   void Ingest(watchfloor::v1::Envelope envelope,
               std::function<void(absl::StatusOr<IngestResult>)> done);
 
+  // Ingest with an early verdict, for gossip: verifies on the calling thread
+  // and checks the id against the store and the queue. Returns OK if the
+  // envelope verified and is new (it is queued; `done` will get the final
+  // result after the commit, which may still be a feed-rule error), or the
+  // error (ALREADY_EXISTS for a duplicate) without calling `done`.
+  absl::Status Offer(watchfloor::v1::Envelope envelope,
+                     std::function<void(absl::StatusOr<IngestResult>)> done);
+
+  // Called on the writer thread with every piece of evidence once committed.
+  void SetEvidenceListener(std::function<void(const Evidence&)> listener);
+
   // Blocking forms of the above.
   absl::StatusOr<PublishResult> PublishSync(watchfloor::v1::Alert draft);
   absl::StatusOr<IngestResult> IngestSync(watchfloor::v1::Envelope envelope);
+
+  // True if an ingest of this id is queued or being committed. Thread-safe.
+  bool InFlight(const std::string& id) const;
 
   // The committed head of every known feed. Thread-safe.
   std::vector<FeedHead> Heads() const;
@@ -109,7 +124,11 @@ class Ledger {
   Ledger(AlertStore* store, const certs::SigningKey* key, std::string origin,
          const KeyResolver* keys, Clock* clock, CommitListener listener,
          Options options);
+  // Queues `op`; false (with `*reject` set) if it cannot be queued.
+  bool Enqueue(std::unique_ptr<Op>& op, absl::Status* reject);
   void Enqueue(std::unique_ptr<Op> op);
+  absl::Status Verify(const watchfloor::v1::Envelope& envelope,
+                      watchfloor::v1::Alert* alert) const;
   void WriterLoop();
   void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
   absl::Status StagePublish(Op& op, Batch& batch);
@@ -129,6 +148,9 @@ class Ledger {
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   // Committed heads, by origin. Written by the writer thread under mu_.
   std::map<std::string, FeedHead> heads_ ABSL_GUARDED_BY(mu_);
+  // Ids of ingest ops queued or being committed, for Offer's dedupe.
+  std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const Evidence&)> evidence_listener_ ABSL_GUARDED_BY(mu_);
 
   std::thread writer_;
 };

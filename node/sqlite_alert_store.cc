@@ -414,6 +414,29 @@ absl::StatusOr<std::vector<StoredAlert>> SqliteAlertStore::ReadAfter(
   return out;
 }
 
+absl::StatusOr<std::vector<StoredAlert>> SqliteAlertStore::ReadRange(
+    const std::string& origin, uint64_t from, uint64_t to, size_t limit) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, (std::string(kSelectAlert) +
+              "WHERE origin = ?1 AND sequence >= ?2 AND sequence <= ?3 "
+              "ORDER BY sequence LIMIT ?4")
+                 .c_str());
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading", path_);
+  s.BindText(1, origin);
+  s.BindInt(2, static_cast<int64_t>(from));
+  s.BindInt(3, static_cast<int64_t>(std::min<uint64_t>(to, INT64_MAX)));
+  s.BindInt(4, static_cast<int64_t>(limit));
+  std::vector<StoredAlert> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading a range", path_);
+  return out;
+}
+
 absl::StatusOr<std::vector<FeedHead>> SqliteAlertStore::LoadHeads() {
   WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
   Reader reader(this, db);

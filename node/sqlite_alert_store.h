@@ -38,6 +38,9 @@ class SqliteAlertStore final : public AlertStore {
       const std::string& origin, uint64_t sequence) override;
   absl::StatusOr<std::vector<StoredAlert>> ReadAfter(uint64_t after,
                                                      size_t limit) override;
+  absl::StatusOr<std::vector<StoredAlert>> ReadRange(
+      const std::string& origin, uint64_t from, uint64_t to,
+      size_t limit) override;
   absl::StatusOr<std::vector<FeedHead>> LoadHeads() override;
   absl::StatusOr<std::vector<Evidence>> ListEvidence() override;
   absl::StatusOr<uint64_t> LastCursor() override;

@@ -47,6 +47,10 @@ class CountingStore final : public AlertStore {
                                                      size_t limit) override {
     return real_->ReadAfter(after, limit);
   }
+  absl::StatusOr<std::vector<StoredAlert>> ReadRange(
+      const std::string& origin, uint64_t from, uint64_t to, size_t limit) override {
+    return real_->ReadRange(origin, from, to, limit);
+  }
   absl::StatusOr<std::vector<FeedHead>> LoadHeads() override {
     return real_->LoadHeads();
   }
@@ -369,6 +373,59 @@ TEST_F(LedgerTest, FullQueueIsResourceExhausted) {
   EXPECT_EQ(done.load(), kN);
   EXPECT_GT(exhausted.load(), 0);
   EXPECT_EQ(AlertCount(), kN - exhausted.load());
+}
+
+}  // namespace
+}  // namespace watchfloor::node
+
+namespace watchfloor::node {
+namespace {
+
+TEST_F(LedgerTest, OfferGivesAnEarlyVerdictAndStoresOnce) {
+  Envelope e1 = PeerEnvelope(peer_key_, 1, "");
+  absl::Notification stored;
+  absl::Status final_status = absl::UnknownError("not called");
+  absl::Status first = ledger_->Offer(e1, [&](absl::StatusOr<IngestResult> r) {
+    final_status = r.status();
+    stored.Notify();
+  });
+  EXPECT_TRUE(first.ok()) << first;
+  // While in flight or after commit, the same id is a duplicate at once.
+  absl::Status second = ledger_->Offer(e1, [](absl::StatusOr<IngestResult>) {
+    ADD_FAILURE() << "done must not be called for a refused offer";
+  });
+  EXPECT_EQ(second.code(), absl::StatusCode::kAlreadyExists);
+  stored.WaitForNotification();
+  EXPECT_TRUE(final_status.ok()) << final_status;
+  EXPECT_FALSE(ledger_->InFlight(certs::AlertId(e1.payload())));
+  absl::Status third = ledger_->Offer(e1, [](absl::StatusOr<IngestResult>) {
+    ADD_FAILURE() << "done must not be called for a refused offer";
+  });
+  EXPECT_EQ(third.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(AlertCount(), 1);
+}
+
+TEST_F(LedgerTest, OfferRefusesABadSignatureWithoutQueueing) {
+  Envelope e1 = PeerEnvelope(peer_key_, 1, "");
+  (*e1.mutable_signatures(0)->mutable_sig())[3] ^= 1;
+  absl::Status st = ledger_->Offer(e1, [](absl::StatusOr<IngestResult>) {
+    ADD_FAILURE() << "done must not be called for a refused offer";
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(ledger_->InFlight(certs::AlertId(e1.payload())));
+  EXPECT_EQ(AlertCount(), 0);
+}
+
+TEST_F(LedgerTest, EvidenceListenerSeesCommittedForks) {
+  std::vector<Evidence> seen;
+  ledger_->SetEvidenceListener([&](const Evidence& e) { seen.push_back(e); });
+  auto r1 = ledger_->IngestSync(PeerEnvelope(peer_key_, 1, "", 1));
+  ASSERT_TRUE(r1.ok());
+  auto fork = ledger_->IngestSync(PeerEnvelope(peer_key_, 1, "", 2));
+  EXPECT_EQ(fork.status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].kind, "fork");
+  EXPECT_EQ(seen[0].stored_id, r1->id);
 }
 
 }  // namespace

@@ -1,0 +1,66 @@
+#include "node/ledger_feed_store.h"
+
+#include <utility>
+
+namespace watchfloor::node {
+
+std::vector<federation::FrontierEntry> LedgerFeedStore::Frontier() {
+  std::vector<federation::FrontierEntry> out;
+  for (FeedHead& h : ledger_->Heads()) {
+    if (h.sequence == 0 && !h.forked) continue;
+    out.push_back({std::move(h.origin), h.sequence, std::move(h.id), h.forked});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<watchfloor::v1::Envelope>> LedgerFeedStore::ReadRange(
+    const std::string& origin, uint64_t from, uint64_t to, size_t limit) {
+  absl::StatusOr<std::vector<StoredAlert>> rows =
+      store_->ReadRange(origin, from, to, limit);
+  if (!rows.ok()) return rows.status();
+  std::vector<watchfloor::v1::Envelope> out;
+  out.reserve(rows->size());
+  for (StoredAlert& a : *rows) out.push_back(std::move(a.envelope));
+  return out;
+}
+
+absl::StatusOr<std::optional<watchfloor::v1::Envelope>> LedgerFeedStore::Get(
+    const std::string& id) {
+  absl::StatusOr<std::optional<StoredAlert>> got = store_->Get(id);
+  if (!got.ok()) return got.status();
+  if (!got->has_value()) return std::optional<watchfloor::v1::Envelope>();
+  return std::optional<watchfloor::v1::Envelope>(std::move((*got)->envelope));
+}
+
+bool LedgerFeedStore::Has(const std::string& id) {
+  if (ledger_->InFlight(id)) return true;
+  absl::StatusOr<std::optional<StoredAlert>> got = store_->Get(id);
+  return got.ok() && got->has_value();
+}
+
+absl::Status LedgerFeedStore::Offer(watchfloor::v1::Envelope envelope,
+                                    std::function<void(absl::Status)> stored) {
+  return ledger_->Offer(std::move(envelope),
+                        [stored = std::move(stored)](absl::StatusOr<IngestResult> r) {
+                          stored(r.status());
+                        });
+}
+
+absl::StatusOr<std::vector<federation::EvidencePair>> LedgerFeedStore::EvidenceFor(
+    const std::string& origin) {
+  absl::StatusOr<std::vector<Evidence>> all = store_->ListEvidence();
+  if (!all.ok()) return all.status();
+  std::vector<federation::EvidencePair> out;
+  for (const Evidence& e : *all) {
+    if (e.origin != origin) continue;
+    federation::EvidencePair p;
+    if (!p.first.ParseFromString(e.stored_envelope) ||
+        !p.second.ParseFromString(e.conflict_envelope)) {
+      continue;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace watchfloor::node
