@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "certs/ids.h"
+#include "node/filter.h"
 #include "node/grpc_status.h"
 
 namespace watchfloor::node {
@@ -14,44 +15,50 @@ using watchfloor::v1::SubscribeResponse;
 
 // Alerts fetched per read while replaying or tailing.
 constexpr size_t kReadBatch = 256;
+constexpr int kMaxFilters = 64;
 
-// One reactor per Subscribe stream. Exactly one of these drives it at a time:
-// Start, OnWriteDone (a write was in flight) or OnNewData (it was parked), so
-// Pump() never runs twice at once. OnCancel can race with any of them; the
-// finished_ flag makes Finish happen once.
+// One reactor per Subscribe stream. It replays history from the store,
+// filtering as it reads, then goes live and drains its queue in the hub.
+// Exactly one of these drives it at a time: Start, OnWriteDone (a write was in
+// flight) or OnLive (it was waiting), so Pump() never runs twice at once.
+// OnCancel can race with any of them; FinishOnce makes Finish happen once.
 class SubscribeReactor final
     : public grpc::ServerWriteReactor<SubscribeResponse>,
-      public Waiter {
+      public LiveSubscriber {
  public:
-  SubscribeReactor(SubscriptionHub* hub, uint64_t cursor, bool replay_only)
-      : hub_(hub), cursor_(cursor), replay_only_(replay_only) {
-    hub_->subscribers().fetch_add(1);
-  }
+  SubscribeReactor(grpc::CallbackServerContext* ctx, SubscriptionHub* hub,
+                   std::shared_ptr<const Matcher> matcher, uint64_t cursor,
+                   bool replay_only)
+      : ctx_(ctx),
+        hub_(hub),
+        id_(hub->Join()),
+        matcher_(std::move(matcher)),
+        scanned_(cursor),
+        last_sent_(cursor),
+        replay_only_(replay_only) {}
 
   void Start() { Pump(); }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED,
-                              "subscriber went away"));
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
       return;
     }
     Pump();
   }
 
-  void OnNewData() override { Pump(); }
+  void OnLive() override { Pump(); }
 
   void OnCancel() override {
     cancelled_.store(true);
-    // If parked, nobody else will wake this stream: finish it here.
-    if (hub_->Unpark(this)) {
+    // If it was waiting for alerts, nobody else will drive it: finish here.
+    if (hub_->Leave(id_)) {
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     }
   }
 
   void OnDone() override {
-    hub_->Unpark(this);
-    hub_->subscribers().fetch_sub(1);
+    hub_->Quit(id_);
     Unref();
   }
 
@@ -62,38 +69,58 @@ class SubscribeReactor final
         FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
         return;
       }
-      if (next_ < batch_.size()) {
+      while (next_ < batch_.size()) {
         const AlertRef& a = batch_[next_++];
-        cursor_ = a->cursor;
-        response_.set_cursor(a->cursor);
-        response_.set_id(a->id);
-        *response_.mutable_envelope() = a->envelope;
+        scanned_ = a->stored.cursor;
+        // Live alerts were matched by the hub's index already.
+        if (!live_ && !matcher_->Matches(a->facts)) continue;
+        last_sent_ = a->stored.cursor;
+        response_.set_cursor(a->stored.cursor);
+        response_.set_id(a->stored.id);
+        *response_.mutable_envelope() = a->stored.envelope;
         StartWrite(&response_);
         return;
       }
-      absl::StatusOr<std::vector<AlertRef>> next = hub_->ReadAfter(cursor_, kReadBatch);
-      if (!next.ok()) {
-        FinishOnce(ToGrpcStatus(next.status()));
-        return;
-      }
-      if (!next->empty()) {
-        batch_ = std::move(*next);
-        next_ = 0;
+      batch_.clear();
+      next_ = 0;
+      if (!live_) {
+        absl::StatusOr<std::vector<AlertRef>> history =
+            hub_->ReadHistory(scanned_, kReadBatch);
+        if (!history.ok()) {
+          FinishOnce(ToGrpcStatus(history.status()));
+          return;
+        }
+        if (!history->empty()) {
+          batch_ = std::move(*history);
+          continue;
+        }
+        if (replay_only_) {
+          FinishOnce(grpc::Status::OK);
+          return;
+        }
+        // Caught up: go live, unless something was committed meanwhile.
+        if (hub_->GoLive(id_, this, matcher_, scanned_)) live_ = true;
         continue;
       }
-      if (replay_only_) {
-        FinishOnce(grpc::Status::OK);
+      bool armed = false;
+      SubscriptionHub::Take take = hub_->TakeLive(id_, kReadBatch, &armed);
+      if (take.gone) {
+        FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
         return;
       }
-      if (hub_->Park(this, cursor_)) {
-        // OnNewData may already be running on the writer thread: touch
-        // nothing more, unless a cancel slipped in before we parked.
-        if (cancelled_.load() && hub_->Unpark(this)) {
-          FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-        }
+      if (take.overflowed) {
+        hub_->Leave(id_);
+        ctx_->AddTrailingMetadata("watchfloor-resume-cursor",
+                                  absl::StrCat(last_sent_));
+        FinishOnce(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("subscriber fell behind the live stream (more than ",
+                         hub_->max_queue(), " alerts waiting); resume with cursor ",
+                         last_sent_)));
         return;
       }
-      // Something was committed between the read and the park: read again.
+      if (armed) return;  // OnLive may already be running: touch nothing.
+      batch_ = std::move(take.alerts);
     }
   }
 
@@ -102,14 +129,26 @@ class SubscribeReactor final
     Finish(std::move(status));
   }
 
+  grpc::CallbackServerContext* const ctx_;
   SubscriptionHub* const hub_;
-  uint64_t cursor_;
+  const SubscriptionHub::Id id_;
+  const std::shared_ptr<const Matcher> matcher_;
+  uint64_t scanned_;    // every alert up to here was considered
+  uint64_t last_sent_;  // the cursor of the last alert written
   const bool replay_only_;
+  bool live_ = false;
   std::vector<AlertRef> batch_;
   size_t next_ = 0;
   SubscribeResponse response_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> finished_{false};
+};
+
+// Finishes a stream at once with an error.
+class RefuseReactor final : public grpc::ServerWriteReactor<SubscribeResponse> {
+ public:
+  explicit RefuseReactor(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
 };
 
 }  // namespace
@@ -144,19 +183,29 @@ grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
     grpc::CallbackServerContext* ctx,
     const watchfloor::v1::SubscribeRequest* request) {
   if (hub_->subscriber_count() >= max_subscribers_) {
-    class Refuse final : public grpc::ServerWriteReactor<SubscribeResponse> {
-     public:
-      explicit Refuse(size_t max) {
-        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                            absl::StrCat("node serves at most ", max,
-                                         " subscribers; retry later")));
-      }
-      void OnDone() override { delete this; }
-    };
-    return new Refuse(max_subscribers_);
+    return new RefuseReactor(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("node serves at most ", max_subscribers_,
+                     " subscribers; retry later")));
   }
-  auto* reactor =
-      new SubscribeReactor(hub_, request->cursor(), request->replay_only());
+  if (request->filters_size() > kMaxFilters) {
+    return new RefuseReactor(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("subscription has ", request->filters_size(),
+                     " filters; the limit is ", kMaxFilters)));
+  }
+  absl::StatusOr<std::shared_ptr<const Matcher>> matcher =
+      Matcher::Compile(request->filters());
+  if (!matcher.ok()) return new RefuseReactor(ToGrpcStatus(matcher.status()));
+  uint64_t cursor = request->cursor();
+  if (cursor == 0 && request->has_since()) {
+    int64_t ms = request->since().seconds() * 1000 + request->since().nanos() / 1000000;
+    absl::StatusOr<uint64_t> start = hub_->CursorBefore(ms);
+    if (!start.ok()) return new RefuseReactor(ToGrpcStatus(start.status()));
+    cursor = *start;
+  }
+  auto* reactor = new SubscribeReactor(ctx, hub_, std::move(*matcher), cursor,
+                                       request->replay_only());
   reactor->Start();
   return reactor;
 }

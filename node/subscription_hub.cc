@@ -3,71 +3,146 @@
 #include <algorithm>
 #include <utility>
 
+#include "watchfloor/v1/alert.pb.h"
+
 namespace watchfloor::node {
 
-SubscriptionHub::SubscriptionHub(AlertStore* store, uint64_t last_cursor,
-                                 size_t ring_capacity)
-    : store_(store), ring_capacity_(ring_capacity), last_cursor_(last_cursor) {}
+AlertRef MakeAlertRef(StoredAlert stored) {
+  auto ref = std::make_shared<CommittedAlert>();
+  watchfloor::v1::Alert alert;
+  if (alert.ParseFromString(stored.envelope.payload())) {
+    ref->facts = AlertFacts::From(alert);
+  }
+  ref->stored = std::move(stored);
+  return ref;
+}
 
-void SubscriptionHub::OnCommitted(const std::vector<AlertRef>& alerts) {
-  std::vector<Waiter*> wake;
+SubscriptionHub::SubscriptionHub(AlertStore* store, uint64_t last_cursor,
+                                 Options options)
+    : store_(store), options_(options), last_cursor_(last_cursor) {}
+
+void SubscriptionHub::OnCommitted(const std::vector<StoredRef>& alerts) {
+  // Facts are computed once per alert, outside the lock.
+  std::vector<AlertRef> refs;
+  refs.reserve(alerts.size());
+  for (const StoredRef& a : alerts) refs.push_back(MakeAlertRef(*a));
+
+  std::vector<LiveSubscriber*> wake;
+  std::vector<Id> matched;
   {
     absl::MutexLock lock(&mu_);
-    for (const AlertRef& a : alerts) {
-      ring_.push_back(a);
-      last_cursor_ = std::max(last_cursor_, a->cursor);
+    for (const AlertRef& ref : refs) {
+      last_cursor_ = std::max(last_cursor_, ref->stored.cursor);
+      if (live_.empty()) continue;
+      matched.clear();
+      index_.Match(ref->facts, &matched);
+      for (Id id : matched) {
+        auto it = live_.find(id);
+        if (it == live_.end()) continue;
+        Live& l = it->second;
+        if (l.overflowed) continue;
+        if (l.queue.size() >= options_.max_queue) {
+          // Free the memory now; the subscriber resumes from the store.
+          l.overflowed = true;
+          l.queue.clear();
+        } else {
+          l.queue.push_back(ref);
+        }
+        if (l.armed) {
+          l.armed = false;
+          l.subscriber->Ref();
+          wake.push_back(l.subscriber);
+        }
+      }
     }
-    while (ring_.size() > ring_capacity_) ring_.pop_front();
-    wake.assign(parked_.begin(), parked_.end());
-    parked_.clear();
   }
-  // Park() took a reference for us; the waiter stays alive until Unref().
-  for (Waiter* w : wake) {
-    w->OnNewData();
-    w->Unref();
+  for (LiveSubscriber* s : wake) {
+    s->OnLive();
+    s->Unref();
   }
 }
 
-absl::StatusOr<std::vector<AlertRef>> SubscriptionHub::ReadAfter(
+absl::StatusOr<std::vector<AlertRef>> SubscriptionHub::ReadHistory(
     uint64_t after, size_t limit) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (after >= last_cursor_) return std::vector<AlertRef>();
-    if (!ring_.empty() && ring_.front()->cursor <= after + 1) {
-      auto it = std::upper_bound(
-          ring_.begin(), ring_.end(), after,
-          [](uint64_t c, const AlertRef& a) { return c < a->cursor; });
-      std::vector<AlertRef> out;
-      for (; it != ring_.end() && out.size() < limit; ++it) out.push_back(*it);
-      return out;
-    }
-  }
-  // Behind the ring: read history from the store without holding the lock.
   absl::StatusOr<std::vector<StoredAlert>> rows = store_->ReadAfter(after, limit);
   if (!rows.ok()) return rows.status();
   std::vector<AlertRef> out;
   out.reserve(rows->size());
-  for (StoredAlert& s : *rows) {
-    out.push_back(std::make_shared<const StoredAlert>(std::move(s)));
+  for (StoredAlert& s : *rows) out.push_back(MakeAlertRef(std::move(s)));
+  return out;
+}
+
+absl::StatusOr<uint64_t> SubscriptionHub::CursorBefore(int64_t received_at_ms) {
+  absl::StatusOr<std::optional<uint64_t>> first =
+      store_->FirstCursorSince(received_at_ms);
+  if (!first.ok()) return first.status();
+  if (!first->has_value()) return last_cursor();
+  return **first - 1;
+}
+
+bool SubscriptionHub::GoLive(Id id, LiveSubscriber* s,
+                             std::shared_ptr<const Matcher> matcher,
+                             uint64_t cursor) {
+  absl::MutexLock lock(&mu_);
+  if (last_cursor_ > cursor) return false;
+  Live& l = live_[id];
+  l.subscriber = s;
+  s->Ref();
+  index_.Add(id, std::move(matcher));
+  return true;
+}
+
+SubscriptionHub::Take SubscriptionHub::TakeLive(Id id, size_t max, bool* armed) {
+  Take out;
+  *armed = false;
+  absl::MutexLock lock(&mu_);
+  auto it = live_.find(id);
+  if (it == live_.end()) {
+    out.gone = true;
+    return out;
+  }
+  Live& l = it->second;
+  if (l.overflowed) {
+    out.overflowed = true;
+    return out;
+  }
+  while (!l.queue.empty() && out.alerts.size() < max) {
+    out.alerts.push_back(std::move(l.queue.front()));
+    l.queue.pop_front();
+  }
+  if (out.alerts.empty()) {
+    l.armed = true;
+    *armed = true;
   }
   return out;
 }
 
-bool SubscriptionHub::Park(Waiter* w, uint64_t after) {
-  absl::MutexLock lock(&mu_);
-  if (last_cursor_ > after) return false;
-  if (parked_.insert(w).second) w->Ref();
-  return true;
-}
-
-bool SubscriptionHub::Unpark(Waiter* w) {
-  bool was_parked;
+bool SubscriptionHub::Leave(Id id) {
+  LiveSubscriber* drop = nullptr;
+  bool was_armed = false;
   {
     absl::MutexLock lock(&mu_);
-    was_parked = parked_.erase(w) == 1;
+    auto it = live_.find(id);
+    if (it != live_.end()) {
+      drop = it->second.subscriber;
+      was_armed = it->second.armed;
+      index_.Remove(id);
+      live_.erase(it);
+    }
   }
-  if (was_parked) w->Unref();
-  return was_parked;
+  if (drop != nullptr) drop->Unref();
+  return was_armed;
+}
+
+void SubscriptionHub::Quit(Id id) {
+  Leave(id);
+  subscribers_.fetch_sub(1);
+}
+
+SubscriptionHub::Id SubscriptionHub::Join() {
+  subscribers_.fetch_add(1);
+  absl::MutexLock lock(&mu_);
+  return next_id_++;
 }
 
 uint64_t SubscriptionHub::last_cursor() const {

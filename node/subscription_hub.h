@@ -1,36 +1,47 @@
 // Fan-out of committed alerts to subscribers.
 //
-// The hub keeps a bounded ring of the most recently committed alerts. A
-// subscriber is only a cursor: it reads from the ring while it keeps up and
-// from the store when it has fallen behind the ring, so a slow subscriber
-// costs no memory beyond its cursor and never slows the writer or the other
-// subscribers.
+// A subscriber first replays history from the store at its own pace (costing
+// the node nothing but a cursor), filtering as it reads. Once it has caught up
+// with the last committed cursor it goes live: the hub registers its filters
+// in a FilterIndex, and on each commit matches every alert once against the
+// index and appends it to the queues of the matching subscribers. A live
+// queue is bounded; a subscriber that lets it overflow is told it fell behind
+// (and where to resume), so a slow subscriber never makes the node use
+// unbounded memory and never slows the writer or the other subscribers.
 #ifndef WATCHFLOOR_NODE_SUBSCRIPTION_HUB_H_
 #define WATCHFLOOR_NODE_SUBSCRIPTION_HUB_H_
 
 #include <atomic>
 #include <deque>
+#include <map>
 #include <memory>
-#include <set>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "node/alert_store.h"
+#include "node/filter.h"
+#include "node/filter_index.h"
 
 namespace watchfloor::node {
 
-using AlertRef = std::shared_ptr<const StoredAlert>;
+// A stored alert with its filter facts, shared by every subscriber it goes to.
+struct CommittedAlert {
+  StoredAlert stored;
+  AlertFacts facts;
+};
+using AlertRef = std::shared_ptr<const CommittedAlert>;
+// What the Ledger hands over on commit.
+using StoredRef = std::shared_ptr<const StoredAlert>;
 
-// Something parked until new alerts are committed. Reference-counted so that
-// the hub can call OnNewData() outside its lock while the waiter may be
-// finishing on another thread.
-class Waiter {
+// A live subscriber. Reference-counted so that the hub can call OnLive()
+// outside its lock while the subscriber may be finishing on another thread.
+class LiveSubscriber {
  public:
-  virtual ~Waiter() = default;
-  // Called once per Park(), on the writer thread, after alerts with a cursor
-  // beyond the parked one were committed. Must not block.
-  virtual void OnNewData() = 0;
+  virtual ~LiveSubscriber() = default;
+  // Called on the writer thread, once after each Wait() that returned true,
+  // when the subscriber's queue has alerts or overflowed. Must not block.
+  virtual void OnLive() = 0;
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref() {
@@ -43,40 +54,81 @@ class Waiter {
 
 class SubscriptionHub {
  public:
+  struct Options {
+    size_t max_queue = 4096;  // queued live alerts per subscriber
+  };
+  using Id = FilterIndex::SubscriptionId;
+
   // `store` must outlive the hub. `last_cursor` is the store's highest cursor
   // at start.
-  SubscriptionHub(AlertStore* store, uint64_t last_cursor,
-                  size_t ring_capacity = 2048);
+  SubscriptionHub(AlertStore* store, uint64_t last_cursor, Options options);
+  SubscriptionHub(AlertStore* store, uint64_t last_cursor)
+      : SubscriptionHub(store, last_cursor, Options()) {}
 
-  // The Ledger's CommitListener. Appends to the ring and wakes every parked
-  // waiter.
-  void OnCommitted(const std::vector<AlertRef>& alerts);
+  // The Ledger's CommitListener: matches each alert against the live
+  // subscribers' filters, queues it for the matching ones, wakes the waiting.
+  void OnCommitted(const std::vector<StoredRef>& alerts);
 
-  // Up to `limit` alerts with cursor > `after`, in cursor order: from the ring
-  // when it covers after+1, else from the store. Empty when none yet.
-  // Thread-safe.
-  absl::StatusOr<std::vector<AlertRef>> ReadAfter(uint64_t after, size_t limit);
+  // Up to `limit` stored alerts with cursor > `after`, in cursor order, read
+  // from the store (history). Thread-safe.
+  absl::StatusOr<std::vector<AlertRef>> ReadHistory(uint64_t after, size_t limit);
 
-  // Parks `w` until an alert with cursor > `after` is committed. Returns false
-  // without parking if one already is (read again instead). Takes a
-  // reference on `w` while parked.
-  bool Park(Waiter* w, uint64_t after);
-  // Removes `w` if parked (dropping the reference). Returns true if it was.
-  bool Unpark(Waiter* w);
+  // The last cursor stored before `received_at_ms` (where a replay "since"
+  // starts). Thread-safe.
+  absl::StatusOr<uint64_t> CursorBefore(int64_t received_at_ms);
 
+  // Registers `s` as live after `cursor` iff no alert beyond `cursor` has been
+  // committed yet; otherwise returns false and the caller reads more history.
+  // From then on every committed alert that `matcher` matches is queued for
+  // it. Takes a reference on `s` until Leave().
+  bool GoLive(Id id, LiveSubscriber* s, std::shared_ptr<const Matcher> matcher,
+              uint64_t cursor);
+
+  struct Take {
+    std::vector<AlertRef> alerts;
+    bool overflowed = false;  // the queue overflowed; alerts were dropped
+    bool gone = false;        // `id` is not live (it left)
+  };
+  // Takes up to `max` queued alerts of live subscriber `id`. If there are none
+  // (and no overflow), arms a wake-up: OnLive() will be called once more
+  // alerts are queued, and `*armed` is set.
+  Take TakeLive(Id id, size_t max, bool* armed);
+
+  // Unregisters `id` (live or not) and drops the hub's reference. Idempotent.
+  // Returns true if the subscriber was waiting for OnLive(), which will now
+  // never come: the caller must finish the subscriber itself.
+  bool Leave(Id id);
+
+  // A fresh subscription id, counted against the subscriber limit until
+  // Quit(id).
+  Id Join();
+  // Leave(id), and stop counting it. Call exactly once per Join().
+  void Quit(Id id);
   uint64_t last_cursor() const;
   size_t subscriber_count() const { return subscribers_.load(); }
-  std::atomic<size_t>& subscribers() { return subscribers_; }
+  size_t max_queue() const { return options_.max_queue; }
 
  private:
+  struct Live {
+    LiveSubscriber* subscriber = nullptr;
+    std::deque<AlertRef> queue;
+    bool overflowed = false;
+    bool armed = false;
+  };
+
   AlertStore* const store_;
-  const size_t ring_capacity_;
+  const Options options_;
   mutable absl::Mutex mu_;
-  std::deque<AlertRef> ring_ ABSL_GUARDED_BY(mu_);
   uint64_t last_cursor_ ABSL_GUARDED_BY(mu_);
-  std::set<Waiter*> parked_ ABSL_GUARDED_BY(mu_);
+  FilterIndex index_ ABSL_GUARDED_BY(mu_);
+  std::map<Id, Live> live_ ABSL_GUARDED_BY(mu_);
+  Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::atomic<size_t> subscribers_{0};
 };
+
+// Parses a stored envelope's payload into facts. Alerts in the store were
+// validated on the way in, so an unparsable payload yields empty facts.
+AlertRef MakeAlertRef(StoredAlert stored);
 
 }  // namespace watchfloor::node
 

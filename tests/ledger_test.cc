@@ -102,7 +102,7 @@ class LedgerTest : public ::testing::Test {
     keys.emplace(kPeer, peer_key_.public_key());
     resolver_ = std::make_unique<StaticKeyResolver>(std::move(keys));
     auto ledger = Ledger::Open(counting_.get(), &key_, kOrigin, resolver_.get(),
-                               &clock_, [this](const std::vector<AlertRef>& a) {
+                               &clock_, [this](const std::vector<StoredRef>& a) {
                                  committed_ += static_cast<int>(a.size());
                                });
     ASSERT_TRUE(ledger.ok()) << ledger.status();

@@ -12,6 +12,8 @@
 #include "node/cli/alert_io.h"
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
+#include "google/protobuf/util/time_util.h"
+#include "node/filter_parser.h"
 #include "node/grpc_status.h"
 
 namespace watchfloor::cli {
@@ -142,9 +144,15 @@ int SubscribeCommand(int argc, char** argv) {
       "subscribe", "", "Stream alerts from a node: history after --cursor, then live.",
       "Each alert carries its cursor; after a disconnect, resume with\n"
       "--cursor set to the last cursor received. --output dsse prints one\n"
-      "standard DSSE JSON envelope per line, ready for 'watchfloor verify'.",
+      "standard DSSE JSON envelope per line, ready for 'watchfloor verify'.\n\n"
+      "Filters (docs/FILTERS.md): conditions in one --filter are ANDed, a\n"
+      "leading ! negates one, and several --filter flags are ORed:\n"
+      "  watchfloor subscribe --filter 'domain:cz,sk severity>=high !category:abuse.*' \\\n"
+      "                       --filter 'origin:nic.cz'",
       WithConnection({
           {"cursor", "N", "start after this store position", "0"},
+          {"since", "TIME", "start with alerts stored at/after this RFC 3339 time"},
+          {"filter", "EXPR", "only alerts matching EXPR (docs/FILTERS.md); filters OR", "", true},
           {"output", "FORMAT", "text, json or dsse", "text"},
           {"replay-only", "", "stop after the history instead of following live"},
           {"count", "N", "exit after N alerts (0 = never)", "0"},
@@ -165,6 +173,23 @@ int SubscribeCommand(int argc, char** argv) {
     watchfloor::v1::SubscribeRequest req;
     req.set_cursor(cursor);
     req.set_replay_only(args.Has("replay-only"));
+    for (const std::string& text : args.GetAll("filter")) {
+      absl::StatusOr<watchfloor::v1::Filter> f = node::ParseFilter(text);
+      if (!f.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("usage: --filter: ", f.status().message()));
+      }
+      *req.add_filters() = std::move(*f);
+    }
+    if (args.Has("since")) {
+      if (!google::protobuf::util::TimeUtil::FromString(args.Get("since"), req.mutable_since())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "usage: --since \"", args.Get("since"),
+            "\" is not an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"));
+      }
+      if (cursor != 0) {
+        return absl::InvalidArgumentError("usage: give --cursor or --since, not both");
+      }
+    }
     auto reader = stub->Subscribe(&ctx, req);
     watchfloor::v1::SubscribeResponse msg;
     uint64_t seen = 0;
@@ -178,7 +203,17 @@ int SubscribeCommand(int argc, char** argv) {
         return absl::OkStatus();
       }
     }
-    return FromGrpcStatus(reader->Finish());
+    grpc::Status st = reader->Finish();
+    if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      const auto& trailers = ctx.GetServerTrailingMetadata();
+      auto it = trailers.find("watchfloor-resume-cursor");
+      if (it != trailers.end()) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            st.error_message(), "; run again with --cursor ",
+            std::string(it->second.data(), it->second.size())));
+      }
+    }
+    return FromGrpcStatus(st);
   });
 }
 
