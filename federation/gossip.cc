@@ -1,0 +1,623 @@
+#include "federation/gossip.h"
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "certs/ids.h"
+#include "grpcpp/client_context.h"
+
+namespace watchfloor::federation {
+
+using watchfloor::v1::Envelope;
+
+namespace {
+
+constexpr absl::Duration kTick = absl::Milliseconds(10);
+constexpr size_t kMaxIHaveRefs = 1024;
+constexpr size_t kMaxFetchIds = 256;
+constexpr uint32_t kMaxPullLimit = 1024;
+constexpr size_t kMaxPullBytes = 4 << 20;
+
+struct AlertKey {
+  std::string origin;
+  uint64_t sequence = 0;
+};
+
+// The origin and sequence of an envelope's alert, without validating it (the
+// ingest path does that).
+AlertKey KeyOf(const Envelope& e) {
+  watchfloor::v1::Alert a;
+  AlertKey k;
+  if (a.ParseFromString(e.payload())) {
+    k.origin = a.origin();
+    k.sequence = a.sequence();
+  }
+  return k;
+}
+
+void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
+}
+
+}  // namespace
+
+struct Gossip::Link {
+  Peer peer;
+  std::unique_ptr<watchfloor::v1::Federation::Stub> stub;
+  std::thread thread;
+
+  absl::Mutex mu;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  bool eager ABSL_GUARDED_BY(mu) = false;
+  std::deque<Envelope> pushes ABSL_GUARDED_BY(mu);
+  std::vector<watchfloor::v1::AlertRef> ihaves ABSL_GUARDED_BY(mu);
+  std::vector<std::string> fetches ABSL_GUARDED_BY(mu);
+  std::vector<EvidencePair> evidence ABSL_GUARDED_BY(mu);
+  bool sync_requested ABSL_GUARDED_BY(mu) = false;
+  absl::Time next_try ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  absl::Duration backoff ABSL_GUARDED_BY(mu) = absl::ZeroDuration();
+  absl::Time last_ihave ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  PeerStats stats ABSL_GUARDED_BY(mu);
+
+  // Called with mu held after a failed RPC.
+  void Failed(const Options& o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    backoff = backoff == absl::ZeroDuration()
+                  ? o.min_backoff
+                  : std::min(backoff * 2, o.max_backoff);
+    next_try = absl::Now() + backoff;
+    stats.reachable = false;
+  }
+  void Succeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    backoff = absl::ZeroDuration();
+    next_try = absl::InfinitePast();
+    stats.reachable = true;
+  }
+};
+
+Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
+               ChannelFactory channels, Options options)
+    : self_(std::move(self)), store_(store), options_(options) {
+  std::random_device rd;
+  rng_.seed(options_.seed != 0 ? options_.seed : (uint64_t{rd()} << 32 | rd()));
+  std::vector<size_t> order(peers.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  {
+    absl::MutexLock lock(&mu_);
+    std::shuffle(order.begin(), order.end(), rng_);
+  }
+  std::vector<bool> eager(peers.size(), false);
+  for (size_t i = 0; i < order.size() && i < options_.eager_fanout; ++i) {
+    eager[order[i]] = true;
+  }
+  for (size_t i = 0; i < peers.size(); ++i) {
+    auto link = std::make_unique<Link>();
+    link->peer = peers[i];
+    link->stub = watchfloor::v1::Federation::NewStub(channels(peers[i]));
+    absl::MutexLock lock(&link->mu);
+    link->eager = eager[i];
+    links_.push_back(std::move(link));
+  }
+}
+
+Gossip::~Gossip() { Stop(); }
+
+void Gossip::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_) return;
+  started_ = true;
+  for (auto& link : links_) {
+    link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+  }
+  timer_ = std::thread([this] { TimerLoop(); });
+}
+
+void Gossip::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  for (auto& link : links_) {
+    absl::MutexLock lock(&link->mu);
+    link->stopping = true;
+  }
+  for (auto& link : links_) {
+    if (link->thread.joinable()) link->thread.join();
+  }
+  if (timer_.joinable()) timer_.join();
+}
+
+Gossip::Link* Gossip::FindLink(const std::string& origin) const {
+  for (const auto& link : links_) {
+    if (link->peer.origin == origin) return link.get();
+  }
+  return nullptr;
+}
+
+bool Gossip::IsPeer(const std::string& origin) const {
+  return FindLink(origin) != nullptr;
+}
+
+void Gossip::Broadcast(const Envelope& envelope) {
+  AlertKey key = KeyOf(envelope);
+  Forward(envelope, certs::AlertId(envelope.payload()), key.origin,
+          key.sequence, "");
+}
+
+void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
+  for (auto& link : links_) {
+    absl::MutexLock lock(&link->mu);
+    link->evidence.push_back(evidence);
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.evidence_sent += links_.size();
+}
+
+void Gossip::Forward(const Envelope& envelope, const std::string& id,
+                     const std::string& origin, uint64_t sequence,
+                     const std::string& exclude) {
+  for (auto& link : links_) {
+    if (link->peer.origin == exclude || link->peer.origin == origin) continue;
+    absl::MutexLock lock(&link->mu);
+    if (link->eager) {
+      if (link->pushes.size() >= options_.max_link_queue) {
+        link->pushes.pop_front();
+        ++link->stats.dropped;
+      }
+      link->pushes.push_back(envelope);
+    } else {
+      watchfloor::v1::AlertRef ref;
+      ref.set_id(id);
+      ref.set_origin(origin);
+      ref.set_sequence(sequence);
+      if (link->ihaves.size() < options_.max_link_queue) {
+        link->ihaves.push_back(std::move(ref));
+      }
+    }
+  }
+}
+
+watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
+                                            const Envelope& envelope) {
+  Link* link = FindLink(peer);
+  AlertKey key = KeyOf(envelope);
+  std::string id = certs::AlertId(envelope.payload());
+  absl::Status st = store_->Offer(envelope, [link](absl::Status stored) {
+    // A gap: the sender holds what we miss. Sync with it soon.
+    if (stored.code() == absl::StatusCode::kFailedPrecondition && link != nullptr) {
+      absl::MutexLock lock(&link->mu);
+      link->sync_requested = true;
+    }
+  });
+  if (st.ok()) {
+    Forward(envelope, id, key.origin, key.sequence, peer);
+    absl::MutexLock lock(&mu_);
+    missing_.erase(id);
+    ++stats_.received_new;
+    if (link != nullptr) {
+      absl::MutexLock l(&link->mu);
+      ++link->stats.received_new;
+    }
+    return watchfloor::v1::PUSH_VERDICT_NEW;
+  }
+  if (st.code() == absl::StatusCode::kAlreadyExists) {
+    absl::MutexLock lock(&mu_);
+    ++stats_.received_dup;
+    if (link != nullptr) {
+      absl::MutexLock l(&link->mu);
+      ++link->stats.received_dup;
+    }
+    return watchfloor::v1::PUSH_VERDICT_DUPLICATE;
+  }
+  absl::MutexLock lock(&mu_);
+  ++stats_.refused;
+  if (link != nullptr) {
+    absl::MutexLock l(&link->mu);
+    ++link->stats.refused;
+  }
+  return watchfloor::v1::PUSH_VERDICT_REFUSED;
+}
+
+watchfloor::v1::PushResponse Gossip::HandlePush(
+    const std::string& peer, const watchfloor::v1::PushRequest& req) {
+  watchfloor::v1::PushResponse resp;
+  bool any_new = false;
+  for (const Envelope& e : req.envelopes()) {
+    watchfloor::v1::PushVerdict v = Receive(peer, e);
+    resp.add_verdicts(v);
+    if (v == watchfloor::v1::PUSH_VERDICT_DUPLICATE) resp.set_prune(true);
+    if (v == watchfloor::v1::PUSH_VERDICT_NEW) any_new = true;
+  }
+  if (Link* link = FindLink(peer)) {
+    absl::MutexLock lock(&link->mu);
+    // Plumtree: a first copy makes the sender an eager peer; a duplicate
+    // prunes the link (both ends, via resp.prune).
+    if (resp.prune()) {
+      link->eager = false;
+    } else if (any_new) {
+      link->eager = true;
+    }
+  }
+  return resp;
+}
+
+watchfloor::v1::IHaveResponse Gossip::HandleIHave(
+    const std::string& peer, const watchfloor::v1::IHaveRequest& req) {
+  watchfloor::v1::IHaveResponse resp;
+  absl::Time deadline = absl::Now() + options_.graft_timeout;
+  int n = 0;
+  for (const auto& ref : req.refs()) {
+    if (++n > static_cast<int>(kMaxIHaveRefs)) break;
+    if (!certs::IsHexId(ref.id()) || store_->Has(ref.id())) continue;
+    resp.add_missing_ids(ref.id());
+    absl::MutexLock lock(&mu_);
+    Missing& m = missing_[ref.id()];
+    if (m.announcers.empty()) m.deadline = deadline;
+    if (std::find(m.announcers.begin(), m.announcers.end(), peer) ==
+        m.announcers.end()) {
+      m.announcers.push_back(peer);
+    }
+  }
+  return resp;
+}
+
+watchfloor::v1::FetchResponse Gossip::HandleFetch(
+    const std::string& peer, const watchfloor::v1::FetchRequest& req) {
+  watchfloor::v1::FetchResponse resp;
+  int n = 0;
+  for (const std::string& id : req.ids()) {
+    if (++n > static_cast<int>(kMaxFetchIds)) break;
+    if (!certs::IsHexId(id)) continue;
+    absl::StatusOr<std::optional<Envelope>> got = store_->Get(id);
+    if (got.ok() && got->has_value()) *resp.add_envelopes() = std::move(**got);
+  }
+  if (req.graft()) {
+    if (Link* link = FindLink(peer)) {
+      absl::MutexLock lock(&link->mu);
+      link->eager = true;
+    }
+  }
+  return resp;
+}
+
+watchfloor::v1::FrontierMessage Gossip::HandleFrontier(
+    const std::string& peer, const watchfloor::v1::FrontierMessage& req) {
+  watchfloor::v1::FrontierMessage resp;
+  std::map<std::string, const watchfloor::v1::FrontierEntry*> theirs;
+  for (const auto& e : req.entries()) theirs[e.origin()] = &e;
+  Link* link = FindLink(peer);
+  for (FrontierEntry& e : store_->Frontier()) {
+    auto* out = resp.add_entries();
+    out->set_origin(e.origin);
+    out->set_sequence(e.sequence);
+    out->set_id(e.id);
+    out->set_forked(e.forked);
+    auto it = theirs.find(e.origin);
+    bool they_forked = it != theirs.end() && it->second->forked();
+    if (e.forked && !they_forked && link != nullptr) {
+      // Tell them why this feed is frozen here.
+      absl::StatusOr<std::vector<EvidencePair>> ev = store_->EvidenceFor(e.origin);
+      if (ev.ok() && !ev->empty()) {
+        absl::MutexLock lock(&link->mu);
+        link->evidence.push_back(std::move(ev->front()));
+      }
+    }
+    if (it != theirs.end() && it->second->sequence() > e.sequence && !e.forked &&
+        link != nullptr) {
+      absl::MutexLock lock(&link->mu);
+      link->sync_requested = true;
+    }
+    if (it != theirs.end()) theirs.erase(it);
+  }
+  // Origins they know and we do not at all.
+  if (!theirs.empty() && link != nullptr) {
+    absl::MutexLock lock(&link->mu);
+    link->sync_requested = true;
+  }
+  return resp;
+}
+
+absl::StatusOr<watchfloor::v1::PullRangeResponse> Gossip::HandlePullRange(
+    const std::string& peer, const watchfloor::v1::PullRangeRequest& req) {
+  if (req.from() == 0 || req.to() < req.from()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pull range [", req.from(), ", ", req.to(), "] is empty or starts at 0"));
+  }
+  uint32_t limit = std::min(req.limit() == 0 ? kMaxPullLimit : req.limit(), kMaxPullLimit);
+  absl::StatusOr<std::vector<Envelope>> rows =
+      store_->ReadRange(req.origin(), req.from(), req.to(), limit);
+  if (!rows.ok()) return rows.status();
+  watchfloor::v1::PullRangeResponse resp;
+  size_t bytes = 0;
+  for (Envelope& e : *rows) {
+    bytes += e.ByteSizeLong();
+    if (bytes > kMaxPullBytes && resp.envelopes_size() > 0) break;
+    *resp.add_envelopes() = std::move(e);
+  }
+  return resp;
+}
+
+watchfloor::v1::PushEvidenceResponse Gossip::HandleEvidence(
+    const std::string& peer, const watchfloor::v1::EvidenceMessage& req) {
+  // Offering both envelopes lets the ingest path find the contradiction
+  // itself: whichever one is not stored conflicts with the one that is.
+  watchfloor::v1::PushEvidenceResponse resp;
+  for (const Envelope* e : {&req.first(), &req.second()}) {
+    absl::Status st = store_->Offer(*e, [](absl::Status) {});
+    if (st.ok()) resp.set_new_evidence(true);
+    if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists) {
+      absl::MutexLock lock(&mu_);
+      ++stats_.refused;
+      if (Link* link = FindLink(peer)) {
+        absl::MutexLock l(&link->mu);
+        ++link->stats.refused;
+      }
+    }
+  }
+  return resp;
+}
+
+absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
+  Link* link = FindLink(peer);
+  if (link == nullptr) {
+    return absl::NotFoundError(absl::StrCat(peer, " is not a peer"));
+  }
+  watchfloor::v1::FrontierMessage mine;
+  std::map<std::string, FrontierEntry> by_origin;
+  for (FrontierEntry& e : store_->Frontier()) {
+    auto* out = mine.add_entries();
+    out->set_origin(e.origin);
+    out->set_sequence(e.sequence);
+    out->set_id(e.id);
+    out->set_forked(e.forked);
+    by_origin[e.origin] = std::move(e);
+  }
+  watchfloor::v1::FrontierMessage theirs;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, options_.rpc_timeout);
+    grpc::Status st = link->stub->ExchangeFrontier(&ctx, mine, &theirs);
+    if (!st.ok()) {
+      absl::MutexLock lock(&link->mu);
+      link->Failed(options_);
+      return absl::UnavailableError(absl::StrCat("frontier exchange with ", peer,
+                                                 " failed: ", st.error_message()));
+    }
+  }
+  uint64_t bytes = mine.ByteSizeLong() + theirs.ByteSizeLong();
+  uint64_t pulled = 0;
+  for (const auto& e : theirs.entries()) {
+    const FrontierEntry* m = nullptr;
+    auto it = by_origin.find(e.origin());
+    if (it != by_origin.end()) m = &it->second;
+    if (m != nullptr && m->forked) continue;
+    uint64_t have = m == nullptr ? 0 : m->sequence;
+    uint64_t from = have + 1;
+    while (from <= e.sequence()) {
+      watchfloor::v1::PullRangeRequest req;
+      req.set_origin(e.origin());
+      req.set_from(from);
+      req.set_to(e.sequence());
+      req.set_limit(static_cast<uint32_t>(options_.pull_page));
+      watchfloor::v1::PullRangeResponse resp;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, options_.rpc_timeout);
+      grpc::Status st = link->stub->PullRange(&ctx, req, &resp);
+      if (!st.ok()) break;
+      bytes += req.ByteSizeLong() + resp.ByteSizeLong();
+      if (resp.envelopes_size() == 0) break;
+      bool refused = false;
+      for (const Envelope& env : resp.envelopes()) {
+        absl::Status offered = store_->Offer(env, [](absl::Status) {});
+        if (offered.ok()) {
+          ++pulled;
+        } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
+          refused = true;
+          break;
+        }
+      }
+      if (refused) {
+        absl::MutexLock lock(&mu_);
+        ++stats_.refused;
+        absl::MutexLock l(&link->mu);
+        ++link->stats.refused;
+        break;
+      }
+      from += static_cast<uint64_t>(resp.envelopes_size());
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  ++stats_.anti_entropy_rounds;
+  stats_.anti_entropy_bytes += bytes;
+  stats_.anti_entropy_pulled += pulled;
+  return pulled;
+}
+
+void Gossip::SenderLoop(Link* link) {
+  for (;;) {
+    std::vector<Envelope> pushes;
+    std::vector<watchfloor::v1::AlertRef> ihaves;
+    std::vector<std::string> fetches;
+    std::vector<EvidencePair> evidence;
+    {
+      absl::MutexLock lock(&link->mu);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu) {
+        if (link->stopping) return true;
+        absl::Time now = absl::Now();
+        if (now < link->next_try) return false;
+        return !link->pushes.empty() || !link->fetches.empty() ||
+               !link->evidence.empty() ||
+               (!link->ihaves.empty() &&
+                now - link->last_ihave >= options_.ihave_interval);
+      };
+      link->mu.AwaitWithTimeout(absl::Condition(&ready), kTick);
+      if (link->stopping) return;
+      if (!ready()) continue;
+      while (!link->pushes.empty() && pushes.size() < options_.max_push_batch) {
+        pushes.push_back(std::move(link->pushes.front()));
+        link->pushes.pop_front();
+      }
+      fetches.swap(link->fetches);
+      evidence.swap(link->evidence);
+      if (absl::Now() - link->last_ihave >= options_.ihave_interval) {
+        ihaves.swap(link->ihaves);
+        link->last_ihave = absl::Now();
+      }
+    }
+    bool failed = false;
+    for (const EvidencePair& ev : evidence) {
+      watchfloor::v1::EvidenceMessage msg;
+      *msg.mutable_first() = ev.first;
+      *msg.mutable_second() = ev.second;
+      watchfloor::v1::PushEvidenceResponse resp;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, options_.rpc_timeout);
+      if (!link->stub->PushEvidence(&ctx, msg, &resp).ok()) failed = true;
+    }
+    if (!pushes.empty()) {
+      watchfloor::v1::PushRequest req;
+      for (Envelope& e : pushes) *req.add_envelopes() = std::move(e);
+      watchfloor::v1::PushResponse resp;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, options_.rpc_timeout);
+      grpc::Status st = link->stub->Push(&ctx, req, &resp);
+      absl::MutexLock lock(&link->mu);
+      if (st.ok()) {
+        link->stats.pushed += static_cast<uint64_t>(req.envelopes_size());
+        if (resp.prune()) link->eager = false;
+      } else {
+        failed = true;
+        link->stats.dropped += static_cast<uint64_t>(req.envelopes_size());
+      }
+    }
+    if (!fetches.empty()) {
+      for (size_t i = 0; i < fetches.size(); i += kMaxFetchIds) {
+        watchfloor::v1::FetchRequest req;
+        for (size_t j = i; j < fetches.size() && j < i + kMaxFetchIds; ++j) {
+          req.add_ids(fetches[j]);
+        }
+        req.set_graft(true);
+        watchfloor::v1::FetchResponse resp;
+        grpc::ClientContext ctx;
+        SetDeadline(&ctx, options_.rpc_timeout);
+        if (!link->stub->Fetch(&ctx, req, &resp).ok()) {
+          failed = true;
+          break;
+        }
+        {
+          absl::MutexLock lock(&link->mu);
+          link->eager = true;  // graft
+        }
+        {
+          absl::MutexLock lock(&mu_);
+          stats_.fetched += static_cast<uint64_t>(resp.envelopes_size());
+        }
+        for (const Envelope& e : resp.envelopes()) Receive(link->peer.origin, e);
+      }
+    }
+    if (!ihaves.empty()) {
+      for (size_t i = 0; i < ihaves.size(); i += kMaxIHaveRefs) {
+        watchfloor::v1::IHaveRequest req;
+        for (size_t j = i; j < ihaves.size() && j < i + kMaxIHaveRefs; ++j) {
+          *req.add_refs() = ihaves[j];
+        }
+        watchfloor::v1::IHaveResponse resp;
+        grpc::ClientContext ctx;
+        SetDeadline(&ctx, options_.rpc_timeout);
+        if (!link->stub->IHave(&ctx, req, &resp).ok()) {
+          failed = true;
+          break;
+        }
+        absl::MutexLock lock(&mu_);
+        stats_.ihave_sent += static_cast<uint64_t>(req.refs_size());
+      }
+    }
+    absl::MutexLock lock(&link->mu);
+    if (failed) {
+      link->Failed(options_);
+    } else {
+      link->Succeeded();
+    }
+  }
+}
+
+void Gossip::CheckMissing(absl::Time now) {
+  std::vector<std::pair<std::string, std::string>> fetch;  // (peer, id)
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = missing_.begin(); it != missing_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      Missing& m = it->second;
+      fetch.emplace_back(m.announcers.front(), it->first);
+      std::rotate(m.announcers.begin(), m.announcers.begin() + 1, m.announcers.end());
+      m.deadline = now + options_.graft_timeout;
+      ++it;
+    }
+  }
+  for (auto& [peer, id] : fetch) {
+    if (store_->Has(id)) {
+      absl::MutexLock lock(&mu_);
+      missing_.erase(id);
+      continue;
+    }
+    if (Link* link = FindLink(peer)) {
+      absl::MutexLock lock(&link->mu);
+      link->fetches.push_back(id);
+    }
+  }
+}
+
+void Gossip::TimerLoop() {
+  absl::Time next_round = absl::Now() + options_.anti_entropy_interval;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), kTick);
+      if (stopping_) return;
+    }
+    absl::Time now = absl::Now();
+    CheckMissing(now);
+    // Peers that showed us they hold more: sync with them now.
+    for (auto& link : links_) {
+      bool sync;
+      {
+        absl::MutexLock lock(&link->mu);
+        sync = link->sync_requested && now >= link->next_try;
+        link->sync_requested = false;
+      }
+      if (sync) (void)AntiEntropyWith(link->peer.origin);
+    }
+    if (now >= next_round && !links_.empty()) {
+      size_t pick;
+      {
+        absl::MutexLock lock(&mu_);
+        pick = std::uniform_int_distribution<size_t>(0, links_.size() - 1)(rng_);
+      }
+      (void)AntiEntropyWith(links_[pick]->peer.origin);
+      next_round = absl::Now() + options_.anti_entropy_interval;
+    }
+  }
+}
+
+Gossip::Stats Gossip::stats() const {
+  Stats out;
+  {
+    absl::MutexLock lock(&mu_);
+    out = stats_;
+  }
+  for (const auto& link : links_) {
+    absl::MutexLock lock(&link->mu);
+    PeerStats s = link->stats;
+    s.eager = link->eager;
+    out.peers[link->peer.origin] = s;
+  }
+  return out;
+}
+
+}  // namespace watchfloor::federation
