@@ -426,9 +426,16 @@ absl::Status Ledger::StageIngest(Op& op, Batch& batch) {
   if (batch.ids.count(op.id) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("alert ", op.id, " is already stored"));
   }
-  WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> existing, store_->Get(op.id));
-  if (existing.has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("alert ", op.id, " is already stored"));
+  // A stored id is that of a stored (origin, sequence), and feeds are stored
+  // without gaps up to their head, so only an alert at or below its feed's
+  // head can be a duplicate: the usual next-in-feed alert needs no store read
+  // (which cost about a third of the writer thread's time per ingest).
+  auto known = batch.heads.find(alert.origin());
+  if (known != batch.heads.end() && alert.sequence() <= known->second.sequence) {
+    WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> existing, store_->Get(op.id));
+    if (existing.has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat("alert ", op.id, " is already stored"));
+    }
   }
   FeedHead& head = batch.heads[alert.origin()];
   head.origin = alert.origin();

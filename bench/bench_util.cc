@@ -1,0 +1,288 @@
+#include "bench/bench_util.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace watchfloor::bench {
+namespace {
+
+std::atomic<int64_t> g_wal_syncs{0};
+std::atomic<int64_t> g_other_syncs{0};
+std::atomic<int64_t> g_sync_ns{0};
+std::atomic<int64_t> g_sync_max_ns{0};
+
+bool IsWal(int fd) {
+  char link[64];
+  char target[4096];
+  std::snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, sizeof(target));
+  return n > 4 && std::memcmp(target + n - 4, "-wal", 4) == 0;
+}
+
+int CountedSync(int fd, long sysno) {
+  auto t0 = SteadyClock::now();
+  int rc = static_cast<int>(syscall(sysno, fd));
+  int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   SteadyClock::now() - t0).count();
+  (IsWal(fd) ? g_wal_syncs : g_other_syncs).fetch_add(1, std::memory_order_relaxed);
+  g_sync_ns.fetch_add(ns, std::memory_order_relaxed);
+  int64_t prev = g_sync_max_ns.load(std::memory_order_relaxed);
+  while (ns > prev && !g_sync_max_ns.compare_exchange_weak(prev, ns)) {
+  }
+  return rc;
+}
+
+}  // namespace
+
+SyncCounts GetSyncCounts() {
+  SyncCounts c;
+  c.wal = g_wal_syncs.load();
+  c.other = g_other_syncs.load();
+  c.total_ms = g_sync_ns.load() / 1e6;
+  c.max_ms = g_sync_max_ns.load() / 1e6;
+  return c;
+}
+
+void ResetSyncMax() { g_sync_max_ns.store(0); }
+
+SyncCounts operator-(const SyncCounts& a, const SyncCounts& b) {
+  SyncCounts d;
+  d.wal = a.wal - b.wal;
+  d.other = a.other - b.other;
+  d.total_ms = a.total_ms - b.total_ms;
+  d.max_ms = a.max_ms;
+  return d;
+}
+
+double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+TempDir::TempDir(const std::string& base) {
+  std::string root = base;
+  for (const char* env : {"BENCH_TMPDIR", "TMPDIR"}) {
+    if (!root.empty()) break;
+    const char* v = std::getenv(env);
+    if (v != nullptr) root = v;
+  }
+  if (root.empty()) root = "/tmp";
+  std::string tmpl = absl::StrCat(root, "/wf-bench-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    std::perror(("error: cannot create a directory under " + root).c_str());
+    std::exit(1);
+  }
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::string cmd = absl::StrCat("rm -rf '", path_, "'");
+  (void)std::system(cmd.c_str());
+}
+
+watchfloor::v1::Alert SampleDraft(int64_t n) {
+  watchfloor::v1::Alert a;
+  a.set_severity(watchfloor::v1::SEVERITY_HIGH);
+  a.set_category("dns.hijack");
+  a.set_tlp(watchfloor::v1::TLP_GREEN);
+  a.set_title(absl::StrCat("NS records of example.cz changed #", n));
+  a.set_description("Observed NS change to ns1.attacker.example at 10:02 UTC.");
+  a.add_domains("example.cz");
+  a.add_ip_prefixes("192.0.2.0/24");
+  a.add_asns(64500);
+  return a;
+}
+
+watchfloor::v1::NodeConfig MakeNodeConfig(const TempDir& dir,
+                                          const std::string& origin) {
+  certs::SigningKey key = certs::SigningKey::Generate();
+  std::string key_path = dir.Join("signing.key");
+  absl::Status st = key.SavePemFile(key_path);
+  if (!st.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+    std::exit(1);
+  }
+  watchfloor::v1::NodeConfig config;
+  config.set_origin(origin);
+  config.set_listen_address("127.0.0.1:0");
+  config.set_data_dir(dir.Join("data"));
+  config.set_signing_key_file(key_path);
+  config.set_insecure_plaintext_loopback(true);
+  return config;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v.size()));
+  if (rank > 0) --rank;
+  rank = std::min(rank, v.size() - 1);
+  std::nth_element(v.begin(), v.begin() + rank, v.end());
+  return v[rank];
+}
+
+double Max(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
+}
+
+std::vector<double> FsyncLatenciesUs(const std::string& dir, int n, SyncMode mode) {
+  constexpr size_t kBlock = 4096;
+  constexpr int kBlocks = 256;  // 1 MiB rewritten in overwrite mode
+  std::string path = dir + "/fsync-probe";
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::perror(("error: cannot create " + path).c_str());
+    std::exit(1);
+  }
+  const std::string buf(kBlock, 'x');
+  auto fail = [&] {
+    std::perror(("error: write+fdatasync on " + path).c_str());
+    std::exit(1);
+  };
+  // Direct system calls: these must not be counted by the interposers below.
+  if (mode == SyncMode::kOverwrite) {
+    for (int i = 0; i < kBlocks; ++i) {
+      if (write(fd, buf.data(), kBlock) != static_cast<ssize_t>(kBlock)) fail();
+    }
+    if (syscall(SYS_fsync, fd) != 0) fail();
+  }
+  std::vector<double> out;
+  out.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    auto t0 = SteadyClock::now();
+    ssize_t w = mode == SyncMode::kOverwrite
+                    ? pwrite(fd, buf.data(), kBlock, (i % kBlocks) * kBlock)
+                    : write(fd, buf.data(), kBlock);
+    if (w != static_cast<ssize_t>(kBlock) || syscall(SYS_fdatasync, fd) != 0) fail();
+    out.push_back(SecondsSince(t0) * 1e6);
+  }
+  close(fd);
+  unlink(path.c_str());
+  return out;
+}
+
+double Ed25519SignRate(const certs::SigningKey& key, const std::string& message,
+                       double seconds) {
+  auto start = SteadyClock::now();
+  int64_t n = 0;
+  size_t sink = 0;
+  double elapsed = 0;
+  do {
+    for (int i = 0; i < 64; ++i) sink += key.Sign(message).size();
+    n += 64;
+    elapsed = SecondsSince(start);
+  } while (elapsed < seconds);
+  if (sink == 0) std::abort();  // keeps the loop observable
+  return n / elapsed;
+}
+
+absl::Status ReadMemoryFigures(int pid, MemoryFigures* out) {
+  std::string path = absl::StrCat("/proc/", pid, "/status");
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::string line;
+  bool rss = false, hwm = false;
+  while (std::getline(in, line)) {
+    absl::string_view v = line;
+    double* target = nullptr;
+    if (absl::ConsumePrefix(&v, "VmRSS:")) {
+      target = &out->rss_mib;
+      rss = true;
+    } else if (absl::ConsumePrefix(&v, "VmHWM:")) {
+      target = &out->hwm_mib;
+      hwm = true;
+    } else {
+      continue;
+    }
+    v = absl::StripAsciiWhitespace(v);
+    absl::ConsumeSuffix(&v, " kB");
+    int64_t kib = 0;
+    if (!absl::SimpleAtoi(v, &kib)) {
+      return absl::InternalError(absl::StrCat("unexpected line in ", path, ": ", line));
+    }
+    *target = kib / 1024.0;
+  }
+  if (!rss || !hwm) {
+    return absl::InternalError(absl::StrCat(path, " has no VmRSS/VmHWM"));
+  }
+  return absl::OkStatus();
+}
+
+double LoadAverage1() {
+  double load[1] = {0};
+  if (getloadavg(load, 1) != 1) return -1;
+  return load[0];
+}
+
+void PrintMachineHeader(const std::string& data_dir) {
+  struct utsname u;
+  uname(&u);
+  std::string cpu = "unknown CPU";
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
+      break;
+    }
+  }
+  std::string fs = "unknown";
+  struct statfs sfs;
+  if (statfs(data_dir.c_str(), &sfs) == 0) {
+    switch (sfs.f_type) {
+      case 0xEF53: fs = "ext4"; break;
+      case 0x01021994: fs = "tmpfs"; break;
+      case 0x58465342: fs = "xfs"; break;
+      case 0x9123683E: fs = "btrfs"; break;
+      case 0x794c7630: fs = "overlayfs"; break;
+      default: fs = absl::StrCat("0x", absl::Hex(sfs.f_type));
+    }
+  }
+  std::printf("machine: %u CPUs (%s), kernel %s, load average %.2f\n",
+              std::thread::hardware_concurrency(), cpu.c_str(), u.release,
+              LoadAverage1());
+  std::printf("data dir: %s (%s)\n", data_dir.c_str(), fs.c_str());
+}
+
+std::string FlagValue(int argc, char** argv, const std::string& name,
+                      const std::string& def) {
+  std::string prefix = "--" + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (absl::ConsumePrefix(&a, prefix)) return std::string(a);
+  }
+  return def;
+}
+
+bool HasFlag(int argc, char** argv, const std::string& name) {
+  std::string flag = "--" + name;
+  for (int i = 1; i < argc; ++i) {
+    if (flag == argv[i]) return true;
+  }
+  return false;
+}
+
+}  // namespace watchfloor::bench
+
+// The interposers: SQLite (a shared library) calls these instead of libc's.
+// They must be plain system calls underneath, as libc's are.
+extern "C" int fdatasync(int fd) {
+  return watchfloor::bench::CountedSync(fd, SYS_fdatasync);
+}
+extern "C" int fsync(int fd) { return watchfloor::bench::CountedSync(fd, SYS_fsync); }

@@ -1,0 +1,116 @@
+// Shared pieces of the benchmarks under bench/: temporary directories,
+// sample alerts, order statistics, and the reference measurements every
+// benchmark prints next to its own figure (raw fsync latency, raw Ed25519
+// sign and verify rates), so that a result is read as a ratio to what this
+// machine can do in the same run rather than as an absolute number.
+//
+// Nothing here is thread-safe unless stated; benchmarks call it from main().
+#ifndef WATCHFLOOR_BENCH_BENCH_UTIL_H_
+#define WATCHFLOOR_BENCH_BENCH_UTIL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "certs/keys.h"
+#include "watchfloor/v1/alert.pb.h"
+#include "watchfloor/v1/config.pb.h"
+
+namespace watchfloor::bench {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Seconds elapsed since `start`.
+double SecondsSince(SteadyClock::time_point start);
+
+// A fresh directory under `base` (default: $BENCH_TMPDIR, else $TMPDIR, else
+// /tmp), removed recursively on destruction. Put it on the file system whose
+// fsync cost you want to measure: the fsync reference uses the same one.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& base = "");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Join(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A valid draft (severity, category, TLP, title, description, one domain,
+// prefix and ASN; about 180 bytes serialized, like a typical alert). `n`
+// varies the title so that every alert has its own id.
+watchfloor::v1::Alert SampleDraft(int64_t n);
+
+// A node config for `dir`: origin, plaintext on 127.0.0.1:0, data dir
+// dir/data, and a fresh signing key saved (0600) as dir/signing.key.
+// Aborts (with a message) if the key cannot be written.
+watchfloor::v1::NodeConfig MakeNodeConfig(const TempDir& dir,
+                                          const std::string& origin);
+
+// Order statistics of an unsorted sample; the sample is copied. 0 if empty.
+// Percentile(v, 50) is the median; `p` in [0, 100], nearest-rank.
+double Percentile(std::vector<double> v, double p);
+inline double Median(std::vector<double> v) { return Percentile(std::move(v), 50); }
+double Max(const std::vector<double>& v);
+
+// Raw write+fdatasync latency of the file system holding `dir`, `n` times,
+// on a scratch file (deleted afterwards); one latency per iteration, in
+// microseconds. Not counted in GetSyncCounts().
+//   kOverwrite: rewrites 4 KiB blocks of a 1 MiB file written and synced
+//     beforehand: a data-only flush, which is what SQLite's WAL costs in steady
+//     state (after a checkpoint the WAL is rewritten from its start).
+//   kAppend: appends, so every fdatasync also commits the file size to the
+//     file system journal: what the WAL costs while it grows.
+enum class SyncMode { kOverwrite, kAppend };
+std::vector<double> FsyncLatenciesUs(const std::string& dir, int n, SyncMode mode);
+
+// Counts of the fsync(2)/fdatasync(2) calls made by this process (by SQLite,
+// mostly), cumulative since start. Every bench binary links bench_util, which
+// interposes both functions (the executable's definition wins over libc's for
+// libsqlite3.so) to count and time them; a call on a file whose name ends in
+// "-wal" is a WAL sync, which under synchronous=FULL is one per commit, and
+// any other is a checkpoint's database sync or a directory sync.
+// Thread-safe.
+struct SyncCounts {
+  int64_t wal = 0;          // syncs of a *-wal file
+  int64_t other = 0;        // all other syncs
+  double total_ms = 0;      // time spent in all of them
+  double max_ms = 0;        // longest single call since ResetSyncMax()
+};
+SyncCounts GetSyncCounts();
+void ResetSyncMax();
+// Differences a - b of the cumulative fields (max_ms is a's).
+SyncCounts operator-(const SyncCounts& a, const SyncCounts& b);
+
+// Single-thread libsodium Ed25519 rates (operations per second) over
+// `message`, each measured for about `seconds`.
+double Ed25519SignRate(const certs::SigningKey& key, const std::string& message,
+                       double seconds);
+
+// Resident-set figures of a process, from /proc/<pid>/status, in MiB.
+struct MemoryFigures {
+  double rss_mib = 0;  // VmRSS
+  double hwm_mib = 0;  // VmHWM (peak RSS)
+};
+absl::Status ReadMemoryFigures(int pid, MemoryFigures* out);
+
+// The 1-minute load average, for the header of every report.
+double LoadAverage1();
+
+// Prints "machine: <cpus> CPUs, load <x>, <kernel>" and the data directory's
+// file system, so that a pasted result says where it was measured.
+void PrintMachineHeader(const std::string& data_dir);
+
+// Parses "--name=value" from argv; returns `def` when absent.
+std::string FlagValue(int argc, char** argv, const std::string& name,
+                      const std::string& def);
+bool HasFlag(int argc, char** argv, const std::string& name);
+
+}  // namespace watchfloor::bench
+
+#endif  // WATCHFLOOR_BENCH_BENCH_UTIL_H_

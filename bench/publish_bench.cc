@@ -1,0 +1,377 @@
+// publish_bench: publish throughput and acknowledgement latency of a real
+// node (NodeServer in this process on 127.0.0.1:0, SQLite in WAL mode with
+// synchronous=FULL on a temporary data dir) driven by gRPC clients.
+//
+//   closed loop  P publishers (threads, one channel and TCP connection each)
+//                send Publish back to back, for P in --publishers;
+//   open loop    one sender issues Publish at a fixed --rate for
+//                --open_seconds, latency measured from each call's scheduled
+//                send time (so a stall is charged to every call it delays).
+//
+// Reference figures from the same run and file system: the latency of a raw
+// 4 KiB write+fdatasync (overwriting, as the WAL does in steady state, and
+// appending, as it does while it grows), and the single-core libsodium Ed25519 sign
+// rate (the writer thread signs every published alert). SQLite's fsyncs are
+// counted by bench_util's interposer: under synchronous=FULL each commit
+// syncs the WAL once, so alerts per WAL sync is the group-commit factor; the
+// other syncs are checkpoints.
+//
+// Usage: publish_bench [--runs=3] [--seconds=3] [--publishers=1,4,16]
+//                      [--rate=1000] [--open_seconds=10] [--dir=/tmp]
+//        publish_bench --smoke   (a < 5 s check that everything works)
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "bench/bench_util.h"
+#include "certs/dsse.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "node/node_server.h"
+#include "watchfloor/v1/node.grpc.pb.h"
+
+namespace watchfloor::bench {
+namespace {
+
+constexpr char kOrigin[] = "bench.example/pub1";
+constexpr double kTargetOpenLoopP99Ms = 10.0;
+
+// One node on a fresh data dir, for one run.
+struct RunningNode {
+  TempDir dir;
+  std::unique_ptr<node::NodeServer> server;
+
+  explicit RunningNode(const std::string& base) : dir(base) {
+    auto s = node::NodeServer::Start(MakeNodeConfig(dir, kOrigin));
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: node did not start: %s\n",
+                   std::string(s.status().message()).c_str());
+      std::exit(1);
+    }
+    server = std::move(*s);
+  }
+};
+
+std::unique_ptr<watchfloor::v1::Node::Stub> NewStub(const std::string& address) {
+  grpc::ChannelArguments args;
+  // Each publisher gets its own TCP connection, like separate clients.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return watchfloor::v1::Node::NewStub(grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args));
+}
+
+bool PublishOnce(watchfloor::v1::Node::Stub* stub, int64_t n) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  watchfloor::v1::PublishRequest req;
+  *req.mutable_alert() = SampleDraft(n);
+  watchfloor::v1::PublishResponse resp;
+  grpc::Status st = stub->Publish(&ctx, req, &resp);
+  if (!st.ok()) {
+    std::fprintf(stderr, "publish failed: %s\n", st.error_message().c_str());
+  }
+  return st.ok();
+}
+
+struct ClosedLoopResult {
+  double alerts_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double alerts_per_commit = 0;
+  double commits_per_s = 0;
+  double other_syncs_per_s = 0;
+  double sync_busy = 0;  // fraction of the window spent in fsync
+  int64_t errors = 0;
+};
+
+ClosedLoopResult RunClosedLoop(const std::string& base, int publishers,
+                               double warmup_s, double seconds) {
+  RunningNode node(base);
+  const std::string address = node.server->address();
+  std::vector<std::unique_ptr<watchfloor::v1::Node::Stub>> stubs;
+  for (int i = 0; i < publishers; ++i) {
+    stubs.push_back(NewStub(address));
+    PublishOnce(stubs.back().get(), -1 - i);  // connect before timing
+  }
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> errors{0};
+  std::vector<std::vector<double>> latencies(publishers);
+  const auto start = SteadyClock::now();
+  const auto measure_from = start + std::chrono::duration_cast<SteadyClock::duration>(
+                                        std::chrono::duration<double>(warmup_s));
+  const auto measure_to = measure_from + std::chrono::duration_cast<SteadyClock::duration>(
+                                             std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int p = 0; p < publishers; ++p) {
+    threads.emplace_back([&, p] {
+      auto* stub = stubs[p].get();
+      for (;;) {
+        auto t0 = SteadyClock::now();
+        if (t0 >= measure_to) return;
+        bool ok = PublishOnce(stub, next.fetch_add(1));
+        auto t1 = SteadyClock::now();
+        if (!ok) errors.fetch_add(1);
+        if (t0 >= measure_from && t1 <= measure_to) {
+          latencies[p].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_until(measure_from);
+  const SyncCounts before = GetSyncCounts();
+  std::this_thread::sleep_until(measure_to);
+  const SyncCounts syncs = GetSyncCounts() - before;
+  const int64_t commits = syncs.wal;
+  for (auto& t : threads) t.join();
+
+  std::vector<double> all;
+  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  ClosedLoopResult r;
+  r.alerts_per_s = all.size() / seconds;
+  r.p50_ms = Percentile(all, 50);
+  r.p99_ms = Percentile(all, 99);
+  r.commits_per_s = commits / seconds;
+  r.alerts_per_commit = commits > 0 ? static_cast<double>(all.size()) / commits : 0;
+  r.other_syncs_per_s = syncs.other / seconds;
+  r.sync_busy = syncs.total_ms / 1000 / seconds;
+  r.errors = errors.load();
+  return r;
+}
+
+struct OpenLoopResult {
+  double offered_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double max_ms = 0;
+  double alerts_per_commit = 0;
+  double checkpoints = 0;     // database (non-WAL) syncs during the run
+  double max_sync_ms = 0;     // longest single fsync during the run
+  int64_t errors = 0;
+};
+
+OpenLoopResult RunOpenLoop(const std::string& base, double rate, double seconds) {
+  RunningNode node(base);
+  auto stub = NewStub(node.server->address());
+  for (int i = 0; i < 20; ++i) PublishOnce(stub.get(), -1 - i);  // warm up
+
+  struct Call {
+    grpc::ClientContext ctx;
+    watchfloor::v1::PublishRequest req;
+    watchfloor::v1::PublishResponse resp;
+    SteadyClock::time_point intended;
+    size_t index = 0;
+  };
+  const size_t total = static_cast<size_t>(rate * seconds);
+  std::vector<double> latency_ms(total, 0);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  std::atomic<int64_t> errors{0};
+  const SyncCounts before = GetSyncCounts();
+  ResetSyncMax();
+  const auto period = std::chrono::duration_cast<SteadyClock::duration>(
+      std::chrono::duration<double>(1.0 / rate));
+  const auto start = SteadyClock::now() + std::chrono::milliseconds(10);
+  for (size_t i = 0; i < total; ++i) {
+    auto* call = new Call;
+    call->intended = start + period * static_cast<int64_t>(i);
+    call->index = i;
+    *call->req.mutable_alert() = SampleDraft(static_cast<int64_t>(i));
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    std::this_thread::sleep_until(call->intended);
+    stub->async()->Publish(&call->ctx, &call->req, &call->resp, [&, call](grpc::Status st) {
+      latency_ms[call->index] = std::chrono::duration<double, std::milli>(
+                                    SteadyClock::now() - call->intended).count();
+      if (!st.ok()) errors.fetch_add(1);
+      delete call;
+      std::lock_guard<std::mutex> lock(mu);
+      if (++done == total) cv.notify_all();
+    });
+  }
+  const double send_s = SecondsSince(start);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done == total; });
+  }
+  const SyncCounts syncs = GetSyncCounts() - before;
+  const int64_t commits = syncs.wal;
+  OpenLoopResult r;
+  r.offered_per_s = total / send_s;
+  r.p50_ms = Percentile(latency_ms, 50);
+  r.p99_ms = Percentile(latency_ms, 99);
+  r.max_ms = Max(latency_ms);
+  r.alerts_per_commit = commits > 0 ? static_cast<double>(total) / commits : 0;
+  r.checkpoints = syncs.other;
+  r.max_sync_ms = syncs.max_ms;
+  r.errors = errors.load();
+  return r;
+}
+
+// The bytes the node signs for a typical alert: PAE over a filled-in draft.
+std::string TypicalPae() {
+  watchfloor::v1::Alert a = SampleDraft(123456);
+  a.set_origin(kOrigin);
+  a.set_sequence(123456);
+  a.set_previous(std::string(64, 'a'));
+  a.mutable_issued_at()->set_seconds(1798761600);
+  return certs::Pae(certs::kAlertPayloadType, a.SerializeAsString());
+}
+
+std::vector<int> ParseInts(const std::string& csv) {
+  std::vector<int> out;
+  for (absl::string_view s : absl::StrSplit(csv, ',', absl::SkipEmpty())) {
+    int v = 0;
+    if (!absl::SimpleAtoi(s, &v) || v <= 0) {
+      std::fprintf(stderr, "error: --publishers=%s: want positive integers, e.g. 1,4,16\n",
+                   csv.c_str());
+      std::exit(2);
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+double ParseDouble(int argc, char** argv, const char* name, const char* def) {
+  std::string v = FlagValue(argc, argv, name, def);
+  double d = 0;
+  if (!absl::SimpleAtod(v, &d) || d <= 0) {
+    std::fprintf(stderr, "error: --%s=%s: want a positive number\n", name, v.c_str());
+    std::exit(2);
+  }
+  return d;
+}
+
+int Main(int argc, char** argv) {
+  const bool smoke = HasFlag(argc, argv, "smoke");
+  const int runs = smoke ? 1 : static_cast<int>(ParseDouble(argc, argv, "runs", "3"));
+  const double seconds = smoke ? 0.3 : ParseDouble(argc, argv, "seconds", "3");
+  const double warmup = smoke ? 0.1 : 0.5;
+  const double rate = smoke ? 200 : ParseDouble(argc, argv, "rate", "1000");
+  const double open_seconds = smoke ? 0.5 : ParseDouble(argc, argv, "open_seconds", "10");
+  const std::vector<int> publishers =
+      ParseInts(smoke ? "1,4" : FlagValue(argc, argv, "publishers", "1,4,16"));
+  TempDir scratch(FlagValue(argc, argv, "dir", ""));
+  const std::string base = scratch.path();
+
+  std::printf("publish_bench%s: real node in-process, SQLite WAL synchronous=FULL\n",
+              smoke ? " --smoke" : "");
+  PrintMachineHeader(base);
+
+  // References, same run, same file system.
+  const int probes = smoke ? 20 : 300;
+  std::vector<double> fsync_us = FsyncLatenciesUs(base, probes, SyncMode::kOverwrite);
+  std::vector<double> append_us = FsyncLatenciesUs(base, probes, SyncMode::kAppend);
+  certs::SigningKey key = certs::SigningKey::Generate();
+  const std::string pae = TypicalPae();
+  const double sign_rate = Ed25519SignRate(key, pae, smoke ? 0.1 : 1.0);
+
+  bool failed = false;
+  std::printf("\nclosed loop, %d run(s) of %.1f s each (after %.1f s warm-up), medians "
+              "over runs:\n", runs, seconds, warmup);
+  std::printf("  %-10s %9s %8s %8s %11s %12s %11s %10s %9s\n", "publishers", "alerts/s",
+              "p50 ms", "p99 ms", "WAL syncs/s", "alerts/WAL s", "ckpt syncs/s", "fsync busy",
+              "x sign/s");
+  struct Row {
+    int publishers;
+    double rate, p50, p99;
+  };
+  std::vector<Row> rows;
+  for (int p : publishers) {
+    std::vector<double> rate_v, p50_v, p99_v, apc_v, cps_v, oth_v, busy_v;
+    for (int r = 0; r < runs; ++r) {
+      ClosedLoopResult res = RunClosedLoop(base, p, warmup, seconds);
+      if (res.errors > 0 || res.alerts_per_s <= 0) failed = true;
+      rate_v.push_back(res.alerts_per_s);
+      p50_v.push_back(res.p50_ms);
+      p99_v.push_back(res.p99_ms);
+      apc_v.push_back(res.alerts_per_commit);
+      cps_v.push_back(res.commits_per_s);
+      oth_v.push_back(res.other_syncs_per_s);
+      busy_v.push_back(res.sync_busy);
+      if (runs > 1) {
+        std::printf("  %-10s %9.0f %8.2f %8.2f %11.0f %12.1f %11.1f %9.0f%%   (run %d)\n", "",
+                    res.alerts_per_s, res.p50_ms, res.p99_ms, res.commits_per_s,
+                    res.alerts_per_commit, res.other_syncs_per_s, 100 * res.sync_busy, r + 1);
+      }
+    }
+    rows.push_back({p, Median(rate_v), Median(p50_v), Median(p99_v)});
+    std::printf("  %-10d %9.0f %8.2f %8.2f %11.0f %12.1f %11.1f %9.0f%% %9.3f\n", p,
+                Median(rate_v), Median(p50_v), Median(p99_v), Median(cps_v), Median(apc_v),
+                Median(oth_v), 100 * Median(busy_v), Median(rate_v) / sign_rate);
+  }
+
+  std::printf("\nopen loop at %.0f alerts/s for %.1f s, %d run(s), latency from the "
+              "scheduled send time:\n", rate, open_seconds, runs);
+  std::vector<double> off_v, p50_v, p99_v, max_v, apc_v, ckpt_v, maxsync_v;
+  for (int r = 0; r < runs; ++r) {
+    OpenLoopResult res = RunOpenLoop(base, rate, open_seconds);
+    if (res.errors > 0) failed = true;
+    off_v.push_back(res.offered_per_s);
+    p50_v.push_back(res.p50_ms);
+    p99_v.push_back(res.p99_ms);
+    max_v.push_back(res.max_ms);
+    apc_v.push_back(res.alerts_per_commit);
+    ckpt_v.push_back(res.checkpoints);
+    maxsync_v.push_back(res.max_sync_ms);
+    std::printf("  run %d: sent %.0f/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, "
+                "%.2f alerts/WAL sync, %.0f checkpoint syncs, longest fsync %.2f ms\n",
+                r + 1, res.offered_per_s, res.p50_ms, res.p99_ms, res.max_ms,
+                res.alerts_per_commit, res.checkpoints, res.max_sync_ms);
+  }
+  // The fsync reference is taken again after the runs: its median over both
+  // samples is less sensitive to a burst of load at either end.
+  std::vector<double> fsync_after = FsyncLatenciesUs(base, probes, SyncMode::kOverwrite);
+  fsync_us.insert(fsync_us.end(), fsync_after.begin(), fsync_after.end());
+  fsync_after = FsyncLatenciesUs(base, probes, SyncMode::kAppend);
+  append_us.insert(append_us.end(), fsync_after.begin(), fsync_after.end());
+  const double fsync_ms = Median(fsync_us) / 1000;
+  const double open_p99 = Median(p99_v);
+  std::printf("  median: p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.2f alerts/WAL sync, "
+              "longest fsync %.2f ms\n",
+              Median(p50_v), open_p99, Median(max_v), Median(apc_v), Median(maxsync_v));
+
+  std::printf("\nreferences (same run, same file system):\n");
+  std::printf("  raw 4 KiB overwrite+fdatasync (\"fsync\" below): median %.3f ms, p99 %.3f ms, "
+              "max %.3f ms (%d samples); one syncing thread can do %.0f/s\n",
+              fsync_ms, Percentile(fsync_us, 99) / 1000, Max(fsync_us) / 1000,
+              static_cast<int>(fsync_us.size()), 1000 / fsync_ms);
+  std::printf("  raw 4 KiB append+fdatasync (journal commit): median %.3f ms, p99 %.3f ms, "
+              "max %.3f ms\n",
+              Median(append_us) / 1000, Percentile(append_us, 99) / 1000, Max(append_us) / 1000);
+  std::printf("  libsodium Ed25519 sign, 1 thread: %.0f/s over a %zu-byte PAE\n", sign_rate,
+              pae.size());
+  std::printf("ratios:\n");
+  for (const Row& row : rows) {
+    std::printf("  closed loop %2d: alerts/s / sign/s = %.3f, p50 / fsync = %.2f, "
+                "alerts/s / (1/fsync) = %.1f\n",
+                row.publishers, row.rate / sign_rate, row.p50 / fsync_ms,
+                row.rate * fsync_ms / 1000);
+  }
+  std::printf("  open loop: p50 / fsync = %.2f, p99 / fsync = %.2f\n", Median(p50_v) / fsync_ms,
+              open_p99 / fsync_ms);
+  std::printf("target: open-loop p99 <= %.0f ms at %.0f alerts/s: %s (p99 %.2f ms)\n",
+              kTargetOpenLoopP99Ms, rate, open_p99 <= kTargetOpenLoopP99Ms ? "MET" : "MISSED",
+              open_p99);
+  if (GetSyncCounts().wal == 0) {
+    std::printf("FAILED: no WAL fsync was counted; the fsync interposer is not working\n");
+    failed = true;
+  }
+  std::printf("load average at end: %.2f\n", LoadAverage1());
+  if (failed) {
+    std::printf("FAILED: some publishes returned errors\n");
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace watchfloor::bench
+
+int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
