@@ -85,11 +85,35 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
     }
   }
   const auto& t = c.tls();
+  const bool federated = c.has_federation();
+  if (federated) {
+    if (c.federation().roster_file().empty()) return missing("federation.roster_file");
+    if (!c.known_origins().empty()) {
+      return absl::InvalidArgumentError(
+          "config: known_origins is not allowed with federation; the roster "
+          "names every origin");
+    }
+    if (c.insecure_plaintext_loopback() || t.cert_file().empty()) {
+      return absl::InvalidArgumentError(
+          "config: a federation node needs tls (cert_file and key_file); "
+          "peers talk mutual TLS only");
+    }
+    for (const auto& d : c.federation().dial_overrides()) {
+      st = ValidateOrigin(d.origin());
+      if (!st.ok() || d.address().find(':') == std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "config: dial_overrides needs origin member/node and address "
+            "host:port, got \"", d.origin(), "\" -> \"", d.address(), "\""));
+      }
+    }
+  }
   int tls_fields = !t.cert_file().empty() + !t.key_file().empty() +
-                   !t.client_ca_file().empty();
+                   (federated || !t.client_ca_file().empty());
   if (tls_fields != 0 && tls_fields != 3) {
     return absl::InvalidArgumentError(
-        "config: tls needs cert_file, key_file and client_ca_file together");
+        federated ? "config: tls needs cert_file and key_file together"
+                  : "config: tls needs cert_file, key_file and client_ca_file "
+                    "together");
   }
   if (tls_fields == 3 && c.insecure_plaintext_loopback()) {
     return absl::InvalidArgumentError(
@@ -135,6 +159,10 @@ absl::StatusOr<watchfloor::v1::NodeConfig> ParseConfig(
   if (!t->key_file().empty()) t->set_key_file(Resolve(base_dir, t->key_file()));
   if (!t->client_ca_file().empty()) {
     t->set_client_ca_file(Resolve(base_dir, t->client_ca_file()));
+  }
+  if (config.has_federation()) {
+    auto* f = config.mutable_federation();
+    f->set_roster_file(Resolve(base_dir, f->roster_file()));
   }
   absl::Status st = CheckConfig(config);
   if (!st.ok()) {

@@ -14,6 +14,10 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "certs/dsse.h"
+#include "certs/x509.h"
 #include "grpcpp/resource_quota.h"
 
 namespace watchfloor::node {
@@ -62,8 +66,9 @@ absl::Status CheckPrivateFileMode(const std::string& path) {
   return absl::OkStatus();
 }
 
+// `roster_ca` is the roster's CA bundle, used when no client_ca_file is set.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
-    const watchfloor::v1::NodeConfig& config) {
+    const watchfloor::v1::NodeConfig& config, const std::string& roster_ca) {
   if (config.insecure_plaintext_loopback()) {
     return grpc::InsecureServerCredentials();
   }
@@ -72,7 +77,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   WF_RETURN_IF_ERROR(CheckPrivateFileMode(t.key_file()));
   WF_ASSIGN_OR_RETURN(std::string cert, ReadFile(t.cert_file(), "tls cert_file"));
   WF_ASSIGN_OR_RETURN(std::string key, ReadFile(t.key_file(), "tls key_file"));
-  WF_ASSIGN_OR_RETURN(std::string ca, ReadFile(t.client_ca_file(), "tls client_ca_file"));
+  std::string ca = roster_ca;
+  if (!t.client_ca_file().empty()) {
+    WF_ASSIGN_OR_RETURN(ca, ReadFile(t.client_ca_file(), "tls client_ca_file"));
+  }
   grpc::SslServerCredentialsOptions opts(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   opts.pem_root_certs = ca;
@@ -85,24 +93,134 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 NodeServer::NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key)
     : config_(std::move(config)), key_(std::move(key)) {}
 
+absl::Status NodeServer::LoadRoster() {
+  const std::string& path = config_.federation().roster_file();
+  WF_ASSIGN_OR_RETURN(std::string json, ReadFile(path, "roster_file"));
+  absl::StatusOr<watchfloor::v1::Envelope> env = certs::EnvelopeFromJson(json);
+  if (!env.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "roster ", path, " is not a DSSE JSON envelope: ", env.status().message()));
+  }
+  absl::StatusOr<certs::Roster> roster = certs::Roster::VerifyGenesis(*env);
+  if (!roster.ok()) {
+    return absl::Status(roster.status().code(),
+                        absl::StrCat("roster ", path, ": ", roster.status().message(),
+                                     "; collect the missing signatures with "
+                                     "'watchfloor roster sign'"));
+  }
+  const watchfloor::v1::RosterNode* me = roster->Node(config_.origin());
+  if (me == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "roster ", path, " (v", roster->version(), ") does not list this node ",
+        config_.origin(), "; add it to the roster or fix origin"));
+  }
+  absl::StatusOr<certs::PublicKey> listed = certs::PublicKey::FromPem(me->signing_key_pem());
+  if (!listed.ok() || !(*listed == key_.public_key())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "roster ", path, " lists a different signing key for ", config_.origin(),
+        " than ", config_.signing_key_file(), " (keyid ", key_.public_key().KeyId(),
+        "); use the key the roster names"));
+  }
+  roster_ = std::move(*roster);
+  return absl::OkStatus();
+}
+
+absl::Status NodeServer::StartGossip() {
+  const auto& fc = config_.federation();
+  std::string member = config_.origin().substr(0, config_.origin().find('/'));
+  WF_ASSIGN_OR_RETURN(std::string cert, ReadFile(config_.tls().cert_file(), "tls cert_file"));
+  WF_ASSIGN_OR_RETURN(std::string key, ReadFile(config_.tls().key_file(), "tls key_file"));
+  std::string roots = roster_->CaBundlePem();
+  std::map<std::string, std::string> overrides;
+  for (const auto& d : fc.dial_overrides()) overrides[d.origin()] = d.address();
+  std::vector<federation::Peer> peers;
+  for (const std::string& origin : roster_->Origins()) {
+    if (origin == config_.origin()) continue;
+    const watchfloor::v1::RosterNode* n = roster_->Node(origin);
+    auto it = overrides.find(origin);
+    peers.push_back({origin, it != overrides.end() ? it->second : n->endpoints(0)});
+  }
+  auto channels = [cert, key, roots](const federation::Peer& peer) {
+    grpc::SslCredentialsOptions opts;
+    opts.pem_root_certs = roots;
+    opts.pem_cert_chain = cert;
+    opts.pem_private_key = key;
+    grpc::ChannelArguments args;
+    size_t slash = peer.origin.find('/');
+    args.SetSslTargetNameOverride(
+        certs::NodeDnsName(peer.origin.substr(0, slash), peer.origin.substr(slash + 1)));
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+    args.SetMaxReceiveMessageSize(8 << 20);
+    return grpc::CreateCustomChannel(peer.endpoint, grpc::SslCredentials(opts), args);
+  };
+  federation::Gossip::Options opts;
+  if (fc.eager_fanout() != 0) opts.eager_fanout = fc.eager_fanout();
+  if (fc.anti_entropy_interval_ms() != 0) {
+    opts.anti_entropy_interval = absl::Milliseconds(fc.anti_entropy_interval_ms());
+  }
+  if (fc.graft_timeout_ms() != 0) opts.graft_timeout = absl::Milliseconds(fc.graft_timeout_ms());
+  feed_store_ = std::make_unique<LedgerFeedStore>(ledger_.get(), store_.get());
+  gossip_ = std::make_unique<federation::Gossip>(config_.origin(), feed_store_.get(),
+                                                 std::move(peers), channels, opts);
+  federation::Gossip* gossip = gossip_.get();
+  ledger_->SetEvidenceListener([gossip](const Evidence& e) {
+    federation::EvidencePair pair;
+    if (pair.first.ParseFromString(e.stored_envelope) &&
+        pair.second.ParseFromString(e.conflict_envelope)) {
+      gossip->BroadcastEvidence(pair);
+    }
+  });
+  Authorizer* authz = authz_.get();
+  federation_service_ = std::make_unique<federation::FederationService>(
+      gossip, [authz](const grpc::ServerContext& ctx) {
+        return authz->AuthenticatePeer(ctx);
+      });
+  (void)member;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
     const watchfloor::v1::NodeConfig& config, Clock* clock) {
   WF_ASSIGN_OR_RETURN(certs::SigningKey key,
                       certs::SigningKey::LoadPemFile(config.signing_key_file()));
   std::unique_ptr<NodeServer> s(new NodeServer(config, std::move(key)));
+  s->clock_ = clock;
+  const std::string member = config.origin().substr(0, config.origin().find('/'));
 
-  std::map<std::string, certs::PublicKey> keys;
-  keys.emplace(config.origin(), s->key_.public_key());
-  for (const auto& k : config.known_origins()) {
-    WF_ASSIGN_OR_RETURN(certs::PublicKey pk,
-                        certs::PublicKey::LoadPemFile(k.public_key_file()));
-    if (!keys.emplace(k.origin(), pk).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config: origin ", k.origin(), " is listed twice (known_origins "
-          "may not repeat this node's own origin either)"));
+  if (config.has_federation()) {
+    WF_RETURN_IF_ERROR(s->LoadRoster());
+    const certs::Roster* roster = &*s->roster_;
+    class RosterKeys final : public KeyResolver {
+     public:
+      explicit RosterKeys(const certs::Roster* r) : r_(r) {}
+      std::optional<certs::PublicKey> Find(absl::string_view origin) const override {
+        return r_->NodeKey(origin);
+      }
+     private:
+      const certs::Roster* r_;
+    };
+    s->resolver_ = std::make_unique<RosterKeys>(roster);
+    s->authz_ = std::make_unique<Authorizer>(Authorizer::Mode::kRoster, member,
+                                             roster, clock);
+  } else {
+    std::map<std::string, certs::PublicKey> keys;
+    keys.emplace(config.origin(), s->key_.public_key());
+    for (const auto& k : config.known_origins()) {
+      WF_ASSIGN_OR_RETURN(certs::PublicKey pk,
+                          certs::PublicKey::LoadPemFile(k.public_key_file()));
+      if (!keys.emplace(k.origin(), pk).second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "config: origin ", k.origin(), " is listed twice (known_origins "
+            "may not repeat this node's own origin either)"));
+      }
     }
+    s->resolver_ = std::make_unique<StaticKeyResolver>(std::move(keys));
+    s->authz_ = std::make_unique<Authorizer>(
+        config.insecure_plaintext_loopback() ? Authorizer::Mode::kPlaintextLoopback
+                                             : Authorizer::Mode::kTls,
+        member, nullptr, clock);
   }
-  s->resolver_ = std::make_unique<StaticKeyResolver>(std::move(keys));
 
   WF_ASSIGN_OR_RETURN(s->store_,
                       SqliteAlertStore::Open(config.data_dir(), config.origin()));
@@ -114,19 +232,33 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
       Ledger::Open(s->store_.get(), &s->key_, config.origin(),
                    s->resolver_.get(), clock,
                    [hub](const std::vector<StoredRef>& a) { hub->OnCommitted(a); }));
+  if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
 
   const auto& lim = config.limits();
+  federation::Gossip* gossip = s->gossip_.get();
   s->service_ = std::make_unique<NodeService>(
       s->ledger_.get(), hub, s->store_.get(), &s->key_.public_key(),
-      OrDefault<size_t>(lim.max_subscribers(), kDefaultMaxSubscribers));
+      OrDefault<size_t>(lim.max_subscribers(), kDefaultMaxSubscribers),
+      s->authz_.get(),
+      gossip == nullptr ? NodeService::AcceptedHook()
+                        : [gossip](const watchfloor::v1::Envelope& e) {
+                            gossip->Broadcast(e);
+                          });
 
-  WF_ASSIGN_OR_RETURN(auto creds, Credentials(config));
+  WF_ASSIGN_OR_RETURN(auto creds,
+                      Credentials(config, s->roster_.has_value()
+                                              ? s->roster_->CaBundlePem()
+                                              : std::string()));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen_address(), creds, &s->port_);
   builder.RegisterService(s->service_.get());
+  if (s->federation_service_ != nullptr) {
+    builder.RegisterService(s->federation_service_.get());
+  }
   int max_msg = OrDefault<int>(lim.max_message_bytes(), kDefaultMaxMessageBytes);
+  if (s->federation_service_ != nullptr) max_msg = std::max(max_msg, 8 << 20);
   builder.SetMaxReceiveMessageSize(max_msg);
   builder.SetMaxSendMessageSize(max_msg);
   builder.AddChannelArgument(
@@ -141,9 +273,6 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   // Pings from clients at most every 10 s; abusive pingers are dropped.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
-  // gRPC sets SO_REUSEPORT by default, which lets a second node bind the same
-  // port and silently take half the connections. A busy port must be an error.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   grpc::ResourceQuota quota("watchfloor-node");
   quota.Resize(512 << 20);
   builder.SetResourceQuota(quota);
@@ -154,6 +283,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
         "; is another process using the port, or is the address not local?"));
   }
   s->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (s->gossip_ != nullptr) s->gossip_->Start();
   return s;
 }
 
@@ -175,12 +305,16 @@ void NodeServer::Shutdown() {
 void NodeServer::Wait() { server_->Wait(); }
 
 NodeServer::~NodeServer() {
+  // Order matters: stop taking calls (in-flight publishes still complete,
+  // the ledger is running), stop gossip, then drain the ledger while
+  // everything its callbacks touch is still alive.
   if (server_ != nullptr) {
     Shutdown();
     server_->Wait();
   }
-  // Members are destroyed in reverse order: the ledger drains before the
-  // hub and store go away.
+  if (gossip_ != nullptr) gossip_->Stop();
+  if (ledger_ != nullptr) ledger_->SetEvidenceListener(nullptr);
+  ledger_.reset();
 }
 
 }  // namespace watchfloor::node

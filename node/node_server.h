@@ -8,6 +8,11 @@
 
 #include "absl/status/statusor.h"
 #include "certs/keys.h"
+#include "certs/roster.h"
+#include "federation/federation_service.h"
+#include "federation/gossip.h"
+#include "node/authz.h"
+#include "node/ledger_feed_store.h"
 #include "grpcpp/server.h"
 #include "node/clock.h"
 #include "node/key_resolver.h"
@@ -43,16 +48,26 @@ class NodeServer {
   AlertStore* store() { return store_.get(); }
   SubscriptionHub* hub() { return hub_.get(); }
   const certs::PublicKey& public_key() const { return key_.public_key(); }
+  // The gossip engine, or nullptr when the node is not in a federation.
+  federation::Gossip* gossip() { return gossip_.get(); }
 
  private:
   NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key);
+  absl::Status LoadRoster();
+  absl::Status StartGossip();
 
   const watchfloor::v1::NodeConfig config_;
   const certs::SigningKey key_;
+  Clock* clock_ = nullptr;
+  std::optional<certs::Roster> roster_;
   std::unique_ptr<KeyResolver> resolver_;
+  std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<SqliteAlertStore> store_;
   std::unique_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<LedgerFeedStore> feed_store_;
+  std::unique_ptr<federation::Gossip> gossip_;
+  std::unique_ptr<federation::FederationService> federation_service_;
   std::unique_ptr<NodeService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -155,20 +155,28 @@ class RefuseReactor final : public grpc::ServerWriteReactor<SubscribeResponse> {
 
 NodeService::NodeService(Ledger* ledger, SubscriptionHub* hub,
                          AlertStore* store, const certs::PublicKey* public_key,
-                         size_t max_subscribers)
+                         size_t max_subscribers, const Authorizer* authz,
+                         AcceptedHook on_accepted)
     : ledger_(ledger),
       hub_(hub),
       store_(store),
       public_key_(public_key),
-      max_subscribers_(max_subscribers) {}
+      max_subscribers_(max_subscribers),
+      authz_(authz),
+      on_accepted_(std::move(on_accepted)) {}
 
 grpc::ServerUnaryReactor* NodeService::Publish(
     grpc::CallbackServerContext* ctx, const watchfloor::v1::PublishRequest* request,
     watchfloor::v1::PublishResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ledger_->Publish(request->alert(), [reactor, response](
+  if (absl::Status st = authz_->CheckPublisher(*ctx); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
+  ledger_->Publish(request->alert(), [this, reactor, response](
                                          absl::StatusOr<PublishResult> r) {
     if (r.ok()) {
+      if (on_accepted_) on_accepted_(r->envelope);
       response->set_id(r->id);
       response->set_sequence(r->sequence);
       response->set_cursor(r->cursor);
@@ -182,6 +190,9 @@ grpc::ServerUnaryReactor* NodeService::Publish(
 grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
     grpc::CallbackServerContext* ctx,
     const watchfloor::v1::SubscribeRequest* request) {
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
+    return new RefuseReactor(ToGrpcStatus(st));
+  }
   if (hub_->subscriber_count() >= max_subscribers_) {
     return new RefuseReactor(grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -214,6 +225,10 @@ grpc::ServerUnaryReactor* NodeService::GetAlert(
     grpc::CallbackServerContext* ctx, const watchfloor::v1::GetAlertRequest* request,
     watchfloor::v1::GetAlertResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
   if (!certs::IsHexId(request->id())) {
     reactor->Finish(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
@@ -239,6 +254,11 @@ grpc::ServerUnaryReactor* NodeService::GetAlert(
 grpc::ServerUnaryReactor* NodeService::GetIdentity(
     grpc::CallbackServerContext* ctx, const watchfloor::v1::GetIdentityRequest*,
     watchfloor::v1::Identity* response) {
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
   response->set_origin(ledger_->origin());
   response->set_public_key_pem(public_key_->ToPem());
   response->set_keyid(public_key_->KeyId());
@@ -252,9 +272,15 @@ grpc::ServerUnaryReactor* NodeService::Ingest(
     grpc::CallbackServerContext* ctx, const watchfloor::v1::IngestRequest* request,
     watchfloor::v1::IngestResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status st = authz_->CheckPublisher(*ctx); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
   ledger_->Ingest(request->envelope(),
-                  [reactor, response](absl::StatusOr<IngestResult> r) {
+                  [this, reactor, response,
+                   envelope = request->envelope()](absl::StatusOr<IngestResult> r) {
                     if (r.ok()) {
+                      if (on_accepted_) on_accepted_(envelope);
                       response->set_id(r->id);
                       response->set_cursor(r->cursor);
                     }

@@ -4,7 +4,10 @@
 #ifndef WATCHFLOOR_NODE_NODE_SERVICE_H_
 #define WATCHFLOOR_NODE_NODE_SERVICE_H_
 
+#include <functional>
+
 #include "certs/keys.h"
+#include "node/authz.h"
 #include "node/alert_store.h"
 #include "node/ledger.h"
 #include "node/subscription_hub.h"
@@ -14,9 +17,14 @@ namespace watchfloor::node {
 
 class NodeService final : public watchfloor::v1::Node::CallbackService {
  public:
+  // Called with every envelope this node accepted from a client (Publish or
+  // Ingest), once durable: the federation broadcasts it.
+  using AcceptedHook = std::function<void(const watchfloor::v1::Envelope&)>;
+
   // All pointers must outlive the service (and the server running it).
   NodeService(Ledger* ledger, SubscriptionHub* hub, AlertStore* store,
-              const certs::PublicKey* public_key, size_t max_subscribers);
+              const certs::PublicKey* public_key, size_t max_subscribers,
+              const Authorizer* authz, AcceptedHook on_accepted);
 
   grpc::ServerUnaryReactor* Publish(
       grpc::CallbackServerContext* ctx,
@@ -44,6 +52,8 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   AlertStore* const store_;
   const certs::PublicKey* const public_key_;
   const size_t max_subscribers_;
+  const Authorizer* const authz_;
+  const AcceptedHook on_accepted_;
 };
 
 }  // namespace watchfloor::node

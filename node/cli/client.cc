@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "certs/x509.h"
 #include "node/config.h"
 
 namespace watchfloor::cli {
@@ -30,6 +31,9 @@ std::vector<FlagSpec> ConnectionFlags() {
       {"tls-cert", "FILE", "client certificate (PEM) for mutual TLS"},
       {"tls-key", "FILE", "client private key (PEM) for mutual TLS"},
       {"tls-ca", "FILE", "CA bundle (PEM) that the node's certificate chains to"},
+      {"node-origin", "MEMBER/NODE",
+       "with TLS: the node's origin, whose certificate name "
+       "(<node>.<member>.watchfloor) is checked"},
   };
 }
 
@@ -64,6 +68,17 @@ absl::StatusOr<std::unique_ptr<watchfloor::v1::Node::Stub>> Connect(
   }
   grpc::ChannelArguments ch;
   ch.SetMaxReceiveMessageSize(4 << 20);
+  if (tls == 3) {
+    std::string origin = args.Get("node-origin");
+    size_t slash = origin.find('/');
+    if (origin.empty() || slash == std::string::npos) {
+      return absl::InvalidArgumentError(
+          "usage: with --tls-* give --node-origin MEMBER/NODE: the node's "
+          "certificate names it, not its address");
+    }
+    ch.SetSslTargetNameOverride(
+        certs::NodeDnsName(origin.substr(0, slash), origin.substr(slash + 1)));
+  }
   return watchfloor::v1::Node::NewStub(grpc::CreateCustomChannel(target, creds, ch));
 }
 

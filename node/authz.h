@@ -1,0 +1,59 @@
+// Who is calling, and what they may do, from the mutual-TLS peer
+// certificate (DESIGN.md, Trust): peers of the federation may gossip; a
+// member's own clients may publish through that member's node; any
+// authenticated member identity may read.
+#ifndef WATCHFLOOR_NODE_AUTHZ_H_
+#define WATCHFLOOR_NODE_AUTHZ_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "certs/roster.h"
+#include "certs/x509.h"
+#include "grpcpp/server_context.h"
+#include "node/clock.h"
+
+namespace watchfloor::node {
+
+class Authorizer {
+ public:
+  enum class Mode {
+    kPlaintextLoopback,  // development: everyone on loopback may do anything
+    kTls,                // TLS with a client CA file: SAN names the identity
+    kRoster,             // federation: identities verified against the roster
+  };
+
+  // `roster` (kRoster only) and `clock` must outlive the Authorizer.
+  Authorizer(Mode mode, std::string own_member, const certs::Roster* roster,
+             Clock* clock)
+      : mode_(mode), own_member_(std::move(own_member)), roster_(roster),
+        clock_(clock) {}
+
+  // The caller's identity. UNAUTHENTICATED if there is no usable
+  // certificate or (kRoster) it breaks a roster rule. In plaintext mode,
+  // an empty identity.
+  absl::StatusOr<certs::PeerIdentity> Identify(
+      const grpc::ServerContextBase& ctx) const;
+
+  // Publish and Ingest: a client certificate of this node's own member.
+  // PERMISSION_DENIED for anyone else.
+  absl::Status CheckPublisher(const grpc::ServerContextBase& ctx) const;
+
+  // Subscribe, GetAlert, GetIdentity: any authenticated identity.
+  absl::Status CheckReader(const grpc::ServerContextBase& ctx) const;
+
+  // The Federation service: a node of the roster; returns its origin.
+  // PERMISSION_DENIED for a client certificate.
+  absl::StatusOr<std::string> AuthenticatePeer(
+      const grpc::ServerContextBase& ctx) const;
+
+ private:
+  const Mode mode_;
+  const std::string own_member_;
+  const certs::Roster* const roster_;
+  Clock* const clock_;
+};
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_AUTHZ_H_
