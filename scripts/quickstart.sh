@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds watchfloor, starts a node on
-# loopback with a fresh key and a temporary data directory, publishes sample
-# alerts, streams them back, verifies their signatures offline, and says what
-# it does at each step.
+# The main job: installs what is missing, builds watchfloor, mints a
+# three-member federation on loopback (member keys, CAs, node keys and
+# certificates, a 2-of-3 roster), starts the three nodes, publishes sample
+# alerts at one member, shows them arriving at another, verifies them
+# offline, and says what it does at each step. Then it leaves the federation
+# running until Ctrl-C.
 #
-#   scripts/quickstart.sh           run the demo, then stop the node
-#   scripts/quickstart.sh --stay    keep the node running until Ctrl-C
-#   scripts/quickstart.sh --keep    keep the temporary directory afterwards
+#   scripts/quickstart.sh                    demo, then keep running until Ctrl-C
+#   scripts/quickstart.sh --exit-after-demo  stop the nodes after the demo (scripts)
+#   scripts/quickstart.sh --keep             keep the temporary directory afterwards
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-STAY=0
+STAY=1
 KEEP=0
 for arg in "$@"; do
   case "$arg" in
-    --stay) STAY=1 ;;
+    --exit-after-demo) STAY=0 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$arg'; see scripts/quickstart.sh --help" >&2; exit 2 ;;
   esac
 done
@@ -26,86 +28,114 @@ if [ -t 1 ]; then BOLD=$'\033[1m'; PLAIN=$'\033[0m'; else BOLD=""; PLAIN=""; fi
 step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
 
-step "1/7 installing what is missing and building (scripts/setup.sh)"
-WF_BUILD_TARGET=watchfloor scripts/setup.sh
-export PATH="$ROOT/build/node/cli:$PATH"
-WF=watchfloor
+step "1/8 installing what is missing and building (scripts/setup.sh)"
+if [ "${WF_SKIP_SETUP:-0}" = 1 ]; then
+  echo "skipped (WF_SKIP_SETUP=1)"
+else
+  WF_BUILD_TARGET=watchfloor scripts/setup.sh
+fi
+export PATH="${WF_BIN_DIR:-$ROOT/build/node/cli}:$PATH"
 
 WORK=$(mktemp -d /tmp/watchfloor-quickstart.XXXXXX)
-NODE_PID=""
 cleanup() {
-  if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then
-    kill -TERM "$NODE_PID" 2>/dev/null || true
-    wait "$NODE_PID" 2>/dev/null || true
+  if [ -f "$WORK/pids" ]; then
+    kill -TERM $(cat "$WORK/pids") 2>/dev/null || true
+    for p in $(cat "$WORK/pids"); do
+      while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+    done
   fi
   if [ "$KEEP" = 1 ]; then
-    echo "kept $WORK (node log: $WORK/node.log)"
+    echo "kept $WORK (node logs: $WORK/member*/node.log)"
   else
     rm -rf "$WORK"
   fi
 }
 trap cleanup EXIT
+trap 'echo; echo "stopping the federation"; exit 0' INT TERM
+
+# Three free loopback ports, consecutive from a random base.
+BASE=$(python3 -c 'import random,socket
+for _ in range(200):
+    b=random.randrange(20000,60000)
+    ok=True
+    for p in range(b+1,b+4):
+        s=socket.socket()
+        try: s.bind(("127.0.0.1",p))
+        except OSError: ok=False
+        s.close()
+    if ok: print(b); break')
+
+step "2/8 minting a three-member federation in $WORK"
+echo "Each member gets a roster-signing key, its own TLS CA, a node with an"
+echo "Ed25519 alert-signing key and a node certificate, and a client certificate."
+echo "A majority (2 of 3) signs the roster; there is no headquarters."
+run deploy/local-federation.sh --members 3 --dir "$WORK" --base-port "$BASE" --mint-only
 cd "$WORK"
+run watchfloor roster verify --in roster.json
 
-step "2/7 generating an Ed25519 signing key for origin example.cz/prg1"
-run "$WF" keygen --origin example.cz/prg1 --out keys
-
-step "3/7 writing a node config (plaintext is allowed only on loopback)"
-cat > node.conf <<CONF
-origin: "example.cz/prg1"
-listen_address: "127.0.0.1:0"
-data_dir: "data"
-signing_key_file: "keys/signing.key"
-insecure_plaintext_loopback: true
-CONF
-cat node.conf
-
-step "4/7 starting the node (data in $WORK/data)"
-"$WF" node --config node.conf > node.log 2>&1 &
-NODE_PID=$!
-ADDR=""
-for _ in $(seq 1 100); do
-  ADDR=$(sed -n 's/.* listening on \([^ ]*\) .*/\1/p' node.log | head -n1)
-  [ -n "$ADDR" ] && break
-  if ! kill -0 "$NODE_PID" 2>/dev/null; then
-    echo "error: the node exited; its log:" >&2; cat node.log >&2; exit 1
-  fi
-  sleep 0.1
+step "3/8 starting the three nodes (mutual TLS, gossip over the roster)"
+: > pids
+for i in 1 2 3; do
+  (cd "member$i.example" && exec watchfloor node --config node.conf > node.log 2>&1) &
+  echo $! >> pids
 done
-if [ -z "$ADDR" ]; then echo "error: the node did not start; log:" >&2; cat node.log >&2; exit 1; fi
-cat node.log
-run "$WF" identity --node "$ADDR"
+for i in 1 2 3; do
+  for _ in $(seq 1 100); do grep -q "listening on" "member$i.example/node.log" 2>/dev/null && break; sleep 0.1; done
+  if ! grep -q "listening on" "member$i.example/node.log"; then
+    echo "error: node member$i.example/n1 did not start; its log:" >&2
+    cat "member$i.example/node.log" >&2; exit 1
+  fi
+  head -n 1 "member$i.example/node.log"
+done
 
-step "5/7 publishing three sample alerts; each is acknowledged only once durable"
-run "$WF" publish --node "$ADDR" --severity high --category dns.hijack --tlp green \
+# Client flags: each member's operator talks to its own member's node.
+client() {
+  local i=$1
+  echo --node "127.0.0.1:$((BASE + i))" \
+    --tls-cert "member$i.example/client/client.crt" \
+    --tls-key "member$i.example/client/client.key" \
+    --tls-ca "member$i.example/ca/ca.crt" \
+    --node-origin "member$i.example/n1"
+}
+
+step "4/8 publishing three alerts at member1 (acknowledged once durable)"
+run watchfloor publish $(client 1) --severity high --category dns.hijack --tlp green \
   --title "NS records of example.cz changed to an unknown provider" \
   --domain example.cz --prefix 192.0.2.0/24 --asn 64500 --label incident=INC-1
 cat > ddos.json <<'JSON'
 {"severity": "critical", "category": "dns.ddos", "tlp": "amber",
- "title": "Random-subdomain flood against .cz authoritative servers",
+ "title": "Random-subdomain flood against .sk authoritative servers",
  "description": "About 2 Mqps of NXDOMAIN queries from a botnet since 09:40 UTC.",
- "domains": ["cz"], "ip_prefixes": ["2001:db8::/32", "198.51.100.0/24"],
+ "domains": ["sk"], "ip_prefixes": ["2001:db8::/32", "198.51.100.0/24"],
  "asns": [64501, 64502], "labels": {"incident": "INC-2"}}
 JSON
-run "$WF" publish --node "$ADDR" --json ddos.json
-FIRST=$("$WF" subscribe --node "$ADDR" --replay-only --output json --count 1 | sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
-run "$WF" publish --node "$ADDR" --severity medium --category dns.hijack --tlp green \
-  --title "example.cz NS records restored" --domain example.cz --updates "$FIRST"
+run watchfloor publish $(client 1) --json ddos.json
+run watchfloor publish $(client 1) --severity low --category abuse.phishing-domain --tlp clear \
+  --title "Phishing domain registered under .cz" --domain paypa1-login.cz
 
-step "6/7 streaming them back from the node (history, then it would follow live)"
-run "$WF" subscribe --node "$ADDR" --replay-only
+step "5/8 the alerts arrive at member2 by gossip"
+for _ in $(seq 1 100); do
+  n=$(watchfloor subscribe $(client 2) --replay-only --output json 2>/dev/null | wc -l)
+  [ "$n" -ge 3 ] && break
+  sleep 0.1
+done
+run watchfloor subscribe $(client 2) --replay-only
 
-step "7/7 verifying every envelope offline against the node's public key"
-"$WF" subscribe --node "$ADDR" --replay-only --output dsse > alerts.dsse.jsonl
-printf '$ watchfloor verify --pubkey keys/signing.pub < alerts.dsse.jsonl\n'
-"$WF" verify --pubkey keys/signing.pub < alerts.dsse.jsonl
-echo
+step "6/8 a filtered subscription at member3: zones under .cz or .sk, severity high or worse"
+run watchfloor subscribe $(client 3) --replay-only --filter 'domain:cz,sk severity>=high'
+
+step "7/8 verifying member2's copies offline against the key the roster lists for member1's node"
+watchfloor subscribe $(client 2) --replay-only --output dsse > alerts.dsse.jsonl
+printf '$ watchfloor verify --pubkey member1.example/n1/signing.pub --origin member1.example/n1 < alerts.dsse.jsonl\n'
+watchfloor verify --pubkey member1.example/n1/signing.pub --origin member1.example/n1 < alerts.dsse.jsonl
 echo "An auditor can check the same envelopes with openssl alone: see docs/PROTOCOL.md."
 
 if [ "$STAY" = 1 ]; then
-  step "the node keeps running at $ADDR; press Ctrl-C to stop it"
-  echo "try: $ROOT/build/node/cli/watchfloor subscribe --node $ADDR     (in another terminal)"
-  wait "$NODE_PID" || true
+  step "8/8 the federation keeps running; press Ctrl-C to stop it"
+  echo "Try, in another terminal (from $WORK):"
+  echo "  $ROOT/build/node/cli/watchfloor subscribe $(client 3)"
+  echo "  $ROOT/build/node/cli/watchfloor publish $(client 2) --severity medium --category dns.ddos --tlp green --title test --domain example.org"
+  while true; do sleep 3600 & wait $!; done
 else
-  step "done: stopping the node (run with --stay to keep it running)"
+  step "8/8 done: stopping the nodes (run without --exit-after-demo to keep them running)"
 fi

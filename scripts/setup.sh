@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache mold git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libssl-dev openssl libsodium-dev libsqlite3-dev sqlite3
+  libabsl-dev libssl-dev openssl libsodium-dev libidn2-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   bazel-bootstrap python3 procps
 )

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the README's main job (scripts/quickstart.sh) as a newcomer would, minus
+# the install/build step, and checks that it did what it says.
+set -euo pipefail
+root=$(cd "${1:?usage: quickstart_test.sh SOURCE_DIR [BIN_DIR]}" && pwd)
+bin_dir=$(cd "${2:-$root/build/node/cli}" && pwd)
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+if ! WF_SKIP_SETUP=1 WF_BIN_DIR="$bin_dir" bash "$root/scripts/quickstart.sh" --exit-after-demo >"$out" 2>&1; then
+  echo "quickstart failed; its output:"; cat "$out"; exit 1
+fi
+for want in "published " "sequence 3" "all 3 envelopes verified" "CRITICAL  dns.ddos" "8/8 done"; do
+  if ! grep -qF "$want" "$out"; then
+    echo "quickstart output lacks '$want'; its output:"; cat "$out"; exit 1
+  fi
+done
+# The filtered subscription shows the two high/critical alerts, not the low one.
+if sed -n '/6\/8/,/7\/8/p' "$out" | grep -q "Phishing"; then
+  echo "the filtered subscription showed a low-severity alert"; cat "$out"; exit 1
+fi
+echo "quickstart ok"
