@@ -35,6 +35,11 @@ absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec, int argc,
   bool only_positional = false;
   for (int i = 0; i < argc; ++i) {
     std::string word = argv[i];
+    // Before the positional check: "-h" does not start with "--".
+    if (!only_positional && (word == "--help" || word == "-h")) {
+      out.help_ = true;
+      return out;
+    }
     if (only_positional || !absl::StartsWith(word, "--") || word == "-") {
       out.positional_.push_back(word);
       continue;
@@ -42,10 +47,6 @@ absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec, int argc,
     if (word == "--") {
       only_positional = true;
       continue;
-    }
-    if (word == "--help" || word == "-h") {
-      out.help_ = true;
-      return out;
     }
     std::string name = word.substr(2);
     std::string value;

@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -34,8 +35,21 @@ int KeygenCommand(int argc, char** argv) {
     certs::SigningKey key = certs::SigningKey::Generate();
     std::string key_path = absl::StrCat(dir, "/signing.key");
     std::string pub_path = absl::StrCat(dir, "/signing.pub");
+    // Check both before writing either: a new private key next to someone
+    // else's signing.pub would be a pair that does not match.
+    for (const std::string& path : {key_path, pub_path}) {
+      struct stat st;
+      if (lstat(path.c_str(), &st) == 0) {
+        return absl::AlreadyExistsError(
+            absl::StrCat(path, " already exists; refusing to overwrite it"));
+      }
+    }
     WF_RETURN_IF_ERROR(key.SavePemFile(key_path));
-    WF_RETURN_IF_ERROR(key.public_key().SavePemFile(pub_path));
+    absl::Status pub_st = key.public_key().SavePemFile(pub_path);
+    if (!pub_st.ok()) {
+      unlink(key_path.c_str());  // ours, just created: leave no half pair
+      return pub_st;
+    }
     std::printf("origin  %s\nkeyid   %s\nprivate %s (mode 0600)\npublic  %s\n",
                 origin.c_str(), key.public_key().KeyId().c_str(),
                 key_path.c_str(), pub_path.c_str());
