@@ -86,10 +86,17 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+// C0 controls, DEL, and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F,
+// e.g. U+0085 NEL, a line break): all of Unicode category Cc.
 bool HasControlChars(absl::string_view s) {
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char u = static_cast<unsigned char>(s[i]);
     if (u < 0x20 || u == 0x7f) return true;
+    if (u == 0xc2 && i + 1 < s.size() &&
+        static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      return true;
+    }
   }
   return false;
 }
@@ -285,7 +292,9 @@ absl::StatusOr<IpPrefix> ParseIpPrefix(absl::string_view text) {
     return Invalid("ip prefix", text, "address is not IPv4 or IPv6");
   }
   int len;
+  // Digits only: SimpleAtoi alone would also take "+24", " 24" and "-0".
   if (len_text.empty() || len_text.size() > 3 ||
+      len_text.find_first_not_of("0123456789") != absl::string_view::npos ||
       !absl::SimpleAtoi(len_text, &len) || len < 0 || len > max_len ||
       (len_text.size() > 1 && len_text[0] == '0')) {
     return Invalid("ip prefix", text,
@@ -329,6 +338,15 @@ absl::Status ValidateDraft(const Alert& draft) {
 
 absl::Status ValidateSigned(const Alert& alert) {
   WF_RETURN_IF_ERROR(ValidateOrigin(alert.origin()));
+  // The same limit as for a draft, counted with the feed fields: a node that
+  // signed a bigger alert would break its feed at every peer, whose Ingest
+  // refuses payloads over kMaxAlertBytes.
+  size_t size = alert.ByteSizeLong();
+  if (size > kMaxAlertBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "alert is ", size, " bytes; the limit is ", kMaxAlertBytes,
+        " (shorten the description or split the lists)"));
+  }
   if (alert.sequence() == 0) {
     return absl::InvalidArgumentError("sequence is 0; feeds start at 1");
   }

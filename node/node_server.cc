@@ -273,6 +273,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   // Pings from clients at most every 10 s; abusive pingers are dropped.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  // gRPC sets SO_REUSEPORT by default, which lets a second node bind the same
+  // port and silently take half the connections. A busy port must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   grpc::ResourceQuota quota("watchfloor-node");
   quota.Resize(512 << 20);
   builder.SetResourceQuota(quota);
