@@ -302,6 +302,9 @@ void NodeServer::Shutdown() {
     shut_down_ = true;
   }
   server_->GetHealthCheckService()->SetServingStatus(false);
+  // Live subscribers end now (UNAVAILABLE with a resume cursor) instead of
+  // holding the shutdown for its grace period.
+  hub_->Close();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 

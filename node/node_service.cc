@@ -26,12 +26,13 @@ class SubscribeReactor final
     : public grpc::ServerWriteReactor<SubscribeResponse>,
       public LiveSubscriber {
  public:
+  // `id` from SubscriptionHub::TryJoin.
   SubscribeReactor(grpc::CallbackServerContext* ctx, SubscriptionHub* hub,
-                   std::shared_ptr<const Matcher> matcher, uint64_t cursor,
-                   bool replay_only)
+                   SubscriptionHub::Id id, std::shared_ptr<const Matcher> matcher,
+                   uint64_t cursor, bool replay_only)
       : ctx_(ctx),
         hub_(hub),
-        id_(hub->Join()),
+        id_(id),
         matcher_(std::move(matcher)),
         scanned_(cursor),
         last_sent_(cursor),
@@ -98,12 +99,21 @@ class SubscribeReactor final
           FinishOnce(grpc::Status::OK);
           return;
         }
+        if (hub_->closed()) {
+          FinishClosed();
+          return;
+        }
         // Caught up: go live, unless something was committed meanwhile.
         if (hub_->GoLive(id_, this, matcher_, scanned_)) live_ = true;
         continue;
       }
       bool armed = false;
       SubscriptionHub::Take take = hub_->TakeLive(id_, kReadBatch, &armed);
+      if (take.closed) {
+        hub_->Leave(id_);
+        FinishClosed();
+        return;
+      }
       if (take.gone) {
         FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
         return;
@@ -122,6 +132,13 @@ class SubscribeReactor final
       if (armed) return;  // OnLive may already be running: touch nothing.
       batch_ = std::move(take.alerts);
     }
+  }
+
+  void FinishClosed() {
+    ctx_->AddTrailingMetadata("watchfloor-resume-cursor", absl::StrCat(last_sent_));
+    FinishOnce(grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat("node is shutting down; resume with cursor ", last_sent_)));
   }
 
   void FinishOnce(grpc::Status status) {
@@ -193,12 +210,6 @@ grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
   if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
     return new RefuseReactor(ToGrpcStatus(st));
   }
-  if (hub_->subscriber_count() >= max_subscribers_) {
-    return new RefuseReactor(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("node serves at most ", max_subscribers_,
-                     " subscribers; retry later")));
-  }
   if (request->filters_size() > kMaxFilters) {
     return new RefuseReactor(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
@@ -215,7 +226,14 @@ grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
     if (!start.ok()) return new RefuseReactor(ToGrpcStatus(start.status()));
     cursor = *start;
   }
-  auto* reactor = new SubscribeReactor(ctx, hub_, std::move(*matcher), cursor,
+  SubscriptionHub::Id id = hub_->TryJoin(max_subscribers_);
+  if (id == 0) {
+    return new RefuseReactor(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("node serves at most ", max_subscribers_,
+                     " subscribers; retry later")));
+  }
+  auto* reactor = new SubscribeReactor(ctx, hub_, id, std::move(*matcher), cursor,
                                        request->replay_only());
   reactor->Start();
   return reactor;

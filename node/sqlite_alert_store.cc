@@ -1,6 +1,8 @@
 #include "node/sqlite_alert_store.h"
 
 #include <sqlite3.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -158,9 +160,12 @@ class SqliteAlertStore::Reader {
 SqliteAlertStore::SqliteAlertStore(std::string path) : path_(std::move(path)) {}
 
 SqliteAlertStore::~SqliteAlertStore() {
-  absl::MutexLock lock(&pool_mu_);
-  for (sqlite3* db : all_readers_) sqlite3_close_v2(db);
-  if (writer_ != nullptr) sqlite3_close_v2(writer_);
+  {
+    absl::MutexLock lock(&pool_mu_);
+    for (sqlite3* db : all_readers_) sqlite3_close_v2(db);
+    if (writer_ != nullptr) sqlite3_close_v2(writer_);
+  }
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the flock
 }
 
 absl::StatusOr<std::unique_ptr<SqliteAlertStore>> SqliteAlertStore::Open(
@@ -189,6 +194,21 @@ absl::StatusOr<std::unique_ptr<SqliteAlertStore>> SqliteAlertStore::Open(
         "); fix its owner or mode"));
   }
   std::unique_ptr<SqliteAlertStore> store(new SqliteAlertStore(path));
+  // One process per data directory: a second node on the same store would
+  // race the first for sequences. The lock dies with the process, kill -9
+  // included.
+  std::string lock_path = absl::StrCat(data_dir, "/LOCK");
+  store->lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (store->lock_fd_ < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot open ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", data_dir,
+        " is in use by another watchfloor process (", lock_path,
+        " is locked); stop that node first, or give this one its own data_dir"));
+  }
   WF_RETURN_IF_ERROR(store->Init(origin));
   return store;
 }

@@ -20,8 +20,9 @@ class SqliteAlertStore final : public AlertStore {
 
   // Opens (creating if needed) `data_dir`/watchfloor.db for `origin`.
   // Errors, each naming the path and what to do:
-  //   FAILED_PRECONDITION  the directory is not writable, or belongs to
-  //                        another origin;
+  //   FAILED_PRECONDITION  the directory is not writable, belongs to
+  //                        another origin, or is in use by another process
+  //                        (an exclusive flock on <data_dir>/LOCK);
   //   DATA_LOSS            the file is not a watchfloor database or fails
   //                        SQLite's quick_check (corrupt);
   //   INTERNAL             any other SQLite failure.
@@ -59,6 +60,7 @@ class SqliteAlertStore final : public AlertStore {
   void ReturnReader(sqlite3* db);
 
   const std::string path_;
+  int lock_fd_ = -1;  // holds the exclusive flock on <data_dir>/LOCK
   sqlite3* writer_ = nullptr;  // used only by the Append caller thread
 
   absl::Mutex pool_mu_;

@@ -84,7 +84,7 @@ bool SubscriptionHub::GoLive(Id id, LiveSubscriber* s,
                              std::shared_ptr<const Matcher> matcher,
                              uint64_t cursor) {
   absl::MutexLock lock(&mu_);
-  if (last_cursor_ > cursor) return false;
+  if (last_cursor_ > cursor || closed_) return false;
   Live& l = live_[id];
   l.subscriber = s;
   s->Ref();
@@ -96,6 +96,10 @@ SubscriptionHub::Take SubscriptionHub::TakeLive(Id id, size_t max, bool* armed) 
   Take out;
   *armed = false;
   absl::MutexLock lock(&mu_);
+  if (closed_) {
+    out.closed = true;
+    return out;
+  }
   auto it = live_.find(id);
   if (it == live_.end()) {
     out.gone = true;
@@ -139,10 +143,38 @@ void SubscriptionHub::Quit(Id id) {
   subscribers_.fetch_sub(1);
 }
 
-SubscriptionHub::Id SubscriptionHub::Join() {
-  subscribers_.fetch_add(1);
+SubscriptionHub::Id SubscriptionHub::TryJoin(size_t max) {
+  size_t n = subscribers_.load();
+  do {
+    if (n >= max) return 0;
+  } while (!subscribers_.compare_exchange_weak(n, n + 1));
   absl::MutexLock lock(&mu_);
   return next_id_++;
+}
+
+void SubscriptionHub::Close() {
+  std::vector<LiveSubscriber*> wake;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    for (auto& [id, l] : live_) {
+      if (l.armed) {
+        l.armed = false;
+        l.subscriber->Ref();
+        wake.push_back(l.subscriber);
+      }
+    }
+  }
+  for (LiveSubscriber* s : wake) {
+    s->OnLive();
+    s->Unref();
+  }
+}
+
+bool SubscriptionHub::closed() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
 }
 
 uint64_t SubscriptionHub::last_cursor() const {

@@ -88,6 +88,7 @@ class SubscriptionHub {
     std::vector<AlertRef> alerts;
     bool overflowed = false;  // the queue overflowed; alerts were dropped
     bool gone = false;        // `id` is not live (it left)
+    bool closed = false;      // the hub is shutting down
   };
   // Takes up to `max` queued alerts of live subscriber `id`. If there are none
   // (and no overflow), arms a wake-up: OnLive() will be called once more
@@ -100,11 +101,16 @@ class SubscriptionHub {
   bool Leave(Id id);
 
   // A fresh subscription id, counted against the subscriber limit until
-  // Quit(id).
-  Id Join();
+  // Quit(id); 0 if `max` subscribers are already counted.
+  Id TryJoin(size_t max);
   // Leave(id), and stop counting it. Call exactly once per Join().
   void Quit(Id id);
   uint64_t last_cursor() const;
+
+  // Shutting down: every live subscriber is woken and told (Take::closed),
+  // and no one may go live any more. Idempotent.
+  void Close();
+  bool closed() const;
   size_t subscriber_count() const { return subscribers_.load(); }
   size_t max_queue() const { return options_.max_queue; }
 
@@ -123,6 +129,7 @@ class SubscriptionHub {
   FilterIndex index_ ABSL_GUARDED_BY(mu_);
   std::map<Id, Live> live_ ABSL_GUARDED_BY(mu_);
   Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<size_t> subscribers_{0};
 };
 

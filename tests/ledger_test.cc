@@ -430,3 +430,23 @@ TEST_F(LedgerTest, EvidenceListenerSeesCommittedForks) {
 
 }  // namespace
 }  // namespace watchfloor::node
+
+namespace watchfloor::node {
+namespace {
+
+TEST(StoreLockTest, SecondOpenOfADataDirectoryIsRefusedUntilTheFirstCloses) {
+  testing::TempDir dir;
+  auto first = SqliteAlertStore::Open(dir.Join("data"), kOrigin);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = SqliteAlertStore::Open(dir.Join("data"), kOrigin);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another watchfloor process"),
+            std::string::npos)
+      << second.status();
+  first->reset();
+  auto third = SqliteAlertStore::Open(dir.Join("data"), kOrigin);
+  EXPECT_TRUE(third.ok()) << third.status();
+}
+
+}  // namespace
+}  // namespace watchfloor::node
