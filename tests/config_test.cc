@@ -425,6 +425,9 @@ int OpenStoreAsNobody(const std::string& data_dir, const std::string& origin) {
       }
     }
     if (geteuid() == 0) _exit(251);  // still root: the test would prove nothing
+    // The parent must be reachable, or a refusal would prove nothing either.
+    std::string parent = data_dir.substr(0, data_dir.rfind('/'));
+    if (access(parent.c_str(), X_OK) != 0) _exit(252);
     absl::StatusOr<std::unique_ptr<SqliteAlertStore>> s =
         SqliteAlertStore::Open(data_dir, origin);
     _exit(static_cast<int>(s.status().code()));
@@ -435,7 +438,7 @@ int OpenStoreAsNobody(const std::string& data_dir, const std::string& origin) {
 }
 
 TEST(NodeStartTest, ReadOnlyDataDirIsFailedPreconditionAndCreatesNothing) {
-  TempDir dir;
+  TempDir dir("/tmp");  // reachable by nobody, unlike $TEST_TMPDIR
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);  // let nobody traverse it
   const std::string data = dir.Join("data");
   ASSERT_EQ(mkdir(data.c_str(), 0555), 0);
@@ -447,7 +450,7 @@ TEST(NodeStartTest, ReadOnlyDataDirIsFailedPreconditionAndCreatesNothing) {
 }
 
 TEST(NodeStartTest, UncreatableDataDirIsFailedPrecondition) {
-  TempDir dir;
+  TempDir dir("/tmp");  // reachable by nobody, unlike $TEST_TMPDIR
   ASSERT_EQ(chmod(dir.path().c_str(), 0555), 0);
   const std::string data = dir.Join("data");
   EXPECT_EQ(OpenStoreAsNobody(data, "nic.cz/prg1"),
@@ -459,7 +462,7 @@ TEST(NodeStartTest, UncreatableDataDirIsFailedPrecondition) {
 TEST(NodeStartTest, ReadOnlyDataFileIsFailedPreconditionAndLeftUnchanged) {
   // The directory is writable by nobody, but the database file (created by
   // this process) is not.
-  TempDir dir;
+  TempDir dir("/tmp");  // reachable by nobody, unlike $TEST_TMPDIR
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
   const std::string data = dir.Join("data");
   {

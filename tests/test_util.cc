@@ -38,9 +38,12 @@ int64_t CountRows(const std::string& db_path, const char* table) {
 
 }  // namespace
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string tmpl = absl::StrCat(base != nullptr ? base : "/tmp", "/wf-XXXXXX");
+TempDir::TempDir()
+    : TempDir(std::getenv("TEST_TMPDIR") != nullptr ? std::getenv("TEST_TMPDIR")
+                                                   : "/tmp") {}
+
+TempDir::TempDir(const std::string& base) {
+  std::string tmpl = absl::StrCat(base, "/wf-XXXXXX");
   char* made = mkdtemp(tmpl.data());
   if (made == nullptr) std::abort();
   path_ = made;
@@ -85,11 +88,19 @@ std::string ReadFileOrDie(const std::string& path) {
 std::string WatchfloorBinary() {
   const char* env = std::getenv("WATCHFLOOR_BIN");
   if (env != nullptr) return env;
+  // CMake: WF_BINARY_DIR is the build tree. Bazel: it is "." and the binary
+  // is in the runfiles, relative to the test's cwd. Either way the result is
+  // absolute, so tests may run it from another directory.
 #ifdef WF_BINARY_DIR
-  std::string cmake = std::string(WF_BINARY_DIR) + "/node/cli/watchfloor";
-  if (access(cmake.c_str(), X_OK) == 0) return cmake;
+  std::string path = std::string(WF_BINARY_DIR) + "/node/cli/watchfloor";
+#else
+  std::string path = "node/cli/watchfloor";
 #endif
-  return "node/watchfloor";  // Bazel runfiles, relative to the workspace root
+  char cwd[4096];
+  if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != nullptr) {
+    path = std::string(cwd) + "/" + path;
+  }
+  return path;
 }
 
 TestNode::TestNode(const std::string& origin)

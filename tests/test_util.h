@@ -20,6 +20,8 @@ namespace watchfloor::testing {
 class TempDir {
  public:
   TempDir();
+  // Under `base` instead (e.g. "/tmp", reachable by other users).
+  explicit TempDir(const std::string& base);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
