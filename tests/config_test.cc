@@ -479,5 +479,17 @@ TEST(NodeStartTest, ReadOnlyDataFileIsFailedPreconditionAndLeftUnchanged) {
   EXPECT_EQ(ReadFileOrDie(db), before);
 }
 
+// The example configs shipped in deploy/ must stay valid configs.
+TEST(DeployExamplesTest, ShippedConfigsParse) {
+  for (const char* name :
+       {"deploy/dev-node.conf", "deploy/node.conf.example",
+        "deploy/multi-host/nic.cz.conf", "deploy/multi-host/nic.sk.conf",
+        "deploy/multi-host/cesnet.cz.conf"}) {
+    std::string path = std::string(WF_SOURCE_DIR) + "/" + name;
+    absl::StatusOr<NodeConfig> c = LoadConfigFile(path);
+    EXPECT_TRUE(c.ok()) << name << ": " << c.status();
+  }
+}
+
 }  // namespace
 }  // namespace watchfloor::node
