@@ -18,6 +18,10 @@ int GetCommand(int argc, char** argv);
 int IdentityCommand(int argc, char** argv);
 int IngestCommand(int argc, char** argv);
 int VerifyCommand(int argc, char** argv);
+// `roster <keygen|draft|sign|verify|show>` and `certs <ca|node|client>`:
+// each dispatches on its first word (roster_cmd.cc, certs_cmd.cc).
+int RosterCommand(int argc, char** argv);
+int CertsCommand(int argc, char** argv);
 
 // Parses, handles --help and usage errors, then runs `body`. A non-OK status
 // from `body` is printed as "error: <message>" and exits kExitFailure.
