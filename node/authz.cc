@@ -21,7 +21,26 @@ absl::StatusOr<certs::PeerIdentity> Authorizer::Identify(
   }
   absl::string_view pem(pems[0].data(), pems[0].size());
   if (mode_ == Mode::kRoster) {
-    return certs::VerifyPeerCertificate(pem, *roster_, clock_->Now());
+    constexpr absl::Duration kCacheTtl = absl::Seconds(30);
+    constexpr size_t kMaxCached = 1024;
+    const absl::Time now = clock_->Now();
+    std::string key(pem);
+    {
+      absl::MutexLock lock(&cache_mu_);
+      auto it = cache_.find(key);
+      if (it != cache_.end() && now >= it->second.verified_at &&
+          now - it->second.verified_at < kCacheTtl) {
+        return it->second.identity;
+      }
+    }
+    absl::StatusOr<certs::PeerIdentity> id =
+        certs::VerifyPeerCertificate(pem, *roster_, now);
+    if (id.ok()) {
+      absl::MutexLock lock(&cache_mu_);
+      if (cache_.size() >= kMaxCached) cache_.clear();
+      cache_[key] = Cached{*id, now};
+    }
+    return id;
   }
   // TLS already verified the chain to client_ca_file; the SAN names who.
   absl::StatusOr<certs::CertInfo> info = certs::DescribeCertificate(pem);

@@ -5,8 +5,10 @@
 #ifndef WATCHFLOOR_NODE_AUTHZ_H_
 #define WATCHFLOOR_NODE_AUTHZ_H_
 
+#include <map>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "certs/roster.h"
 #include "certs/x509.h"
@@ -52,6 +54,15 @@ class Authorizer {
   const std::string own_member_;
   const certs::Roster* const roster_;
   Clock* const clock_;
+
+  // Verified identities by leaf certificate, re-verified after kCacheTtl:
+  // verifying a chain costs far more than a gossip push.
+  struct Cached {
+    certs::PeerIdentity identity;
+    absl::Time verified_at;
+  };
+  mutable absl::Mutex cache_mu_;
+  mutable std::map<std::string, Cached> cache_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace watchfloor::node
