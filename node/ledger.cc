@@ -267,23 +267,22 @@ void Ledger::WriterLoop() {
 }
 
 void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
-  // Whatever happens below, these ids are no longer in flight afterwards.
-  struct ClearInFlight {
-    Ledger* ledger;
-    const std::vector<std::unique_ptr<Op>>& ops;
-    ~ClearInFlight() {
-      absl::MutexLock lock(&ledger->mu_);
-      for (const auto& op : ops) {
-        if (op->kind == Op::Kind::kIngest) ledger->in_flight_.erase(op->id);
-      }
+  // Once the batch's outcome is decided its ids are no longer in flight, and
+  // that must hold before any `done` runs: a caller that resends an envelope
+  // as soon as it has its verdict would otherwise be told ALREADY_EXISTS
+  // ("already being stored") for an alert that was not stored.
+  auto clear_in_flight = [this, &ops]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& op : ops) {
+      if (op->kind == Op::Kind::kIngest) in_flight_.erase(op->id);
     }
-  } clear_in_flight{this, ops};
+  };
   Batch batch;
   absl::Status failure;
   {
     absl::MutexLock lock(&mu_);
     batch.heads = heads_;
     failure = failure_;
+    if (!failure.ok()) clear_in_flight();
   }
   if (!failure.ok()) {
     for (auto& op : ops) {
@@ -311,6 +310,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     {
       absl::MutexLock lock(&mu_);
       failure_ = st;
+      clear_in_flight();
     }
     for (auto& op : ops) {
       op->Fail(op->status.ok() ? absl::UnavailableError(absl::StrCat(
@@ -323,6 +323,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   {
     absl::MutexLock lock(&mu_);
     heads_ = std::move(batch.heads);
+    clear_in_flight();
     evidence_listener = evidence_listener_;
   }
   if (evidence_listener) {
@@ -439,6 +440,16 @@ absl::Status Ledger::StageIngest(Op& op, Batch& batch) {
   }
   FeedHead& head = batch.heads[alert.origin()];
   head.origin = alert.origin();
+  // A frozen feed is refused before looking for a contradiction: evidence
+  // already proves the fork, and deriving it again from every further copy
+  // would report it again (the store ignores the duplicate row, the evidence
+  // listener would not), so two nodes would gossip the same evidence back
+  // and forth forever, each re-deriving it from the copy the other sent.
+  if (head.forked) {
+    return absl::DataLossError(absl::StrCat(
+        "feed ", alert.origin(),
+        " is forked (evidence stored); this node refuses to extend it"));
+  }
 
   // The alert this one contradicts, if any: same position, or a broken link.
   auto stored_at = [&](uint64_t seq) -> absl::StatusOr<std::optional<std::pair<std::string, std::string>>> {
@@ -476,11 +487,6 @@ absl::Status Ledger::StageIngest(Op& op, Batch& batch) {
           alert.sequence(), " (", stored->first, " and ", op.id,
           "); evidence stored, feed frozen"));
     }
-  }
-  if (head.forked) {
-    return absl::DataLossError(absl::StrCat(
-        "feed ", alert.origin(),
-        " is forked (evidence stored); this node refuses to extend it"));
   }
   if (alert.sequence() > head.sequence + 1) {
     return absl::FailedPreconditionError(absl::StrCat(

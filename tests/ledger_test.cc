@@ -428,6 +428,58 @@ TEST_F(LedgerTest, EvidenceListenerSeesCommittedForks) {
   EXPECT_EQ(seen[0].stored_id, r1->id);
 }
 
+// A verdict is final: whoever has it may send the same envelope again (a
+// client retrying, a second peer pushing it) and must get a verdict about the
+// alert, not ALREADY_EXISTS ("already being stored") for one that was not.
+TEST_F(LedgerTest, AnIngestIsNoLongerInFlightWhenItsVerdictArrives) {
+  const Envelope gap = PeerEnvelope(peer_key_, 3, std::string(64, 'a'));
+  const std::string gap_id = certs::AlertId(gap.payload());
+  const Envelope first = PeerEnvelope(peer_key_, 1, "");
+  const std::string first_id = certs::AlertId(first.payload());
+  std::atomic<int> in_flight_at_verdict{0};
+  absl::Notification done_gap, done_first;
+  ledger_->Ingest(gap, [&](absl::StatusOr<IngestResult> r) {
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+    in_flight_at_verdict += ledger_->InFlight(gap_id);
+    done_gap.Notify();
+  });
+  ledger_->Ingest(first, [&](absl::StatusOr<IngestResult> r) {
+    EXPECT_TRUE(r.ok()) << r.status();
+    in_flight_at_verdict += ledger_->InFlight(first_id);
+    done_first.Notify();
+  });
+  done_gap.WaitForNotification();
+  done_first.WaitForNotification();
+  EXPECT_EQ(in_flight_at_verdict.load(), 0);
+  EXPECT_EQ(ledger_->IngestSync(gap).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// Gossip hands a node back the evidence it broadcast (both envelopes). If the
+// conflicting copy produced the evidence again, the listener would broadcast
+// it again, and two nodes would bounce it between them forever.
+TEST_F(LedgerTest, CopiesOfAForkOnAFrozenFeedReportNoFurtherEvidence) {
+  std::vector<Evidence> seen;
+  ledger_->SetEvidenceListener([&](const Evidence& e) { seen.push_back(e); });
+  auto r1 = ledger_->IngestSync(PeerEnvelope(peer_key_, 1, "", 1));
+  ASSERT_TRUE(r1.ok());
+  auto r2 = ledger_->IngestSync(PeerEnvelope(peer_key_, 2, r1->id, 1));
+  ASSERT_TRUE(r2.ok());
+  Envelope fork = PeerEnvelope(peer_key_, 2, r1->id, 2);
+  EXPECT_EQ(ledger_->IngestSync(fork).status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_EQ(seen.size(), 1u);
+
+  // The same conflicting copy again, and another one at an earlier sequence.
+  EXPECT_EQ(ledger_->IngestSync(fork).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ledger_->IngestSync(PeerEnvelope(peer_key_, 1, "", 3)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(seen.size(), 1u);
+  auto evidence = store_->ListEvidence();
+  ASSERT_TRUE(evidence.ok());
+  EXPECT_EQ(evidence->size(), 1u);
+  EXPECT_EQ(AlertCount(), 2);
+}
+
 }  // namespace
 }  // namespace watchfloor::node
 
