@@ -72,6 +72,9 @@ class SubscribeReactor final
       }
       while (next_ < batch_.size()) {
         const AlertRef& a = batch_[next_++];
+        // The store holds a batch before the hub hears of it, so a replay
+        // can read alerts that the hub then queues for it live as well.
+        if (a->stored.cursor <= scanned_) continue;
         scanned_ = a->stored.cursor;
         // Live alerts were matched by the hub's index already.
         if (!live_ && !matcher_->Matches(a->facts)) continue;

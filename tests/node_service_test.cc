@@ -920,6 +920,56 @@ TEST_F(SubscribeTest, ParkedSubscriberIsWokenByAPublish) {
   reader->Finish();
 }
 
+// The Ledger commits a batch to the store before it hands the batch to the
+// hub. A subscriber replaying in between reads those alerts from the store,
+// goes live, and is then handed the same alerts by the hub: each must still
+// reach it once, in cursor order (node.proto: strictly increasing).
+TEST_F(SubscribeTest, AlertsReplayedBeforeTheHubHearsOfThemAreNotSentAgainLive) {
+  PublishMany(2);
+  // Play the writer thread between its commit and its call to the hub (the
+  // Ledger is idle, so this is the only writer).
+  Alert alert = SampleDraft(100);
+  alert.set_origin(kPeer);
+  alert.set_sequence(1);
+  alert.mutable_issued_at()->set_seconds(kStartSeconds);
+  Envelope envelope;
+  envelope.set_payload_type(std::string(certs::kAlertPayloadType));
+  envelope.set_payload(alert.SerializeAsString());
+  NewAlert row;
+  row.id = certs::AlertId(envelope.payload());
+  row.origin = kPeer;
+  row.sequence = 1;
+  row.issued_at_ms = kStartSeconds * 1000;
+  row.received_at_ms = kStartSeconds * 1000;
+  row.envelope = envelope.SerializeAsString();
+  absl::StatusOr<std::vector<uint64_t>> cursors =
+      node_.server()->store()->Append({row}, {});
+  ASSERT_TRUE(cursors.ok()) << cursors.status();
+  ASSERT_EQ(*cursors, std::vector<uint64_t>{3});
+
+  grpc::ClientContext ctx;
+  auto reader = Subscribe(&ctx, 0, /*replay_only=*/false);
+  std::vector<Received> got = ReadUpTo(reader.get(), 3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].cursor, 3u);
+  absl::SleepFor(absl::Milliseconds(50));  // replay done: it goes live
+  auto stored = std::make_shared<StoredAlert>();
+  stored->cursor = 3;
+  stored->id = row.id;
+  stored->origin = kPeer;
+  stored->sequence = 1;
+  stored->envelope = envelope;
+  node_.server()->hub()->OnCommitted({stored});
+
+  v1::PublishResponse next = PublishOk(SampleDraft(3));
+  got = ReadUpTo(reader.get(), 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].cursor, next.cursor());
+  EXPECT_EQ(got[0].id, next.id());
+  ctx.TryCancel();
+  reader->Finish();
+}
+
 TEST_F(SubscribeTest, SubscriberLimitIsResourceExhausted) {
   node_.config().mutable_limits()->set_max_subscribers(1);
   node_.Stop();
