@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "certs/ids.h"
 #include "node/filter.h"
 #include "node/grpc_status.h"
@@ -224,7 +225,10 @@ grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
   if (!matcher.ok()) return new RefuseReactor(ToGrpcStatus(matcher.status()));
   uint64_t cursor = request->cursor();
   if (cursor == 0 && request->has_since()) {
-    int64_t ms = request->since().seconds() * 1000 + request->since().nanos() / 1000000;
+    // absl::Time saturates where seconds * 1000 would overflow (a client may
+    // send any int64).
+    const int64_t ms = absl::ToUnixMillis(absl::FromUnixSeconds(request->since().seconds()) +
+                                          absl::Nanoseconds(request->since().nanos()));
     absl::StatusOr<uint64_t> start = hub_->CursorBefore(ms);
     if (!start.ok()) return new RefuseReactor(ToGrpcStatus(start.status()));
     cursor = *start;

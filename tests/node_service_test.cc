@@ -719,6 +719,27 @@ TEST_F(SubscribeTest, ReplayOfEmptyOrPastTheEndFinishesOkWithNothing) {
   }
 }
 
+TEST_F(SubscribeTest, SinceStartsAtTheFirstAlertStoredThenAndSaturates) {
+  std::map<uint64_t, std::string> ids = PublishMany(2);  // stored at kStartSeconds
+  struct Case {
+    int64_t seconds;
+    size_t want;
+  };
+  for (const Case& c : {Case{kStartSeconds, 2}, Case{kStartSeconds + 1, 0},
+                        Case{INT64_MAX, 0}, Case{INT64_MIN, 2}}) {
+    SCOPED_TRACE(c.seconds);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(20));
+    v1::SubscribeRequest req;
+    req.mutable_since()->set_seconds(c.seconds);
+    req.set_replay_only(true);
+    auto reader = stub_->Subscribe(&ctx, req);
+    std::vector<Received> got = ReadUpTo(reader.get(), 100);
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(got.size(), c.want);
+  }
+}
+
 TEST_F(SubscribeTest, ReplayAfterRestartComesFromTheStore) {
   std::map<uint64_t, std::string> ids = PublishMany(3);
   node_.Stop();
