@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -39,8 +40,11 @@ using StoredRef = std::shared_ptr<const StoredAlert>;
 class LiveSubscriber {
  public:
   virtual ~LiveSubscriber() = default;
-  // Called on the writer thread, once after each Wait() that returned true,
-  // when the subscriber's queue has alerts or overflowed. Must not block.
+  // Called on the hub's wake-up thread, once after each TakeLive() that armed
+  // a wake-up, when the subscriber's queue has alerts or overflowed, or the
+  // hub closed. Never on the Ledger's writer thread: what a subscriber does
+  // when woken (copy, serialise and send an alert) must not delay commits.
+  // Must not block: it delays the other subscribers' wake-ups.
   virtual void OnLive() = 0;
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -60,13 +64,16 @@ class SubscriptionHub {
   using Id = FilterIndex::SubscriptionId;
 
   // `store` must outlive the hub. `last_cursor` is the store's highest cursor
-  // at start.
+  // at start. Starts the wake-up thread.
   SubscriptionHub(AlertStore* store, uint64_t last_cursor, Options options);
   SubscriptionHub(AlertStore* store, uint64_t last_cursor)
       : SubscriptionHub(store, last_cursor, Options()) {}
+  // Delivers the wake-ups already handed over, then joins the wake-up thread.
+  ~SubscriptionHub();
 
   // The Ledger's CommitListener: matches each alert against the live
-  // subscribers' filters, queues it for the matching ones, wakes the waiting.
+  // subscribers' filters, queues it for the matching ones, and hands the
+  // waiting ones to the wake-up thread (one handover per batch).
   void OnCommitted(const std::vector<StoredRef>& alerts);
 
   // Up to `limit` stored alerts with cursor > `after`, in cursor order, read
@@ -122,6 +129,11 @@ class SubscriptionHub {
     bool armed = false;
   };
 
+  // Queues OnLive() calls for the wake-up thread; each subscriber Ref'd.
+  void Wake(std::vector<LiveSubscriber*> subscribers);
+  void WakeLoop();
+  bool WakeReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_);
+
   AlertStore* const store_;
   const Options options_;
   mutable absl::Mutex mu_;
@@ -131,6 +143,11 @@ class SubscriptionHub {
   Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<size_t> subscribers_{0};
+
+  mutable absl::Mutex wake_mu_;
+  std::vector<LiveSubscriber*> wake_ ABSL_GUARDED_BY(wake_mu_);
+  bool stop_waking_ ABSL_GUARDED_BY(wake_mu_) = false;
+  std::thread waker_;  // last: starts after everything it uses
 };
 
 // Parses a stored envelope's payload into facts. Alerts in the store were
