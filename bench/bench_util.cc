@@ -27,7 +27,14 @@ namespace {
 std::atomic<int64_t> g_wal_syncs{0};
 std::atomic<int64_t> g_other_syncs{0};
 std::atomic<int64_t> g_sync_ns{0};
-std::atomic<int64_t> g_sync_max_ns{0};
+std::atomic<int64_t> g_wal_max_ns{0};
+std::atomic<int64_t> g_other_max_ns{0};
+
+void RaiseMax(std::atomic<int64_t>& max, int64_t v) {
+  int64_t prev = max.load(std::memory_order_relaxed);
+  while (v > prev && !max.compare_exchange_weak(prev, v)) {
+  }
+}
 
 bool IsWal(int fd) {
   char link[64];
@@ -42,11 +49,10 @@ int CountedSync(int fd, long sysno) {
   int rc = static_cast<int>(syscall(sysno, fd));
   int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                    SteadyClock::now() - t0).count();
-  (IsWal(fd) ? g_wal_syncs : g_other_syncs).fetch_add(1, std::memory_order_relaxed);
+  const bool wal = IsWal(fd);
+  (wal ? g_wal_syncs : g_other_syncs).fetch_add(1, std::memory_order_relaxed);
   g_sync_ns.fetch_add(ns, std::memory_order_relaxed);
-  int64_t prev = g_sync_max_ns.load(std::memory_order_relaxed);
-  while (ns > prev && !g_sync_max_ns.compare_exchange_weak(prev, ns)) {
-  }
+  RaiseMax(wal ? g_wal_max_ns : g_other_max_ns, ns);
   return rc;
 }
 
@@ -57,18 +63,23 @@ SyncCounts GetSyncCounts() {
   c.wal = g_wal_syncs.load();
   c.other = g_other_syncs.load();
   c.total_ms = g_sync_ns.load() / 1e6;
-  c.max_ms = g_sync_max_ns.load() / 1e6;
+  c.max_wal_ms = g_wal_max_ns.load() / 1e6;
+  c.max_other_ms = g_other_max_ns.load() / 1e6;
   return c;
 }
 
-void ResetSyncMax() { g_sync_max_ns.store(0); }
+void ResetSyncMax() {
+  g_wal_max_ns.store(0);
+  g_other_max_ns.store(0);
+}
 
 SyncCounts operator-(const SyncCounts& a, const SyncCounts& b) {
   SyncCounts d;
   d.wal = a.wal - b.wal;
   d.other = a.other - b.other;
   d.total_ms = a.total_ms - b.total_ms;
-  d.max_ms = a.max_ms;
+  d.max_wal_ms = a.max_wal_ms;
+  d.max_other_ms = a.max_other_ms;
   return d;
 }
 

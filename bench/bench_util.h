@@ -80,11 +80,12 @@ struct SyncCounts {
   int64_t wal = 0;          // syncs of a *-wal file
   int64_t other = 0;        // all other syncs
   double total_ms = 0;      // time spent in all of them
-  double max_ms = 0;        // longest single call since ResetSyncMax()
+  double max_wal_ms = 0;    // longest WAL sync since ResetSyncMax()
+  double max_other_ms = 0;  // longest other sync since ResetSyncMax()
 };
 SyncCounts GetSyncCounts();
 void ResetSyncMax();
-// Differences a - b of the cumulative fields (max_ms is a's).
+// Differences a - b of the cumulative fields (the maxima are a's).
 SyncCounts operator-(const SyncCounts& a, const SyncCounts& b);
 
 // Single-thread libsodium Ed25519 rates (operations per second) over
