@@ -16,6 +16,9 @@
 #include "grpcpp/server_builder.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "certs/dsse.h"
 #include "certs/x509.h"
 #include "grpcpp/resource_quota.h"
@@ -88,6 +91,42 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   return grpc::SslServerCredentials(opts);
 }
 
+// Accepts a dialed peer's certificate only if certs::VerifyPeerCertificate
+// maps it, against the CA of the member it names, to the very node dialed
+// (certs/x509.h: the DNS name check alone would let any member's CA vouch
+// for any node). `roster` and `clock` must outlive the channel.
+class PeerIdentityVerifier final
+    : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  PeerIdentityVerifier(const certs::Roster* roster, std::string origin, Clock* clock)
+      : roster_(roster), origin_(std::move(origin)), clock_(clock) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)> /*callback*/,
+              grpc::Status* sync_status) override {
+    grpc::string_ref pem = request->peer_cert();
+    absl::StatusOr<certs::PeerIdentity> id = certs::VerifyPeerCertificate(
+        absl::string_view(pem.data(), pem.size()), *roster_, clock_->Now());
+    if (!id.ok()) {
+      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                  std::string(id.status().message()));
+    } else if (id->origin() != origin_) {
+      *sync_status = grpc::Status(
+          grpc::StatusCode::UNAUTHENTICATED,
+          absl::StrCat("dialed ", origin_, " but its certificate names ", id->spiffe_id));
+    } else {
+      *sync_status = grpc::Status::OK;
+    }
+    return true;  // decided synchronously
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const certs::Roster* const roster_;
+  const std::string origin_;
+  Clock* const clock_;
+};
+
 }  // namespace
 
 NodeServer::NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key)
@@ -140,11 +179,23 @@ absl::Status NodeServer::StartGossip() {
     auto it = overrides.find(origin);
     peers.push_back({origin, it != overrides.end() ? it->second : n->endpoints(0)});
   }
-  auto channels = [cert, key, roots](const federation::Peer& peer) {
-    grpc::SslCredentialsOptions opts;
-    opts.pem_root_certs = roots;
-    opts.pem_cert_chain = cert;
-    opts.pem_private_key = key;
+  const certs::Roster* roster = &*roster_;
+  Clock* clock = clock_;
+  auto channels = [cert, key, roots, roster, clock](const federation::Peer& peer) {
+    // TLS with the roster CAs as roots and the node's own certificate, and
+    // the peer's certificate bound to the node dialed (PeerIdentityVerifier):
+    // SslCredentials would accept any roster CA's certificate that carries
+    // the peer's DNS name.
+    auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+        roots, std::vector<grpc::experimental::IdentityKeyCertPair>{{key, cert}});
+    grpc::experimental::TlsChannelCredentialsOptions opts;
+    opts.set_certificate_provider(provider);
+    opts.watch_root_certs();
+    opts.watch_identity_key_cert_pairs();
+    opts.set_verify_server_certs(true);
+    opts.set_certificate_verifier(
+        grpc::experimental::ExternalCertificateVerifier::Create<PeerIdentityVerifier>(
+            roster, peer.origin, clock));
     grpc::ChannelArguments args;
     size_t slash = peer.origin.find('/');
     args.SetSslTargetNameOverride(
@@ -152,7 +203,8 @@ absl::Status NodeServer::StartGossip() {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
     args.SetMaxReceiveMessageSize(8 << 20);
-    return grpc::CreateCustomChannel(peer.endpoint, grpc::SslCredentials(opts), args);
+    return grpc::CreateCustomChannel(peer.endpoint, grpc::experimental::TlsCredentials(opts),
+                                     args);
   };
   federation::Gossip::Options opts;
   if (fc.eager_fanout() != 0) opts.eager_fanout = fc.eager_fanout();

@@ -1,9 +1,12 @@
 // Mutual TLS as a federation node enforces it, on real TLS connections to a
 // real node: each rejection with its exact status code, and nothing stored.
-// Also the start-up refusals: a roster short of signatures, plaintext off
-// loopback, a federation without TLS.
+// Also the dialing side (a node refuses to gossip with a server whose
+// certificate another member's CA issued for the peer), and the start-up
+// refusals: a roster short of signatures, plaintext off loopback, a
+// federation without TLS.
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 
@@ -11,6 +14,8 @@
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/x509.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "node/config.h"
 #include "tests/federation_util.h"
@@ -372,6 +377,99 @@ TEST(MtlsStartupTest, FederationConfigWithoutTlsIsRefused) {
     EXPECT_NE(out.find("needs tls"), std::string::npos) << out;
   }
   EXPECT_EQ(fed.StoredAlertCount(0), -1);  // no store was created
+}
+
+
+// ------------------------------------------------------- dialing a peer
+
+// A Federation server that only counts the calls it gets.
+class RecordingFederation final : public v1::Federation::Service {
+ public:
+  std::atomic<int> calls{0};
+  grpc::Status Push(grpc::ServerContext*, const v1::PushRequest*,
+                    v1::PushResponse*) override {
+    ++calls;
+    return grpc::Status::OK;
+  }
+  grpc::Status IHave(grpc::ServerContext*, const v1::IHaveRequest*,
+                     v1::IHaveResponse*) override {
+    ++calls;
+    return grpc::Status::OK;
+  }
+  grpc::Status Fetch(grpc::ServerContext*, const v1::FetchRequest*,
+                     v1::FetchResponse*) override {
+    ++calls;
+    return grpc::Status::OK;
+  }
+  grpc::Status ExchangeFrontier(grpc::ServerContext*, const v1::FrontierMessage*,
+                                v1::FrontierMessage*) override {
+    ++calls;
+    return grpc::Status::OK;
+  }
+  grpc::Status PullRange(grpc::ServerContext*, const v1::PullRangeRequest*,
+                         v1::PullRangeResponse*) override {
+    ++calls;
+    return grpc::Status::OK;
+  }
+  grpc::Status PushEvidence(grpc::ServerContext*, const v1::EvidenceMessage*,
+                            v1::PushEvidenceResponse*) override {
+    ++calls;
+    return grpc::Status::OK;
+  }
+};
+
+// m1's CA (in the roster) issues a certificate naming m0's node, DNS name
+// and URI SAN alike, and a server presenting it stands where m2 dials m0.
+// The DNS name check alone would accept it; the node must bind the identity
+// to the member's own CA (certs/x509.h, VerifyPeerCertificate) and refuse
+// to gossip with it.
+TEST(MtlsDialTest, NodeRefusesToGossipWithAPeerVouchedForByAnotherMembersCa) {
+  FederationOptions o;
+  o.members = 3;
+  o.anti_entropy_interval_ms = 200;
+  TestFederation fed(o);
+  ASSERT_TRUE(fed.ok());
+  const absl::Time now = absl::Now();
+  certs::CertSpec spec;
+  spec.common_name = "m0.test/n1";
+  spec.uri_sans = {certs::NodeSpiffeId(fed.member(0).name, "n1")};
+  spec.dns_sans = {fed.member(0).dns_name()};
+  spec.server_auth = true;
+  spec.client_auth = true;
+  spec.not_before = now - absl::Hours(1);
+  spec.not_after = now + absl::Hours(1);
+  absl::StatusOr<certs::KeyAndCert> impostor_cert =
+      certs::MintCertificate(spec, &fed.member(1).ca);
+  ASSERT_TRUE(impostor_cert.ok()) << impostor_cert.status();
+
+  RecordingFederation impostor;
+  grpc::SslServerCredentialsOptions opts(
+      GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  opts.pem_key_cert_pairs.push_back({impostor_cert->key_pem, impostor_cert->cert_pem});
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(opts), &port);
+  builder.RegisterService(&impostor);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_NE(port, 0);
+
+  v1::DialOverride* d = fed.config(2).mutable_federation()->add_dial_overrides();
+  d->set_origin(fed.origin(0));
+  d->set_address(absl::StrCat("127.0.0.1:", port));
+  ASSERT_TRUE(fed.StartAll().ok());
+  for (int k = 0; k < 5; ++k) ASSERT_TRUE(fed.Publish(2, SampleDraft(k)).ok());
+
+  // Until m2 has either talked to the impostor or given up on it.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        federation::Gossip::PeerStats ps = fed.gossip(2)->stats().peers.at(fed.origin(0));
+        return impostor.calls.load() > 0 || ps.dropped > 0 || !ps.reachable;
+      },
+      absl::Seconds(20)));
+  EXPECT_EQ(impostor.calls.load(), 0)
+      << "m2 gossiped with a server whose certificate m1's CA issued for m0's node";
+  server->Shutdown();
 }
 
 }  // namespace
