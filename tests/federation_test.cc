@@ -291,7 +291,7 @@ TEST(FederationTest, SteadyStateDuplicatesStayWellUnderHalfACopyPerNodePerAlert)
   ASSERT_TRUE(fed.StartAll().ok());
   // One alert at a time, the publishing node rotating, so every node is a
   // source of the shared tree.
-  double rate = DuplicatesPerNodePerAlert(fed, 100, 200, [&](int n, int tag) {
+  double rate = DuplicatesPerNodePerAlert(fed, 60, 150, [&](int n, int tag) {
     for (int k = 0; k < n; ++k) {
       grpc::Status st = fed.Publish(k % fed.size(), SampleDraft(tag + k));
       ASSERT_TRUE(st.ok()) << st.error_message();
