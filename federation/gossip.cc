@@ -56,6 +56,10 @@ struct Gossip::Link {
   std::vector<std::string> fetches ABSL_GUARDED_BY(mu);
   std::vector<EvidencePair> evidence ABSL_GUARDED_BY(mu);
   bool sync_requested ABSL_GUARDED_BY(mu) = false;
+  // Where its frontier was ahead of ours (origin -> its sequence), and when
+  // to check whether push delivered that meanwhile (NoteAhead).
+  std::map<std::string, uint64_t> ahead ABSL_GUARDED_BY(mu);
+  absl::Time ahead_check ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
   absl::Time next_try ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   absl::Duration backoff ABSL_GUARDED_BY(mu) = absl::ZeroDuration();
   absl::Time last_ihave ABSL_GUARDED_BY(mu) = absl::InfinitePast();
@@ -68,6 +72,21 @@ struct Gossip::Link {
                   : std::min(backoff * 2, o.max_backoff);
     next_try = absl::Now() + backoff;
     stats.reachable = false;
+  }
+  // Makes the link lazy. Pushes still queued for it become announcements:
+  // sent whole, a first copy among them would make the peer eager again at
+  // once (HandlePush), so the link would flip back and forth.
+  void Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    eager = false;
+    for (const Envelope& e : pushes) {
+      AlertKey key = KeyOf(e);
+      watchfloor::v1::AlertRef ref;
+      ref.set_id(certs::AlertId(e.payload()));
+      ref.set_origin(std::move(key.origin));
+      ref.set_sequence(key.sequence);
+      ihaves.push_back(std::move(ref));
+    }
+    pushes.clear();
   }
   void Succeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     backoff = absl::ZeroDuration();
@@ -179,22 +198,98 @@ void Gossip::Forward(const Envelope& envelope, const std::string& id,
   }
 }
 
+std::function<void(absl::Status)> Gossip::OnStored(Link* link, const Envelope& envelope,
+                                                   absl::Time give_up, bool first) {
+  if (link == nullptr) return [](absl::Status) {};
+  return [this, link, envelope, give_up, first](absl::Status stored) {
+    if (stored.code() != absl::StatusCode::kFailedPrecondition) return;
+    if (absl::Now() < give_up) {
+      absl::MutexLock lock(&mu_);
+      if (first) ++stats_.reordered;
+      if (!stopping_ && parked_.size() < options_.max_link_queue) {
+        std::string id = certs::AlertId(envelope.payload());
+        if (!parked_ids_.insert(id).second) return;  // parked already
+        AlertKey key = KeyOf(envelope);
+        parked_.push_back(
+            {link, envelope, std::move(id), std::move(key.origin), key.sequence, give_up});
+        return;
+      }
+    }
+    // Still a gap: the sender holds what we miss. Sync with it now.
+    absl::MutexLock lock(&link->mu);
+    link->sync_requested = true;
+  };
+}
+
+void Gossip::RetryParked(absl::Time now) {
+  std::vector<Parked> parked;
+  {
+    absl::MutexLock lock(&mu_);
+    if (parked_.empty()) return;
+    parked.swap(parked_);
+  }
+  std::map<std::string, uint64_t> heads;
+  for (FrontierEntry& e : store_->Frontier()) heads[e.origin] = e.sequence;
+  std::vector<Parked> keep;
+  for (Parked& p : parked) {
+    if (p.sequence <= heads[p.origin] + 1 || now >= p.give_up) {
+      absl::MutexLock lock(&mu_);
+      parked_ids_.erase(p.id);
+    }
+    if (p.sequence <= heads[p.origin] + 1) {
+      // OK: queued again (OnStored decides again); ALREADY_EXISTS: it came
+      // another way meanwhile; anything else was counted when it first came.
+      (void)store_->Offer(p.envelope, OnStored(p.link, p.envelope, p.give_up, false));
+    } else if (now >= p.give_up) {
+      absl::MutexLock lock(&p.link->mu);
+      p.link->sync_requested = true;
+    } else {
+      keep.push_back(std::move(p));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  for (Parked& p : keep) parked_.push_back(std::move(p));
+}
+
 watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
-                                            const Envelope& envelope) {
+                                            const Envelope& envelope, bool* prunes) {
   Link* link = FindLink(peer);
   AlertKey key = KeyOf(envelope);
   std::string id = certs::AlertId(envelope.payload());
-  absl::Status st = store_->Offer(envelope, [link](absl::Status stored) {
-    // A gap: the sender holds what we miss. Sync with it soon.
-    if (stored.code() == absl::StatusCode::kFailedPrecondition && link != nullptr) {
-      absl::MutexLock lock(&link->mu);
-      link->sync_requested = true;
-    }
-  });
+  absl::MutexLock order(&order_mu_[std::hash<std::string>()(key.origin) % kOrderShards]);
+  bool parked;
+  {
+    absl::MutexLock lock(&mu_);
+    parked = parked_ids_.count(id) != 0;
+  }
+  absl::Status st =
+      parked ? absl::AlreadyExistsError("parked until its predecessor is stored")
+             : store_->Offer(envelope, OnStored(link, envelope,
+                                                absl::Now() + options_.frontier_grace,
+                                                /*first=*/true));
+  bool first_copy = false;
   if (st.ok()) {
-    Forward(envelope, id, key.origin, key.sequence, peer);
     absl::MutexLock lock(&mu_);
     missing_.erase(id);
+    first_copy = forwarded_.insert(id).second;
+    if (first_copy) {
+      forwarded_order_.push_back(id);
+      while (forwarded_order_.size() > options_.max_forwarded_ids) {
+        forwarded_.erase(forwarded_order_.front());
+        forwarded_order_.pop_front();
+      }
+    }
+  }
+  if (first_copy) {
+    Forward(envelope, id, key.origin, key.sequence, peer);
+    absl::MutexLock lock(&mu_);
+    if (link != nullptr && first_from_.emplace(id, peer).second) {
+      first_from_order_.push_back(id);
+      if (first_from_order_.size() > options_.max_link_queue) {
+        first_from_.erase(first_from_order_.front());
+        first_from_order_.pop_front();
+      }
+    }
     ++stats_.received_new;
     if (link != nullptr) {
       absl::MutexLock l(&link->mu);
@@ -202,7 +297,23 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
     }
     return watchfloor::v1::PUSH_VERDICT_NEW;
   }
-  if (st.code() == absl::StatusCode::kAlreadyExists) {
+  // A copy of something already stored, or already forwarded once (and then
+  // not stored: the store may take it now, but it is not forwarded again).
+  if (st.ok() || st.code() == absl::StatusCode::kAlreadyExists) {
+    Link* first = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = first_from_.find(id);
+      if (it != first_from_.end() && it->second != peer) first = FindLink(it->second);
+    }
+    if (prunes != nullptr) {
+      bool first_eager = true;
+      if (first != nullptr) {
+        absl::MutexLock l(&first->mu);
+        first_eager = first->eager;
+      }
+      *prunes = first_eager;
+    }
     absl::MutexLock lock(&mu_);
     ++stats_.received_dup;
     if (link != nullptr) {
@@ -225,17 +336,19 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
   watchfloor::v1::PushResponse resp;
   bool any_new = false;
   for (const Envelope& e : req.envelopes()) {
-    watchfloor::v1::PushVerdict v = Receive(peer, e);
+    bool prunes = false;
+    watchfloor::v1::PushVerdict v = Receive(peer, e, &prunes);
     resp.add_verdicts(v);
-    if (v == watchfloor::v1::PUSH_VERDICT_DUPLICATE) resp.set_prune(true);
+    if (v == watchfloor::v1::PUSH_VERDICT_DUPLICATE && prunes) resp.set_prune(true);
     if (v == watchfloor::v1::PUSH_VERDICT_NEW) any_new = true;
   }
   if (Link* link = FindLink(peer)) {
     absl::MutexLock lock(&link->mu);
     // Plumtree: a first copy makes the sender an eager peer; a duplicate
-    // prunes the link (both ends, via resp.prune).
+    // prunes the link (both ends, via resp.prune) unless the link that
+    // brought the first copy is lazy by now (first_from_).
     if (resp.prune()) {
-      link->eager = false;
+      link->Prune();
     } else if (any_new) {
       link->eager = true;
     }
@@ -250,9 +363,17 @@ watchfloor::v1::IHaveResponse Gossip::HandleIHave(
   int n = 0;
   for (const auto& ref : req.refs()) {
     if (++n > static_cast<int>(kMaxIHaveRefs)) break;
-    if (!certs::IsHexId(ref.id()) || store_->Has(ref.id())) continue;
-    resp.add_missing_ids(ref.id());
+    if (!certs::IsHexId(ref.id())) continue;
+    {
+      // Most announcements are of alerts that came by push moments ago:
+      // answered from memory, not with a store lookup each (at N nodes a
+      // node hears about N IHave refs per alert).
+      absl::MutexLock lock(&mu_);
+      if (first_from_.count(ref.id()) != 0 || parked_ids_.count(ref.id()) != 0) continue;
+    }
+    if (store_->Has(ref.id())) continue;
     absl::MutexLock lock(&mu_);
+    resp.add_missing_ids(ref.id());
     Missing& m = missing_[ref.id()];
     if (m.announcers.empty()) m.deadline = deadline;
     if (std::find(m.announcers.begin(), m.announcers.end(), peer) ==
@@ -306,15 +427,13 @@ watchfloor::v1::FrontierMessage Gossip::HandleFrontier(
     }
     if (it != theirs.end() && it->second->sequence() > e.sequence && !e.forked &&
         link != nullptr) {
-      absl::MutexLock lock(&link->mu);
-      link->sync_requested = true;
+      NoteAhead(link, e.origin, it->second->sequence());
     }
     if (it != theirs.end()) theirs.erase(it);
   }
   // Origins they know and we do not at all.
-  if (!theirs.empty() && link != nullptr) {
-    absl::MutexLock lock(&link->mu);
-    link->sync_requested = true;
+  if (link != nullptr) {
+    for (const auto& [origin, entry] : theirs) NoteAhead(link, origin, entry->sequence());
   }
   return resp;
 }
@@ -364,6 +483,31 @@ absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
   if (link == nullptr) {
     return absl::NotFoundError(absl::StrCat(peer, " is not a peer"));
   }
+  return Round(link, /*pull=*/true);
+}
+
+void Gossip::NoteAhead(Link* link, const std::string& origin, uint64_t sequence) {
+  absl::MutexLock lock(&link->mu);
+  uint64_t& seen = link->ahead[origin];
+  seen = std::max(seen, sequence);
+  if (link->ahead_check == absl::InfiniteFuture()) {
+    link->ahead_check = absl::Now() + options_.frontier_grace;
+  }
+}
+
+bool Gossip::StillBehind(const std::map<std::string, uint64_t>& ahead) {
+  std::map<std::string, FrontierEntry> mine;
+  for (FrontierEntry& e : store_->Frontier()) mine[e.origin] = std::move(e);
+  for (const auto& [origin, sequence] : ahead) {
+    auto it = mine.find(origin);
+    if (it == mine.end()) return true;
+    if (!it->second.forked && it->second.sequence < sequence) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
+  const std::string& peer = link->peer.origin;
   watchfloor::v1::FrontierMessage mine;
   std::map<std::string, FrontierEntry> by_origin;
   for (FrontierEntry& e : store_->Frontier()) {
@@ -394,6 +538,10 @@ absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
     if (it != by_origin.end()) m = &it->second;
     if (m != nullptr && m->forked) continue;
     uint64_t have = m == nullptr ? 0 : m->sequence;
+    if (!pull) {
+      if (have < e.sequence()) NoteAhead(link, e.origin(), e.sequence());
+      continue;
+    }
     uint64_t from = have + 1;
     while (from <= e.sequence()) {
       watchfloor::v1::PullRangeRequest req;
@@ -486,7 +634,7 @@ void Gossip::SenderLoop(Link* link) {
       absl::MutexLock lock(&link->mu);
       if (st.ok()) {
         link->stats.pushed += static_cast<uint64_t>(req.envelopes_size());
-        if (resp.prune()) link->eager = false;
+        if (resp.prune()) link->Prune();
       } else {
         failed = true;
         link->stats.dropped += static_cast<uint64_t>(req.envelopes_size());
@@ -583,15 +731,24 @@ void Gossip::TimerLoop() {
     }
     absl::Time now = absl::Now();
     CheckMissing(now);
-    // Peers that showed us they hold more: sync with them now.
+    RetryParked(now);
+    // Peers that sent a push we could not place even after waiting for its
+    // predecessor, or whose frontier still shows more than we hold after
+    // frontier_grace: sync with them now.
     for (auto& link : links_) {
       bool sync;
+      std::map<std::string, uint64_t> ahead;
       {
         absl::MutexLock lock(&link->mu);
         sync = link->sync_requested && now >= link->next_try;
         link->sync_requested = false;
+        if (link->ahead_check <= now && now >= link->next_try) {
+          ahead.swap(link->ahead);
+          link->ahead_check = absl::InfiniteFuture();
+        }
       }
-      if (sync) (void)AntiEntropyWith(link->peer.origin);
+      if (!sync && !ahead.empty()) sync = StillBehind(ahead);
+      if (sync) (void)Round(link.get(), /*pull=*/true);
     }
     if (now >= next_round && !links_.empty()) {
       size_t pick;
@@ -599,7 +756,9 @@ void Gossip::TimerLoop() {
         absl::MutexLock lock(&mu_);
         pick = std::uniform_int_distribution<size_t>(0, links_.size() - 1)(rng_);
       }
-      (void)AntiEntropyWith(links_[pick]->peer.origin);
+      // Frontiers only; what the peer is ahead by is pulled after
+      // frontier_grace unless push brought it by then.
+      (void)Round(links_[pick].get(), /*pull=*/false);
       next_round = absl::Now() + options_.anti_entropy_interval;
     }
   }

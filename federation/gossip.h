@@ -14,10 +14,12 @@
 #define WATCHFLOOR_FEDERATION_GOSSIP_H_
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,12 +55,23 @@ class Gossip {
     absl::Duration ihave_interval = absl::Milliseconds(25);
     // How often a random peer is asked for its frontier.
     absl::Duration anti_entropy_interval = absl::Seconds(2);
+    // How long a range that a peer's frontier shows ahead of ours may stay
+    // missing before it is pulled, and how long a pushed alert that came
+    // before its predecessor waits for it before the node syncs with the
+    // sender. A frontier is an announcement, like IHave: what it shows
+    // beyond ours is usually still on its way by push, and pulling it at
+    // once races the push (the pulled copy turns the pushed one into a
+    // duplicate that prunes a tree link, and the two paths reorder the
+    // feed). AntiEntropyWith pulls at once.
+    absl::Duration frontier_grace = absl::Milliseconds(500);
     absl::Duration rpc_timeout = absl::Seconds(5);
     absl::Duration min_backoff = absl::Milliseconds(100);
     absl::Duration max_backoff = absl::Seconds(10);
     size_t max_push_batch = 256;
     size_t max_link_queue = 65536;  // queued pushes per peer before dropping
     size_t pull_page = 512;
+    // How many forwarded ids are remembered so none is forwarded twice.
+    size_t max_forwarded_ids = 1 << 16;
     uint64_t seed = 0;  // 0: random
   };
 
@@ -81,6 +94,9 @@ class Gossip {
     uint64_t anti_entropy_rounds = 0;
     uint64_t anti_entropy_bytes = 0;  // frontier exchange + pulled ranges
     uint64_t anti_entropy_pulled = 0;  // envelopes pulled by anti-entropy
+    // Envelopes that arrived before their predecessor and were offered
+    // again (see OnStored), counted once each.
+    uint64_t reordered = 0;
     uint64_t evidence_sent = 0;
     std::map<std::string, PeerStats> peers;
   };
@@ -134,9 +150,34 @@ class Gossip {
   void Forward(const watchfloor::v1::Envelope& envelope, const std::string& id,
                const std::string& origin, uint64_t sequence,
                const std::string& exclude);
+  // Swaps frontiers with `link`'s peer. With `pull`, pulls every range the
+  // peer is ahead by; without, only notes them (NoteAhead). Returns the
+  // number of envelopes pulled.
+  absl::StatusOr<uint64_t> Round(Link* link, bool pull);
+  // Remembers that `link`'s peer holds `origin` up to `sequence`; the timer
+  // syncs with it if this node still lacks that after frontier_grace.
+  void NoteAhead(Link* link, const std::string& origin, uint64_t sequence);
+  // True if this node's frontier is behind any of `ahead` (origin ->
+  // sequence), ignoring feeds it holds as forked.
+  bool StillBehind(const std::map<std::string, uint64_t>& ahead);
+  // The callback for the store's final verdict on an envelope `link`'s peer
+  // sent. A gap (FAILED_PRECONDITION: its predecessor is not stored yet) is
+  // mostly a reordering between paths (a fetch, a link turning eager while
+  // announcements for the one before are still queued), so the envelope is
+  // parked until its predecessor is stored, then offered again; if that
+  // takes past `give_up`, the node syncs with that peer instead. `first`:
+  // the first verdict on this copy (for Stats::reordered).
+  std::function<void(absl::Status)> OnStored(Link* link,
+                                             const watchfloor::v1::Envelope& envelope,
+                                             absl::Time give_up, bool first);
+  // Offers again the parked envelopes that follow what is stored now.
+  void RetryParked(absl::Time now);
   // Offers one received envelope; forwards it if new. Returns the verdict.
+  // `prunes`, if given, is set for a duplicate that makes the link from
+  // `peer` redundant (see first_from_).
   watchfloor::v1::PushVerdict Receive(const std::string& peer,
-                                      const watchfloor::v1::Envelope& envelope);
+                                      const watchfloor::v1::Envelope& envelope,
+                                      bool* prunes = nullptr);
   void SenderLoop(Link* link);
   void TimerLoop();
   void CheckMissing(absl::Time now);
@@ -145,6 +186,14 @@ class Gossip {
   FeedStore* const store_;
   const Options options_;
   std::vector<std::unique_ptr<Link>> links_;
+
+  // Receive holds the shard of an envelope's origin from its offer to the
+  // store until it is queued to the peers, so that each node forwards one
+  // origin's alerts in the order its store took them. Otherwise two threads
+  // receiving sequences s and s+1 (from two peers) can forward s+1 first,
+  // and every node downstream sees a gap. Taken before mu_ and Link::mu.
+  static constexpr size_t kOrderShards = 16;
+  absl::Mutex order_mu_[kOrderShards];
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -156,6 +205,36 @@ class Gossip {
     absl::Time deadline;
   };
   std::map<std::string, Missing> missing_ ABSL_GUARDED_BY(mu_);
+  // Ids this node has accepted from a peer and forwarded, newest last, so
+  // that it forwards each at most once (Plumtree's "received" set). The
+  // store alone cannot tell: an envelope it does not keep (a gap nobody can
+  // fill, a frozen feed) is "new" every time it comes back, and would
+  // circulate for as long as the links stay eager. Bounded; the oldest ids
+  // are forgotten first.
+  std::set<std::string> forwarded_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> forwarded_order_ ABSL_GUARDED_BY(mu_);
+  // Envelopes that arrived before their predecessor (OnStored).
+  struct Parked {
+    Link* link;
+    watchfloor::v1::Envelope envelope;
+    std::string id;
+    std::string origin;
+    uint64_t sequence;
+    absl::Time give_up;
+  };
+  std::vector<Parked> parked_ ABSL_GUARDED_BY(mu_);
+  // Their ids: a further copy of a parked envelope is a duplicate (it is
+  // neither stored nor in flight, so the store alone would call it new and
+  // gossip would forward it again).
+  std::set<std::string> parked_ids_ ABSL_GUARDED_BY(mu_);
+  // The peer whose push brought each recent id first, oldest first out
+  // (bounded by max_link_queue). A duplicate prunes its link only while that
+  // first link is still eager: at high rates two links into a node each
+  // deliver some alerts first and some second, and pruning on every
+  // duplicate cuts both, leaving the node to grafts (a graft timeout of
+  // latency per alert). Also lets HandleIHave skip the store for them.
+  std::map<std::string, std::string> first_from_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> first_from_order_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
   std::thread timer_;
 };
