@@ -16,6 +16,9 @@ namespace {
 
 constexpr absl::Duration kTick = absl::Milliseconds(10);
 constexpr size_t kMaxIHaveRefs = 1024;
+// Announced-but-missing ids remembered at once; more are left to
+// anti-entropy, so that a peer cannot grow this without bound.
+constexpr size_t kMaxMissing = 65536;
 constexpr size_t kMaxFetchIds = 256;
 constexpr uint32_t kMaxPullLimit = 1024;
 constexpr size_t kMaxPullBytes = 4 << 20;
@@ -203,6 +206,7 @@ std::function<void(absl::Status)> Gossip::OnStored(Link* link, const Envelope& e
   if (link == nullptr) return [](absl::Status) {};
   return [this, link, envelope, give_up, first](absl::Status stored) {
     if (stored.code() != absl::StatusCode::kFailedPrecondition) return;
+    { static std::atomic<int> dbgn{0}; int k = dbgn++; if (first && k >= 100 && k < 130) fprintf(stderr, "DBGGAP %s <- %s t=%lld: %s\n", self_.c_str(), link->peer.origin.c_str(), (long long)absl::ToUnixMicros(absl::Now()) % 100000000, std::string(stored.message()).c_str()); }
     if (absl::Now() < give_up) {
       absl::MutexLock lock(&mu_);
       if (first) ++stats_.reordered;
@@ -374,6 +378,7 @@ watchfloor::v1::IHaveResponse Gossip::HandleIHave(
     if (store_->Has(ref.id())) continue;
     absl::MutexLock lock(&mu_);
     resp.add_missing_ids(ref.id());
+    if (missing_.size() >= kMaxMissing && missing_.count(ref.id()) == 0) continue;
     Missing& m = missing_[ref.id()];
     if (m.announcers.empty()) m.deadline = deadline;
     if (std::find(m.announcers.begin(), m.announcers.end(), peer) ==
@@ -557,14 +562,30 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
       bytes += req.ByteSizeLong() + resp.ByteSizeLong();
       if (resp.envelopes_size() == 0) break;
       bool refused = false;
+      uint64_t expect = from;
       for (const Envelope& env : resp.envelopes()) {
+        // A peer must answer exactly the range asked for, in order; anything
+        // else is invalid input, and must not keep this loop going.
+        AlertKey key = KeyOf(env);
+        if (key.origin != e.origin() || key.sequence != expect) {
+          refused = true;
+          break;
+        }
+        ++expect;
         absl::Status offered = store_->Offer(env, [](absl::Status) {});
         if (offered.ok()) {
           ++pulled;
+        } else if (offered.code() == absl::StatusCode::kResourceExhausted ||
+                   offered.code() == absl::StatusCode::kUnavailable) {
+          break;  // our own overload or shutdown, not the peer's fault
         } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
           refused = true;
           break;
         }
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) break;
       }
       if (refused) {
         absl::MutexLock lock(&mu_);
@@ -573,7 +594,8 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
         ++link->stats.refused;
         break;
       }
-      from += static_cast<uint64_t>(resp.envelopes_size());
+      if (expect == from) break;  // nothing usable: stop rather than spin
+      from = expect;
     }
   }
   absl::MutexLock lock(&mu_);
@@ -701,6 +723,12 @@ void Gossip::CheckMissing(absl::Time now) {
         continue;
       }
       Missing& m = it->second;
+      // An id nobody delivers (a lie, or an envelope no node stores) is
+      // forgotten after a few fetches per announcer; anti-entropy remains.
+      if (++m.attempts > 3 * static_cast<int>(m.announcers.size())) {
+        it = missing_.erase(it);
+        continue;
+      }
       fetch.emplace_back(m.announcers.front(), it->first);
       std::rotate(m.announcers.begin(), m.announcers.begin() + 1, m.announcers.end());
       m.deadline = now + options_.graft_timeout;

@@ -203,6 +203,7 @@ class Gossip {
   struct Missing {
     std::vector<std::string> announcers;
     absl::Time deadline;
+    int attempts = 0;  // fetches so far; given up after a few per announcer
   };
   std::map<std::string, Missing> missing_ ABSL_GUARDED_BY(mu_);
   // Ids this node has accepted from a peer and forwarded, newest last, so
