@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -206,7 +207,6 @@ std::function<void(absl::Status)> Gossip::OnStored(Link* link, const Envelope& e
   if (link == nullptr) return [](absl::Status) {};
   return [this, link, envelope, give_up, first](absl::Status stored) {
     if (stored.code() != absl::StatusCode::kFailedPrecondition) return;
-    { static std::atomic<int> dbgn{0}; int k = dbgn++; if (first && k >= 100 && k < 130) fprintf(stderr, "DBGGAP %s <- %s t=%lld: %s\n", self_.c_str(), link->peer.origin.c_str(), (long long)absl::ToUnixMicros(absl::Now()) % 100000000, std::string(stored.message()).c_str()); }
     if (absl::Now() < give_up) {
       absl::MutexLock lock(&mu_);
       if (first) ++stats_.reordered;
@@ -232,15 +232,24 @@ void Gossip::RetryParked(absl::Time now) {
     if (parked_.empty()) return;
     parked.swap(parked_);
   }
-  std::map<std::string, uint64_t> heads;
-  for (FrontierEntry& e : store_->Frontier()) heads[e.origin] = e.sequence;
+  // Per origin, the sequence the store takes next. Envelopes are offered
+  // back in sequence order, a whole run at once: a run parked behind one
+  // missing alert would otherwise drain one envelope per tick.
+  std::map<std::string, uint64_t> next;
+  for (FrontierEntry& e : store_->Frontier()) next[e.origin] = e.sequence + 1;
+  std::sort(parked.begin(), parked.end(), [](const Parked& a, const Parked& b) {
+    return std::tie(a.origin, a.sequence) < std::tie(b.origin, b.sequence);
+  });
   std::vector<Parked> keep;
   for (Parked& p : parked) {
-    if (p.sequence <= heads[p.origin] + 1 || now >= p.give_up) {
+    uint64_t& want = next.try_emplace(p.origin, 1).first->second;
+    const bool ready = p.sequence <= want;
+    if (ready) want = std::max(want, p.sequence + 1);
+    if (ready || now >= p.give_up) {
       absl::MutexLock lock(&mu_);
       parked_ids_.erase(p.id);
     }
-    if (p.sequence <= heads[p.origin] + 1) {
+    if (ready) {
       // OK: queued again (OnStored decides again); ALREADY_EXISTS: it came
       // another way meanwhile; anything else was counted when it first came.
       (void)store_->Offer(p.envelope, OnStored(p.link, p.envelope, p.give_up, false));
@@ -659,7 +668,19 @@ void Gossip::SenderLoop(Link* link) {
         if (resp.prune()) link->Prune();
       } else {
         failed = true;
-        link->stats.dropped += static_cast<uint64_t>(req.envelopes_size());
+        // Back to the front of the queue, in order, for after the backoff: a
+        // push lost to one failed call (the first calls while the channel
+        // connects, a reset) would leave the peer a gap that holds up that
+        // origin's later alerts there until a graft or anti-entropy fills it.
+        const int n = req.envelopes_size();
+        const size_t room = options_.max_link_queue > link->pushes.size()
+                                ? options_.max_link_queue - link->pushes.size()
+                                : 0;
+        const int keep = static_cast<int>(std::min<size_t>(static_cast<size_t>(n), room));
+        for (int i = n - 1; i >= n - keep; --i) {
+          link->pushes.push_front(std::move(*req.mutable_envelopes(i)));
+        }
+        link->stats.dropped += static_cast<uint64_t>(n - keep);
       }
     }
     if (!fetches.empty()) {

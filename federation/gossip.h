@@ -82,7 +82,7 @@ class Gossip {
     uint64_t received_new = 0;    // full copies that were new
     uint64_t received_dup = 0;    // full copies that were duplicates
     uint64_t refused = 0;         // invalid envelopes (counted against it)
-    uint64_t dropped = 0;         // pushes dropped (queue full / unreachable)
+    uint64_t dropped = 0;         // pushes dropped (queue full)
   };
 
   struct Stats {
