@@ -37,8 +37,8 @@
 //                         [--warmup=1000] [--runs=3] [--publish_at=all|one]
 //                         [--ae_interval_ms=2000] [--ae_alerts=1000,100000]
 //                         [--ae_origins=1,10,100] [--ae_diffs=10,100,1000]
-//                         [--diff_origins=10] [--skip_propagation]
-//                         [--skip_anti_entropy] [--dir=/tmp]
+//                         [--diff_origins=10] [--wait_idle=0.3]
+//                         [--skip_propagation] [--skip_anti_entropy] [--dir=/tmp]
 //        federation_bench --smoke   (a ~5 s check that everything works)
 #include <dirent.h>
 #include <pthread.h>
@@ -386,6 +386,19 @@ MachineCpu ReadMachineCpu() {
   m.busy = user + nice + sys + irq + softirq + steal;
   m.total = m.busy + idle + iowait;
   return m;
+}
+
+// On a shared machine: waits (at most `timeout`) until the whole machine was
+// at most `max_busy` busy (0..1) over two seconds. Returns that busy share.
+double WaitForIdleMachine(double max_busy, absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  for (;;) {
+    const MachineCpu a = ReadMachineCpu();
+    absl::SleepFor(absl::Seconds(2));
+    const MachineCpu b = ReadMachineCpu();
+    const double busy = b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+    if (busy <= max_busy || absl::Now() >= give_up) return busy;
+  }
 }
 
 double ThreadCpuSeconds() {
@@ -1053,6 +1066,14 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "error: --publish_at=%s: want all or one\n", publish_at.c_str());
     return 2;
   }
+  // 0: start each propagation run at once; else wait (up to 10 min) until
+  // the machine was at most this busy (0..1) over 2 s, and print it.
+  double wait_idle = 0;
+  if (!absl::SimpleAtod(FlagValue(argc, argv, "wait_idle", "0"), &wait_idle) || wait_idle < 0 ||
+      wait_idle > 1) {
+    std::fprintf(stderr, "error: --wait_idle: want a busy share from 0 to 1, e.g. 0.3\n");
+    return 2;
+  }
   const uint32_t ae_interval_ms =
       static_cast<uint32_t>(ParseDouble(argc, argv, "ae_interval_ms", "2000"));
   const std::vector<int64_t> ae_alerts =
@@ -1102,6 +1123,11 @@ int Main(int argc, char** argv) {
     for (int64_t n : nodes) {
       Summary s{static_cast<int>(n), {}};
       for (int run = 0; run < runs; ++run) {
+        if (wait_idle > 0) {
+          const double busy = WaitForIdleMachine(wait_idle, absl::Minutes(10));
+          std::printf("  (machine %.0f%% busy before the run, load %.2f)\n", 100 * busy,
+                      LoadAverage1());
+        }
         PropagationResult r =
             RunPropagation(base, static_cast<int>(n), rate, seconds, warmup,
                            publish_at == "one", ae_interval_ms, verify_rate, sign_rate);
