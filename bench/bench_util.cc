@@ -27,6 +27,9 @@ namespace {
 std::atomic<int64_t> g_wal_syncs{0};
 std::atomic<int64_t> g_other_syncs{0};
 std::atomic<int64_t> g_sync_ns{0};
+std::atomic<int64_t> g_slow_syncs{0};
+std::atomic<int64_t> g_slow_ns{0};
+constexpr int64_t kSlowNs = 5000000;
 std::atomic<int64_t> g_wal_max_ns{0};
 std::atomic<int64_t> g_other_max_ns{0};
 
@@ -52,6 +55,10 @@ int CountedSync(int fd, long sysno) {
   const bool wal = IsWal(fd);
   (wal ? g_wal_syncs : g_other_syncs).fetch_add(1, std::memory_order_relaxed);
   g_sync_ns.fetch_add(ns, std::memory_order_relaxed);
+  if (ns >= kSlowNs) {
+    g_slow_syncs.fetch_add(1, std::memory_order_relaxed);
+    g_slow_ns.fetch_add(ns, std::memory_order_relaxed);
+  }
   RaiseMax(wal ? g_wal_max_ns : g_other_max_ns, ns);
   return rc;
 }
@@ -63,6 +70,8 @@ SyncCounts GetSyncCounts() {
   c.wal = g_wal_syncs.load();
   c.other = g_other_syncs.load();
   c.total_ms = g_sync_ns.load() / 1e6;
+  c.slow = g_slow_syncs.load();
+  c.slow_ms = g_slow_ns.load() / 1e6;
   c.max_wal_ms = g_wal_max_ns.load() / 1e6;
   c.max_other_ms = g_other_max_ns.load() / 1e6;
   return c;
@@ -78,6 +87,8 @@ SyncCounts operator-(const SyncCounts& a, const SyncCounts& b) {
   d.wal = a.wal - b.wal;
   d.other = a.other - b.other;
   d.total_ms = a.total_ms - b.total_ms;
+  d.slow = a.slow - b.slow;
+  d.slow_ms = a.slow_ms - b.slow_ms;
   d.max_wal_ms = a.max_wal_ms;
   d.max_other_ms = a.max_other_ms;
   return d;

@@ -80,6 +80,8 @@ struct SyncCounts {
   int64_t wal = 0;          // syncs of a *-wal file
   int64_t other = 0;        // all other syncs
   double total_ms = 0;      // time spent in all of them
+  int64_t slow = 0;         // syncs (of any file) that took >= 5 ms
+  double slow_ms = 0;       // time spent in those
   double max_wal_ms = 0;    // longest WAL sync since ResetSyncMax()
   double max_other_ms = 0;  // longest other sync since ResetSyncMax()
 };

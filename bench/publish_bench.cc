@@ -182,6 +182,8 @@ struct OpenLoopResult {
   double max_wal_sync_ms = 0;   // longest WAL fsync during the run
   double max_other_sync_ms = 0; // longest checkpoint (database) fsync
   double send_lag_p99_ms = 0;  // how late the sender itself issued calls
+  int64_t slow_syncs = 0;      // fsyncs that took >= 5 ms
+  double slow_sync_ms = 0;     // their total duration
   int64_t errors = 0;
 };
 
@@ -243,6 +245,8 @@ OpenLoopResult RunOpenLoop(RunningNode& node, double rate, double seconds) {
   r.max_wal_sync_ms = syncs.max_wal_ms;
   r.max_other_sync_ms = syncs.max_other_ms;
   r.send_lag_p99_ms = Percentile(lag_ms, 99);
+  r.slow_syncs = syncs.slow;
+  r.slow_sync_ms = syncs.slow_ms;
   r.errors = errors.load();
   return r;
 }
@@ -378,10 +382,11 @@ int Main(int argc, char** argv) {
     maxdb_v.push_back(res.max_other_sync_ms);
     std::printf("  run %d: sent %.0f/s (p99 send lag %.2f ms), p50 %.2f ms, p99 %.2f ms, "
                 "max %.2f ms; %.2f alerts/WAL sync, longest WAL fsync %.2f ms; "
-                "%.0f checkpoint syncs, longest %.2f ms\n",
+                "%.0f checkpoint syncs, longest %.2f ms; %lld fsyncs >= 5 ms (%.0f ms)\n",
                 r + 1, res.offered_per_s, res.send_lag_p99_ms, res.p50_ms, res.p99_ms,
                 res.max_ms, res.alerts_per_commit, res.max_wal_sync_ms, res.checkpoints,
-                res.max_other_sync_ms);
+                res.max_other_sync_ms, static_cast<long long>(res.slow_syncs),
+                res.slow_sync_ms);
   }
   // The fsync reference is taken again after the runs: its median over both
   // samples is less sensitive to a burst of load at either end.
