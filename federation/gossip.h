@@ -51,8 +51,13 @@ class Gossip {
     size_t eager_fanout = 3;
     // How long an announced alert may stay missing before it is fetched.
     absl::Duration graft_timeout = absl::Milliseconds(150);
-    // How often queued IHave announcements are flushed to lazy peers.
-    absl::Duration ihave_interval = absl::Milliseconds(25);
+    // How often queued IHave announcements are flushed to lazy peers. Each
+    // flush is one RPC per lazy link: N nodes have about N^2 lazy links, so
+    // at any busy rate this sets the IHave RPC rate (N = 10 at 25 ms: ~2,900
+    // RPCs/s, most of the federation's CPU on 2 cores; see
+    // docs/PERFORMANCE.md "Federation"). A missing alert is fetched at most
+    // ihave_interval + graft_timeout after the announcing peer had it.
+    absl::Duration ihave_interval = absl::Milliseconds(100);
     // How often a random peer is asked for its frontier.
     absl::Duration anti_entropy_interval = absl::Seconds(2);
     // How long a range that a peer's frontier shows ahead of ours may stay
