@@ -64,8 +64,9 @@ double Max(const std::vector<double>& v);
 //   kOverwrite: rewrites 4 KiB blocks of a 1 MiB file written and synced
 //     beforehand: a data-only flush, which is what SQLite's WAL costs in steady
 //     state (after a checkpoint the WAL is rewritten from its start).
-//   kAppend: appends, so every fdatasync also commits the file size to the
-//     file system journal: what the WAL costs while it grows.
+//   kAppend: appends, so every fdatasync also persists the new file size
+//     (a journal commit, or an inode write without a journal): what the WAL
+//     costs while it grows.
 enum class SyncMode { kOverwrite, kAppend };
 std::vector<double> FsyncLatenciesUs(const std::string& dir, int n, SyncMode mode);
 

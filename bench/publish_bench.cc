@@ -64,10 +64,11 @@ struct RunningNode {
 
   // Brings the WAL to its steady state. A new WAL grows by appending until
   // the first checkpoint (wal_autocheckpoint pages), and every append's
-  // fdatasync also commits the file's new size to the file system journal;
-  // after a checkpoint SQLite rewrites the WAL from its start, a data-only
-  // flush. Publishes one alert per commit until a checkpoint has synced the
-  // database file. Returns the number of alerts it took.
+  // fdatasync must also persist the file's new size (a journal commit, or an
+  // inode write on ext4 without a journal); after a checkpoint SQLite
+  // rewrites the WAL from its start, a data-only flush. Publishes one alert
+  // per commit until a checkpoint has synced the database file. Returns the
+  // number of alerts it took.
   int64_t WarmUpWal() {
     node::Ledger* ledger = server->ledger();
     auto publish = [&](int64_t n) {
@@ -409,7 +410,7 @@ int Main(int argc, char** argv) {
               "p99 %.3f ms, max %.3f ms (%d samples, before and after the runs)\n",
               fsync_ms, fsync_mean_ms, fsync_p99_ms, Max(fsync_us) / 1000,
               static_cast<int>(fsync_us.size()));
-  std::printf("  raw 4 KiB append+fdatasync (journal commit): median %.3f ms, p99 %.3f ms, "
+  std::printf("  raw 4 KiB append+fdatasync (size change): median %.3f ms, p99 %.3f ms, "
               "max %.3f ms\n",
               Median(append_us) / 1000, Percentile(append_us, 99) / 1000, Max(append_us) / 1000);
   std::printf("  libsodium Ed25519 sign, 1 thread: %.0f/s over a %zu-byte PAE\n", sign_rate,
