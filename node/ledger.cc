@@ -23,6 +23,9 @@ struct Ledger::Op {
   // kIngest: the envelope as received and its id.
   Envelope envelope;
   std::string id;
+  // kIngest: `id` is already in in_flight_ (Offer reserves it before it
+  // looks in the store).
+  bool reserved = false;
   std::function<void(absl::StatusOr<PublishResult>)> publish_done;
   std::function<void(absl::StatusOr<IngestResult>)> ingest_done;
 
@@ -92,17 +95,25 @@ Ledger::~Ledger() {
 
 bool Ledger::Enqueue(std::unique_ptr<Op>& op, absl::Status* reject) {
   absl::MutexLock lock(&mu_);
+  // A reservation made by Offer is given back whenever the op is refused.
+  auto release = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (op->reserved) in_flight_.erase(op->id);
+  };
   if (stopping_) {
+    release();
     *reject = absl::UnavailableError("node is shutting down; retry on restart");
   } else if (!failure_.ok()) {
+    release();
     *reject = absl::UnavailableError(absl::StrCat(
         "node stopped writing after a store failure: ", failure_.message(),
         "; fix the cause and restart the node"));
   } else if (queue_.size() >= options_.max_queue) {
+    release();
     *reject = absl::ResourceExhaustedError(absl::StrCat(
         "node write queue is full (", options_.max_queue,
         " pending); retry with backoff"));
-  } else if (op->kind == Op::Kind::kIngest && !in_flight_.insert(op->id).second) {
+  } else if (op->kind == Op::Kind::kIngest && !op->reserved &&
+             !in_flight_.insert(op->id).second) {
     *reject = absl::AlreadyExistsError(
         absl::StrCat("alert ", op->id, " is already being stored"));
   } else {
@@ -185,8 +196,23 @@ absl::Status Ledger::Offer(Envelope envelope,
   op->kind = Op::Kind::kIngest;
   WF_RETURN_IF_ERROR(Verify(envelope, &op->alert));
   op->id = certs::AlertId(envelope.payload());
-  WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> stored, store_->Get(op->id));
-  if (stored.has_value()) {
+  // Reserve the id before looking in the store. The writer commits before it
+  // clears an id from in_flight_, so once the reservation holds, a copy that
+  // was in flight is visible in the store; checking the store first would
+  // let a copy committed in between be queued a second time.
+  {
+    absl::MutexLock lock(&mu_);
+    if (!in_flight_.insert(op->id).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("alert ", op->id, " is already being stored"));
+    }
+  }
+  op->reserved = true;
+  absl::StatusOr<std::optional<StoredAlert>> stored = store_->Get(op->id);
+  if (!stored.ok() || stored->has_value()) {
+    absl::MutexLock lock(&mu_);
+    in_flight_.erase(op->id);
+    if (!stored.ok()) return stored.status();
     return absl::AlreadyExistsError(absl::StrCat("alert ", op->id, " is already stored"));
   }
   op->envelope = std::move(envelope);

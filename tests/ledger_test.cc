@@ -405,6 +405,48 @@ TEST_F(LedgerTest, OfferGivesAnEarlyVerdictAndStoresOnce) {
   EXPECT_EQ(AlertCount(), 1);
 }
 
+// Many threads offering the same envelopes at once, as several peers relaying
+// one alert do: exactly one offer of each is accepted, every other one is
+// ALREADY_EXISTS at once, and no accepted offer ends in a duplicate. A check of
+// the store before the in-flight reservation let a copy committed in between
+// be queued a second time.
+TEST_F(LedgerTest, ConcurrentOffersOfOneEnvelopeAcceptExactlyOne) {
+  constexpr int kAlerts = 60;
+  constexpr int kThreads = 6;
+  std::vector<Envelope> feed;
+  std::string previous;
+  for (int i = 1; i <= kAlerts; ++i) {
+    feed.push_back(PeerEnvelope(peer_key_, i, previous));
+    previous = certs::AlertId(feed.back().payload());
+  }
+  std::atomic<int> accepted{0}, refused_dup{0}, other{0}, done_ok{0}, done_err{0};
+  for (const Envelope& e : feed) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        absl::Status st = ledger_->Offer(e, [&](absl::StatusOr<IngestResult> r) {
+          (r.ok() ? done_ok : done_err)++;
+        });
+        if (st.ok()) {
+          ++accepted;
+        } else if (st.code() == absl::StatusCode::kAlreadyExists) {
+          ++refused_dup;
+        } else {
+          ++other;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  ledger_.reset();  // drains the queue
+  EXPECT_EQ(accepted.load(), kAlerts);
+  EXPECT_EQ(refused_dup.load(), kAlerts * (kThreads - 1));
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(done_ok.load(), kAlerts);
+  EXPECT_EQ(done_err.load(), 0);
+  EXPECT_EQ(AlertCount(), kAlerts);
+}
+
 TEST_F(LedgerTest, OfferRefusesABadSignatureWithoutQueueing) {
   Envelope e1 = PeerEnvelope(peer_key_, 1, "");
   (*e1.mutable_signatures(0)->mutable_sig())[3] ^= 1;
