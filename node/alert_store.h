@@ -43,7 +43,11 @@ struct NewAlert {
 // origin and sequence but different ids ("fork"), or one whose `previous`
 // contradicts the stored alert at sequence-1 ("broken-chain").
 struct Evidence {
-  std::string kind;  // "fork" or "broken-chain"
+  // "fork" or "broken-chain"; or "split-view": two checkpoint notes of one
+  // origin that cannot both be true, in stored_envelope/conflict_envelope,
+  // with their roots (hex) as the ids and `sequence` the first one's size.
+  // Only fork and broken-chain freeze the feed.
+  std::string kind;
   std::string origin;
   uint64_t sequence = 0;
   std::string stored_id;     // the id this node holds
@@ -51,6 +55,33 @@ struct Evidence {
   std::string stored_envelope;    // serialized Envelope
   std::string conflict_envelope;  // serialized Envelope
   int64_t detected_at_ms = 0;
+};
+
+// A perfect subtree of an origin's Merkle log (docs/PROTOCOL.md
+// "Transparency log"): the hash of leaves [index << level, (index + 1) <<
+// level). Level 0 (the leaves, i.e. the alert ids) is not stored here: it is
+// the id of the alert with sequence index + 1.
+struct LogNode {
+  std::string origin;
+  int level = 0;
+  uint64_t index = 0;
+  std::string hash;  // 32 raw bytes
+};
+
+// A signed checkpoint note (with any cosignature lines) of an origin's log.
+struct StoredCheckpoint {
+  std::string origin;  // feed origin "member/node"
+  uint64_t size = 0;
+  std::string note;
+};
+
+// Everything one transaction writes.
+struct WriteSet {
+  std::vector<NewAlert> alerts;
+  std::vector<Evidence> evidence;
+  std::vector<LogNode> log_nodes;
+  // Inserted, or replacing the stored note of the same (origin, size).
+  std::vector<StoredCheckpoint> checkpoints;
 };
 
 // The head of one origin's feed as stored: the highest contiguous sequence.
@@ -69,9 +100,32 @@ class AlertStore {
   // before returning (one fsync for the whole batch: group commit). Returns the
   // cursors assigned to `alerts`, in order. On error nothing was appended.
   // Only one thread may call this at a time (the Ledger's writer thread).
-  virtual absl::StatusOr<std::vector<uint64_t>> Append(
-      const std::vector<NewAlert>& alerts,
-      const std::vector<Evidence>& evidence) = 0;
+  virtual absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) = 0;
+  absl::StatusOr<std::vector<uint64_t>> Append(
+      const std::vector<NewAlert>& alerts, const std::vector<Evidence>& evidence) {
+    WriteSet w;
+    w.alerts = alerts;
+    w.evidence = evidence;
+    return Append(w);
+  }
+
+  // The hash of a perfect subtree of `origin`'s log (see LogNode; level 0
+  // reads the alert id), or nullopt if it is not stored. Thread-safe.
+  virtual absl::StatusOr<std::optional<std::string>> GetLogNode(
+      const std::string& origin, int level, uint64_t index) = 0;
+
+  // Lowercase hex ids of `origin`'s alerts with sequence in [from, to],
+  // ascending. Thread-safe.
+  virtual absl::StatusOr<std::vector<std::string>> ReadIds(
+      const std::string& origin, uint64_t from, uint64_t to) = 0;
+
+  // The stored checkpoints of `origin`, largest size first, at most `limit`
+  // (the store keeps the newest few per origin). Thread-safe.
+  virtual absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints(
+      const std::string& origin, size_t limit) = 0;
+
+  // Every origin that has a stored checkpoint. Thread-safe.
+  virtual absl::StatusOr<std::vector<std::string>> CheckpointOrigins() = 0;
 
   // The stored alert with this id, or nullopt. Thread-safe.
   virtual absl::StatusOr<std::optional<StoredAlert>> Get(

@@ -1,9 +1,11 @@
 #include "node/ledger.h"
 
+#include <cassert>
 #include <optional>
 #include <set>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "certs/dsse.h"
@@ -17,7 +19,7 @@ using watchfloor::v1::Alert;
 using watchfloor::v1::Envelope;
 
 struct Ledger::Op {
-  enum class Kind { kPublish, kIngest } kind;
+  enum class Kind { kPublish, kIngest, kCheckpoint } kind;
   // kPublish: the draft. kIngest: the verified, parsed alert.
   Alert alert;
   // kIngest: the envelope as received and its id.
@@ -28,6 +30,10 @@ struct Ledger::Op {
   bool reserved = false;
   std::function<void(absl::StatusOr<PublishResult>)> publish_done;
   std::function<void(absl::StatusOr<IngestResult>)> ingest_done;
+  // kCheckpoint.
+  StoredCheckpoint checkpoint;
+  std::optional<Evidence> split_view;
+  std::function<void(absl::Status)> checkpoint_done;
 
   // Filled while staging.
   absl::Status status;
@@ -37,17 +43,22 @@ struct Ledger::Op {
   void Fail(absl::Status st) {
     if (kind == Kind::kPublish) {
       publish_done(std::move(st));
-    } else {
+    } else if (kind == Kind::kIngest) {
       ingest_done(std::move(st));
+    } else {
+      checkpoint_done(std::move(st));
     }
   }
 };
 
 // What one transaction will write, plus the heads as they will be after it.
 struct Ledger::Batch {
-  std::vector<NewAlert> alerts;
+  WriteSet writes;
+  std::vector<NewAlert>& alerts = writes.alerts;
   std::vector<Envelope> envelopes;  // parallel to alerts
-  std::vector<Evidence> evidence;
+  std::vector<Evidence>& evidence = writes.evidence;
+  // Logs of the origins this batch appends to, as they will be after it.
+  std::map<std::string, certs::CompactRange> logs;
   std::map<std::string, FeedHead> heads;  // tentative, copied from heads_
   std::set<std::string> ids;              // ids staged in this batch
   // (origin, sequence) -> index into alerts, for forks within one batch.
@@ -81,6 +92,7 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(
       ledger->heads_[o] = std::move(h);
     }
   }
+  WF_RETURN_IF_ERROR(ledger->LoadLogs());
   ledger->writer_ = std::thread([l = ledger.get()] { l->WriterLoop(); });
   return ledger;
 }
@@ -244,6 +256,108 @@ absl::StatusOr<IngestResult> Ledger::IngestSync(Envelope envelope) {
   return out;
 }
 
+void Ledger::StoreCheckpoint(StoredCheckpoint checkpoint,
+                             std::optional<Evidence> evidence,
+                             std::function<void(absl::Status)> done) {
+  auto op = std::make_unique<Op>();
+  op->kind = Op::Kind::kCheckpoint;
+  op->checkpoint = std::move(checkpoint);
+  op->split_view = std::move(evidence);
+  op->checkpoint_done = std::move(done);
+  Enqueue(std::move(op));
+}
+
+Ledger::LogState Ledger::Log(const std::string& origin) const {
+  absl::MutexLock lock(&mu_);
+  LogState state;
+  auto it = logs_.find(origin);
+  if (it == logs_.end()) {
+    state.root = certs::EmptyRoot();
+  } else {
+    state.size = it->second.size();
+    state.root = it->second.Root();
+  }
+  return state;
+}
+
+void Ledger::StageLog(Batch& batch) {
+  for (const NewAlert& a : batch.alerts) {
+    auto it = batch.logs.find(a.origin);
+    if (it == batch.logs.end()) {
+      absl::MutexLock lock(&mu_);
+      auto committed = logs_.find(a.origin);
+      it = batch.logs
+               .emplace(a.origin, committed == logs_.end() ? certs::CompactRange()
+                                                           : committed->second)
+               .first;
+    }
+    certs::CompactRange& log = it->second;
+    // Feeds are stored without gaps, so the log is exactly the feed.
+    assert(log.size() + 1 == a.sequence);
+    const std::string leaf = absl::HexStringToBytes(a.id);
+    log.Append(leaf, [&](int level, uint64_t index, const std::string& hash) {
+      if (level == 0) return;  // the leaf is the alert id, stored with it
+      batch.writes.log_nodes.push_back(LogNode{a.origin, level, index, hash});
+    });
+  }
+}
+
+absl::Status Ledger::LoadLogs() {
+  std::map<std::string, FeedHead> heads;
+  {
+    absl::MutexLock lock(&mu_);
+    heads = heads_;
+  }
+  for (const auto& [origin, head] : heads) {
+    if (head.sequence == 0) continue;
+    // The perfect subtrees of a tree of `size` leaves, largest first: one
+    // per set bit of size.
+    std::vector<std::string> hashes;
+    uint64_t begin = 0;
+    bool complete = true;
+    for (int level = 63; level >= 0; --level) {
+      const uint64_t width = uint64_t{1} << level;
+      if ((head.sequence & width) == 0) continue;
+      WF_ASSIGN_OR_RETURN(std::optional<std::string> h,
+                          store_->GetLogNode(origin, level, begin >> level));
+      if (!h.has_value()) {
+        complete = false;
+        break;
+      }
+      hashes.push_back(std::move(*h));
+      begin += width;
+    }
+    certs::CompactRange log;
+    if (complete) {
+      WF_ASSIGN_OR_RETURN(log, certs::CompactRange::FromHashes(head.sequence,
+                                                               std::move(hashes)));
+    } else {
+      // A feed stored before this node kept logs: build its log once.
+      WriteSet writes;
+      constexpr uint64_t kPage = 4096;
+      for (uint64_t from = 1; from <= head.sequence; from += kPage) {
+        WF_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                            store_->ReadIds(origin, from, from + kPage - 1));
+        for (const std::string& id : ids) {
+          const std::string leaf = absl::HexStringToBytes(id);
+          log.Append(leaf, [&](int level, uint64_t index, const std::string& hash) {
+            if (level > 0) writes.log_nodes.push_back(LogNode{origin, level, index, hash});
+          });
+        }
+      }
+      if (log.size() != head.sequence) {
+        return absl::DataLossError(absl::StrCat(
+            "feed ", origin, " has ", log.size(), " stored alerts below its head ",
+            head.sequence, "; the data file is damaged"));
+      }
+      WF_RETURN_IF_ERROR(store_->Append(writes).status());
+    }
+    absl::MutexLock lock(&mu_);
+    logs_[origin] = std::move(log);
+  }
+  return absl::OkStatus();
+}
+
 bool Ledger::InFlight(const std::string& id) const {
   absl::MutexLock lock(&mu_);
   return in_flight_.count(id) != 0;
@@ -319,15 +433,27 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   }
   const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
   for (auto& op : ops) {
-    op->status = op->kind == Op::Kind::kPublish ? StagePublish(*op, batch)
-                                                : StageIngest(*op, batch);
+    switch (op->kind) {
+      case Op::Kind::kPublish:
+        op->status = StagePublish(*op, batch);
+        break;
+      case Op::Kind::kIngest:
+        op->status = StageIngest(*op, batch);
+        break;
+      case Op::Kind::kCheckpoint:
+        batch.writes.checkpoints.push_back(op->checkpoint);
+        if (op->split_view.has_value()) batch.evidence.push_back(*op->split_view);
+        break;
+    }
   }
+  StageLog(batch);
   for (NewAlert& a : batch.alerts) a.received_at_ms = now_ms;
   for (Evidence& e : batch.evidence) e.detected_at_ms = now_ms;
 
   absl::StatusOr<std::vector<uint64_t>> cursors = std::vector<uint64_t>();
-  if (!batch.alerts.empty() || !batch.evidence.empty()) {
-    cursors = store_->Append(batch.alerts, batch.evidence);
+  if (!batch.alerts.empty() || !batch.evidence.empty() ||
+      !batch.writes.checkpoints.empty()) {
+    cursors = store_->Append(batch.writes);
   }
   if (!cursors.ok()) {
     // Nothing of this batch is durable. Stop writing: later alerts would
@@ -349,6 +475,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   {
     absl::MutexLock lock(&mu_);
     heads_ = std::move(batch.heads);
+    for (auto& [origin, log] : batch.logs) logs_[origin] = std::move(log);
     clear_in_flight();
     evidence_listener = evidence_listener_;
   }
@@ -370,6 +497,10 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   for (auto& op : ops) {
     if (!op->status.ok()) {
       op->Fail(std::move(op->status));
+      continue;
+    }
+    if (op->kind == Op::Kind::kCheckpoint) {
+      op->checkpoint_done(absl::OkStatus());
       continue;
     }
     const StoredAlert& s = *committed[op->new_index];

@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "certs/keys.h"
+#include "certs/merkle.h"
 #include "node/alert_store.h"
 #include "node/clock.h"
 #include "node/key_resolver.h"
@@ -108,6 +110,22 @@ class Ledger {
   // True if an ingest of this id is queued or being committed. Thread-safe.
   bool InFlight(const std::string& id) const;
 
+  // Stores a checkpoint note (and, for a split view, its evidence) in the
+  // writer's next transaction; `done` gets the commit's status on the
+  // writer thread. RESOURCE_EXHAUSTED / UNAVAILABLE as Publish.
+  void StoreCheckpoint(StoredCheckpoint checkpoint,
+                       std::optional<Evidence> evidence,
+                       std::function<void(absl::Status)> done);
+
+  // The committed size and root hash of an origin's Merkle log (the feed:
+  // leaf i is the id of sequence i + 1). Size 0 and the empty root for an
+  // unknown origin. Thread-safe.
+  struct LogState {
+    uint64_t size = 0;
+    std::string root;  // 32 raw bytes
+  };
+  LogState Log(const std::string& origin) const;
+
   // The committed head of every known feed. Thread-safe.
   std::vector<FeedHead> Heads() const;
   // The committed head of this node's own feed. Thread-safe.
@@ -133,6 +151,12 @@ class Ledger {
   void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
   absl::Status StagePublish(Op& op, Batch& batch);
   absl::Status StageIngest(Op& op, Batch& batch);
+  // Appends the batch's alerts to copies of their origins' logs and adds
+  // the new perfect nodes to the batch.
+  void StageLog(Batch& batch);
+  // Rebuilds every origin's compact range from the store at open, writing
+  // the perfect nodes of feeds stored before logs existed.
+  absl::Status LoadLogs();
 
   AlertStore* const store_;
   const certs::SigningKey* const key_;
@@ -151,6 +175,8 @@ class Ledger {
   // Ids of ingest ops queued or being committed, for Offer's dedupe.
   std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
   std::function<void(const Evidence&)> evidence_listener_ ABSL_GUARDED_BY(mu_);
+  // Each origin's Merkle log as committed (the compact range of its feed).
+  std::map<std::string, certs::CompactRange> logs_ ABSL_GUARDED_BY(mu_);
 
   std::thread writer_;
 };

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "certs/status_macros.h"
 
@@ -47,7 +48,22 @@ CREATE TABLE IF NOT EXISTS evidence(
   conflict_envelope BLOB NOT NULL,
   detected_at_ms INTEGER NOT NULL,
   UNIQUE(stored_id, conflict_id));
+CREATE TABLE IF NOT EXISTS log_nodes(
+  origin TEXT NOT NULL,
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY(origin, level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints(
+  origin TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  PRIMARY KEY(origin, size)) WITHOUT ROWID;
 )sql";
+
+// Checkpoints kept per origin (the newest); older ones are deleted as new
+// ones are stored.
+constexpr int kCheckpointsKept = 16;
 
 constexpr char kSchemaVersion[] = "1";
 
@@ -325,7 +341,9 @@ void SqliteAlertStore::ReturnReader(sqlite3* db) {
 }
 
 absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
-    const std::vector<NewAlert>& alerts, const std::vector<Evidence>& evidence) {
+    const WriteSet& writes) {
+  const std::vector<NewAlert>& alerts = writes.alerts;
+  const std::vector<Evidence>& evidence = writes.evidence;
   WF_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE", "beginning a batch", path_));
   auto rollback = [this](absl::Status st) {
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -377,11 +395,141 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
       ins.Reset();
     }
   }
+  if (!writes.log_nodes.empty()) {
+    Stmt ins(writer_,
+             "INSERT OR REPLACE INTO log_nodes(origin, level, idx, hash) "
+             "VALUES (?1, ?2, ?3, ?4)");
+    if (ins.prepare_rc() != SQLITE_OK) {
+      return rollback(SqliteError(writer_, ins.prepare_rc(), "appending log nodes", path_));
+    }
+    for (const LogNode& n : writes.log_nodes) {
+      ins.BindText(1, n.origin);
+      ins.BindInt(2, n.level);
+      ins.BindInt(3, static_cast<int64_t>(n.index));
+      ins.BindBlob(4, n.hash);
+      int rc = ins.Step();
+      if (rc != SQLITE_DONE) {
+        return rollback(SqliteError(writer_, rc, "appending a log node", path_));
+      }
+      ins.Reset();
+    }
+  }
+  if (!writes.checkpoints.empty()) {
+    Stmt ins(writer_,
+             "INSERT OR REPLACE INTO checkpoints(origin, size, note) "
+             "VALUES (?1, ?2, ?3)");
+    Stmt prune(writer_,
+               "DELETE FROM checkpoints WHERE origin = ?1 AND size < "
+               "(SELECT size FROM checkpoints WHERE origin = ?1 "
+               "ORDER BY size DESC LIMIT 1 OFFSET ?2)");
+    if (ins.prepare_rc() != SQLITE_OK || prune.prepare_rc() != SQLITE_OK) {
+      return rollback(SqliteError(writer_, ins.prepare_rc(), "storing a checkpoint", path_));
+    }
+    for (const StoredCheckpoint& c : writes.checkpoints) {
+      ins.BindText(1, c.origin);
+      ins.BindInt(2, static_cast<int64_t>(c.size));
+      ins.BindText(3, c.note);
+      int rc = ins.Step();
+      if (rc != SQLITE_DONE) {
+        return rollback(SqliteError(writer_, rc, "storing a checkpoint", path_));
+      }
+      ins.Reset();
+      prune.BindText(1, c.origin);
+      prune.BindInt(2, kCheckpointsKept - 1);
+      rc = prune.Step();
+      if (rc != SQLITE_DONE) {
+        return rollback(SqliteError(writer_, rc, "pruning checkpoints", path_));
+      }
+      prune.Reset();
+    }
+  }
   int rc = sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) {
     return rollback(SqliteError(writer_, rc, "committing a batch", path_));
   }
   return cursors;
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteAlertStore::GetLogNode(
+    const std::string& origin, int level, uint64_t index) {
+  if (index > static_cast<uint64_t>(INT64_MAX) - 1) return std::optional<std::string>();
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  if (level == 0) {
+    Stmt s(db, "SELECT id FROM alerts WHERE origin = ?1 AND sequence = ?2");
+    s.BindText(1, origin);
+    s.BindInt(2, static_cast<int64_t>(index + 1));
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading a log leaf", path_);
+    const std::string id = s.Text(0);
+    const bool hex = id.size() == 64 &&
+                     std::all_of(id.begin(), id.end(), [](char c) {
+                       return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                     });
+    std::string raw = absl::HexStringToBytes(id);
+    if (!hex) {
+      return absl::DataLossError(absl::StrCat("data file ", path_, ": alert id ",
+                                              s.Text(0), " is not 64 hex digits"));
+    }
+    return std::optional<std::string>(std::move(raw));
+  }
+  Stmt s(db, "SELECT hash FROM log_nodes WHERE origin = ?1 AND level = ?2 AND idx = ?3");
+  s.BindText(1, origin);
+  s.BindInt(2, level);
+  s.BindInt(3, static_cast<int64_t>(index));
+  int rc = s.Step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading a log node", path_);
+  return std::optional<std::string>(s.Blob(0));
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteAlertStore::ReadIds(
+    const std::string& origin, uint64_t from, uint64_t to) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, "SELECT id FROM alerts WHERE origin = ?1 AND sequence >= ?2 AND "
+             "sequence <= ?3 ORDER BY sequence");
+  s.BindText(1, origin);
+  s.BindInt(2, static_cast<int64_t>(std::min<uint64_t>(from, INT64_MAX)));
+  s.BindInt(3, static_cast<int64_t>(std::min<uint64_t>(to, INT64_MAX)));
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(s.Text(0));
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading ids", path_);
+  return out;
+}
+
+absl::StatusOr<std::vector<StoredCheckpoint>> SqliteAlertStore::Checkpoints(
+    const std::string& origin, size_t limit) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, "SELECT size, note FROM checkpoints WHERE origin = ?1 "
+             "ORDER BY size DESC LIMIT ?2");
+  s.BindText(1, origin);
+  s.BindInt(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<StoredCheckpoint> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    StoredCheckpoint c;
+    c.origin = origin;
+    c.size = static_cast<uint64_t>(s.Int(0));
+    c.note = s.Text(1);
+    out.push_back(std::move(c));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading checkpoints", path_);
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteAlertStore::CheckpointOrigins() {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, "SELECT DISTINCT origin FROM checkpoints ORDER BY origin");
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(s.Text(0));
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading checkpoints", path_);
+  return out;
 }
 
 absl::StatusOr<std::optional<StoredAlert>> SqliteAlertStore::Get(
@@ -476,7 +624,9 @@ absl::StatusOr<std::vector<FeedHead>> SqliteAlertStore::LoadHeads() {
     heads.push_back(std::move(h));
   }
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading heads", path_);
-  Stmt f(db, "SELECT DISTINCT origin FROM evidence");
+  // Split views are evidence against the origin's checkpoints, not its
+  // feed: the feed this node holds is still one history.
+  Stmt f(db, "SELECT DISTINCT origin FROM evidence WHERE kind != 'split-view'");
   while ((rc = f.Step()) == SQLITE_ROW) {
     std::string origin = f.Text(0);
     bool found = false;

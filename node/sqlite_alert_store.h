@@ -31,9 +31,16 @@ class SqliteAlertStore final : public AlertStore {
 
   ~SqliteAlertStore() override;
 
-  absl::StatusOr<std::vector<uint64_t>> Append(
-      const std::vector<NewAlert>& alerts,
-      const std::vector<Evidence>& evidence) override;
+  using AlertStore::Append;
+  absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) override;
+  absl::StatusOr<std::optional<std::string>> GetLogNode(
+      const std::string& origin, int level, uint64_t index) override;
+  absl::StatusOr<std::vector<std::string>> ReadIds(const std::string& origin,
+                                                   uint64_t from,
+                                                   uint64_t to) override;
+  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints(
+      const std::string& origin, size_t limit) override;
+  absl::StatusOr<std::vector<std::string>> CheckpointOrigins() override;
   absl::StatusOr<std::optional<StoredAlert>> Get(const std::string& id) override;
   absl::StatusOr<std::optional<StoredAlert>> GetBySequence(
       const std::string& origin, uint64_t sequence) override;

@@ -1,9 +1,12 @@
 // The Ledger's feed rules and group commit, on a real SQLite store.
 #include "node/ledger.h"
 
+#include <sqlite3.h>
+
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/synchronization/notification.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
@@ -27,14 +30,29 @@ constexpr char kPeer[] = "nic.sk/bts1";
 class CountingStore final : public AlertStore {
  public:
   explicit CountingStore(AlertStore* real) : real_(real) {}
-  absl::StatusOr<std::vector<uint64_t>> Append(
-      const std::vector<NewAlert>& alerts,
-      const std::vector<Evidence>& evidence) override {
+  using AlertStore::Append;
+  absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) override {
     ++appends;
     if (fail_next.exchange(false)) {
       return absl::UnavailableError("disk error injected by the test");
     }
-    return real_->Append(alerts, evidence);
+    return real_->Append(writes);
+  }
+  absl::StatusOr<std::optional<std::string>> GetLogNode(const std::string& origin,
+                                                        int level,
+                                                        uint64_t index) override {
+    return real_->GetLogNode(origin, level, index);
+  }
+  absl::StatusOr<std::vector<std::string>> ReadIds(const std::string& origin,
+                                                   uint64_t from, uint64_t to) override {
+    return real_->ReadIds(origin, from, to);
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> Checkpoints(const std::string& origin,
+                                                            size_t limit) override {
+    return real_->Checkpoints(origin, limit);
+  }
+  absl::StatusOr<std::vector<std::string>> CheckpointOrigins() override {
+    return real_->CheckpointOrigins();
   }
   absl::StatusOr<std::optional<StoredAlert>> Get(const std::string& id) override {
     return real_->Get(id);
@@ -540,6 +558,116 @@ TEST(StoreLockTest, SecondOpenOfADataDirectoryIsRefusedUntilTheFirstCloses) {
   first->reset();
   auto third = SqliteAlertStore::Open(dir.Join("data"), kOrigin);
   EXPECT_TRUE(third.ok()) << third.status();
+}
+
+}  // namespace
+}  // namespace watchfloor::node
+
+namespace watchfloor::node {
+namespace {
+
+std::string RootOfFeed(AlertStore& store, const std::string& origin, uint64_t n) {
+  absl::StatusOr<std::vector<std::string>> ids = store.ReadIds(origin, 1, n);
+  EXPECT_TRUE(ids.ok()) << ids.status();
+  std::vector<std::string> leaves;
+  for (const std::string& id : *ids) leaves.push_back(absl::HexStringToBytes(id));
+  return certs::RootFromLeaves(leaves);
+}
+
+// Each feed is also a Merkle log over its ids; the ledger keeps its compact
+// range, writes the perfect nodes with the alerts, and restores it at open.
+TEST_F(LedgerTest, EveryFeedIsAMerkleLogOverItsIdsThatSurvivesReopen) {
+  EXPECT_EQ(ledger_->Log(kOrigin).size, 0u);
+  EXPECT_EQ(ledger_->Log(kOrigin).root, certs::EmptyRoot());
+  for (int i = 0; i < 13; ++i) ASSERT_TRUE(ledger_->PublishSync(SampleDraft(i)).ok());
+  std::string previous;
+  for (uint64_t seq = 1; seq <= 6; ++seq) {
+    Envelope e = PeerEnvelope(peer_key_, seq, previous);
+    previous = certs::AlertId(e.payload());
+    ASSERT_TRUE(ledger_->IngestSync(e).ok());
+  }
+  EXPECT_EQ(ledger_->Log(kOrigin).size, 13u);
+  EXPECT_EQ(ledger_->Log(kOrigin).root, RootOfFeed(*store_, kOrigin, 13));
+  EXPECT_EQ(ledger_->Log(kPeer).size, 6u);
+  EXPECT_EQ(ledger_->Log(kPeer).root, RootOfFeed(*store_, kPeer, 6));
+  // Every stored perfect node is the hash of its leaves.
+  absl::StatusOr<std::optional<std::string>> node = store_->GetLogNode(kOrigin, 3, 1);
+  ASSERT_TRUE(node.ok());
+  EXPECT_FALSE(node->has_value());  // leaves 8..15: only 8..12 exist
+  absl::StatusOr<std::vector<std::string>> ids = store_->ReadIds(kOrigin, 9, 16);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->size(), 5u);
+  node = store_->GetLogNode(kOrigin, 2, 2);  // leaves 8..11 = sequences 9..12
+  ASSERT_TRUE(node.ok() && node->has_value());
+  std::vector<std::string> leaves;
+  for (int i = 0; i < 4; ++i) leaves.push_back(absl::HexStringToBytes((*ids)[i]));
+  EXPECT_EQ(**node, certs::RootFromLeaves(leaves));
+
+  const std::string root = ledger_->Log(kOrigin).root;
+  Open();
+  EXPECT_EQ(ledger_->Log(kOrigin).size, 13u);
+  EXPECT_EQ(ledger_->Log(kOrigin).root, root);
+  ASSERT_TRUE(ledger_->PublishSync(SampleDraft(99)).ok());
+  EXPECT_EQ(ledger_->Log(kOrigin).root, RootOfFeed(*store_, kOrigin, 14));
+}
+
+// A data file written before logs existed has alerts but no log nodes: the
+// ledger builds the logs once at open.
+TEST_F(LedgerTest, FeedsStoredWithoutLogNodesGetTheirLogAtOpen) {
+  for (int i = 0; i < 21; ++i) ASSERT_TRUE(ledger_->PublishSync(SampleDraft(i)).ok());
+  const std::string root = ledger_->Log(kOrigin).root;
+  ledger_.reset();
+  counting_.reset();
+  store_.reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir_.Join("data/watchfloor.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DELETE FROM log_nodes", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  Open();
+  EXPECT_EQ(ledger_->Log(kOrigin).size, 21u);
+  EXPECT_EQ(ledger_->Log(kOrigin).root, root);
+  absl::StatusOr<std::optional<std::string>> node = store_->GetLogNode(kOrigin, 4, 0);
+  ASSERT_TRUE(node.ok());
+  EXPECT_TRUE(node->has_value());
+}
+
+TEST_F(LedgerTest, CheckpointsAreStoredNewestFirstAndSplitViewsDoNotFreezeTheFeed) {
+  for (uint64_t size = 1; size <= 20; ++size) {
+    StoredCheckpoint c{kPeer, size, absl::StrCat("note ", size, "\n")};
+    std::optional<Evidence> ev;
+    if (size == 20) {
+      Evidence e;
+      e.kind = "split-view";
+      e.origin = kPeer;
+      e.sequence = 19;
+      e.stored_id = std::string(64, 'a');
+      e.conflict_id = std::string(64, 'b');
+      e.stored_envelope = "note 19\n";
+      e.conflict_envelope = "other note 19\n";
+      ev = e;
+    }
+    absl::Notification n;
+    absl::Status st = absl::UnknownError("not called");
+    ledger_->StoreCheckpoint(c, ev, [&](absl::Status s) {
+      st = s;
+      n.Notify();
+    });
+    n.WaitForNotification();
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  absl::StatusOr<std::vector<StoredCheckpoint>> cps = store_->Checkpoints(kPeer, 100);
+  ASSERT_TRUE(cps.ok()) << cps.status();
+  ASSERT_EQ(cps->size(), 16u);  // the newest 16 are kept
+  EXPECT_EQ(cps->front().size, 20u);
+  EXPECT_EQ(cps->front().note, "note 20\n");
+  EXPECT_EQ(cps->back().size, 5u);
+  EXPECT_EQ(*store_->CheckpointOrigins(), std::vector<std::string>{kPeer});
+  ASSERT_EQ(store_->ListEvidence()->size(), 1u);
+  // The peer's feed is not frozen by a split view.
+  Open();
+  EXPECT_TRUE(ledger_->IngestSync(PeerEnvelope(peer_key_, 1, "")).ok());
 }
 
 }  // namespace
