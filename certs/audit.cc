@@ -1,0 +1,657 @@
+// Offline bundle audit. Four passes: trust the roster; open every checkpoint
+// and its cosignatures (few, sequential); verify every alert's signature and
+// inclusion proof (many, on options.threads threads, each writing only its
+// own slots of a preallocated result vector); then, sequentially, order,
+// chain, missing and the counts.
+#include "certs/audit.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "certs/dsse.h"
+#include "certs/ids.h"
+#include "certs/merkle.h"
+#include "certs/note.h"
+#include "certs/status_macros.h"
+#include "watchfloor/v1/alert.pb.h"
+
+namespace watchfloor::certs {
+namespace {
+
+using watchfloor::v1::AuditBundle;
+using watchfloor::v1::BundledAlert;
+using watchfloor::v1::Envelope;
+
+// Alerts a worker claims at a time: large enough that the shared counter is
+// not contended, small enough that both threads finish together.
+constexpr size_t kChunk = 256;
+
+std::string Short(absl::string_view hex) {
+  return hex.size() <= 16 ? std::string(hex) : absl::StrCat(hex.substr(0, 16), "...");
+}
+
+// A roster node as the audit needs it.
+struct NodeInfo {
+  std::string origin;      // "<member>/<node>"
+  std::string member;
+  std::string log_origin;  // "watchfloor/<member>/<node>": key and witness name
+  PublicKey key;
+  uint32_t cosignature_key_id;
+};
+
+// What the alert pass reads about an origin; immutable while it runs.
+struct OriginState {
+  const NodeInfo* node = nullptr;
+  bool has_checkpoint = false;
+  uint64_t size = 0;
+  std::string root;
+};
+
+// The outcome for one alert, written by exactly one worker.
+struct AlertCheck {
+  bool parsed = false;
+  std::string origin;
+  uint64_t sequence = 0;
+  std::string previous;
+  std::string leaf;               // raw 32-byte id
+  std::string signature_problem;  // empty: signed by the origin's roster key
+  std::string inclusion_problem;  // empty: included (or not checked)
+};
+
+// Per-thread buffers reused across alerts, so the hot loop allocates little.
+struct Scratch {
+  watchfloor::v1::Alert alert;
+  std::string pae;
+  std::vector<std::string> proof;
+};
+
+void CheckAlert(const BundledAlert& bundled,
+                const std::map<std::string, OriginState, std::less<>>& states,
+                Scratch& s, AlertCheck& out) {
+  const Envelope& env = bundled.envelope();
+  s.alert.Clear();
+  if (!s.alert.ParseFromString(env.payload())) return;
+  out.parsed = true;
+  out.origin = s.alert.origin();
+  out.sequence = s.alert.sequence();
+  out.previous = s.alert.previous();
+  out.leaf = HashLeaf(env.payload());
+
+  const auto it = states.find(out.origin);
+  if (it == states.end()) {
+    out.signature_problem = absl::StrCat("origin ", out.origin, " is not in the roster");
+    return;
+  }
+  const OriginState& state = it->second;
+  const PublicKey& key = state.node->key;
+  if (env.payload_type() != kAlertPayloadType) {
+    out.signature_problem =
+        absl::StrCat("payloadType is \"", env.payload_type(), "\", want \"",
+                     kAlertPayloadType, "\"");
+    return;
+  }
+  bool found = false, valid = false;
+  for (const watchfloor::v1::Signature& sig : env.signatures()) {
+    if (sig.keyid() != key.KeyId()) continue;
+    if (!found) {
+      // PAE(type, payload), built once into the reused buffer.
+      s.pae.clear();
+      absl::StrAppend(&s.pae, "DSSEv1 ", env.payload_type().size(), " ",
+                      env.payload_type(), " ", env.payload().size(), " ");
+      s.pae.append(env.payload());
+    }
+    found = true;
+    if (key.Verify(s.pae, sig.sig())) {
+      valid = true;
+      break;
+    }
+  }
+  if (!found) {
+    std::vector<std::string> keyids;
+    for (const auto& sig : env.signatures()) keyids.push_back(Short(sig.keyid()));
+    out.signature_problem = absl::StrCat(
+        "no signature by the roster key of ", out.origin, " (keyid ", Short(key.KeyId()),
+        "); signed by keyid ", keyids.empty() ? "(none)" : absl::StrJoin(keyids, ", "));
+    return;
+  }
+  if (!valid) {
+    out.signature_problem = absl::StrCat("signature by the roster key of ", out.origin,
+                                         " (keyid ", Short(key.KeyId()), ") does not verify");
+    return;
+  }
+
+  // Only a validly signed alert is placed in the log: an altered one already
+  // failed above, and its (different) id proves nothing about the log.
+  if (!state.has_checkpoint) {
+    out.inclusion_problem = "not covered by any checkpoint: the origin has no valid checkpoint";
+    return;
+  }
+  if (out.sequence == 0 || out.sequence > state.size) {
+    out.inclusion_problem = absl::StrCat("sequence ", out.sequence,
+                                         " is not covered by any checkpoint (largest size ",
+                                         state.size, ")");
+    return;
+  }
+  if (bundled.tree_size() != state.size) {
+    out.inclusion_problem =
+        absl::StrCat("inclusion proof is for tree size ", bundled.tree_size(),
+                     ", but the largest checkpoint has tree size ", state.size);
+    return;
+  }
+  s.proof.assign(bundled.inclusion_proof().begin(), bundled.inclusion_proof().end());
+  const absl::Status included =
+      VerifyInclusion(out.sequence - 1, state.size, out.leaf, s.proof, state.root);
+  if (!included.ok()) out.inclusion_problem = std::string(included.message());
+}
+
+// The roster the bundle is audited against; sets *anchored.
+absl::StatusOr<Roster> TrustRoster(const Envelope& env, const Roster* anchor) {
+  if (anchor == nullptr) {
+    absl::StatusOr<Roster> roster = Roster::VerifyGenesis(env);
+    if (!roster.ok()) {
+      return absl::Status(roster.status().code(),
+                          absl::StrCat("bundle roster: ", roster.status().message()));
+    }
+    return roster;
+  }
+  absl::StatusOr<watchfloor::v1::Roster> proto = ParseRosterPayload(env);
+  if (!proto.ok()) {
+    return absl::Status(proto.status().code(),
+                        absl::StrCat("bundle roster: ", proto.status().message()));
+  }
+  if (proto->federation() != anchor->federation()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bundle roster is for federation ", proto->federation(),
+                     ", the anchor roster for ", anchor->federation()));
+  }
+  if (env.payload() == anchor->envelope().payload()) return *anchor;
+  if (proto->version() == anchor->version()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "bundle roster v", proto->version(), " differs from the anchor roster v",
+        anchor->version(), " of the same version"));
+  }
+  if (proto->version() < anchor->version()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "bundle roster v", proto->version(), " is older than the anchor roster v",
+        anchor->version()));
+  }
+  absl::StatusOr<Roster> next = anchor->VerifyNext(env);
+  if (!next.ok()) {
+    return absl::Status(next.status().code(),
+                        absl::StrCat("bundle roster does not chain from the anchor roster v",
+                                     anchor->version(), ": ", next.status().message()));
+  }
+  return next;
+}
+
+// A checkpoint whose origin signature verified.
+struct OpenedCheckpoint {
+  int index;  // in bundle.checkpoints
+  std::string origin;
+  Checkpoint body;
+  ParsedNote note;
+};
+
+std::string CheckpointLabel(int index, uint64_t size) {
+  return absl::StrCat("checkpoint ", index, " (size ", size, ")");
+}
+
+class Auditor {
+ public:
+  Auditor(const AuditBundle& bundle, const AuditOptions& options, Roster roster)
+      : bundle_(bundle), options_(options), roster_(std::move(roster)) {}
+
+  AuditReport Run();
+
+ private:
+  OriginAudit& Origin(const std::string& origin) {
+    OriginAudit& oa = origins_[origin];
+    if (oa.origin.empty()) {
+      oa.origin = origin;
+      oa.in_roster = states_.count(origin) != 0;
+      oa.quorum = quorum_;
+    }
+    return oa;
+  }
+  static void Add(OriginAudit& oa, absl::string_view token, std::string message) {
+    oa.problems.push_back({std::string(token), oa.origin, std::move(message)});
+  }
+
+  void IndexRoster();
+  void OpenCheckpoints();
+  void CheckOrigin(OriginAudit& oa, const std::vector<const OpenedCheckpoint*>& cps);
+  void CheckAlerts();
+  void Aggregate();
+
+  const AuditBundle& bundle_;
+  const AuditOptions& options_;
+  const Roster roster_;
+  AuditReport report_;
+  std::vector<NodeInfo> nodes_;
+  std::map<std::string, const NodeInfo*, std::less<>> by_log_origin_;
+  std::map<std::string, OriginState, std::less<>> states_;
+  std::map<std::string, OriginAudit> origins_;
+  std::vector<AlertCheck> checks_;
+  int quorum_ = 0;
+};
+
+void Auditor::IndexRoster() {
+  for (const auto& member : roster_.proto().members()) {
+    for (const auto& node : member.nodes()) {
+      std::optional<PublicKey> key = roster_.NodeKey(node.origin());
+      if (!key) continue;  // not reached: a verified roster's keys parse
+      const std::string log_origin = LogOrigin(node.origin());
+      const uint32_t id = NoteKeyId(log_origin, kNoteTypeCosignatureV1, *key);
+      nodes_.push_back(NodeInfo{node.origin(), member.name(), log_origin, *key, id});
+    }
+  }
+  // nodes_ no longer grows: pointers into it stay valid.
+  for (const NodeInfo& n : nodes_) {
+    by_log_origin_[n.log_origin] = &n;
+    states_[n.origin].node = &n;
+  }
+}
+
+void Auditor::OpenCheckpoints() {
+  std::vector<OpenedCheckpoint> opened;
+  for (int i = 0; i < bundle_.checkpoints_size(); ++i) {
+    const std::string& note = bundle_.checkpoints(i).note();
+    absl::StatusOr<ParsedNote> parsed = ParseNote(note);
+    absl::StatusOr<Checkpoint> body =
+        parsed.ok() ? ParseCheckpoint(parsed->text) : absl::StatusOr<Checkpoint>(parsed.status());
+    absl::StatusOr<std::string> origin =
+        body.ok() ? FeedOriginFromLogOrigin(body->origin) : body.status();
+    if (!origin.ok()) {
+      report_.problems.push_back({std::string(kCheckpointInvalid), "",
+                                  absl::StrCat("checkpoint ", i, ": ", origin.status().message())});
+      continue;
+    }
+    OriginAudit& oa = Origin(*origin);
+    ++oa.checkpoints;
+    const auto state = states_.find(*origin);
+    if (state == states_.end()) {
+      ++oa.invalid_checkpoints;
+      Add(oa, kCheckpointInvalid,
+          absl::StrCat(CheckpointLabel(i, body->size), ": origin ", *origin,
+                       " is not in the roster"));
+      continue;
+    }
+    const NodeInfo& node = *state->second.node;
+    absl::StatusOr<Checkpoint> open = OpenCheckpoint(note, node.log_origin, node.key);
+    if (!open.ok()) {
+      ++oa.invalid_checkpoints;
+      Add(oa, kCheckpointInvalid,
+          absl::StrCat(CheckpointLabel(i, body->size), ": ", open.status().message()));
+      continue;
+    }
+    opened.push_back(OpenedCheckpoint{i, *origin, *std::move(open), *std::move(parsed)});
+  }
+  std::map<std::string, std::vector<const OpenedCheckpoint*>> per_origin;
+  for (const OpenedCheckpoint& cp : opened) per_origin[cp.origin].push_back(&cp);
+  for (auto& [origin, cps] : per_origin) CheckOrigin(Origin(origin), cps);
+}
+
+// Consistency and witnesses of one origin's valid checkpoints (in bundle order).
+void Auditor::CheckOrigin(OriginAudit& oa, const std::vector<const OpenedCheckpoint*>& cps) {
+  const OpenedCheckpoint* largest = cps[0];
+  for (const OpenedCheckpoint* cp : cps) {
+    if (cp->body.size > largest->body.size) largest = cp;
+  }
+  const uint64_t size = largest->body.size;
+  const std::string& root = largest->body.root_hash;
+  oa.checkpoint_size = size;
+  oa.checkpoint_root = root;
+  OriginState& state = states_[oa.origin];
+  state.has_checkpoint = true;
+  state.size = size;
+  state.root = root;
+
+  for (const OpenedCheckpoint* cp : cps) {
+    if (cp == largest) continue;
+    const std::string label = CheckpointLabel(cp->index, cp->body.size);
+    if (cp->body.size == size) {
+      if (cp->body.root_hash != root) {
+        oa.consistent = false;
+        Add(oa, kSplitView,
+            absl::StrCat(label, " and checkpoint ", largest->index,
+                         " have the same tree size but different roots (",
+                         Short(HexEncode(cp->body.root_hash)), " vs ", Short(HexEncode(root)),
+                         "): the origin signed two histories"));
+      }
+      continue;
+    }
+    const auto& p = bundle_.checkpoints(cp->index).consistency_proof();
+    const absl::Status st = VerifyConsistency(cp->body.size, size,
+                                              std::vector<std::string>(p.begin(), p.end()),
+                                              cp->body.root_hash, root);
+    if (st.ok()) continue;
+    oa.consistent = false;
+    if (st.code() == absl::StatusCode::kDataLoss) {
+      Add(oa, kSplitView,
+          absl::StrCat(label, " is not consistent with checkpoint ", largest->index, " (size ",
+                       size, "): ", st.message(), "; the origin signed two histories"));
+    } else {
+      Add(oa, kInconsistent,
+          absl::StrCat(label, ": consistency proof to size ", size, " is malformed: ",
+                       st.message()));
+    }
+  }
+
+  // Cosignatures: each line checked alone, so one forged line neither hides
+  // nor spoils a valid one. Lines under names or key ids that are not the
+  // roster's are someone else's witnesses: ignored.
+  std::set<std::string> witnesses;
+  const std::string& own_member = states_[oa.origin].node->member;
+  for (const OpenedCheckpoint* cp : cps) {
+    const bool counts = cp->body.size == size && cp->body.root_hash == root;
+    for (const NoteSignature& sig : cp->note.signatures) {
+      const auto w = by_log_origin_.find(sig.name);
+      if (w == by_log_origin_.end() || sig.key_id != w->second->cosignature_key_id) continue;
+      ParsedNote one{cp->note.text, {sig}};
+      const absl::StatusOr<uint64_t> time = VerifyCosignature(one, sig.name, w->second->key);
+      if (!time.ok()) {
+        Add(oa, kForgedCosignature,
+            absl::StrCat(CheckpointLabel(cp->index, cp->body.size), ": ",
+                         time.status().message()));
+        continue;
+      }
+      if (counts && w->second->member != own_member) witnesses.insert(w->second->member);
+    }
+  }
+  oa.witnesses.assign(witnesses.begin(), witnesses.end());
+  oa.quorum_met = static_cast<int>(oa.witnesses.size()) >= oa.quorum;
+  if (!oa.quorum_met) {
+    Add(oa, kQuorumNotMet,
+        absl::StrCat("checkpoint ", largest->index, " (size ", size, ") has ",
+                     oa.witnesses.size(), " witness member(s)",
+                     oa.witnesses.empty() ? "" : absl::StrCat(" (", absl::StrJoin(oa.witnesses, ", "), ")"),
+                     ", quorum is ", oa.quorum));
+  }
+}
+
+void Auditor::CheckAlerts() {
+  const size_t n = static_cast<size_t>(bundle_.alerts_size());
+  checks_.resize(n);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    Scratch scratch;
+    for (;;) {
+      const size_t begin = next.fetch_add(kChunk);
+      if (begin >= n) return;
+      const size_t end = std::min(n, begin + kChunk);
+      for (size_t i = begin; i < end; ++i) {
+        CheckAlert(bundle_.alerts(static_cast<int>(i)), states_, scratch, checks_[i]);
+      }
+    }
+  };
+  const size_t wanted = static_cast<size_t>(std::max(1, options_.threads));
+  const size_t threads = std::min(wanted, std::max<size_t>(1, (n + kChunk - 1) / kChunk));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+void Auditor::Aggregate() {
+  // Per origin: (sequence, index into checks_) of every attributed alert.
+  std::map<std::string, std::vector<std::pair<uint64_t, size_t>>> seqs;
+  std::map<std::string, uint64_t> last;
+  for (size_t i = 0; i < checks_.size(); ++i) {
+    const AlertCheck& c = checks_[i];
+    if (!c.parsed) {
+      report_.problems.push_back(
+          {std::string(kMalformedAlert), "",
+           absl::StrCat("alert ", i, " of the bundle: payload is not a watchfloor.v1.Alert")});
+      continue;
+    }
+    OriginAudit& oa = Origin(c.origin);
+    ++oa.alerts_checked;
+    const std::string label =
+        absl::StrCat("alert #", c.sequence, " (id ", Short(HexEncode(c.leaf)), ")");
+    auto [it, first] = last.emplace(c.origin, c.sequence);
+    if (!first) {
+      if (c.sequence <= it->second) {
+        ++oa.out_of_order;
+        Add(oa, kOutOfOrder,
+            absl::StrCat(label, " comes after #", it->second,
+                         " in the bundle; an origin's alerts must be in strictly ascending sequence"));
+      } else {
+        it->second = c.sequence;
+      }
+    }
+    if (!c.signature_problem.empty()) {
+      ++oa.signature_failures;
+      Add(oa, kSignatureFailure, absl::StrCat(label, ": ", c.signature_problem));
+    } else if (!c.inclusion_problem.empty()) {
+      ++oa.inclusion_failures;
+      Add(oa, kInclusionFailure, absl::StrCat(label, ": ", c.inclusion_problem));
+    }
+    seqs[c.origin].emplace_back(c.sequence, i);
+  }
+
+  for (auto& [origin, list] : seqs) {
+    OriginAudit& oa = Origin(origin);
+    std::sort(list.begin(), list.end());
+    for (size_t k = 0; k < list.size(); ++k) {
+      const AlertCheck& c = checks_[list[k].second];
+      if (!c.signature_problem.empty()) continue;  // unsigned data says nothing
+      const std::string label = absl::StrCat("alert #", c.sequence);
+      if (c.sequence == 1 && !c.previous.empty()) {
+        ++oa.chain_breaks;
+        Add(oa, kChainBreak, absl::StrCat(label, " has previous ", Short(c.previous),
+                                          ", want none for the first alert"));
+      }
+      if (k == 0 || list[k - 1].first + 1 != c.sequence) continue;
+      const AlertCheck& prev = checks_[list[k - 1].second];
+      if (!prev.signature_problem.empty()) continue;
+      const std::string want = HexEncode(prev.leaf);
+      if (c.previous != want) {
+        ++oa.chain_breaks;
+        Add(oa, kChainBreak,
+            absl::StrCat(label, " has previous ", Short(c.previous), ", but alert #",
+                         prev.sequence, " has id ", Short(want)));
+      }
+    }
+  }
+
+  for (auto& [origin, oa] : origins_) {
+    if (!oa.complete || oa.checkpoint_root.empty()) continue;
+    const auto& list = seqs[origin];
+    std::vector<std::string> ranges;
+    uint64_t expect = 1;
+    auto gap = [&](uint64_t from, uint64_t to) {  // [from, to] missing
+      oa.missing += to - from + 1;
+      if (ranges.size() < 10) {
+        ranges.push_back(from == to ? absl::StrCat(from) : absl::StrCat(from, "-", to));
+      }
+    };
+    for (const auto& [seq, index] : list) {
+      if (seq > oa.checkpoint_size) break;
+      if (seq > expect) gap(expect, seq - 1);
+      expect = std::max(expect, seq + 1);
+    }
+    if (expect <= oa.checkpoint_size) gap(expect, oa.checkpoint_size);
+    if (oa.missing > 0) {
+      Add(oa, kMissing,
+          absl::StrCat(oa.missing, " of sequences 1..", oa.checkpoint_size,
+                       " missing from a complete origin: sequence ",
+                       absl::StrJoin(ranges, ", "), ranges.size() == 10 ? ", ..." : ""));
+    }
+  }
+}
+
+AuditReport Auditor::Run() {
+  report_.federation = roster_.federation();
+  report_.roster_version = roster_.version();
+  report_.roster_fingerprint = HexEncode(Sha256(roster_.envelope().payload()));
+  report_.anchored = options_.anchor != nullptr;
+  report_.filter = bundle_.filter();
+  report_.exported_at_ms = bundle_.exported_at_ms();
+  report_.alerts = static_cast<uint64_t>(bundle_.alerts_size());
+  IndexRoster();
+
+  const int others = roster_.proto().members_size() - 1;
+  quorum_ = options_.quorum >= 0 ? options_.quorum : (others <= 0 ? 0 : others / 2 + 1);
+  for (const std::string& origin : bundle_.complete_origins()) Origin(origin).complete = true;
+  OpenCheckpoints();
+  CheckAlerts();
+  Aggregate();
+  for (auto& [origin, oa] : origins_) report_.origins.push_back(std::move(oa));
+  return std::move(report_);
+}
+
+}  // namespace
+
+absl::StatusOr<AuditReport> Audit(const AuditBundle& bundle, const AuditOptions& options) {
+  if (bundle.format() != kBundleFormat) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bundle format is \"", bundle.format(), "\", want \"", kBundleFormat,
+                     "\"", bundle.format().empty() ? " (is this an audit bundle?)" : ""));
+  }
+  WF_ASSIGN_OR_RETURN(Roster roster, TrustRoster(bundle.roster(), options.anchor));
+  Auditor auditor(bundle, options, std::move(roster));
+  return auditor.Run();
+}
+
+// ------------------------------------------------------------------ report
+
+namespace {
+
+// A JSON string literal: quotes, backslash and control characters escaped;
+// other bytes as they are (messages quote UTF-8 input at most).
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+std::string JsonFindings(const std::vector<AuditFinding>& findings) {
+  std::vector<std::string> items;
+  for (const AuditFinding& f : findings) {
+    items.push_back(absl::StrCat("{\"token\":", JsonString(f.token), ",\"origin\":",
+                                 JsonString(f.origin), ",\"message\":", JsonString(f.message),
+                                 "}"));
+  }
+  return absl::StrCat("[", absl::StrJoin(items, ","), "]");
+}
+
+const char* Bool(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+bool AuditReport::ok() const {
+  if (!problems.empty()) return false;
+  for (const OriginAudit& o : origins) {
+    if (!o.ok()) return false;
+  }
+  return true;
+}
+
+std::set<std::string> AuditReport::Tokens() const {
+  std::set<std::string> out;
+  for (const AuditFinding& f : Findings()) out.insert(f.token);
+  return out;
+}
+
+std::vector<AuditFinding> AuditReport::Findings() const {
+  std::vector<AuditFinding> out = problems;
+  for (const OriginAudit& o : origins) out.insert(out.end(), o.problems.begin(), o.problems.end());
+  return out;
+}
+
+std::string AuditReport::Summary() const {
+  std::string out = absl::StrCat(
+      "roster ", federation, " v", roster_version, ", fingerprint ", roster_fingerprint, " (",
+      anchored ? "anchored by --roster" : "self-signed: compare the fingerprint out of band",
+      ")\n");
+  absl::StrAppend(&out, "bundle: ", alerts, " alerts, filter ",
+                  filter.empty() ? "(none)" : absl::StrCat("\"", filter, "\""), "\n");
+  for (const AuditFinding& f : problems) {
+    absl::StrAppend(&out, "  ", f.token, ": ", f.message, "\n");
+  }
+  for (const OriginAudit& o : origins) {
+    absl::StrAppend(&out, "\norigin ", o.origin, ": ", o.ok() ? "OK" : "FAILED",
+                    o.in_roster ? "" : " (not in the roster)", "\n");
+    absl::StrAppend(&out, "  alerts checked      ", o.alerts_checked, "\n");
+    absl::StrAppend(&out, "  signature failures  ", o.signature_failures, "\n");
+    absl::StrAppend(&out, "  chain breaks        ", o.chain_breaks, "\n");
+    absl::StrAppend(&out, "  inclusion failures  ", o.inclusion_failures, "\n");
+    absl::StrAppend(&out, "  out of order        ", o.out_of_order, "\n");
+    absl::StrAppend(&out, "  missing             ",
+                    o.complete ? absl::StrCat(o.missing) : "- (not a complete origin)", "\n");
+    if (o.checkpoint_root.empty()) {
+      absl::StrAppend(&out, "  checkpoint          none valid (", o.checkpoints, " in bundle)\n");
+    } else {
+      absl::StrAppend(&out, "  checkpoint          size ", o.checkpoint_size, ", root ",
+                      Short(HexEncode(o.checkpoint_root)), "; ", o.checkpoints, " in bundle, ",
+                      o.invalid_checkpoints, " invalid; ",
+                      o.consistent ? "consistent" : "INCONSISTENT", "\n");
+    }
+    absl::StrAppend(&out, "  witnesses           ", o.witnesses.size(), " of quorum ", o.quorum,
+                    o.quorum_met ? ": met" : ": NOT met",
+                    o.witnesses.empty() ? "" : absl::StrCat(" (", absl::StrJoin(o.witnesses, ", "), ")"),
+                    "\n");
+    for (const AuditFinding& f : o.problems) {
+      absl::StrAppend(&out, "  ", f.token, ": ", f.message, "\n");
+    }
+  }
+  const size_t findings = Findings().size();
+  absl::StrAppend(&out, "\n", ok() ? "audit OK" : "audit FAILED", ": ", alerts, " alerts, ",
+                  origins.size(), " origins, ", findings, " problems\n");
+  return out;
+}
+
+std::string AuditReport::Json() const {
+  std::vector<std::string> items;
+  for (const OriginAudit& o : origins) {
+    std::vector<std::string> witness_items;
+    for (const std::string& w : o.witnesses) witness_items.push_back(JsonString(w));
+    items.push_back(absl::StrCat(
+        "{\"origin\":", JsonString(o.origin), ",\"ok\":", Bool(o.ok()),
+        ",\"in_roster\":", Bool(o.in_roster), ",\"complete\":", Bool(o.complete),
+        ",\"alerts_checked\":", o.alerts_checked, ",\"signature_failures\":", o.signature_failures,
+        ",\"chain_breaks\":", o.chain_breaks, ",\"inclusion_failures\":", o.inclusion_failures,
+        ",\"out_of_order\":", o.out_of_order, ",\"missing\":", o.missing,
+        ",\"checkpoints\":", o.checkpoints, ",\"invalid_checkpoints\":", o.invalid_checkpoints,
+        ",\"checkpoint_valid\":", Bool(o.checkpoint_valid()),
+        ",\"checkpoint_size\":", o.checkpoint_size,
+        ",\"checkpoint_root\":", JsonString(HexEncode(o.checkpoint_root)),
+        ",\"consistent\":", Bool(o.consistent), ",\"witnesses\":[",
+        absl::StrJoin(witness_items, ","), "],\"quorum\":", o.quorum,
+        ",\"quorum_met\":", Bool(o.quorum_met), ",\"problems\":", JsonFindings(o.problems), "}"));
+  }
+  return absl::StrCat(
+      "{\"ok\":", Bool(ok()), ",\"federation\":", JsonString(federation),
+      ",\"roster_version\":", roster_version,
+      ",\"roster_fingerprint\":", JsonString(roster_fingerprint),
+      ",\"anchored\":", Bool(anchored), ",\"filter\":", JsonString(filter),
+      ",\"exported_at_ms\":", exported_at_ms, ",\"alerts\":", alerts,
+      ",\"problems\":", JsonFindings(problems), ",\"origins\":[", absl::StrJoin(items, ","),
+      "]}\n");
+}
+
+}  // namespace watchfloor::certs

@@ -1,0 +1,165 @@
+// Offline audit of a bundle (proto/watchfloor/v1/audit.proto AuditBundle):
+// who published each alert, that it was not altered, where it sits in its
+// origin's log, and that the origin showed one history to its witnesses.
+//
+// Audit() is pure (bytes and keys in, a report out; no I/O, no clock). It
+// fails with a Status only when the bundle cannot be audited at all: wrong
+// format string, or a roster that is not trusted. Everything else a bundle
+// can get wrong is a finding in the report, so one run shows every problem.
+//
+// Every finding carries one of the stable tokens below (machine-readable,
+// also printed by `watchfloor audit`), an origin ("" for bundle-level
+// findings) and a message for people.
+#ifndef WATCHFLOOR_CERTS_AUDIT_H_
+#define WATCHFLOOR_CERTS_AUDIT_H_
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "certs/roster.h"
+#include "watchfloor/v1/audit.pb.h"
+
+namespace watchfloor::certs {
+
+inline constexpr absl::string_view kBundleFormat = "watchfloor-bundle/v1";
+
+// ------------------------------------------------------------------ tokens
+// An alert whose envelope is not signed by its origin's roster key (bad
+// signature, flipped payload bit, another key, origin not in the roster,
+// wrong payloadType).
+inline constexpr absl::string_view kSignatureFailure = "signature_failure";
+// Consecutive sequences both present (and validly signed) whose `previous`
+// is not the id of the earlier one, or a sequence 1 with a `previous`.
+inline constexpr absl::string_view kChainBreak = "chain_break";
+// A validly signed alert whose inclusion proof does not lead to the root of
+// its origin's largest checkpoint (wrong length, wrong leaf, another tree
+// size), or that no checkpoint covers.
+inline constexpr absl::string_view kInclusionFailure = "inclusion_failure";
+// An origin's alerts not in strictly ascending sequence order (a repeated
+// sequence included).
+inline constexpr absl::string_view kOutOfOrder = "out_of_order";
+// A sequence in 1..checkpoint size absent from a complete origin.
+inline constexpr absl::string_view kMissing = "missing";
+// A checkpoint note that does not parse, is not signed by the roster key of
+// the origin its body names, or names an origin not in the roster.
+inline constexpr absl::string_view kCheckpointInvalid = "checkpoint_invalid";
+// Two validly signed checkpoints of one origin that cannot both be true:
+// the same size with different roots, or a consistency proof to the largest
+// that does not match the roots.
+inline constexpr absl::string_view kSplitView = "split_view";
+// A smaller checkpoint without a well-formed consistency proof to the
+// largest (e.g. a truncated proof): consistency is unproven, not disproven.
+inline constexpr absl::string_view kInconsistent = "inconsistent";
+// A cosignature/v1 line under a roster node's witness name and with that
+// node's key id that does not verify (or is malformed).
+inline constexpr absl::string_view kForgedCosignature = "forged_cosignature";
+// Fewer distinct other members than the quorum cosigned the largest
+// checkpoint (or the origin has no valid checkpoint to cosign).
+inline constexpr absl::string_view kQuorumNotMet = "quorum_not_met";
+// Bundle level: an alert whose payload is not a watchfloor.v1.Alert, so it
+// cannot be attributed to an origin.
+inline constexpr absl::string_view kMalformedAlert = "malformed_alert";
+
+struct AuditFinding {
+  std::string token;    // one of the k* tokens above
+  std::string origin;   // feed origin "<member>/<node>", "" for bundle level
+  std::string message;  // for people, e.g. "alert #3 (id 1a2b...): ..."
+};
+
+// ------------------------------------------------------------------ options
+
+struct AuditOptions {
+  // The roster the auditor trusts (--roster), or nullptr. With an anchor the
+  // bundle's roster must be byte-identical to it (same payload) or its
+  // direct successor (anchor->VerifyNext); without, the bundle's roster must
+  // meet its own threshold (VerifyGenesis) and the report's fingerprint is
+  // what the auditor compares out of band. Must outlive Audit().
+  const Roster* anchor = nullptr;
+  // Witnesses required on each origin's largest checkpoint: distinct roster
+  // members other than the origin's member with a valid cosignature. -1:
+  // a majority of the other members, (members - 1) / 2 + 1.
+  int quorum = -1;
+  // Threads that verify alert signatures and inclusion proofs (the calling
+  // thread is one of them). Values < 1 count as 1.
+  int threads = 2;
+};
+
+// ------------------------------------------------------------------ report
+
+// What the audit found for one feed origin.
+struct OriginAudit {
+  std::string origin;               // "<member>/<node>"
+  bool in_roster = false;
+  bool complete = false;            // listed in complete_origins
+  uint64_t alerts_checked = 0;      // alerts of this origin in the bundle
+  uint64_t signature_failures = 0;
+  uint64_t chain_breaks = 0;
+  uint64_t inclusion_failures = 0;
+  uint64_t out_of_order = 0;
+  uint64_t missing = 0;             // complete origins only
+  int checkpoints = 0;              // checkpoint notes naming this origin
+  int invalid_checkpoints = 0;
+  uint64_t checkpoint_size = 0;     // of the largest valid checkpoint
+  std::string checkpoint_root;      // its root, raw 32 bytes ("" if none)
+  bool consistent = true;           // no split view, no unproven checkpoint
+  std::vector<std::string> witnesses;  // members counted for the quorum
+  int quorum = 0;
+  bool quorum_met = false;
+  std::vector<AuditFinding> problems;
+
+  bool checkpoint_valid() const {
+    return !checkpoint_root.empty() && invalid_checkpoints == 0;
+  }
+  bool ok() const { return problems.empty(); }
+};
+
+struct AuditReport {
+  std::string federation;
+  uint64_t roster_version = 0;
+  // Lowercase hex SHA-256 of the bundle roster's payload (the signed roster
+  // bytes): compare it out of band when auditing without --roster.
+  std::string roster_fingerprint;
+  bool anchored = false;  // checked against AuditOptions::anchor
+  std::string filter;     // as exported
+  int64_t exported_at_ms = 0;
+  uint64_t alerts = 0;    // alerts in the bundle
+  std::vector<OriginAudit> origins;    // sorted by origin
+  std::vector<AuditFinding> problems;  // bundle-level findings
+
+  bool ok() const;
+  // Every finding's token, bundle-level and per origin.
+  std::set<std::string> Tokens() const;
+  // All findings, bundle-level first, then per origin in origin order.
+  std::vector<AuditFinding> Findings() const;
+  // The human summary: a roster line, one block per origin with its counts
+  // and OK / FAILED and its findings, then one final "audit OK" or "audit
+  // FAILED" line. Ends in "\n".
+  std::string Summary() const;
+  // The same as one JSON object (docs/PROTOCOL.md "Audit report"), ending in
+  // "\n". Hashes are lowercase hex.
+  std::string Json() const;
+};
+
+// Audits `bundle`. Findings go into the report; a Status only when there is
+// nothing to audit against:
+//   INVALID_ARGUMENT   format is not kBundleFormat ("bundle format is ...");
+//                      the roster envelope is malformed or fails
+//                      ValidateRoster; with an anchor, the bundle roster is
+//                      of another federation.
+//   UNAUTHENTICATED    the roster's signatures do not meet its own threshold
+//                      (no anchor), or do not chain from the anchor; or it
+//                      has the anchor's version with other contents.
+//   FAILED_PRECONDITION  with an anchor, the bundle roster is older than the
+//                      anchor or more than one version newer (the bundle
+//                      carries one roster, not the versions in between).
+// Thread-safe; starts and joins up to options.threads - 1 threads.
+absl::StatusOr<AuditReport> Audit(const watchfloor::v1::AuditBundle& bundle,
+                                  const AuditOptions& options);
+
+}  // namespace watchfloor::certs
+
+#endif  // WATCHFLOOR_CERTS_AUDIT_H_
