@@ -1,0 +1,192 @@
+// `watchfloor audit`: checks an audit bundle (proto/watchfloor/v1/audit.proto)
+// offline with certs/audit.h. Needs no node, no key, no network.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "certs/audit.h"
+#include "certs/dsse.h"
+#include "certs/roster.h"
+#include "node/cli/commands.h"
+#include "watchfloor/v1/audit.pb.h"
+
+namespace watchfloor::cli {
+
+// What `watchfloor audit` was asked for, after flag parsing. The live path
+// (--node) fills the same struct and calls AuditBundleAndReport too.
+struct AuditFlags {
+  std::string bundle_path;  // for messages: the file, or "node <addr>"
+  std::optional<certs::Roster> anchor;  // --roster, verified
+  int quorum = -1;  // -1: the default majority
+  bool json = false;
+  int threads = 1;
+};
+
+// Audits `bundle` and prints the summary (or JSON) to stdout. Returns kExitOk
+// if everything checks, kExitFailure on any finding or an unauditable bundle
+// (untrusted roster: message on stderr), kExitUsage if it is not a bundle.
+int AuditBundleAndReport(const watchfloor::v1::AuditBundle& bundle, const AuditFlags& flags);
+
+namespace {
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return kExitUsage;
+}
+
+// The whole file, or nullopt with the reason in *error.
+std::optional<std::string> ReadWholeFile(const std::string& path, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    *error = "read error";
+    return std::nullopt;
+  }
+  return data;
+}
+
+}  // namespace
+
+int AuditBundleAndReport(const watchfloor::v1::AuditBundle& bundle, const AuditFlags& flags) {
+  if (bundle.format() != certs::kBundleFormat) {
+    return UsageError(absl::StrCat(
+        flags.bundle_path, " is not an audit bundle: format is \"", bundle.format(),
+        "\", want \"", certs::kBundleFormat, "\"; pass a file written by 'watchfloor export'"));
+  }
+  certs::AuditOptions options;
+  options.anchor = flags.anchor ? &*flags.anchor : nullptr;
+  options.quorum = flags.quorum;
+  options.threads = flags.threads;
+  absl::StatusOr<certs::AuditReport> report = certs::Audit(bundle, options);
+  if (!report.ok()) {
+    std::fprintf(stderr,
+                 "error: %s cannot be audited: %s\n"
+                 "The bundle's roster is not trusted, so none of its keys are. %s\n",
+                 flags.bundle_path.c_str(), std::string(report.status().message()).c_str(),
+                 flags.anchor ? "Check that --roster is this federation's current roster."
+                              : "Audit against the roster you trust with --roster FILE.");
+    return kExitFailure;
+  }
+  const std::string out = flags.json ? report->Json() : report->Summary();
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  return report->ok() ? kExitOk : kExitFailure;
+}
+
+int AuditCommand(int argc, char** argv) {
+  CommandSpec spec{
+      "audit", "BUNDLE_FILE",
+      "Check an audit bundle offline: signatures, chains, inclusion, checkpoints, witnesses.",
+      "BUNDLE_FILE is a bundle written by 'watchfloor export' (one or more\n"
+      "serialized watchfloor.v1.AuditBundle messages, concatenated). For each\n"
+      "origin it reports alerts checked, signature failures, chain breaks,\n"
+      "inclusion failures, order, missing sequences (complete origins),\n"
+      "checkpoint consistency and whether the witness quorum was met.\n\n"
+      "Without --roster the bundle's own roster must meet its own threshold,\n"
+      "and its fingerprint is printed for you to compare out of band.\n\n"
+      "Exit codes: 0 everything checks, 1 any finding (or an untrusted\n"
+      "roster), 2 usage error or unreadable bundle.",
+      {{"roster", "FILE",
+        "the roster you trust (DSSE JSON, as 'watchfloor roster' writes); the bundle's "
+        "roster must be it or its next version"},
+       {"quorum", "N",
+        "witness members required on each origin's latest checkpoint (default: a majority "
+        "of the other members)"},
+       {"json", "", "print the report as JSON instead of the summary"},
+       {"threads", "N", "verification threads (default: the number of CPUs)"},
+       {"node", "ADDR", "audit a live node instead of a file (not yet supported)"}},
+      0,
+      1};
+  absl::StatusOr<ParsedArgs> parsed = ParseArgs(spec, argc, argv);
+  if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
+  const ParsedArgs& args = *parsed;
+  if (args.help()) {
+    std::fputs(Usage(spec).c_str(), stdout);
+    return kExitOk;
+  }
+
+  AuditFlags flags;
+  flags.json = args.Has("json");
+  const unsigned cpus = std::thread::hardware_concurrency();
+  flags.threads = cpus == 0 ? 1 : static_cast<int>(cpus);
+  if (args.Has("threads")) {
+    if (!absl::SimpleAtoi(args.Get("threads"), &flags.threads) || flags.threads < 1 ||
+        flags.threads > 256) {
+      return UsageError(absl::StrCat("--threads ", args.Get("threads"),
+                                     " is not a number from 1 to 256"));
+    }
+  }
+  if (args.Has("quorum")) {
+    if (!absl::SimpleAtoi(args.Get("quorum"), &flags.quorum) || flags.quorum < 0) {
+      return UsageError(absl::StrCat("--quorum ", args.Get("quorum"),
+                                     " is not a number of witness members (0 or more)"));
+    }
+  }
+  if (args.Has("roster")) {
+    const std::string path = args.Get("roster");
+    std::string why;
+    std::optional<std::string> json = ReadWholeFile(path, &why);
+    if (!json) {
+      return UsageError(absl::StrCat("cannot read roster file ", path, ": ", why));
+    }
+    absl::StatusOr<watchfloor::v1::Envelope> env = certs::EnvelopeFromJson(*json);
+    if (!env.ok()) {
+      return UsageError(absl::StrCat("roster file ", path, " is not a DSSE roster envelope: ",
+                                     env.status().message(),
+                                     "; pass the file 'watchfloor roster sign' wrote"));
+    }
+    absl::StatusOr<certs::Roster> anchor = certs::Roster::VerifyGenesis(*env);
+    if (!anchor.ok()) {
+      return UsageError(absl::StrCat("roster file ", path, " is not a valid roster: ",
+                                     anchor.status().message(),
+                                     "; check it with 'watchfloor roster verify --in ", path,
+                                     "'"));
+    }
+    flags.anchor.emplace(*std::move(anchor));
+  }
+
+  // ---- hook: live node. The client side (Node.Export over the node's
+  // connection flags) goes here: fetch the bundle into an AuditBundle, set
+  // flags.bundle_path = "node " + addr, and return
+  // AuditBundleAndReport(bundle, flags).
+  if (args.Has("node")) {
+    if (!args.positional().empty()) {
+      return UsageError("give either BUNDLE_FILE or --node, not both");
+    }
+    return UsageError(absl::StrCat("--node is not yet supported; export a bundle with "
+                                   "'watchfloor export' and audit the file"));
+  }
+  // ---- end of hook.
+
+  if (args.positional().empty()) {
+    return UsageError("missing BUNDLE_FILE; see 'watchfloor audit --help'");
+  }
+  flags.bundle_path = args.positional()[0];
+  std::string why;
+  std::optional<std::string> data = ReadWholeFile(flags.bundle_path, &why);
+  if (!data) {
+    return UsageError(absl::StrCat("cannot read bundle ", flags.bundle_path, ": ", why));
+  }
+  watchfloor::v1::AuditBundle bundle;
+  if (!bundle.ParseFromString(*data)) {
+    return UsageError(absl::StrCat(
+        "bundle ", flags.bundle_path, " (", data->size(),
+        " bytes) is not a serialized watchfloor.v1.AuditBundle; is it truncated, or "
+        "another file? Export it again with 'watchfloor export'"));
+  }
+  data.reset();  // the bytes live on in `bundle`; do not hold them twice
+  return AuditBundleAndReport(bundle, flags);
+}
+
+}  // namespace watchfloor::cli
