@@ -1,0 +1,443 @@
+// Writes tests/testdata/audit/: a small federation's audit bundles, one clean
+// (good.wfb) and one per tamper case, each with a <case>.expect naming the
+// finding `watchfloor audit` must report. Everything is derived from fixed
+// seeds and fixed times, so the output is the same byte for byte on every
+// run; audit_test walks the directory.
+//
+//   build/tests/make_audit_testdata <source dir>
+//       rewrites <source dir>/tests/testdata/audit/ (commit the result)
+//   build/tests/make_audit_testdata --large N FILE
+//       writes a clean bundle of N alerts of one origin (for timing audits)
+//
+// The member CA certificates are taken from tests/testdata/roster/genesis.json
+// (a roster needs real X.509 CAs, and minting one draws a fresh key).
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "certs/audit.h"
+#include "certs/dsse.h"
+#include "certs/ids.h"
+#include "certs/keys.h"
+#include "certs/merkle.h"
+#include "certs/note.h"
+#include "certs/roster.h"
+#include "watchfloor/v1/audit.pb.h"
+
+namespace watchfloor {
+namespace {
+
+using certs::SigningKey;
+using v1::AuditBundle;
+using v1::Envelope;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "make_audit_testdata: %s\n", what.c_str());
+  std::exit(1);
+}
+
+template <typename T>
+T Must(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));
+  return *std::move(v);
+}
+
+// Seeds are SHA-256 of a label, so every key is reproducible from its name.
+SigningKey KeyFor(const std::string& label) {
+  return Must(SigningKey::FromSeed(certs::Sha256("watchfloor audit testdata " + label)),
+              "seed");
+}
+
+struct Party {
+  std::string member;  // a.cz
+  std::string origin;  // a.cz/n1
+  SigningKey member_key;
+  SigningKey node_key;
+};
+
+const std::vector<Party>& Parties() {
+  static const std::vector<Party>* parties = [] {
+    auto* out = new std::vector<Party>;
+    for (const char* m : {"a.cz", "b.cz", "c.cz"}) {
+      out->push_back(Party{m, absl::StrCat(m, "/n1"), KeyFor(absl::StrCat("member ", m)),
+                           KeyFor(absl::StrCat("node ", m, "/n1"))});
+    }
+    return out;
+  }();
+  return *parties;
+}
+const Party& A() { return Parties()[0]; }
+const Party& B() { return Parties()[1]; }
+const Party& C() { return Parties()[2]; }
+const SigningKey& Outsider() {
+  static const SigningKey* key = new SigningKey(KeyFor("outsider"));
+  return *key;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Die("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+  if (!out) Die("cannot write " + path);
+}
+
+// The 2-of-3 roster "audit-example" v1, signed by a.cz and b.cz.
+Envelope MakeRoster(const std::string& genesis_json) {
+  const v1::Roster ca_source = Must(
+      certs::ParseRosterPayload(Must(certs::EnvelopeFromJson(genesis_json), "genesis.json")),
+      "genesis.json payload");
+  v1::Roster roster;
+  roster.set_federation("audit-example");
+  roster.set_version(1);
+  roster.set_threshold(2);
+  roster.mutable_issued_at()->set_seconds(1798761600);  // 2027-01-01
+  for (const Party& p : Parties()) {
+    v1::RosterMember* m = roster.add_members();
+    m->set_name(p.member);
+    m->set_member_key_pem(p.member_key.public_key().ToPem());
+    for (const auto& src : ca_source.members()) {
+      if (src.name() == p.member) m->set_ca_cert_pem(src.ca_cert_pem());
+    }
+    v1::RosterNode* n = m->add_nodes();
+    n->set_origin(p.origin);
+    n->set_signing_key_pem(p.node_key.public_key().ToPem());
+    n->add_endpoints(absl::StrCat("n1.", p.member, ":7443"));
+  }
+  Envelope env = Must(certs::MakeRosterDraft(roster), "roster draft");
+  env = Must(certs::SignRoster(env, A().member_key), "sign roster");
+  env = Must(certs::SignRoster(env, B().member_key), "sign roster");
+  Must(certs::Roster::VerifyGenesis(env), "generated roster");
+  return env;
+}
+
+// One origin's feed: the signed envelopes and the Merkle tree over their ids.
+struct Feed {
+  const Party* party;
+  std::vector<Envelope> envelopes;
+  certs::MerkleTree tree;
+};
+
+using Mutation = std::function<void(v1::Alert&)>;
+
+Feed BuildFeed(const Party& party, int n, const Mutation& mutate = nullptr) {
+  Feed feed{&party, {}, {}};
+  std::string previous;
+  for (int seq = 1; seq <= n; ++seq) {
+    v1::Alert a;
+    a.set_origin(party.origin);
+    a.set_sequence(seq);
+    a.set_previous(previous);
+    a.mutable_issued_at()->set_seconds(1798765200 + 60 * seq);
+    a.set_severity(v1::SEVERITY_HIGH);
+    a.set_category("dns.hijack");
+    a.set_tlp(v1::TLP_GREEN);
+    a.set_title(absl::StrCat("audit example ", party.origin, " #", seq));
+    a.add_domains(absl::StrCat("example", seq, ".cz"));
+    if (mutate) mutate(a);
+    const std::string payload = a.SerializeAsString();
+    feed.envelopes.push_back(
+        certs::SignEnvelope(payload, certs::kAlertPayloadType, party.node_key));
+    feed.tree.Append(certs::HashLeaf(payload));
+    previous = certs::AlertId(payload);
+  }
+  return feed;
+}
+
+// The checkpoint of `feed` at `size`, signed by its origin, cosigned by
+// `witnesses` at `time`.
+std::string CheckpointNote(const Feed& feed, uint64_t size,
+                           const std::vector<const Party*>& witnesses, uint64_t time = 1798770000) {
+  const std::string log = certs::LogOrigin(feed.party->origin);
+  const std::string body = certs::FormatCheckpoint(
+      {log, size, Must(feed.tree.RootAt(size), "root"), {}});
+  std::string note = certs::SignNote(body, log, feed.party->node_key);
+  for (const Party* w : witnesses) {
+    note += certs::CosignatureLine(body, certs::LogOrigin(w->origin), w->node_key, time);
+  }
+  return note;
+}
+
+void AddAlert(AuditBundle& bundle, const Feed& feed, int seq, uint64_t tree_size) {
+  v1::BundledAlert* a = bundle.add_alerts();
+  *a->mutable_envelope() = feed.envelopes[seq - 1];
+  a->set_tree_size(tree_size);
+  if (static_cast<uint64_t>(seq) <= tree_size) {
+    for (std::string& h : Must(feed.tree.InclusionProof(seq - 1, tree_size), "proof")) {
+      a->add_inclusion_proof(h);
+    }
+  }
+}
+
+// The roster every bundle carries; set once by main's mode.
+Envelope* g_roster = nullptr;
+
+// a.cz/n1: 8 alerts, checkpoints of size 5 and 8 (both cosigned by b and c
+// unless `witnesses_8` says otherwise). b.cz/n1: 4 alerts, one checkpoint of
+// size 4 cosigned by a and c. Both origins complete.
+AuditBundle MakeBundle(const Feed& a, const Feed& b,
+                       std::vector<const Party*> witnesses_8 = {&B(), &C()}) {
+  AuditBundle bundle;
+  bundle.set_format(std::string(certs::kBundleFormat));
+  *bundle.mutable_roster() = *g_roster;
+  bundle.set_exported_at_ms(1798800000000);
+  v1::BundledCheckpoint* cp5 = bundle.add_checkpoints();
+  cp5->set_note(CheckpointNote(a, 5, {&B(), &C()}, 1798769000));
+  for (std::string& h : Must(a.tree.ConsistencyProof(5, 8), "consistency")) {
+    cp5->add_consistency_proof(h);
+  }
+  bundle.add_checkpoints()->set_note(CheckpointNote(a, 8, witnesses_8));
+  bundle.add_checkpoints()->set_note(CheckpointNote(b, 4, {&A(), &C()}));
+  for (int seq = 1; seq <= 8; ++seq) AddAlert(bundle, a, seq, 8);
+  for (int seq = 1; seq <= 4; ++seq) AddAlert(bundle, b, seq, 4);
+  bundle.add_complete_origins(A().origin);
+  bundle.add_complete_origins(B().origin);
+  return bundle;
+}
+
+// The bundle file: the alerts in a second serialized AuditBundle after the
+// rest, as a streaming exporter writes it (the concatenation merges).
+std::string BundleFile(const AuditBundle& bundle) {
+  AuditBundle head = bundle;
+  head.clear_alerts();
+  AuditBundle tail;
+  *tail.mutable_alerts() = bundle.alerts();
+  return head.SerializeAsString() + tail.SerializeAsString();
+}
+
+struct Case {
+  std::string name;
+  std::string token;    // expected finding token, "ok" for none
+  std::string origin;
+  std::string message;  // substring of the finding's message
+  std::string what;     // for the README
+  AuditBundle bundle;
+};
+
+// The cosignature line `line` with its signature replaced by `forger`'s over
+// the same message: the right witness name and key id, the wrong key.
+std::string ForgeCosignature(const std::string& line, const std::string& body,
+                             const SigningKey& forger) {
+  const size_t space = line.rfind(' ');
+  std::string blob;
+  if (!absl::Base64Unescape(line.substr(space + 1, line.size() - space - 2), &blob) ||
+      blob.size() != 76) {
+    Die("cosignature line");
+  }
+  uint64_t time = 0;
+  for (int i = 4; i < 12; ++i) time = time << 8 | static_cast<unsigned char>(blob[i]);
+  blob = blob.substr(0, 12) + forger.Sign(certs::CosignatureMessage(body, time));
+  return absl::StrCat(line.substr(0, space + 1), absl::Base64Escape(blob), "\n");
+}
+
+std::vector<Case> Cases() {
+  const Feed a = BuildFeed(A(), 8);
+  const Feed b = BuildFeed(B(), 4);
+  const AuditBundle good = MakeBundle(a, b);
+  std::vector<Case> cases;
+  auto add = [&](std::string name, std::string token, std::string message, std::string what,
+                 const std::function<void(AuditBundle&)>& tamper) {
+    AuditBundle bundle = good;
+    tamper(bundle);
+    cases.push_back(Case{std::move(name), std::move(token),
+                         token == "ok" ? "" : A().origin, std::move(message),
+                         std::move(what), std::move(bundle)});
+  };
+  // alerts(i) is a.cz/n1 #i+1 for i < 8.
+  add("good", "ok", "", "a clean bundle: two origins, cosigned checkpoints", [](AuditBundle&) {});
+  add("flipped-signature-bit", "signature_failure", "does not verify",
+      "bit 0 of byte 5 of the signature of a.cz/n1 #2 flipped", [](AuditBundle& x) {
+        std::string* sig = x.mutable_alerts(1)->mutable_envelope()->mutable_signatures(0)
+                               ->mutable_sig();
+        (*sig)[5] ^= 0x01;
+      });
+  add("flipped-payload-bit", "signature_failure", "does not verify",
+      "bit 0 of the first title byte of a.cz/n1 #3 flipped (still a valid Alert)",
+      [](AuditBundle& x) {
+        std::string* payload = x.mutable_alerts(2)->mutable_envelope()->mutable_payload();
+        const size_t at = payload->find("audit example");
+        if (at == std::string::npos) Die("title not in payload");
+        (*payload)[at] ^= 0x01;
+      });
+  add("wrong-key", "signature_failure", "no signature by the roster key of a.cz/n1",
+      "a.cz/n1 #4 re-signed by a key that is not in the roster", [](AuditBundle& x) {
+        Envelope* env = x.mutable_alerts(3)->mutable_envelope();
+        *env = certs::SignEnvelope(env->payload(), env->payload_type(), Outsider());
+      });
+  add("reordered-feed", "out_of_order", "alert #4", "a.cz/n1 #4 and #5 swapped in the bundle",
+      [](AuditBundle& x) { x.mutable_alerts()->SwapElements(3, 4); });
+  add("missing-alert", "missing", "sequence 6", "a.cz/n1 #6 left out of a complete origin",
+      [](AuditBundle& x) { x.mutable_alerts()->DeleteSubrange(5, 1); });
+  add("extra-alert", "inclusion_failure", "not covered by any checkpoint",
+      "a.cz/n1 #9, validly signed and chained, but beyond the size-8 checkpoint",
+      [](AuditBundle& x) {
+        const Feed longer = BuildFeed(A(), 9);
+        AuditBundle extra;
+        AddAlert(extra, longer, 9, 8);
+        x.mutable_alerts()->Add()->Swap(extra.mutable_alerts(0));
+      });
+  add("truncated-proof", "inclusion_failure", "inclusion proof has 2 hashes, want 3",
+      "the last hash of a.cz/n1 #3's inclusion proof removed", [](AuditBundle& x) {
+        x.mutable_alerts(2)->mutable_inclusion_proof()->RemoveLast();
+      });
+  add("wrong-leaf", "inclusion_failure", "inclusion proof does not match root",
+      "a.cz/n1 #3 carries #5's inclusion proof", [](AuditBundle& x) {
+        *x.mutable_alerts(2)->mutable_inclusion_proof() = x.alerts(4).inclusion_proof();
+      });
+  add("proof-for-different-size", "inclusion_failure", "is for tree size 6",
+      "a.cz/n1 #3 carries a correct proof, but in the tree of size 6 (no checkpoint of 6)",
+      [&a](AuditBundle& x) {
+        v1::BundledAlert* alert = x.mutable_alerts(2);
+        alert->set_tree_size(6);
+        alert->clear_inclusion_proof();
+        for (std::string& h : Must(a.tree.InclusionProof(2, 6), "proof")) {
+          alert->add_inclusion_proof(h);
+        }
+      });
+  add("checkpoint-non-member", "checkpoint_invalid", "no signature by watchfloor/a.cz/n1",
+      "an extra, true a.cz/n1 checkpoint of size 6, signed under a.cz/n1's name by a key "
+      "that is not in the roster",
+      [&a](AuditBundle& x) {
+        const std::string log = certs::LogOrigin(A().origin);
+        const std::string body =
+            certs::FormatCheckpoint({log, 6, Must(a.tree.RootAt(6), "root"), {}});
+        v1::BundledCheckpoint* cp = x.add_checkpoints();
+        cp->set_note(certs::SignNote(body, log, Outsider()));
+        for (std::string& h : Must(a.tree.ConsistencyProof(6, 8), "consistency")) {
+          cp->add_consistency_proof(h);
+        }
+      });
+  add("forged-cosignature", "forged_cosignature",
+      "cosignature by watchfloor/b.cz/n1+",
+      "an extra cosignature line on a.cz/n1's size-8 checkpoint with b.cz/n1's witness name "
+      "and key id, signed by another key",
+      [](AuditBundle& x) {
+        std::string* note = x.mutable_checkpoints(1)->mutable_note();
+        const std::string body = note->substr(0, note->find("\n\n") + 1);
+        const std::string line = certs::CosignatureLine(
+            body, certs::LogOrigin(B().origin), B().node_key, 1798771000);
+        *note += ForgeCosignature(line, body, Outsider());
+      });
+  add("split-view", "split_view", "same tree size but different roots",
+      "a second a.cz/n1 checkpoint of size 8, validly signed by a.cz/n1, over a history "
+      "whose #8 differs",
+      [](AuditBundle& x) {
+        const Feed fork = BuildFeed(A(), 8, [](v1::Alert& alert) {
+          if (alert.sequence() == 8) alert.set_title("a different eighth alert");
+        });
+        x.add_checkpoints()->set_note(CheckpointNote(fork, 8, {&C()}));
+      });
+  add("split-view-inconsistent", "split_view", "is not consistent with checkpoint",
+      "a validly signed a.cz/n1 checkpoint of size 6 over a history whose #6 differs, "
+      "with the true consistency proof from 6 to 8",
+      [&a](AuditBundle& x) {
+        const Feed fork = BuildFeed(A(), 6, [](v1::Alert& alert) {
+          if (alert.sequence() == 6) alert.set_title("a different sixth alert");
+        });
+        v1::BundledCheckpoint* cp = x.add_checkpoints();
+        cp->set_note(CheckpointNote(fork, 6, {&B()}));
+        for (std::string& h : Must(a.tree.ConsistencyProof(6, 8), "consistency")) {
+          cp->add_consistency_proof(h);
+        }
+      });
+  add("truncated-consistency-proof", "inconsistent", "consistency proof has",
+      "the last hash of the size-5 checkpoint's consistency proof to 8 removed",
+      [](AuditBundle& x) { x.mutable_checkpoints(0)->mutable_consistency_proof()->RemoveLast(); });
+  add("quorum-not-met", "quorum_not_met", "quorum is 2",
+      "a.cz/n1's size-8 checkpoint cosigned by b.cz only (the default quorum is 2 of the 2 "
+      "other members); audits clean with --quorum 1",
+      [&a, &b](AuditBundle& x) { x = MakeBundle(a, b, {&B()}); });
+  add("chain-break", "chain_break", "alert #5 has previous",
+      "a.cz/n1 #5 names #3 as its previous; validly signed and logged as such",
+      [&b](AuditBundle& x) {
+        std::string id3;
+        const Feed broken = BuildFeed(A(), 8, [&id3](v1::Alert& alert) {
+          if (alert.sequence() == 4) id3 = alert.previous();
+          if (alert.sequence() == 5) alert.set_previous(id3);
+        });
+        x = MakeBundle(broken, b);
+      });
+  return cases;
+}
+
+std::string Readme(const std::vector<Case>& cases) {
+  std::string out =
+      "# Audit bundle tamper cases\n\n"
+      "Generated by `tests/make_audit_testdata.cc` (fixed seeds and times: byte-for-byte\n"
+      "reproducible); do not edit by hand. Regenerate with\n\n"
+      "    build/tests/make_audit_testdata .\n\n"
+      "- `roster.json`: the 2-of-3 roster `audit-example` v1 (members a.cz, b.cz, c.cz; one\n"
+      "  node `n1` each) that every bundle carries; pass it as `--roster` to anchor it.\n"
+      "- `<case>.wfb`: an AuditBundle file (two serialized AuditBundle messages, the\n"
+      "  second holding the alerts). The clean bundle has a.cz/n1 with 8 alerts and\n"
+      "  checkpoints of size 5 and 8, b.cz/n1 with 4 alerts and a checkpoint of size 4;\n"
+      "  every checkpoint is cosigned by the two other nodes; both origins are complete.\n"
+      "- `<case>.expect`: `token` (the finding `watchfloor audit` must report, and the\n"
+      "  only one), `origin`, `count` (number of findings) and `message` (a substring\n"
+      "  of the finding's message). `token ok` means the bundle audits clean.\n\n"
+      "| case | token | tamper |\n|---|---|---|\n";
+  for (const Case& c : cases) {
+    absl::StrAppend(&out, "| `", c.name, "` | `", c.token, "` | ", c.what, " |\n");
+  }
+  return out;
+}
+
+int WriteTestdata(const std::string& source_dir) {
+  static Envelope roster =
+      MakeRoster(ReadFile(source_dir + "/tests/testdata/roster/genesis.json"));
+  g_roster = &roster;
+  const std::string dir = source_dir + "/tests/testdata/audit";
+  WriteFile(dir + "/roster.json", certs::EnvelopeToJson(roster) + "\n");
+  const std::vector<Case> cases = Cases();
+  for (const Case& c : cases) {
+    WriteFile(dir + "/" + c.name + ".wfb", BundleFile(c.bundle));
+    std::string expect = absl::StrCat("token ", c.token, "\n");
+    if (c.token != "ok") {
+      absl::StrAppend(&expect, "origin ", c.origin, "\ncount 1\nmessage ", c.message, "\n");
+    }
+    WriteFile(dir + "/" + c.name + ".expect", expect);
+  }
+  WriteFile(dir + "/README.md", Readme(cases));
+  std::printf("wrote %zu cases to %s\n", cases.size(), dir.c_str());
+  return 0;
+}
+
+int WriteLarge(const std::string& source_dir, int n, const std::string& path) {
+  static Envelope roster =
+      MakeRoster(ReadFile(source_dir + "/tests/testdata/roster/genesis.json"));
+  g_roster = &roster;
+  const Feed a = BuildFeed(A(), n);
+  AuditBundle bundle;
+  bundle.set_format(std::string(certs::kBundleFormat));
+  *bundle.mutable_roster() = roster;
+  bundle.add_checkpoints()->set_note(CheckpointNote(a, n, {&B(), &C()}));
+  for (int seq = 1; seq <= n; ++seq) AddAlert(bundle, a, seq, n);
+  bundle.add_complete_origins(A().origin);
+  WriteFile(path, BundleFile(bundle));
+  std::printf("wrote %d alerts to %s\n", n, path.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace watchfloor
+
+int main(int argc, char** argv) {
+  if (argc == 2) return watchfloor::WriteTestdata(argv[1]);
+  if (argc == 5 && std::string(argv[2]) == "--large") {
+    return watchfloor::WriteLarge(argv[1], std::atoi(argv[3]), argv[4]);
+  }
+  std::fprintf(stderr,
+               "usage: make_audit_testdata SOURCE_DIR\n"
+               "       make_audit_testdata SOURCE_DIR --large N FILE\n");
+  return 2;
+}
