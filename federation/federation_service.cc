@@ -86,6 +86,20 @@ grpc::Status FederationService::PushEvidence(
   return grpc::Status::OK;
 }
 
+grpc::Status FederationService::PushCheckpoints(
+    grpc::ServerContext* ctx, const watchfloor::v1::PushCheckpointsRequest* req,
+    watchfloor::v1::PushCheckpointsResponse* resp) {
+  WF_CALLER(ctx);
+  if (req->notes_size() > kMaxCheckpointsPerPush) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("PushCheckpoints carries ", req->notes_size(),
+                                     " notes; send at most ", kMaxCheckpointsPerPush,
+                                     " per call"));
+  }
+  *resp = gossip_->HandleCheckpoints(*caller, *req);
+  return grpc::Status::OK;
+}
+
 #undef WF_CALLER
 
 }  // namespace watchfloor::federation

@@ -39,6 +39,11 @@ class FederationService final : public watchfloor::v1::Federation::Service {
   grpc::Status PushEvidence(grpc::ServerContext* ctx,
                             const watchfloor::v1::EvidenceMessage* req,
                             watchfloor::v1::PushEvidenceResponse* resp) override;
+  grpc::Status PushCheckpoints(grpc::ServerContext* ctx,
+                               const watchfloor::v1::PushCheckpointsRequest* req,
+                               watchfloor::v1::PushCheckpointsResponse* resp) override;
+
+  static constexpr int kMaxCheckpointsPerPush = 64;
 
  private:
   // The caller's origin if it is a peer of this node.

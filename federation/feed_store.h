@@ -25,10 +25,14 @@ struct FrontierEntry {
   bool forked = false;
 };
 
-// Two envelopes proving that an origin signed two histories.
+// Two envelopes proving that an origin signed two histories; or, for a
+// split view, two checkpoint notes of one origin that cannot both be true
+// (then the envelopes are empty).
 struct EvidencePair {
   watchfloor::v1::Envelope first;
   watchfloor::v1::Envelope second;
+  std::string first_note;
+  std::string second_note;
 };
 
 class FeedStore {
@@ -61,6 +65,16 @@ class FeedStore {
   // Evidence this node holds for `origin` (forks, broken chains). Thread-safe.
   virtual absl::StatusOr<std::vector<EvidencePair>> EvidenceFor(
       const std::string& origin) = 0;
+
+  // Checkpoint notes from a peer (Federation.PushCheckpoints): verified,
+  // witnessed and merged by the node. Per note, whether it told this node
+  // something new (then the node relays it itself). Thread-safe.
+  virtual std::vector<bool> OfferCheckpoints(const std::vector<std::string>& notes) = 0;
+
+  // Split-view evidence from a peer. OK if it is evidence and new here,
+  // ALREADY_EXISTS if known, else the error. Thread-safe.
+  virtual absl::Status OfferSplitView(const std::string& first_note,
+                                      const std::string& second_note) = 0;
 };
 
 }  // namespace watchfloor::federation

@@ -41,6 +41,9 @@ AlertKey KeyOf(const Envelope& e) {
   return k;
 }
 
+// Notes per PushCheckpoints call (FederationService::kMaxCheckpointsPerPush).
+constexpr int kMaxCheckpointsPerPush = 64;
+
 void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
 }
@@ -59,6 +62,8 @@ struct Gossip::Link {
   std::vector<watchfloor::v1::AlertRef> ihaves ABSL_GUARDED_BY(mu);
   std::vector<std::string> fetches ABSL_GUARDED_BY(mu);
   std::vector<EvidencePair> evidence ABSL_GUARDED_BY(mu);
+  // Checkpoint notes to send, the newest per log (keyed by its first line).
+  std::map<std::string, std::string> checkpoints ABSL_GUARDED_BY(mu);
   bool sync_requested ABSL_GUARDED_BY(mu) = false;
   // Where its frontier was ahead of ours (origin -> its sequence), and when
   // to check whether push delivered that meanwhile (NoteAhead).
@@ -167,6 +172,26 @@ void Gossip::Broadcast(const Envelope& envelope) {
   AlertKey key = KeyOf(envelope);
   Forward(envelope, certs::AlertId(envelope.payload()), key.origin,
           key.sequence, "");
+}
+
+void Gossip::BroadcastCheckpoint(const std::string& note) {
+  const std::string log = note.substr(0, note.find('\n'));
+  for (auto& link : links_) {
+    absl::MutexLock lock(&link->mu);
+    link->checkpoints[log] = note;
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.checkpoints_sent += links_.size();
+}
+
+watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
+    const std::string& peer, const watchfloor::v1::PushCheckpointsRequest& req) {
+  std::vector<std::string> notes(req.notes().begin(), req.notes().end());
+  std::vector<bool> fresh = store_->OfferCheckpoints(notes);
+  watchfloor::v1::PushCheckpointsResponse resp;
+  for (bool b : fresh) resp.add_new_info(b);
+  (void)peer;
+  return resp;
 }
 
 void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
@@ -477,6 +502,20 @@ watchfloor::v1::PushEvidenceResponse Gossip::HandleEvidence(
   // Offering both envelopes lets the ingest path find the contradiction
   // itself: whichever one is not stored conflicts with the one that is.
   watchfloor::v1::PushEvidenceResponse resp;
+  if (!req.first_note().empty() || !req.second_note().empty()) {
+    absl::Status st = store_->OfferSplitView(req.first_note(), req.second_note());
+    if (st.ok()) resp.set_new_evidence(true);
+    if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists &&
+        st.code() != absl::StatusCode::kFailedPrecondition) {
+      absl::MutexLock lock(&mu_);
+      ++stats_.refused;
+      if (Link* link = FindLink(peer)) {
+        absl::MutexLock l(&link->mu);
+        ++link->stats.refused;
+      }
+    }
+    return resp;
+  }
   for (const Envelope* e : {&req.first(), &req.second()}) {
     absl::Status st = store_->Offer(*e, [](absl::Status) {});
     if (st.ok()) resp.set_new_evidence(true);
@@ -620,6 +659,7 @@ void Gossip::SenderLoop(Link* link) {
     std::vector<watchfloor::v1::AlertRef> ihaves;
     std::vector<std::string> fetches;
     std::vector<EvidencePair> evidence;
+    std::map<std::string, std::string> checkpoints;
     {
       absl::MutexLock lock(&link->mu);
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu) {
@@ -627,7 +667,7 @@ void Gossip::SenderLoop(Link* link) {
         absl::Time now = absl::Now();
         if (now < link->next_try) return false;
         return !link->pushes.empty() || !link->fetches.empty() ||
-               !link->evidence.empty() ||
+               !link->evidence.empty() || !link->checkpoints.empty() ||
                (!link->ihaves.empty() &&
                 now - link->last_ihave >= options_.ihave_interval);
       };
@@ -640,6 +680,7 @@ void Gossip::SenderLoop(Link* link) {
       }
       fetches.swap(link->fetches);
       evidence.swap(link->evidence);
+      checkpoints.swap(link->checkpoints);
       if (absl::Now() - link->last_ihave >= options_.ihave_interval) {
         ihaves.swap(link->ihaves);
         link->last_ihave = absl::Now();
@@ -650,10 +691,31 @@ void Gossip::SenderLoop(Link* link) {
       watchfloor::v1::EvidenceMessage msg;
       *msg.mutable_first() = ev.first;
       *msg.mutable_second() = ev.second;
+      msg.set_first_note(ev.first_note);
+      msg.set_second_note(ev.second_note);
       watchfloor::v1::PushEvidenceResponse resp;
       grpc::ClientContext ctx;
       SetDeadline(&ctx, options_.rpc_timeout);
       if (!link->stub->PushEvidence(&ctx, msg, &resp).ok()) failed = true;
+    }
+    for (auto it = checkpoints.begin(); it != checkpoints.end();) {
+      watchfloor::v1::PushCheckpointsRequest req;
+      auto end = it;
+      for (int n = 0; end != checkpoints.end() && n < kMaxCheckpointsPerPush; ++end, ++n) {
+        req.add_notes(end->second);
+      }
+      watchfloor::v1::PushCheckpointsResponse resp;
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, options_.rpc_timeout);
+      if (!link->stub->PushCheckpoints(&ctx, req, &resp).ok()) {
+        failed = true;
+        // Keep the newest note per log for after the backoff, unless a newer
+        // one was queued meanwhile.
+        absl::MutexLock lock(&link->mu);
+        for (; it != checkpoints.end(); ++it) link->checkpoints.emplace(it->first, it->second);
+        break;
+      }
+      it = end;
     }
     if (!pushes.empty()) {
       watchfloor::v1::PushRequest req;

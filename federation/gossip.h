@@ -103,6 +103,7 @@ class Gossip {
     // again (see OnStored), counted once each.
     uint64_t reordered = 0;
     uint64_t evidence_sent = 0;
+    uint64_t checkpoints_sent = 0;
     std::map<std::string, PeerStats> peers;
   };
 
@@ -122,6 +123,9 @@ class Gossip {
   void Broadcast(const watchfloor::v1::Envelope& envelope);
   // Evidence this node just stored: send it to every peer.
   void BroadcastEvidence(const EvidencePair& evidence);
+  // A checkpoint note this node signed, cosigned or merged: send it to every
+  // peer. Only the newest note per log is kept queued for a peer.
+  void BroadcastCheckpoint(const std::string& note);
 
   // Handlers for the Federation service; `peer` is the caller's
   // authenticated origin, which must be one of `peers`.
@@ -137,6 +141,8 @@ class Gossip {
       const std::string& peer, const watchfloor::v1::PullRangeRequest& req);
   watchfloor::v1::PushEvidenceResponse HandleEvidence(
       const std::string& peer, const watchfloor::v1::EvidenceMessage& req);
+  watchfloor::v1::PushCheckpointsResponse HandleCheckpoints(
+      const std::string& peer, const watchfloor::v1::PushCheckpointsRequest& req);
 
   // One anti-entropy round with `peer` now: swap frontiers, pull what is
   // missing. Returns the number of envelopes pulled.

@@ -441,7 +441,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
         op->status = StageIngest(*op, batch);
         break;
       case Op::Kind::kCheckpoint:
-        batch.writes.checkpoints.push_back(op->checkpoint);
+        if (!op->checkpoint.origin.empty()) batch.writes.checkpoints.push_back(op->checkpoint);
         if (op->split_view.has_value()) batch.evidence.push_back(*op->split_view);
         break;
     }

@@ -110,8 +110,8 @@ class Ledger {
   // True if an ingest of this id is queued or being committed. Thread-safe.
   bool InFlight(const std::string& id) const;
 
-  // Stores a checkpoint note (and, for a split view, its evidence) in the
-  // writer's next transaction; `done` gets the commit's status on the
+  // Stores a checkpoint note (none if checkpoint.origin is empty) and, for a
+  // split view, its evidence, in the writer's next transaction; `done` gets the commit's status on the
   // writer thread. RESOURCE_EXHAUSTED / UNAVAILABLE as Publish.
   void StoreCheckpoint(StoredCheckpoint checkpoint,
                        std::optional<Evidence> evidence,

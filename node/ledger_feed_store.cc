@@ -52,7 +52,7 @@ absl::StatusOr<std::vector<federation::EvidencePair>> LedgerFeedStore::EvidenceF
   if (!all.ok()) return all.status();
   std::vector<federation::EvidencePair> out;
   for (const Evidence& e : *all) {
-    if (e.origin != origin) continue;
+    if (e.origin != origin || e.kind == "split-view") continue;
     federation::EvidencePair p;
     if (!p.first.ParseFromString(e.stored_envelope) ||
         !p.second.ParseFromString(e.conflict_envelope)) {
@@ -61,6 +61,27 @@ absl::StatusOr<std::vector<federation::EvidencePair>> LedgerFeedStore::EvidenceF
     out.push_back(std::move(p));
   }
   return out;
+}
+
+std::vector<bool> LedgerFeedStore::OfferCheckpoints(
+    const std::vector<std::string>& notes) {
+  std::vector<bool> out;
+  out.reserve(notes.size());
+  for (const std::string& note : notes) {
+    absl::StatusOr<bool> fresh = transparency_ != nullptr
+                                     ? transparency_->Receive(note)
+                                     : absl::StatusOr<bool>(false);
+    out.push_back(fresh.ok() && *fresh);
+  }
+  return out;
+}
+
+absl::Status LedgerFeedStore::OfferSplitView(const std::string& first_note,
+                                             const std::string& second_note) {
+  if (transparency_ == nullptr) {
+    return absl::UnimplementedError("this node keeps no transparency logs");
+  }
+  return transparency_->ReceiveSplitView(first_note, second_note);
 }
 
 }  // namespace watchfloor::node

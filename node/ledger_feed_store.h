@@ -6,6 +6,7 @@
 #include "federation/feed_store.h"
 #include "node/alert_store.h"
 #include "node/ledger.h"
+#include "node/transparency.h"
 
 namespace watchfloor::node {
 
@@ -26,10 +27,17 @@ class LedgerFeedStore final : public federation::FeedStore {
                      std::function<void(absl::Status)> stored) override;
   absl::StatusOr<std::vector<federation::EvidencePair>> EvidenceFor(
       const std::string& origin) override;
+  std::vector<bool> OfferCheckpoints(const std::vector<std::string>& notes) override;
+  absl::Status OfferSplitView(const std::string& first_note,
+                              const std::string& second_note) override;
+
+  // Where checkpoints go; must outlive this object. Set before gossip starts.
+  void set_transparency(Transparency* t) { transparency_ = t; }
 
  private:
   Ledger* const ledger_;
   AlertStore* const store_;
+  Transparency* transparency_ = nullptr;
 };
 
 }  // namespace watchfloor::node

@@ -218,11 +218,18 @@ absl::Status NodeServer::StartGossip() {
   federation::Gossip* gossip = gossip_.get();
   ledger_->SetEvidenceListener([gossip](const Evidence& e) {
     federation::EvidencePair pair;
-    if (pair.first.ParseFromString(e.stored_envelope) &&
-        pair.second.ParseFromString(e.conflict_envelope)) {
+    if (e.kind == "split-view") {
+      pair.first_note = e.stored_envelope;
+      pair.second_note = e.conflict_envelope;
+      gossip->BroadcastEvidence(pair);
+    } else if (pair.first.ParseFromString(e.stored_envelope) &&
+               pair.second.ParseFromString(e.conflict_envelope)) {
       gossip->BroadcastEvidence(pair);
     }
   });
+  feed_store_->set_transparency(transparency_.get());
+  transparency_->SetBroadcast(
+      [gossip](const std::string& note) { gossip->BroadcastCheckpoint(note); });
   Authorizer* authz = authz_.get();
   federation_service_ = std::make_unique<federation::FederationService>(
       gossip, [authz](const grpc::ServerContext& ctx) {
@@ -284,6 +291,19 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
       Ledger::Open(s->store_.get(), &s->key_, config.origin(),
                    s->resolver_.get(), clock,
                    [hub](const std::vector<StoredRef>& a) { hub->OnCommitted(a); }));
+  {
+    Transparency::Options topts;
+    const auto& tc = config.transparency();
+    if (tc.checkpoint_interval_ms() != 0) {
+      topts.checkpoint_interval = absl::Milliseconds(tc.checkpoint_interval_ms());
+    }
+    if (tc.resend_interval_ms() != 0) {
+      topts.resend_interval = absl::Milliseconds(tc.resend_interval_ms());
+    }
+    s->transparency_ = std::make_unique<Transparency>(
+        config.origin(), &s->key_, s->roster_.has_value() ? &*s->roster_ : nullptr,
+        s->ledger_.get(), s->store_.get(), clock, topts);
+  }
   if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
 
   const auto& lim = config.limits();
@@ -296,6 +316,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
                         : [gossip](const watchfloor::v1::Envelope& e) {
                             gossip->Broadcast(e);
                           });
+
+  s->service_->SetTransparency(s->transparency_.get(),
+                              s->roster_.has_value() ? &*s->roster_ : nullptr);
 
   WF_ASSIGN_OR_RETURN(auto creds,
                       Credentials(config, s->roster_.has_value()
@@ -339,6 +362,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   }
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   if (s->gossip_ != nullptr) s->gossip_->Start();
+  WF_RETURN_IF_ERROR(s->transparency_->Start());
   return s;
 }
 
@@ -370,6 +394,7 @@ NodeServer::~NodeServer() {
     Shutdown();
     server_->Wait();
   }
+  if (transparency_ != nullptr) transparency_->Stop();
   if (gossip_ != nullptr) gossip_->Stop();
   if (ledger_ != nullptr) ledger_->SetEvidenceListener(nullptr);
   ledger_.reset();

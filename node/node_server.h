@@ -17,6 +17,7 @@
 #include "node/clock.h"
 #include "node/key_resolver.h"
 #include "node/ledger.h"
+#include "node/transparency.h"
 #include "node/node_service.h"
 #include "node/sqlite_alert_store.h"
 #include "node/subscription_hub.h"
@@ -65,6 +66,7 @@ class NodeServer {
   std::unique_ptr<SqliteAlertStore> store_;
   std::unique_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<Transparency> transparency_;
   std::unique_ptr<LedgerFeedStore> feed_store_;
   std::unique_ptr<federation::Gossip> gossip_;
   std::unique_ptr<federation::FederationService> federation_service_;

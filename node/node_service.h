@@ -7,10 +7,12 @@
 #include <functional>
 
 #include "certs/keys.h"
+#include "certs/roster.h"
 #include "node/authz.h"
 #include "node/alert_store.h"
 #include "node/ledger.h"
 #include "node/subscription_hub.h"
+#include "node/transparency.h"
 #include "watchfloor/v1/node.grpc.pb.h"
 
 namespace watchfloor::node {
@@ -46,6 +48,35 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
       const watchfloor::v1::IngestRequest* request,
       watchfloor::v1::IngestResponse* response) override;
 
+  // Transparency rpcs (node_service_audit.cc).
+  grpc::ServerUnaryReactor* GetCheckpoint(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::GetCheckpointRequest* request,
+      watchfloor::v1::GetCheckpointResponse* response) override;
+  grpc::ServerUnaryReactor* GetInclusionProof(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::GetInclusionProofRequest* request,
+      watchfloor::v1::GetInclusionProofResponse* response) override;
+  grpc::ServerUnaryReactor* GetConsistencyProof(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::GetConsistencyProofRequest* request,
+      watchfloor::v1::GetConsistencyProofResponse* response) override;
+  grpc::ServerUnaryReactor* ListEvidence(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::ListEvidenceRequest* request,
+      watchfloor::v1::ListEvidenceResponse* response) override;
+  grpc::ServerWriteReactor<watchfloor::v1::AuditBundle>* Export(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::ExportRequest* request) override;
+
+  // The node's transparency logs and the roster exported bundles carry
+  // (null outside a federation). Set before the server starts; both must
+  // outlive the service.
+  void SetTransparency(Transparency* transparency, const certs::Roster* roster) {
+    transparency_ = transparency;
+    roster_ = roster;
+  }
+
  private:
   Ledger* const ledger_;
   SubscriptionHub* const hub_;
@@ -54,6 +85,8 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   const size_t max_subscribers_;
   const Authorizer* const authz_;
   const AcceptedHook on_accepted_;
+  Transparency* transparency_ = nullptr;
+  const certs::Roster* roster_ = nullptr;
 };
 
 }  // namespace watchfloor::node

@@ -1,0 +1,305 @@
+// The transparency rpcs of watchfloor.v1.Node: checkpoints, proofs, evidence
+// and audit bundle export (docs/PROTOCOL.md "Audit bundle").
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "certs/ids.h"
+#include "certs/merkle.h"
+#include "certs/note.h"
+#include "node/alert_validator.h"
+#include "node/filter.h"
+#include "node/grpc_status.h"
+#include "node/node_service.h"
+
+namespace watchfloor::node {
+namespace {
+
+using watchfloor::v1::AuditBundle;
+
+constexpr char kBundleFormat[] = "watchfloor-bundle/v1";
+// Alerts per streamed piece of a bundle.
+constexpr size_t kExportPiece = 256;
+
+grpc::Status NoTransparency() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "this node keeps no transparency logs; restart it");
+}
+
+// The origin a request names: its own when empty.
+absl::StatusOr<std::string> RequestedOrigin(const std::string& requested,
+                                            const Ledger& ledger) {
+  if (requested.empty()) return ledger.origin();
+  absl::Status st = ValidateOrigin(requested);
+  if (!st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("origin: ", st.message()));
+  }
+  return requested;
+}
+
+absl::StatusOr<certs::Checkpoint> BodyOf(const std::string& note) {
+  absl::StatusOr<certs::ParsedNote> parsed = certs::ParseNote(note);
+  if (!parsed.ok()) return parsed.status();
+  return certs::ParseCheckpoint(parsed->text);
+}
+
+// Streams a bundle: the header with every checkpoint, then the matching
+// alerts of each origin with their inclusion proofs, kExportPiece per
+// message. Pieces are built one at a time as the previous write completes.
+class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
+ public:
+  struct OriginPlan {
+    std::string origin;
+    uint64_t size = 0;
+  };
+
+  ExportReactor(AlertStore* store, std::shared_ptr<const Matcher> matcher,
+                std::vector<OriginPlan> plans, AuditBundle header)
+      : store_(store), matcher_(std::move(matcher)), plans_(std::move(plans)) {
+    piece_ = std::move(header);
+    StartWrite(&piece_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "exporter went away"));
+      return;
+    }
+    absl::StatusOr<bool> more = NextPiece();
+    if (!more.ok()) {
+      Finish(ToGrpcStatus(more.status()));
+    } else if (*more) {
+      StartWrite(&piece_);
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Fills piece_ with up to kExportPiece alerts; false when none is left.
+  absl::StatusOr<bool> NextPiece() {
+    piece_.Clear();
+    while (plan_ < plans_.size()) {
+      const OriginPlan& p = plans_[plan_];
+      if (tree_.size() != p.size) {
+        // Every leaf up to the checkpoint, once per origin: proofs are then
+        // O(log n) each without a store read per proof node.
+        tree_ = certs::MerkleTree();
+        absl::StatusOr<std::vector<std::string>> ids = store_->ReadIds(p.origin, 1, p.size);
+        if (!ids.ok()) return ids.status();
+        if (ids->size() != p.size) {
+          return absl::DataLossError(absl::StrCat("feed ", p.origin, " has ", ids->size(),
+                                                  " stored alerts below its checkpoint size ",
+                                                  p.size));
+        }
+        for (const std::string& id : *ids) tree_.Append(absl::HexStringToBytes(id));
+        next_ = 1;
+      }
+      while (next_ <= p.size && static_cast<size_t>(piece_.alerts_size()) < kExportPiece) {
+        absl::StatusOr<std::vector<StoredAlert>> rows =
+            store_->ReadRange(p.origin, next_, p.size, kExportPiece);
+        if (!rows.ok()) return rows.status();
+        if (rows->empty()) break;
+        for (StoredAlert& a : *rows) {
+          next_ = a.sequence + 1;
+          watchfloor::v1::Alert alert;
+          if (!matcher_->matches_everything()) {
+            if (!alert.ParseFromString(a.envelope.payload()) ||
+                !matcher_->Matches(AlertFacts::From(alert))) {
+              continue;
+            }
+          }
+          absl::StatusOr<std::vector<std::string>> proof =
+              tree_.InclusionProof(a.sequence - 1, p.size);
+          if (!proof.ok()) return proof.status();
+          watchfloor::v1::BundledAlert* b = piece_.add_alerts();
+          *b->mutable_envelope() = std::move(a.envelope);
+          b->set_tree_size(p.size);
+          for (std::string& h : *proof) b->add_inclusion_proof(std::move(h));
+          if (static_cast<size_t>(piece_.alerts_size()) >= kExportPiece) break;
+        }
+      }
+      if (piece_.alerts_size() > 0) return true;
+      ++plan_;
+      tree_ = certs::MerkleTree();
+    }
+    return piece_.alerts_size() > 0;
+  }
+
+  AlertStore* const store_;
+  const std::shared_ptr<const Matcher> matcher_;
+  const std::vector<OriginPlan> plans_;
+  size_t plan_ = 0;
+  uint64_t next_ = 1;
+  certs::MerkleTree tree_;
+  AuditBundle piece_;
+};
+
+class RefuseExport final : public grpc::ServerWriteReactor<AuditBundle> {
+ public:
+  explicit RefuseExport(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* NodeService::GetCheckpoint(
+    grpc::CallbackServerContext* ctx, const watchfloor::v1::GetCheckpointRequest* request,
+    watchfloor::v1::GetCheckpointResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
+  if (transparency_ == nullptr) {
+    reactor->Finish(NoTransparency());
+    return reactor;
+  }
+  absl::StatusOr<std::string> origin = RequestedOrigin(request->origin(), *ledger_);
+  absl::StatusOr<std::string> note =
+      origin.ok() ? transparency_->Latest(*origin) : origin.status();
+  if (note.ok()) response->set_note(*note);
+  reactor->Finish(ToGrpcStatus(note.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* NodeService::GetInclusionProof(
+    grpc::CallbackServerContext* ctx,
+    const watchfloor::v1::GetInclusionProofRequest* request,
+    watchfloor::v1::GetInclusionProofResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto finish = [reactor](const absl::Status& st) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  };
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) return finish(st);
+  if (transparency_ == nullptr) {
+    reactor->Finish(NoTransparency());
+    return reactor;
+  }
+  if (!certs::IsHexId(request->id())) {
+    return finish(absl::InvalidArgumentError(
+        absl::StrCat("alert id \"", request->id().substr(0, 80),
+                     "\" is not 64 lowercase hex characters")));
+  }
+  absl::StatusOr<std::optional<StoredAlert>> got = store_->Get(request->id());
+  if (!got.ok()) return finish(got.status());
+  if (!got->has_value()) {
+    return finish(absl::NotFoundError(absl::StrCat("no alert ", request->id(), " on this node")));
+  }
+  const StoredAlert& a = **got;
+  uint64_t size = request->tree_size();
+  if (size == 0) {
+    absl::StatusOr<std::string> note = transparency_->Latest(a.origin);
+    if (!note.ok()) return finish(note.status());
+    absl::StatusOr<certs::Checkpoint> body = BodyOf(*note);
+    if (!body.ok()) return finish(body.status());
+    size = body->size;
+    response->set_checkpoint_note(*note);
+  }
+  if (a.sequence > size) {
+    return finish(absl::OutOfRangeError(absl::StrCat(
+        "alert ", a.id, " is sequence ", a.sequence, " of ", a.origin,
+        ", beyond the tree size ", size,
+        "; ask again once a newer checkpoint covers it")));
+  }
+  absl::StatusOr<std::vector<std::string>> proof =
+      transparency_->InclusionProof(a.origin, a.sequence - 1, size);
+  if (!proof.ok()) return finish(proof.status());
+  response->set_origin(a.origin);
+  response->set_leaf_index(a.sequence - 1);
+  response->set_tree_size(size);
+  for (std::string& h : *proof) response->add_hashes(std::move(h));
+  return finish(absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* NodeService::GetConsistencyProof(
+    grpc::CallbackServerContext* ctx,
+    const watchfloor::v1::GetConsistencyProofRequest* request,
+    watchfloor::v1::GetConsistencyProofResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
+  if (transparency_ == nullptr) {
+    reactor->Finish(NoTransparency());
+    return reactor;
+  }
+  absl::StatusOr<std::string> origin = RequestedOrigin(request->origin(), *ledger_);
+  absl::StatusOr<std::vector<std::string>> proof =
+      origin.ok() ? transparency_->ConsistencyProof(*origin, request->first(),
+                                                    request->second())
+                  : absl::StatusOr<std::vector<std::string>>(origin.status());
+  if (proof.ok()) {
+    for (std::string& h : *proof) response->add_hashes(std::move(h));
+  }
+  reactor->Finish(ToGrpcStatus(proof.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* NodeService::ListEvidence(
+    grpc::CallbackServerContext* ctx, const watchfloor::v1::ListEvidenceRequest*,
+    watchfloor::v1::ListEvidenceResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
+  absl::StatusOr<std::vector<Evidence>> all = store_->ListEvidence();
+  if (!all.ok()) {
+    reactor->Finish(ToGrpcStatus(all.status()));
+    return reactor;
+  }
+  for (const Evidence& e : *all) {
+    watchfloor::v1::EvidenceRecord* r = response->add_evidence();
+    r->set_kind(e.kind);
+    r->set_origin(e.origin);
+    r->set_sequence(e.sequence);
+    r->set_detected_at_ms(e.detected_at_ms);
+    if (e.kind == "split-view") {
+      r->set_first_note(e.stored_envelope);
+      r->set_second_note(e.conflict_envelope);
+    } else {
+      r->mutable_first()->ParseFromString(e.stored_envelope);
+      r->mutable_second()->ParseFromString(e.conflict_envelope);
+    }
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<AuditBundle>* NodeService::Export(
+    grpc::CallbackServerContext* ctx, const watchfloor::v1::ExportRequest* request) {
+  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
+    return new RefuseExport(ToGrpcStatus(st));
+  }
+  if (transparency_ == nullptr) return new RefuseExport(NoTransparency());
+  absl::StatusOr<std::shared_ptr<const Matcher>> matcher = Matcher::Compile(request->filters());
+  if (!matcher.ok()) return new RefuseExport(ToGrpcStatus(matcher.status()));
+
+  AuditBundle header;
+  header.set_format(kBundleFormat);
+  if (roster_ != nullptr) *header.mutable_roster() = roster_->envelope();
+  header.set_filter(request->filter_text());
+  header.set_exported_at_ms(absl::ToUnixMillis(absl::Now()));
+  std::vector<ExportReactor::OriginPlan> plans;
+  const int quorum = transparency_->DefaultQuorum();
+  for (const FeedHead& head : ledger_->Heads()) {
+    absl::StatusOr<StoredCheckpoint> cp = transparency_->ForExport(head.origin, quorum);
+    if (!cp.ok()) continue;  // no checkpoint yet: nothing of it is provable
+    header.add_checkpoints()->set_note(cp->note);
+    if ((*matcher)->matches_everything()) header.add_complete_origins(head.origin);
+    plans.push_back({head.origin, cp->size});
+  }
+  return new ExportReactor(store_, std::move(*matcher), std::move(plans), std::move(header));
+}
+
+}  // namespace watchfloor::node

@@ -1,0 +1,321 @@
+// Transparency logs across a real 3-member federation in this process (real
+// mutual TLS, SQLite, gRPC): the origin signs checkpoints of its feed's
+// Merkle log, every other node checks them against its own copy of the feed
+// and cosigns, cosignatures are gossiped until every node holds all of
+// them; proofs and evidence over the Node API; split views are stored and
+// gossiped as evidence; bad checkpoints are refused and change nothing.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "certs/ids.h"
+#include "certs/merkle.h"
+#include "certs/note.h"
+#include "gtest/gtest.h"
+#include "tests/federation_util.h"
+#include "tests/test_util.h"
+
+namespace watchfloor::testing {
+namespace {
+
+namespace v1 = ::watchfloor::v1;
+
+constexpr absl::Duration kConverge = absl::Seconds(30);
+
+grpc::ClientContext* WithDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return ctx;
+}
+
+// A 3-member federation whose nodes sign a checkpoint at most every 100 ms.
+class TransparencyTest : public ::testing::Test {
+ protected:
+  TransparencyTest() : fed_(Make()) {}
+
+  static FederationOptions Make() {
+    FederationOptions o;
+    o.members = 3;
+    return o;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(fed_.ok());
+    for (int i = 0; i < fed_.size(); ++i) {
+      fed_.config(i).mutable_transparency()->set_checkpoint_interval_ms(100);
+      fed_.config(i).mutable_transparency()->set_resend_interval_ms(500);
+    }
+    ASSERT_TRUE(fed_.StartAll().ok());
+  }
+
+  // Publishes n alerts at node 0; returns their ids in sequence order.
+  std::vector<std::string> PublishAt0(int n, int tag = 0) {
+    std::vector<std::string> ids;
+    for (int k = 0; k < n; ++k) {
+      v1::PublishResponse r;
+      grpc::Status st = fed_.Publish(0, SampleDraft(tag + k), &r);
+      EXPECT_TRUE(st.ok()) << st.error_message();
+      ids.push_back(r.id());
+    }
+    return ids;
+  }
+
+  absl::StatusOr<std::string> Checkpoint(int node, const std::string& origin) {
+    v1::GetCheckpointRequest req;
+    req.set_origin(origin);
+    v1::GetCheckpointResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = fed_.Client(node)->GetCheckpoint(WithDeadline(&ctx), req, &resp);
+    if (!st.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    }
+    return resp.note();
+  }
+
+  // Witness members whose valid cosignature `note` carries.
+  std::set<std::string> Cosigners(const std::string& note) {
+    std::set<std::string> out;
+    absl::StatusOr<certs::ParsedNote> parsed = certs::ParseNote(note);
+    if (!parsed.ok()) return out;
+    for (int i = 0; i < fed_.size(); ++i) {
+      const std::string name = certs::LogOrigin(fed_.origin(i));
+      if (certs::VerifyCosignature(*parsed, name, fed_.member(i).signing_key->public_key())
+              .ok()) {
+        out.insert(fed_.origin(i));
+      }
+    }
+    return out;
+  }
+
+  // Node `node`'s checkpoint of node 0's log once it has size `size` and
+  // both other members' cosignatures.
+  std::string WaitForWitnessed(int node, uint64_t size) {
+    std::string note;
+    bool ok = WaitUntil(
+        [&] {
+          absl::StatusOr<std::string> n = Checkpoint(node, fed_.origin(0));
+          if (!n.ok()) return false;
+          absl::StatusOr<certs::ParsedNote> p = certs::ParseNote(*n);
+          if (!p.ok()) return false;
+          absl::StatusOr<certs::Checkpoint> c = certs::ParseCheckpoint(p->text);
+          note = *n;
+          return c.ok() && c->size == size && Cosigners(*n).size() == 2;
+        },
+        kConverge);
+    EXPECT_TRUE(ok) << "node " << node << " last had:\n" << note;
+    return note;
+  }
+
+  certs::Checkpoint OpenAs0(const std::string& note) {
+    absl::StatusOr<certs::Checkpoint> c = certs::OpenCheckpoint(
+        note, certs::LogOrigin(fed_.origin(0)), fed_.member(0).signing_key->public_key());
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : certs::Checkpoint();
+  }
+
+  // A checkpoint of node 0's log signed with node 0's key: what a lying
+  // origin could sign.
+  std::string ForgeBy0(uint64_t size, const std::string& root) {
+    certs::Checkpoint c;
+    c.origin = certs::LogOrigin(fed_.origin(0));
+    c.size = size;
+    c.root_hash = root;
+    return certs::SignNote(certs::FormatCheckpoint(c), c.origin, *fed_.member(0).signing_key);
+  }
+
+  static std::string Root(const std::vector<std::string>& ids, size_t n) {
+    std::vector<std::string> leaves;
+    for (size_t i = 0; i < n; ++i) leaves.push_back(absl::HexStringToBytes(ids[i]));
+    return certs::RootFromLeaves(leaves);
+  }
+
+  v1::ListEvidenceResponse Evidence(int node) {
+    v1::ListEvidenceResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st =
+        fed_.Client(node)->ListEvidence(WithDeadline(&ctx), v1::ListEvidenceRequest(), &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp;
+  }
+
+  TestFederation fed_;
+};
+
+TEST_F(TransparencyTest, EveryNodeHoldsTheOriginsCheckpointWithEveryWitnessCosignature) {
+  std::vector<std::string> ids = PublishAt0(10);
+  for (int node = 0; node < fed_.size(); ++node) {
+    std::string note = WaitForWitnessed(node, 10);
+    certs::Checkpoint c = OpenAs0(note);
+    EXPECT_EQ(c.size, 10u);
+    EXPECT_EQ(c.root_hash, Root(ids, 10)) << "the log is the feed's ids, in order";
+    EXPECT_EQ(Cosigners(note), (std::set<std::string>{fed_.origin(1), fed_.origin(2)}));
+  }
+  // The feed grows; the checkpoint follows and is witnessed again.
+  std::vector<std::string> more = PublishAt0(7, 100);
+  ids.insert(ids.end(), more.begin(), more.end());
+  std::string note = WaitForWitnessed(2, 17);
+  EXPECT_EQ(OpenAs0(note).root_hash, Root(ids, 17));
+}
+
+TEST_F(TransparencyTest, InclusionAndConsistencyProofsVerifyAgainstTheCheckpoint) {
+  std::vector<std::string> ids = PublishAt0(13);
+  const std::string note = WaitForWitnessed(1, 13);
+  const certs::Checkpoint c = OpenAs0(note);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    for (int node : {0, 1}) {  // the origin, and a witness holding a copy
+      v1::GetInclusionProofRequest req;
+      req.set_id(ids[i]);
+      v1::GetInclusionProofResponse resp;
+      grpc::ClientContext ctx;
+      grpc::Status st = fed_.Client(node)->GetInclusionProof(WithDeadline(&ctx), req, &resp);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      EXPECT_EQ(resp.origin(), fed_.origin(0));
+      EXPECT_EQ(resp.leaf_index(), i);
+      EXPECT_EQ(resp.tree_size(), 13u);
+      EXPECT_LE(resp.hashes_size(), 4);  // ceil(log2(13))
+      std::vector<std::string> proof(resp.hashes().begin(), resp.hashes().end());
+      EXPECT_TRUE(certs::VerifyInclusion(i, 13, absl::HexStringToBytes(ids[i]), proof,
+                                         c.root_hash)
+                      .ok());
+      EXPECT_FALSE(resp.checkpoint_note().empty());
+    }
+  }
+  for (uint64_t m : {1u, 4u, 7u, 12u, 13u}) {
+    v1::GetConsistencyProofRequest req;
+    req.set_origin(fed_.origin(0));
+    req.set_first(m);
+    req.set_second(13);
+    v1::GetConsistencyProofResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = fed_.Client(2)->GetConsistencyProof(WithDeadline(&ctx), req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    std::vector<std::string> proof(resp.hashes().begin(), resp.hashes().end());
+    EXPECT_TRUE(certs::VerifyConsistency(m, 13, proof, Root(ids, m), c.root_hash).ok()) << m;
+  }
+}
+
+TEST_F(TransparencyTest, ProofRequestsForWhatIsNotThereGetCanonicalErrors) {
+  std::vector<std::string> ids = PublishAt0(3);
+  WaitForWitnessed(1, 3);
+  auto inclusion = [&](const std::string& id, uint64_t size) {
+    v1::GetInclusionProofRequest req;
+    req.set_id(id);
+    req.set_tree_size(size);
+    v1::GetInclusionProofResponse resp;
+    grpc::ClientContext ctx;
+    return fed_.Client(1)->GetInclusionProof(WithDeadline(&ctx), req, &resp).error_code();
+  };
+  EXPECT_EQ(inclusion("not-hex", 0), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(inclusion(std::string(64, 'a'), 0), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(inclusion(ids[2], 2), grpc::StatusCode::OUT_OF_RANGE);  // leaf 2 not in size 2
+  EXPECT_EQ(inclusion(ids[0], 99), grpc::StatusCode::OUT_OF_RANGE);
+  auto consistency = [&](const std::string& origin, uint64_t a, uint64_t b) {
+    v1::GetConsistencyProofRequest req;
+    req.set_origin(origin);
+    req.set_first(a);
+    req.set_second(b);
+    v1::GetConsistencyProofResponse resp;
+    grpc::ClientContext ctx;
+    return fed_.Client(1)->GetConsistencyProof(WithDeadline(&ctx), req, &resp).error_code();
+  };
+  EXPECT_EQ(consistency(fed_.origin(0), 3, 2), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(consistency(fed_.origin(0), 1, 4), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(consistency("Not An Origin", 1, 2), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Checkpoint(1, "nobody.test/n1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Checkpoint(1, "bad origin").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TransparencyTest, ASplitViewIsStoredGossipedAndDoesNotFreezeTheFeed) {
+  std::vector<std::string> ids = PublishAt0(6);
+  const std::string honest = WaitForWitnessed(1, 6);
+  WaitForWitnessed(2, 6);
+  ASSERT_EQ(Evidence(1).evidence_size(), 0);
+
+  // The origin's key signs another root for the same size and shows it to
+  // node 1 only.
+  const std::string lie = ForgeBy0(6, Root(ids, 5));
+  v1::PushCheckpointsRequest req;
+  req.add_notes(lie);
+  v1::PushCheckpointsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(fed_.PeerStub(0, 1)->PushCheckpoints(WithDeadline(&ctx), req, &resp).ok());
+  ASSERT_EQ(resp.new_info_size(), 1);
+  EXPECT_TRUE(resp.new_info(0));
+
+  for (int node : {1, 2}) {  // node 2 learns it by gossip
+    ASSERT_TRUE(WaitUntil([&] { return Evidence(node).evidence_size() == 1; }, kConverge))
+        << "node " << node;
+    v1::EvidenceRecord e = Evidence(node).evidence(0);
+    EXPECT_EQ(e.kind(), "split-view");
+    EXPECT_EQ(e.origin(), fed_.origin(0));
+    EXPECT_EQ(e.sequence(), 6u);
+    EXPECT_EQ(std::set<std::string>({e.first_note(), e.second_note()}).count(lie), 1u);
+  }
+  // The honest checkpoint stays the accepted one, and the feed still flows.
+  EXPECT_EQ(OpenAs0(*Checkpoint(1, fed_.origin(0))).root_hash, OpenAs0(honest).root_hash);
+  std::vector<std::string> more = PublishAt0(2, 50);
+  EXPECT_TRUE(fed_.WaitForIds({more.begin(), more.end()}, kConverge));
+  // The same evidence again is nothing new anywhere.
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(fed_.PeerStub(0, 2)->PushCheckpoints(WithDeadline(&ctx2), req, &resp).ok());
+  EXPECT_FALSE(resp.new_info(0));
+  EXPECT_EQ(Evidence(2).evidence_size(), 1);
+}
+
+TEST_F(TransparencyTest, AnOlderCheckpointThatIsNotAPrefixOfTheFeedIsASplitView) {
+  std::vector<std::string> ids = PublishAt0(8);
+  WaitForWitnessed(1, 8);
+  const std::string lie = ForgeBy0(3, Root(ids, 2));  // size 3 with the root of 2
+  v1::PushCheckpointsRequest req;
+  req.add_notes(lie);
+  v1::PushCheckpointsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(fed_.PeerStub(2, 1)->PushCheckpoints(WithDeadline(&ctx), req, &resp).ok());
+  EXPECT_TRUE(resp.new_info(0));
+  ASSERT_EQ(Evidence(1).evidence_size(), 1);
+  EXPECT_EQ(Evidence(1).evidence(0).kind(), "split-view");
+}
+
+TEST_F(TransparencyTest, BadCheckpointsAreRefusedAndChangeNothing) {
+  std::vector<std::string> ids = PublishAt0(4);
+  const std::string before = WaitForWitnessed(1, 4);
+  std::vector<std::string> bad;
+  // A flipped bit in the signature.
+  std::string flipped = ForgeBy0(4, Root(ids, 4));
+  flipped[flipped.size() - 6] ^= 0x01;
+  bad.push_back(flipped);
+  // Signed by a key that is not the origin's (node 2's key, node 0's name).
+  certs::Checkpoint c;
+  c.origin = certs::LogOrigin(fed_.origin(0));
+  c.size = 4;
+  c.root_hash = Root(ids, 3);
+  bad.push_back(certs::SignNote(certs::FormatCheckpoint(c), c.origin, *fed_.member(2).signing_key));
+  // A log that is not in the roster.
+  certs::SigningKey stranger = certs::SigningKey::Generate();
+  c.origin = "watchfloor/stranger.test/n1";
+  bad.push_back(certs::SignNote(certs::FormatCheckpoint(c), c.origin, stranger));
+  // Not a note at all.
+  bad.push_back("hello\n");
+  // A larger checkpoint of a size the feed does not have: held, not accepted.
+  bad.push_back(ForgeBy0(40, Root(ids, 4)));
+  v1::PushCheckpointsRequest req;
+  for (const std::string& n : bad) req.add_notes(n);
+  v1::PushCheckpointsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(fed_.PeerStub(0, 1)->PushCheckpoints(WithDeadline(&ctx), req, &resp).ok());
+  ASSERT_EQ(resp.new_info_size(), static_cast<int>(bad.size()));
+  for (int i = 0; i < resp.new_info_size(); ++i) EXPECT_FALSE(resp.new_info(i)) << i;
+  EXPECT_EQ(*Checkpoint(1, fed_.origin(0)), before);
+  EXPECT_EQ(Evidence(1).evidence_size(), 0);
+  EXPECT_EQ(fed_.StoredAlertCount(1), 4);
+  // More than 64 notes in one call is refused outright.
+  v1::PushCheckpointsRequest many;
+  for (int i = 0; i < 65; ++i) many.add_notes(before);
+  grpc::ClientContext ctx2;
+  EXPECT_EQ(fed_.PeerStub(0, 1)->PushCheckpoints(WithDeadline(&ctx2), many, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
