@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "certs/audit.h"
 #include "certs/ids.h"
 #include "certs/merkle.h"
 #include "certs/note.h"
@@ -315,6 +316,84 @@ TEST_F(TransparencyTest, BadCheckpointsAreRefusedAndChangeNothing) {
   grpc::ClientContext ctx2;
   EXPECT_EQ(fed_.PeerStub(0, 1)->PushCheckpoints(WithDeadline(&ctx2), many, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
+
+namespace watchfloor::testing {
+namespace {
+
+// Node.Export from a running node: the pieces concatenated are one bundle.
+v1::AuditBundle ExportFrom(TestFederation& fed, int node, const v1::ExportRequest& req) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto reader = fed.Client(node)->Export(&ctx, req);
+  std::string bytes;
+  v1::AuditBundle piece;
+  int pieces = 0;
+  while (reader->Read(&piece)) {
+    piece.AppendToString(&bytes);
+    ++pieces;
+  }
+  grpc::Status st = reader->Finish();
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  v1::AuditBundle bundle;
+  EXPECT_TRUE(bundle.ParseFromString(bytes));
+  return bundle;
+}
+
+TEST_F(TransparencyTest, AnExportFromAWitnessAuditsCleanWithTheQuorumMet) {
+  std::vector<std::string> ids0 = PublishAt0(300);  // more than one 256-alert piece
+  v1::PublishResponse r;
+  ASSERT_TRUE(fed_.Publish(2, SampleDraft(7), &r).ok());
+  WaitForWitnessed(1, 300);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        absl::StatusOr<std::string> n = Checkpoint(1, fed_.origin(2));
+        return n.ok() && Cosigners(*n).size() == 2;
+      },
+      kConverge));
+
+  v1::AuditBundle bundle = ExportFrom(fed_, 1, v1::ExportRequest());
+  EXPECT_EQ(bundle.format(), "watchfloor-bundle/v1");
+  EXPECT_EQ(bundle.alerts_size(), 301);
+  EXPECT_EQ(bundle.checkpoints_size(), 2);
+  EXPECT_EQ(bundle.complete_origins_size(), 2);
+  certs::AuditOptions opts;
+  opts.anchor = &fed_.roster();
+  absl::StatusOr<certs::AuditReport> report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+  EXPECT_EQ(report->alerts, 301u);
+  for (const certs::OriginAudit& o : report->origins) {
+    EXPECT_TRUE(o.quorum_met) << o.origin;
+    EXPECT_EQ(o.witnesses.size(), 2u) << o.origin;
+  }
+
+  // A filtered export carries only the matches, and is not "complete".
+  v1::ExportRequest filtered;
+  v1::Filter* f = filtered.add_filters();
+  f->add_conditions()->mutable_origin()->add_origins(fed_.origin(2));
+  filtered.set_filter_text(absl::StrCat("origin:", fed_.origin(2)));
+  bundle = ExportFrom(fed_, 0, filtered);
+  EXPECT_EQ(bundle.alerts_size(), 1);
+  EXPECT_EQ(bundle.complete_origins_size(), 0);
+  EXPECT_EQ(bundle.filter(), filtered.filter_text());
+  report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+
+  // Tampering with one exported alert is found, and only that one.
+  bundle = ExportFrom(fed_, 2, v1::ExportRequest());
+  std::string* payload = bundle.mutable_alerts(17)->mutable_envelope()->mutable_payload();
+  const size_t at = payload->find("attacker");  // inside the description
+  ASSERT_NE(at, std::string::npos);
+  (*payload)[at] ^= 1;
+  report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok());
+  EXPECT_EQ(report->Tokens(), std::set<std::string>{"signature_failure"}) << report->Summary();
 }
 
 }  // namespace

@@ -22,6 +22,13 @@ std::vector<FlagSpec> ConnectionFlags();
 absl::StatusOr<std::unique_ptr<watchfloor::v1::Node::Stub>> Connect(
     const ParsedArgs& args);
 
+// Streams Node.Export from the node named by the connection flags, for the
+// OR of `filters` (docs/FILTERS.md text syntax; none: everything), and
+// returns the bundle: the pieces serialized and concatenated, which is a
+// serialized watchfloor.v1.AuditBundle (export_cmd.cc).
+absl::StatusOr<std::string> FetchBundle(const ParsedArgs& args,
+                                        const std::vector<std::string>& filters);
+
 }  // namespace watchfloor::cli
 
 #endif  // WATCHFLOOR_NODE_CLI_CLIENT_H_

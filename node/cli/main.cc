@@ -52,6 +52,7 @@ constexpr Command kCommands[] = {
     {"identity", IdentityCommand, "show a node's origin and public key"},
     {"ingest", IngestCommand, "submit already-signed DSSE envelopes to a node"},
     {"verify", VerifyCommand, "verify DSSE envelopes offline"},
+    {"export", ExportCommand, "write an offline audit bundle of a node's alerts"},
     {"audit", AuditCommand, "check an audit bundle offline"},
     {"roster", RosterCommand, "draft, sign, verify and show the federation roster"},
     {"certs", CertsCommand, "mint a member's TLS CA, node and client certificates"},
