@@ -28,7 +28,7 @@ if [ -t 1 ]; then BOLD=$'\033[1m'; PLAIN=$'\033[0m'; else BOLD=""; PLAIN=""; fi
 step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
 
-step "1/8 installing what is missing and building (scripts/setup.sh)"
+step "1/9 installing what is missing and building (scripts/setup.sh)"
 if [ "${WF_SKIP_SETUP:-0}" = 1 ]; then
   echo "skipped (WF_SKIP_SETUP=1)"
 else
@@ -65,7 +65,7 @@ for _ in range(200):
         s.close()
     if ok: print(b); break')
 
-step "2/8 minting a three-member federation in $WORK"
+step "2/9 minting a three-member federation in $WORK"
 echo "Each member gets a roster-signing key, its own TLS CA, a node with an"
 echo "Ed25519 alert-signing key and a node certificate, and a client certificate."
 echo "A majority (2 of 3) signs the roster; there is no headquarters."
@@ -73,7 +73,7 @@ run deploy/local-federation.sh --members 3 --dir "$WORK" --base-port "$BASE" --m
 cd "$WORK"
 run watchfloor roster verify --in roster.json
 
-step "3/8 starting the three nodes (mutual TLS, gossip over the roster)"
+step "3/9 starting the three nodes (mutual TLS, gossip over the roster)"
 : > pids
 for i in 1 2 3; do
   (cd "member$i.example" && exec watchfloor node --config node.conf > node.log 2>&1) &
@@ -98,7 +98,7 @@ client() {
     --node-origin "member$i.example/n1"
 }
 
-step "4/8 publishing three alerts at member1 (acknowledged once durable)"
+step "4/9 publishing three alerts at member1 (acknowledged once durable)"
 run watchfloor publish $(client 1) --severity high --category dns.hijack --tlp green \
   --title "NS records of example.cz changed to an unknown provider" \
   --domain example.cz --prefix 192.0.2.0/24 --asn 64500 --label incident=INC-1
@@ -113,7 +113,7 @@ run watchfloor publish $(client 1) --json ddos.json
 run watchfloor publish $(client 1) --severity low --category abuse.phishing-domain --tlp clear \
   --title "Phishing domain registered under .cz" --domain paypa1-login.cz
 
-step "5/8 the alerts arrive at member2 by gossip"
+step "5/9 the alerts arrive at member2 by gossip"
 for _ in $(seq 1 100); do
   n=$(watchfloor subscribe $(client 2) --replay-only --output json 2>/dev/null | wc -l)
   [ "$n" -ge 3 ] && break
@@ -121,21 +121,39 @@ for _ in $(seq 1 100); do
 done
 run watchfloor subscribe $(client 2) --replay-only
 
-step "6/8 a filtered subscription at member3: zones under .cz or .sk, severity high or worse"
+step "6/9 a filtered subscription at member3: zones under .cz or .sk, severity high or worse"
 run watchfloor subscribe $(client 3) --replay-only --filter 'domain:cz,sk severity>=high'
 
-step "7/8 verifying member2's copies offline against the key the roster lists for member1's node"
+step "7/9 verifying member2's copies offline against the key the roster lists for member1's node"
 watchfloor subscribe $(client 2) --replay-only --output dsse > alerts.dsse.jsonl
 printf '$ watchfloor verify --pubkey member1.example/n1/signing.pub --origin member1.example/n1 < alerts.dsse.jsonl\n'
 watchfloor verify --pubkey member1.example/n1/signing.pub --origin member1.example/n1 < alerts.dsse.jsonl
 echo "An auditor can check the same envelopes with openssl alone: see docs/PROTOCOL.md."
 
+step "8/9 auditing: member3 exports a bundle, checked offline against the roster"
+echo "Each node signs checkpoints of its feed's Merkle log; the other members check"
+echo "them against their own copies and cosign. The bundle holds the alerts, an"
+echo "inclusion proof of each, the cosigned checkpoints and the roster; the audit"
+echo "needs only the watchfloor binary and the roster you trust."
+# The first checkpoints are signed within a second and cosigned soon after.
+for _ in $(seq 1 100); do
+  rm -f bundle.wfb
+  if watchfloor export $(client 3) --out bundle.wfb 2>/dev/null | grep -q ": 3 alerts" &&
+     watchfloor audit bundle.wfb --roster roster.json >/dev/null 2>&1; then
+    break
+  fi
+  sleep 0.2
+done
+rm -f bundle.wfb
+run watchfloor export $(client 3) --out bundle.wfb
+run watchfloor audit bundle.wfb --roster roster.json
+
 if [ "$STAY" = 1 ]; then
-  step "8/8 the federation keeps running; press Ctrl-C to stop it"
+  step "9/9 the federation keeps running; press Ctrl-C to stop it"
   echo "Try, in another terminal (from $WORK):"
   echo "  $ROOT/build/node/cli/watchfloor subscribe $(client 3)"
   echo "  $ROOT/build/node/cli/watchfloor publish $(client 2) --severity medium --category dns.ddos --tlp green --title test --domain example.org"
   while true; do sleep 3600 & wait $!; done
 else
-  step "8/8 done: stopping the nodes (run without --exit-after-demo to keep them running)"
+  step "9/9 done: stopping the nodes (run without --exit-after-demo to keep them running)"
 fi

@@ -9,13 +9,13 @@ trap 'rm -f "$out"' EXIT
 if ! WF_SKIP_SETUP=1 WF_BIN_DIR="$bin_dir" bash "$root/scripts/quickstart.sh" --exit-after-demo >"$out" 2>&1; then
   echo "quickstart failed; its output:"; cat "$out"; exit 1
 fi
-for want in "published " "sequence 3" "all 3 envelopes verified" "CRITICAL  dns.ddos" "8/8 done"; do
+for want in "published " "sequence 3" "all 3 envelopes verified" "CRITICAL  dns.ddos" "audit OK" "9/9 done"; do
   if ! grep -qF "$want" "$out"; then
     echo "quickstart output lacks '$want'; its output:"; cat "$out"; exit 1
   fi
 done
 # The filtered subscription shows the two high/critical alerts, not the low one.
-if sed -n '/6\/8/,/7\/8/p' "$out" | grep -q "Phishing"; then
+if sed -n '/6\/9/,/7\/9/p' "$out" | grep -q "Phishing"; then
   echo "the filtered subscription showed a low-severity alert"; cat "$out"; exit 1
 fi
 echo "quickstart ok"
