@@ -438,6 +438,7 @@ TEST(AuditCliTest, UsageAndInputErrorsExitTwo) {
   } cases[] = {
       {{"audit"}, "missing BUNDLE_FILE"},
       {{"audit", dir.Join("nope.wfb")}, "cannot read bundle " + dir.Join("nope.wfb")},
+      {{"audit", dir.path()}, "cannot read bundle " + dir.path() + ": it is a directory"},
       {{"audit", dir.Join("junk.wfb")}, "is not a serialized watchfloor.v1.AuditBundle"},
       {{"audit", dir.Join("empty.wfb")}, "is not an audit bundle: format is \"\""},
       {{"audit", "--quorum", "many", AuditDir() + "/good.wfb"}, "--quorum many is not a number"},

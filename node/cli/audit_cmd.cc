@@ -1,10 +1,12 @@
 // `watchfloor audit`: checks an audit bundle (proto/watchfloor/v1/audit.proto)
 // offline with certs/audit.h. Needs no node, no key, no network.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -41,18 +43,33 @@ int UsageError(const std::string& message) {
   return kExitUsage;
 }
 
-// The whole file, or nullopt with the reason in *error.
+// The whole regular file, or nullopt with the reason in *error. One read of
+// the known size: a bundle of 100,000 alerts is ~90 MB.
 std::optional<std::string> ReadWholeFile(const std::string& path, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     *error = std::strerror(errno);
     return std::nullopt;
   }
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    *error = "read error";
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    *error = S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file";
+    close(fd);
     return std::nullopt;
   }
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = read(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *error = n < 0 ? std::strerror(errno) : "file shrank while reading";
+      close(fd);
+      return std::nullopt;
+    }
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
   return data;
 }
 
