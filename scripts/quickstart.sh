@@ -147,6 +147,8 @@ done
 rm -f bundle.wfb
 run watchfloor export $(client 3) --out bundle.wfb
 run watchfloor audit bundle.wfb --roster roster.json
+echo "The same check against a live node (it exports, the audit runs here):"
+run watchfloor audit $(client 2) --roster roster.json --filter 'severity>=critical'
 
 if [ "$STAY" = 1 ]; then
   step "9/9 the federation keeps running; press Ctrl-C to stop it"

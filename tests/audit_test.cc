@@ -446,13 +446,26 @@ TEST(AuditCliTest, UsageAndInputErrorsExitTwo) {
       {{"audit", "--roster", dir.Join("junk.wfb"), AuditDir() + "/good.wfb"},
        "is not a DSSE roster envelope"},
       {{"audit", "--bogus", AuditDir() + "/good.wfb"}, "unknown flag --bogus"},
-      {{"audit", "--node", "127.0.0.1:7443"}, "--node is not yet supported"},
+      {{"audit", "--node", "127.0.0.1:7443", AuditDir() + "/good.wfb"},
+       "give either BUNDLE_FILE or --node, not both"},
+      {{"audit", "--filter", "severity>=high", AuditDir() + "/good.wfb"},
+       "--filter applies to --node"},
+      {{"audit", "--node", "127.0.0.1:1", "--filter", "severity>=nonsense"}, "--filter"},
   };
   for (const auto& c : cases) {
     const CliRun r = Watchfloor(c.args);
     EXPECT_EQ(r.exit_code, 2) << r;
     EXPECT_THAT(r.err, HasSubstr(c.message)) << r;
   }
+}
+
+// A live node that cannot be reached is a failure (1), not a usage error,
+// and the message names the node. (A reachable one is audited end to end by
+// tests/quickstart_test.sh.)
+TEST(AuditCliTest, AnUnreachableNodeExitsOneNamingIt) {
+  const CliRun r = Watchfloor({"audit", "--node", "127.0.0.1:1"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, HasSubstr("exporting from node 127.0.0.1:1")) << r;
 }
 
 TEST(AuditCliTest, HelpListsTheFlags) {

@@ -9,7 +9,7 @@ trap 'rm -f "$out"' EXIT
 if ! WF_SKIP_SETUP=1 WF_BIN_DIR="$bin_dir" bash "$root/scripts/quickstart.sh" --exit-after-demo >"$out" 2>&1; then
   echo "quickstart failed; its output:"; cat "$out"; exit 1
 fi
-for want in "published " "sequence 3" "all 3 envelopes verified" "CRITICAL  dns.ddos" "audit OK" "9/9 done"; do
+for want in "published " "sequence 3" "all 3 envelopes verified" "CRITICAL  dns.ddos" "audit OK" "bundle: 1 alerts, filter \"severity>=critical\"" "9/9 done"; do
   if ! grep -qF "$want" "$out"; then
     echo "quickstart output lacks '$want'; its output:"; cat "$out"; exit 1
   fi

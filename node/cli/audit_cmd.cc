@@ -16,6 +16,7 @@
 #include "certs/audit.h"
 #include "certs/dsse.h"
 #include "certs/roster.h"
+#include "node/cli/client.h"
 #include "node/cli/commands.h"
 #include "watchfloor/v1/audit.pb.h"
 
@@ -122,9 +123,20 @@ int AuditCommand(int argc, char** argv) {
         "of the other members)"},
        {"json", "", "print the report as JSON instead of the summary"},
        {"threads", "N", "verification threads (default: the number of CPUs)"},
-       {"node", "ADDR", "audit a live node instead of a file (not yet supported)"}},
+       {"filter", "EXPR",
+        "with --node: audit only alerts matching EXPR (docs/FILTERS.md); filters OR", "",
+        true}},
       0,
       1};
+  // --node (and the TLS flags) audit a live node: it exports a bundle over
+  // the connection and the audit runs here, trusting nothing the node says.
+  for (FlagSpec& f : ConnectionFlags()) {
+    if (f.name == "node") {
+      f.help = "audit a live node: fetch a bundle from it (Node.Export) and check it here";
+      f.default_value.clear();
+    }
+    spec.flags.push_back(std::move(f));
+  }
   absl::StatusOr<ParsedArgs> parsed = ParseArgs(spec, argc, argv);
   if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
   const ParsedArgs& args = *parsed;
@@ -173,18 +185,30 @@ int AuditCommand(int argc, char** argv) {
     flags.anchor.emplace(*std::move(anchor));
   }
 
-  // ---- hook: live node. The client side (Node.Export over the node's
-  // connection flags) goes here: fetch the bundle into an AuditBundle, set
-  // flags.bundle_path = "node " + addr, and return
-  // AuditBundleAndReport(bundle, flags).
   if (args.Has("node")) {
     if (!args.positional().empty()) {
       return UsageError("give either BUNDLE_FILE or --node, not both");
     }
-    return UsageError(absl::StrCat("--node is not yet supported; export a bundle with "
-                                   "'watchfloor export' and audit the file"));
+    flags.bundle_path = absl::StrCat("node ", args.Get("node"));
+    absl::StatusOr<std::string> data = FetchBundle(args, args.GetAll("filter"));
+    if (!data.ok()) {
+      if (data.status().code() == absl::StatusCode::kInvalidArgument) {
+        return UsageError(std::string(data.status().message()));
+      }
+      return PrintError(absl::Status(
+          data.status().code(), absl::StrCat("exporting from ", flags.bundle_path, ": ",
+                                             data.status().message())));
+    }
+    watchfloor::v1::AuditBundle bundle;
+    if (!bundle.ParseFromString(*data)) {
+      return PrintError(absl::DataLossError(absl::StrCat(
+          flags.bundle_path, " sent a bundle that does not parse; try again")));
+    }
+    return AuditBundleAndReport(bundle, flags);
   }
-  // ---- end of hook.
+  if (args.Has("filter")) {
+    return UsageError("--filter applies to --node; a bundle file was filtered when exported");
+  }
 
   if (args.positional().empty()) {
     return UsageError("missing BUNDLE_FILE; see 'watchfloor audit --help'");
