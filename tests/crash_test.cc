@@ -24,10 +24,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/keys.h"
+#include "certs/merkle.h"
+#include "certs/note.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "node/sqlite_alert_store.h"
@@ -364,6 +367,42 @@ uint64_t CheckStoreAgainstAcks(NodeProcess& node, const certs::PublicKey& key,
     EXPECT_EQ(resp.envelope().payload(), ack.payload) << ack.id;
   }
   EXPECT_EQ(missing, 0u) << "of " << acks.size() << " acknowledged alerts";
+
+  // The Merkle log survived too: within a few seconds of the restart the node
+  // signs a checkpoint of exactly this feed, and proofs verify against it.
+  std::vector<std::string> leaves;
+  for (const auto& msg : feed.alerts) leaves.push_back(absl::HexStringToBytes(msg.id()));
+  const std::string want_root = certs::RootFromLeaves(leaves);
+  std::string note;
+  absl::StatusOr<certs::Checkpoint> cp = absl::NotFoundError("no checkpoint yet");
+  for (int tries = 0; tries < 100; ++tries) {
+    grpc::ClientContext cctx;
+    cctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    watchfloor::v1::GetCheckpointResponse got;
+    if (stub->GetCheckpoint(&cctx, watchfloor::v1::GetCheckpointRequest(), &got).ok()) {
+      note = got.note();
+      cp = certs::OpenCheckpoint(note, certs::LogOrigin(kOrigin), key);
+      if (cp.ok() && cp->size == n) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(cp.ok()) << cp.status() << "\n" << note;
+  if (cp.ok()) {
+    EXPECT_EQ(cp->size, n);
+    EXPECT_EQ(cp->root_hash, want_root) << "the log is not the feed after kill -9";
+  }
+  if (cp.ok() && n > 0) {
+    grpc::ClientContext pctx;
+    pctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    watchfloor::v1::GetInclusionProofRequest preq;
+    preq.set_id(feed.alerts[n / 2].id());
+    preq.set_tree_size(n);
+    watchfloor::v1::GetInclusionProofResponse proof;
+    grpc::Status pst = stub->GetInclusionProof(&pctx, preq, &proof);
+    EXPECT_TRUE(pst.ok()) << pst.error_message();
+    std::vector<std::string> hashes(proof.hashes().begin(), proof.hashes().end());
+    EXPECT_TRUE(certs::VerifyInclusion(n / 2, n, leaves[n / 2], hashes, want_root).ok());
+  }
 
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
