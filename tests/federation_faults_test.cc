@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
+#include "certs/note.h"
 #include "gtest/gtest.h"
 #include "tests/federation_util.h"
 #include "tests/test_util.h"
@@ -179,6 +180,10 @@ TEST(FederationFaultsTest, PartitionOfTwoNodesFromThreeHealsWithoutOperatorActio
   o.proxies = true;
   TestFederation fed(o);
   ASSERT_TRUE(fed.ok());
+  for (int i = 0; i < fed.size(); ++i) {
+    fed.config(i).mutable_transparency()->set_checkpoint_interval_ms(200);
+    fed.config(i).mutable_transparency()->set_resend_interval_ms(500);
+  }
   ASSERT_TRUE(fed.StartAll().ok());
   const std::vector<int> minority = {0, 1};
   const std::vector<int> majority = {2, 3, 4};
@@ -225,6 +230,41 @@ TEST(FederationFaultsTest, PartitionOfTwoNodesFromThreeHealsWithoutOperatorActio
   for (int i = 0; i < fed.size(); ++i) {
     EXPECT_EQ(fed.StoredIds(i), all) << fed.origin(i);
     EXPECT_TRUE(fed.CheckFeedsContiguous(i).ok()) << fed.CheckFeedsContiguous(i);
+  }
+  // The checkpoints signed on each side of the cut could only be witnessed
+  // by that side; once healed, every node holds every origin's checkpoint
+  // of its whole feed with all four other members' cosignatures.
+  for (int origin : {0, 3}) {
+    const uint64_t size = 15;  // each published 15 alerts during the cut
+    for (int i = 0; i < fed.size(); ++i) {
+      std::string last;
+      EXPECT_TRUE(WaitUntil(
+          [&] {
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+            v1::GetCheckpointRequest req;
+            req.set_origin(fed.origin(origin));
+            v1::GetCheckpointResponse resp;
+            if (!fed.Client(i)->GetCheckpoint(&ctx, req, &resp).ok()) return false;
+            last = resp.note();
+            absl::StatusOr<certs::ParsedNote> note = certs::ParseNote(resp.note());
+            if (!note.ok()) return false;
+            absl::StatusOr<certs::Checkpoint> c = certs::ParseCheckpoint(note->text);
+            if (!c.ok() || c->size != size) return false;
+            int cosigners = 0;
+            for (int w = 0; w < fed.size(); ++w) {
+              if (w != origin &&
+                  certs::VerifyCosignature(*note, certs::LogOrigin(fed.origin(w)),
+                                           fed.member(w).signing_key->public_key())
+                      .ok()) {
+                ++cosigners;
+              }
+            }
+            return cosigners == fed.size() - 1;
+          },
+          kConverge))
+          << fed.origin(i) << " holds for " << fed.origin(origin) << ":\n" << last;
+    }
   }
 }
 
