@@ -192,11 +192,14 @@ Fixture Build(int64_t alerts) {
   return f;
 }
 
-// Alerts per second of parse + certs::Audit on `threads` threads.
-double AuditRate(const Fixture& f, const certs::Roster& anchor, int threads) {
+// Alerts per second of parse + certs::Audit on `threads` threads; the
+// parse's share of the time in *parse_share.
+double AuditRate(const Fixture& f, const certs::Roster& anchor, int threads,
+                 double* parse_share) {
   const auto start = SteadyClock::now();
   v1::AuditBundle bundle;
   if (!bundle.ParseFromString(f.bundle_bytes)) Die("bundle does not parse");
+  const double parse_s = SecondsSince(start);
   certs::AuditOptions options;
   options.anchor = &anchor;
   options.threads = threads;
@@ -205,7 +208,22 @@ double AuditRate(const Fixture& f, const certs::Roster& anchor, int threads) {
   if (!report.ok() || report.alerts != f.raw.size()) {
     Die(absl::StrCat("the bundle did not audit clean:\n", report.Summary()));
   }
+  *parse_share = parse_s / s;
   return f.raw.size() / s;
+}
+
+// Median nanoseconds of certs::HashChildren over two 32-byte hashes: one
+// step of inclusion-proof verification (batches of 1,000).
+double HashChildrenNs() {
+  std::string h(32, 'x');
+  const std::string sibling(32, 'y');
+  std::vector<double> ns;
+  for (int b = 0; b < 200; ++b) {
+    const auto t = SteadyClock::now();
+    for (int i = 0; i < 1000; ++i) h = certs::HashChildren(h, sibling);
+    ns.push_back(SecondsSince(t) * 1e9 / 1000);
+  }
+  return Median(ns);
 }
 
 // Alerts per second of raw libsodium verification on `threads` threads
@@ -284,35 +302,37 @@ int Main(int argc, char** argv) {
   const auto build_start = SteadyClock::now();
   const Fixture f = Build(alerts);
   const certs::Roster anchor = Must(certs::Roster::VerifyGenesis(f.roster), "roster");
+  const double proof_hashes = [&] {
+    v1::AuditBundle b;
+    b.ParseFromString(f.bundle_bytes);
+    double h = 0;
+    for (const auto& a : b.alerts()) h += a.inclusion_proof_size();
+    return h / b.alerts_size();
+  }();
   std::printf("bundle: %lld alerts of 3 origins, %.1f MiB, %.2f proof hashes per alert; built in %.1f s\n",
-              static_cast<long long>(alerts), f.bundle_bytes.size() / 1048576.0,
-              [&] {
-                v1::AuditBundle b;
-                b.ParseFromString(f.bundle_bytes);
-                double h = 0;
-                for (const auto& a : b.alerts()) h += a.inclusion_proof_size();
-                return h / b.alerts_size();
-              }(),
+              static_cast<long long>(alerts), f.bundle_bytes.size() / 1048576.0, proof_hashes,
               SecondsSince(build_start));
 
-  std::vector<double> audit2, audit1, raw1, raw2, ratio2, ratio1;
+  std::vector<double> audit2, audit1, raw1, raw2, ratio2, ratio1, parse2;
+  double share2 = 0, share1 = 0;
   std::printf("\n%-4s %14s %14s %14s %14s %10s %10s\n", "run", "audit 2 thr/s", "audit 1 thr/s",
               "raw 2 thr/s", "raw 1 thr/s", "a2/raw2", "a2/raw1");
   for (int r = 0; r < runs; ++r) {
     // Alternate the order so neither figure always goes first.
     double a2, a1, v2, v1;
     if (r % 2 == 0) {
-      a2 = AuditRate(f, anchor, 2);
+      a2 = AuditRate(f, anchor, 2, &share2);
       v2 = RawRate(f, 2);
-      a1 = AuditRate(f, anchor, 1);
+      a1 = AuditRate(f, anchor, 1, &share1);
       v1 = RawRate(f, 1);
     } else {
       v1 = RawRate(f, 1);
-      a1 = AuditRate(f, anchor, 1);
+      a1 = AuditRate(f, anchor, 1, &share1);
       v2 = RawRate(f, 2);
-      a2 = AuditRate(f, anchor, 2);
+      a2 = AuditRate(f, anchor, 2, &share2);
     }
     audit2.push_back(a2);
+    parse2.push_back(share2);
     audit1.push_back(a1);
     raw2.push_back(v2);
     raw1.push_back(v1);
@@ -333,6 +353,15 @@ int Main(int argc, char** argv) {
               m_ratio2, kTargetRatio, Verdict(m_ratio2 >= kTargetRatio));
   std::printf("  audit(2) / raw(1) = %.3f;  audit(1) / raw(1) = %.3f\n", Median(ratio1),
               Median(audit1) / Median(raw1));
+  // Where the rest goes: the bundle parse (single-threaded, before Audit)
+  // and the inclusion proofs' hashing, next to one verify.
+  const double hash_ns = HashChildrenNs();
+  const double verify_us = 1e6 / Median(raw1);
+  std::printf("  breakdown: bundle parse is %.1f %% of the 2-thread audit time; one "
+              "certs::HashChildren %.0f ns x %.2f proof hashes = %.1f us per alert = %.1f %% of "
+              "one raw verify (%.1f us)\n",
+              Median(parse2) * 100, hash_ns, proof_hashes, hash_ns * proof_hashes / 1000,
+              hash_ns * proof_hashes / 1000 / verify_us * 100, verify_us);
 
   // The real binary, end to end.
   const std::string bundle_path = dir.Join("bundle.wfb");

@@ -32,6 +32,7 @@
 //        checkpoint_cost_bench --smoke   (a < 5 s check that everything works)
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -61,6 +62,11 @@
 #include "google/protobuf/text_format.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "node/clock.h"
+#include "node/key_resolver.h"
+#include "node/ledger.h"
+#include "node/sqlite_alert_store.h"
+#include "node/transparency.h"
 #include "watchfloor/v1/node.grpc.pb.h"
 
 #ifndef WF_WATCHFLOOR_BINARY
@@ -326,6 +332,63 @@ void LogReference(int n, double* us_per_append, double* nodes_per_alert) {
   *nodes_per_alert = static_cast<double>(nodes) / n;
 }
 
+// CPU seconds (user + system) of this whole process.
+double ProcessCpuSeconds() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+// Reference measured directly, in this process: a Ledger and a Transparency
+// (not started) on a fresh SQLite store; `rounds` times, publish `per_round`
+// alerts (queued at once, so group-committed), then time one
+// Transparency::SignNow() — root from the stored log, sign, store in the
+// writer's next transaction — by this process's CPU (getrusage: the signing
+// thread and the ledger's writer) and wall clock. Medians in microseconds.
+void SignNowReference(const std::string& base, int rounds, int per_round, double* cpu_us,
+                      double* wall_us) {
+  TempDir dir(base);
+  auto store = node::SqliteAlertStore::Open(dir.path(), kOrigin);
+  if (!store.ok()) Die("open store: " + store.status().ToString());
+  const certs::SigningKey key = certs::SigningKey::Generate();
+  node::StaticKeyResolver keys({});
+  auto ledger =
+      node::Ledger::Open(store->get(), &key, kOrigin, &keys, node::Clock::Real(), nullptr);
+  if (!ledger.ok()) Die("open ledger: " + ledger.status().ToString());
+  node::Transparency transparency(kOrigin, &key, /*roster=*/nullptr, ledger->get(),
+                                  store->get(), node::Clock::Real(), {});
+  std::vector<double> cpu, wall;
+  int64_t n = 0;
+  for (int r = 0; r < rounds; ++r) {
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0;
+    for (int i = 0; i < per_round; ++i) {
+      (*ledger)->Publish(SampleDraft(n++), [&](absl::StatusOr<node::PublishResult> res) {
+        if (!res.ok()) Die("publish: " + res.status().ToString());
+        std::lock_guard<std::mutex> lock(mu);
+        if (++done == per_round) cv.notify_all();
+      });
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return done == per_round; });
+    }
+    const double c0 = ProcessCpuSeconds();
+    const auto t0 = SteadyClock::now();
+    const absl::Status st = transparency.SignNow();
+    wall.push_back(SecondsSince(t0) * 1e6);
+    cpu.push_back((ProcessCpuSeconds() - c0) * 1e6);
+    if (!st.ok()) Die("SignNow: " + st.ToString());
+  }
+  if (transparency.stats().signed_checkpoints != static_cast<uint64_t>(rounds)) {
+    Die("SignNow did not sign a checkpoint every round");
+  }
+  *cpu_us = Median(cpu);
+  *wall_us = Median(wall);
+}
+
 int Main(int argc, char** argv) {
   const bool smoke = HasFlag(argc, argv, "smoke");
   const std::string binary = FlagValue(argc, argv, "binary", WF_WATCHFLOOR_BINARY);
@@ -440,6 +503,13 @@ int Main(int argc, char** argv) {
               "open-loop node CPU per alert (compute only; the log_nodes rows' SQLite cost is "
               "not separable without changing the node)\n",
               append_us, nodes_per_alert, append_us / Median(b.open_cpu_us) * 100);
+  double sign_cpu_us = 0, sign_wall_us = 0;
+  SignNowReference(base, smoke ? 3 : 30, smoke ? 100 : 1000, &sign_cpu_us, &sign_wall_us);
+  std::printf("  one Transparency::SignNow() after 1,000 new alerts, in process (median of "
+              "%d): CPU %.0f us, wall %.0f us; at one a second and %.0f alerts/s that is "
+              "%.3f us CPU per alert = %.2f %% of B's open-loop node CPU per alert\n",
+              smoke ? 3 : 30, sign_cpu_us, sign_wall_us, rate, sign_cpu_us / rate,
+              sign_cpu_us / rate / Median(b.open_cpu_us) * 100);
   std::printf("load average at end %.2f\n", LoadAverage1());
   return 0;
 }
