@@ -281,6 +281,7 @@ TEST_F(TransparencyTest, AnOlderCheckpointThatIsNotAPrefixOfTheFeedIsASplitView)
 TEST_F(TransparencyTest, BadCheckpointsAreRefusedAndChangeNothing) {
   std::vector<std::string> ids = PublishAt0(4);
   const std::string before = WaitForWitnessed(1, 4);
+  const std::string before2 = WaitForWitnessed(2, 4);
   std::vector<std::string> bad;
   // A flipped bit in the signature.
   std::string flipped = ForgeBy0(4, Root(ids, 4));
@@ -309,6 +310,9 @@ TEST_F(TransparencyTest, BadCheckpointsAreRefusedAndChangeNothing) {
   for (int i = 0; i < resp.new_info_size(); ++i) EXPECT_FALSE(resp.new_info(i)) << i;
   EXPECT_EQ(*Checkpoint(1, fed_.origin(0)), before);
   EXPECT_EQ(Evidence(1).evidence_size(), 0);
+  absl::SleepFor(absl::Milliseconds(300));  // nothing was relayed to node 2
+  EXPECT_EQ(*Checkpoint(2, fed_.origin(0)), before2);
+  EXPECT_EQ(Evidence(2).evidence_size(), 0);
   EXPECT_EQ(fed_.StoredAlertCount(1), 4);
   // More than 64 notes in one call is refused outright.
   v1::PushCheckpointsRequest many;
@@ -316,6 +320,40 @@ TEST_F(TransparencyTest, BadCheckpointsAreRefusedAndChangeNothing) {
   grpc::ClientContext ctx2;
   EXPECT_EQ(fed_.PeerStub(0, 1)->PushCheckpoints(WithDeadline(&ctx2), many, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(TransparencyTest, SplitViewEvidenceThatProvesNothingIsRefusedAndStoresNothing) {
+  std::vector<std::string> ids = PublishAt0(5);
+  const std::string honest = WaitForWitnessed(1, 5);
+  WaitForWitnessed(2, 5);
+  const std::string honest3 = ForgeBy0(3, Root(ids, 3));  // true, just older
+  certs::SigningKey stranger = certs::SigningKey::Generate();
+  certs::Checkpoint c;
+  c.origin = certs::LogOrigin(fed_.origin(0));
+  c.size = 5;
+  c.root_hash = Root(ids, 4);
+  const std::string unsigned_lie = certs::SignNote(certs::FormatCheckpoint(c), c.origin, stranger);
+  const struct {
+    std::string first, second, why;
+  } cases[] = {
+      {honest, honest, "the same checkpoint twice"},
+      {honest3, honest, "two consistent checkpoints"},
+      {honest, unsigned_lie, "a 'lie' not signed by the origin"},
+      {honest, "garbage\n", "not a note"},
+      {honest, ForgeBy0(40, Root(ids, 5)), "beyond the receiver's copy of the feed"},
+  };
+  for (const auto& k : cases) {
+    v1::EvidenceMessage msg;
+    msg.set_first_note(k.first);
+    msg.set_second_note(k.second);
+    v1::PushEvidenceResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(fed_.PeerStub(0, 1)->PushEvidence(WithDeadline(&ctx), msg, &resp).ok());
+    EXPECT_FALSE(resp.new_evidence()) << k.why;
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // nothing to relay either
+  for (int node : {1, 2}) EXPECT_EQ(Evidence(node).evidence_size(), 0) << node;
+  EXPECT_EQ(OpenAs0(*Checkpoint(1, fed_.origin(0))).root_hash, OpenAs0(honest).root_hash);
 }
 
 }  // namespace
