@@ -507,28 +507,25 @@ watchfloor::v1::PushEvidenceResponse Gossip::HandleEvidence(
     if (st.ok()) resp.set_new_evidence(true);
     if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists &&
         st.code() != absl::StatusCode::kFailedPrecondition) {
-      absl::MutexLock lock(&mu_);
-      ++stats_.refused;
-      if (Link* link = FindLink(peer)) {
-        absl::MutexLock l(&link->mu);
-        ++link->stats.refused;
-      }
+      CountRefused(peer);
     }
     return resp;
   }
   for (const Envelope* e : {&req.first(), &req.second()}) {
     absl::Status st = store_->Offer(*e, [](absl::Status) {});
     if (st.ok()) resp.set_new_evidence(true);
-    if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists) {
-      absl::MutexLock lock(&mu_);
-      ++stats_.refused;
-      if (Link* link = FindLink(peer)) {
-        absl::MutexLock l(&link->mu);
-        ++link->stats.refused;
-      }
-    }
+    if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists) CountRefused(peer);
   }
   return resp;
+}
+
+void Gossip::CountRefused(const std::string& peer) {
+  absl::MutexLock lock(&mu_);
+  ++stats_.refused;
+  if (Link* link = FindLink(peer)) {
+    absl::MutexLock l(&link->mu);
+    ++link->stats.refused;
+  }
 }
 
 absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {

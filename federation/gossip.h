@@ -156,6 +156,8 @@ class Gossip {
   struct Link;
 
   Link* FindLink(const std::string& origin) const;
+  // Counts invalid input from `peer` in the totals and against its link.
+  void CountRefused(const std::string& peer);
   // Queues `envelope` eagerly or lazily to every peer but `exclude` (and but
   // the origin's own node).
   void Forward(const watchfloor::v1::Envelope& envelope, const std::string& id,

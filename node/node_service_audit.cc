@@ -150,18 +150,27 @@ class RefuseExport final : public grpc::ServerWriteReactor<AuditBundle> {
 
 }  // namespace
 
+// Finishes `reactor` and returns true unless the caller may read and the node
+// keeps transparency logs.
+static bool RefuseTransparencyCall(const Authorizer& authz, const Transparency* transparency,
+                            const grpc::CallbackServerContext& ctx,
+                            grpc::ServerUnaryReactor* reactor) {
+  if (absl::Status st = authz.CheckReader(ctx); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return true;
+  }
+  if (transparency == nullptr) {
+    reactor->Finish(NoTransparency());
+    return true;
+  }
+  return false;
+}
+
 grpc::ServerUnaryReactor* NodeService::GetCheckpoint(
     grpc::CallbackServerContext* ctx, const watchfloor::v1::GetCheckpointRequest* request,
     watchfloor::v1::GetCheckpointResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
-    reactor->Finish(ToGrpcStatus(st));
-    return reactor;
-  }
-  if (transparency_ == nullptr) {
-    reactor->Finish(NoTransparency());
-    return reactor;
-  }
+  if (RefuseTransparencyCall(*authz_, transparency_, *ctx, reactor)) return reactor;
   absl::StatusOr<std::string> origin = RequestedOrigin(request->origin(), *ledger_);
   absl::StatusOr<std::string> note =
       origin.ok() ? transparency_->Latest(*origin) : origin.status();
@@ -179,11 +188,7 @@ grpc::ServerUnaryReactor* NodeService::GetInclusionProof(
     reactor->Finish(ToGrpcStatus(st));
     return reactor;
   };
-  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) return finish(st);
-  if (transparency_ == nullptr) {
-    reactor->Finish(NoTransparency());
-    return reactor;
-  }
+  if (RefuseTransparencyCall(*authz_, transparency_, *ctx, reactor)) return reactor;
   if (!certs::IsHexId(request->id())) {
     return finish(absl::InvalidArgumentError(
         absl::StrCat("alert id \"", request->id().substr(0, 80),
@@ -225,14 +230,7 @@ grpc::ServerUnaryReactor* NodeService::GetConsistencyProof(
     const watchfloor::v1::GetConsistencyProofRequest* request,
     watchfloor::v1::GetConsistencyProofResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (absl::Status st = authz_->CheckReader(*ctx); !st.ok()) {
-    reactor->Finish(ToGrpcStatus(st));
-    return reactor;
-  }
-  if (transparency_ == nullptr) {
-    reactor->Finish(NoTransparency());
-    return reactor;
-  }
+  if (RefuseTransparencyCall(*authz_, transparency_, *ctx, reactor)) return reactor;
   absl::StatusOr<std::string> origin = RequestedOrigin(request->origin(), *ledger_);
   absl::StatusOr<std::vector<std::string>> proof =
       origin.ok() ? transparency_->ConsistencyProof(*origin, request->first(),
