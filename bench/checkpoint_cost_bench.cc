@@ -10,7 +10,7 @@
 //               an hour).
 // Both are warmed up first (--warmup alerts each, closed loop, so both WALs
 // are past their first SQLite checkpoint). Then --runs rounds, each running
-// A then B (B then A on odd rounds):
+// A then B (B then A every second round):
 //   open loop    one sender issues Publish at --rate (1,000/s) on a fixed
 //                schedule for --seconds; ack latency from each call's
 //                scheduled send time (p50, p99);
