@@ -344,6 +344,12 @@ absl::Status Ledger::LoadLogs() {
             if (level > 0) writes.log_nodes.push_back(LogNode{origin, level, index, hash});
           });
         }
+        // In pages: a large feed's nodes are written as they are built.
+        // INSERT OR REPLACE makes a rebuild interrupted midway harmless.
+        if (writes.log_nodes.size() >= kPage) {
+          WF_RETURN_IF_ERROR(store_->Append(writes).status());
+          writes.log_nodes.clear();
+        }
       }
       if (log.size() != head.sequence) {
         return absl::DataLossError(absl::StrCat(

@@ -230,6 +230,12 @@ absl::Status NodeServer::StartGossip() {
   feed_store_->set_transparency(transparency_.get());
   transparency_->SetBroadcast(
       [gossip](const std::string& note) { gossip->BroadcastCheckpoint(note); });
+  transparency_->SetEvidenceBroadcast([gossip](const std::string& a, const std::string& b) {
+    federation::EvidencePair pair;
+    pair.first_note = a;
+    pair.second_note = b;
+    gossip->BroadcastEvidence(pair);
+  });
   Authorizer* authz = authz_.get();
   federation_service_ = std::make_unique<federation::FederationService>(
       gossip, [authz](const grpc::ServerContext& ctx) {
@@ -319,6 +325,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
 
   s->service_->SetTransparency(s->transparency_.get(),
                               s->roster_.has_value() ? &*s->roster_ : nullptr);
+  // Before anything can reach it: peers' checkpoints are judged against the
+  // checkpoints and evidence it loads.
+  WF_RETURN_IF_ERROR(s->transparency_->Start());
 
   WF_ASSIGN_OR_RETURN(auto creds,
                       Credentials(config, s->roster_.has_value()
@@ -362,7 +371,6 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   }
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   if (s->gossip_ != nullptr) s->gossip_->Start();
-  WF_RETURN_IF_ERROR(s->transparency_->Start());
   return s;
 }
 

@@ -4,6 +4,7 @@
 #ifndef WATCHFLOOR_NODE_NODE_SERVICE_H_
 #define WATCHFLOOR_NODE_NODE_SERVICE_H_
 
+#include <atomic>
 #include <functional>
 
 #include "certs/keys.h"
@@ -87,6 +88,7 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   const AcceptedHook on_accepted_;
   Transparency* transparency_ = nullptr;
   const certs::Roster* roster_ = nullptr;
+  std::atomic<int> exports_running_{0};
 };
 
 }  // namespace watchfloor::node

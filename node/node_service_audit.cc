@@ -1,5 +1,6 @@
 // The transparency rpcs of watchfloor.v1.Node: checkpoints, proofs, evidence
 // and audit bundle export (docs/PROTOCOL.md "Audit bundle").
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -23,8 +24,12 @@ namespace {
 using watchfloor::v1::AuditBundle;
 
 constexpr char kBundleFormat[] = "watchfloor-bundle/v1";
-// Alerts per streamed piece of a bundle.
+// Alerts per streamed piece of a bundle, and rows read per piece at most.
 constexpr size_t kExportPiece = 256;
+constexpr size_t kExportScan = 16 * kExportPiece;
+// Exports running at once per node: each holds its origins' trees (about 64
+// bytes per alert) and a callback thread while it builds a piece.
+constexpr int kMaxConcurrentExports = 2;
 
 grpc::Status NoTransparency() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -58,15 +63,21 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
     uint64_t size = 0;
   };
 
-  ExportReactor(AlertStore* store, std::shared_ptr<const Matcher> matcher,
-                std::vector<OriginPlan> plans, AuditBundle header)
-      : store_(store), matcher_(std::move(matcher)), plans_(std::move(plans)) {
+  // `running` counts exports in progress; this one is counted already.
+  ExportReactor(grpc::CallbackServerContext* ctx, AlertStore* store,
+                std::shared_ptr<const Matcher> matcher, std::vector<OriginPlan> plans,
+                AuditBundle header, std::atomic<int>* running)
+      : ctx_(ctx),
+        store_(store),
+        matcher_(std::move(matcher)),
+        plans_(std::move(plans)),
+        running_(running) {
     piece_ = std::move(header);
     StartWrite(&piece_);
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
+    if (!ok || ctx_->IsCancelled()) {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "exporter went away"));
       return;
     }
@@ -80,10 +91,16 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
     }
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    running_->fetch_sub(1);
+    delete this;
+  }
 
  private:
   // Fills piece_ with up to kExportPiece alerts; false when none is left.
+  // Reads at most kExportScan rows per piece, so a filter that matches
+  // little still yields the thread (and notices a cancel) regularly: the
+  // piece may then be empty, which is a valid, empty AuditBundle.
   absl::StatusOr<bool> NextPiece() {
     piece_.Clear();
     while (plan_ < plans_.size()) {
@@ -102,7 +119,10 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
         for (const std::string& id : *ids) tree_.Append(absl::HexStringToBytes(id));
         next_ = 1;
       }
+      size_t scanned = 0;
       while (next_ <= p.size && static_cast<size_t>(piece_.alerts_size()) < kExportPiece) {
+        if (scanned >= kExportScan) return true;
+        scanned += kExportPiece;
         absl::StatusOr<std::vector<StoredAlert>> rows =
             store_->ReadRange(p.origin, next_, p.size, kExportPiece);
         if (!rows.ok()) return rows.status();
@@ -133,9 +153,11 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
     return piece_.alerts_size() > 0;
   }
 
+  grpc::CallbackServerContext* const ctx_;
   AlertStore* const store_;
   const std::shared_ptr<const Matcher> matcher_;
   const std::vector<OriginPlan> plans_;
+  std::atomic<int>* const running_;
   size_t plan_ = 0;
   uint64_t next_ = 1;
   certs::MerkleTree tree_;
@@ -282,6 +304,13 @@ grpc::ServerWriteReactor<AuditBundle>* NodeService::Export(
   if (transparency_ == nullptr) return new RefuseExport(NoTransparency());
   absl::StatusOr<std::shared_ptr<const Matcher>> matcher = Matcher::Compile(request->filters());
   if (!matcher.ok()) return new RefuseExport(ToGrpcStatus(matcher.status()));
+  if (exports_running_.fetch_add(1) >= kMaxConcurrentExports) {
+    exports_running_.fetch_sub(1);
+    return new RefuseExport(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("node runs at most ", kMaxConcurrentExports,
+                     " exports at once; retry when one has finished")));
+  }
 
   AuditBundle header;
   header.set_format(kBundleFormat);
@@ -297,7 +326,8 @@ grpc::ServerWriteReactor<AuditBundle>* NodeService::Export(
     if ((*matcher)->matches_everything()) header.add_complete_origins(head.origin);
     plans.push_back({head.origin, cp->size});
   }
-  return new ExportReactor(store_, std::move(*matcher), std::move(plans), std::move(header));
+  return new ExportReactor(ctx, store_, std::move(*matcher), std::move(plans),
+                           std::move(header), &exports_running_);
 }
 
 }  // namespace watchfloor::node

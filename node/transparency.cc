@@ -61,10 +61,10 @@ absl::Status Transparency::Start() {
     WF_ASSIGN_OR_RETURN(std::vector<StoredCheckpoint> stored, store_->Checkpoints(o, 1));
     if (stored.empty()) continue;
     // A checkpoint whose key the roster no longer lists is not trusted now.
-    absl::StatusOr<std::pair<std::string, certs::Checkpoint>> opened = Open(stored[0].note);
-    if (!opened.ok() || opened->first != o) continue;
+    absl::StatusOr<Opened> opened = Open(stored[0].note);
+    if (!opened.ok() || opened->origin != o) continue;
     absl::MutexLock lock(&mu_);
-    accepted_[o] = Accepted{opened->second, stored[0].note};
+    accepted_[o] = Accepted{opened->checkpoint, stored[0].note};
   }
   WF_ASSIGN_OR_RETURN(std::vector<Evidence> evidence, store_->ListEvidence());
   {
@@ -109,8 +109,16 @@ void Transparency::Loop() {
         it = pending_.erase(it);
       }
     }
-    // The local feed caught up: witness what was waiting for it.
-    for (const auto& [origin, note] : pending) (void)Receive(note);
+    // The local feed caught up: witness what was waiting for it. A note the
+    // store could not take now (queue full, shutting down) waits again.
+    for (const auto& [origin, note] : pending) {
+      absl::StatusOr<bool> r = Receive(note);
+      if (!r.ok() && (r.status().code() == absl::StatusCode::kResourceExhausted ||
+                      r.status().code() == absl::StatusCode::kUnavailable)) {
+        absl::MutexLock lock(&mu_);
+        pending_.emplace(origin, note);
+      }
+    }
     const absl::Time now = absl::Now();
     if (now >= next_sign) {
       next_sign = now + options_.checkpoint_interval;
@@ -125,12 +133,26 @@ void Transparency::Loop() {
         for (const auto& [origin, a] : accepted_) notes.push_back(a.note);
       }
       for (const std::string& note : notes) Emit(note);
+      // Split views too: a node that was down, cut off or behind on the feed
+      // when one was first relayed gets it now (it refuses what it cannot
+      // check yet, and ignores what it has).
+      if (evidence_broadcast_) {
+        absl::StatusOr<std::vector<Evidence>> all = store_->ListEvidence();
+        if (all.ok()) {
+          for (const Evidence& e : *all) {
+            if (e.kind == "split-view") evidence_broadcast_(e.stored_envelope, e.conflict_envelope);
+          }
+        }
+      }
     }
   }
 }
 
-absl::StatusOr<std::pair<std::string, certs::Checkpoint>> Transparency::Open(
-    const std::string& note) const {
+absl::StatusOr<Transparency::Opened> Transparency::Open(const std::string& note) const {
+  if (note.size() > kMaxNoteBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint note is ", note.size(), " bytes; the limit is ", kMaxNoteBytes));
+  }
   WF_ASSIGN_OR_RETURN(certs::ParsedNote parsed, certs::ParseNote(note));
   WF_ASSIGN_OR_RETURN(certs::Checkpoint body, certs::ParseCheckpoint(parsed.text));
   WF_ASSIGN_OR_RETURN(std::string origin, certs::FeedOriginFromLogOrigin(body.origin));
@@ -145,8 +167,31 @@ absl::StatusOr<std::pair<std::string, certs::Checkpoint>> Transparency::Open(
         "checkpoint of log ", body.origin, ": origin ", origin,
         " is not a node of this federation's roster"));
   }
+  // One signature by the origin and one cosignature per other roster node
+  // is all an honest note carries.
+  const size_t max_lines = roster_ == nullptr ? 1 : Origins().size();
+  if (parsed.signatures.size() > max_lines) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint note of ", body.origin, " has ", parsed.signatures.size(),
+        " signature lines; a federation of ", max_lines, " nodes makes at most ",
+        max_lines));
+  }
   WF_ASSIGN_OR_RETURN(certs::Checkpoint c, certs::OpenCheckpoint(note, body.origin, *key));
-  return std::make_pair(std::move(origin), std::move(c));
+  // Only the origin's verified signature line: whatever else a relay put
+  // under the origin's name (other key ids, junk) is not kept or passed on.
+  const uint32_t key_id = certs::NoteKeyId(body.origin, certs::kNoteTypeEd25519, *key);
+  certs::ParsedNote base{parsed.text, {}};
+  for (const certs::NoteSignature& sig : parsed.signatures) {
+    if (sig.name == body.origin && sig.key_id == key_id) {
+      base.signatures.push_back(sig);
+      break;
+    }
+  }
+  return Opened{std::move(origin), std::move(c), certs::FormatNote(base)};
+}
+
+std::vector<std::string> Transparency::Origins() const {
+  return roster_ == nullptr ? std::vector<std::string>{origin_} : roster_->Origins();
 }
 
 std::string Transparency::MergeCosignatures(const std::string& note,
@@ -168,6 +213,7 @@ std::string Transparency::MergeCosignatures(const std::string& note,
     if (!witness.ok()) continue;
     std::optional<certs::PublicKey> key = roster_->NodeKey(*witness);
     if (!key.has_value()) continue;  // not a roster witness: ignored
+    if (s.key_id != certs::NoteKeyId(s.name, certs::kNoteTypeCosignatureV1, *key)) continue;
     certs::ParsedNote one{source->text, {s}};
     if (!certs::VerifyCosignature(one, s.name, *key).ok()) continue;
     into->signatures.push_back(s);
@@ -209,16 +255,15 @@ absl::Status Transparency::StoreSplitView(const std::string& origin,
           "split view of ", origin, " with the checkpoint of size ", c.size,
           " is already stored"));
     }
-    split_views_.insert(a);
-    split_views_.insert(b);
-    ++stats_.split_views;
   }
   Evidence e;
   e.kind = "split-view";
   e.origin = origin;
   e.sequence = known.checkpoint.size;
-  e.stored_id = absl::BytesToHexString(known.checkpoint.root_hash);
-  e.conflict_id = absl::BytesToHexString(c.root_hash);
+  // Ids: SHA-256 of each checkpoint body, so the store keeps every distinct
+  // pair (two roots can recur at other sizes).
+  e.stored_id = absl::BytesToHexString(certs::HashLeaf(BodyOf(known.note)));
+  e.conflict_id = absl::BytesToHexString(certs::HashLeaf(BodyOf(note)));
   e.stored_envelope = known.note;
   e.conflict_envelope = note;
   absl::Notification done;
@@ -228,7 +273,12 @@ absl::Status Transparency::StoreSplitView(const std::string& origin,
     done.Notify();
   });
   done.WaitForNotification();
-  return status;
+  if (!status.ok()) return status;  // not known yet: the next sighting tries again
+  absl::MutexLock lock(&mu_);
+  split_views_.insert(BodyOf(known.note));
+  split_views_.insert(BodyOf(note));
+  ++stats_.split_views;
+  return absl::OkStatus();
 }
 
 void Transparency::Emit(const std::string& note) {
@@ -236,15 +286,23 @@ void Transparency::Emit(const std::string& note) {
 }
 
 absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
-  absl::MutexLock serial(&receive_mu_);
-  absl::StatusOr<std::pair<std::string, certs::Checkpoint>> opened = Open(note);
+  // Verification first, outside the lock: it is the costly part, and a peer
+  // sending junk must not hold up signing or other notes.
+  absl::StatusOr<Opened> opened = Open(note);
   if (!opened.ok()) {
     absl::MutexLock lock(&mu_);
     ++stats_.refused;
     return opened.status();
   }
-  const std::string& origin = opened->first;
-  const certs::Checkpoint& c = opened->second;
+  absl::MutexLock serial(&receive_mu_);
+  const std::string& origin = opened->origin;
+  const certs::Checkpoint& c = opened->checkpoint;
+  auto split_view = [&](const Accepted& known) -> absl::StatusOr<bool> {
+    absl::Status st = StoreSplitView(origin, known, c, opened->note);
+    if (st.code() == absl::StatusCode::kAlreadyExists) return false;
+    WF_RETURN_IF_ERROR(st);
+    return true;
+  };
   std::optional<Accepted> known;
   {
     absl::MutexLock lock(&mu_);
@@ -252,12 +310,7 @@ absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
     if (it != accepted_.end()) known = it->second;
   }
   if (known.has_value() && c.size == known->checkpoint.size) {
-    if (c.root_hash != known->checkpoint.root_hash) {
-      absl::Status st = StoreSplitView(origin, *known, c, note);
-      if (st.code() == absl::StatusCode::kAlreadyExists) return false;
-      WF_RETURN_IF_ERROR(st);
-      return true;
-    }
+    if (c.root_hash != known->checkpoint.root_hash) return split_view(*known);
     int added = 0;
     std::string merged = MergeCosignatures(known->note, note, &added);
     if (added == 0) return false;
@@ -269,30 +322,41 @@ absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
     Emit(merged);
     return true;
   }
-  // This node's own log: only the checkpoint it signed last gathers
-  // cosignatures (above); an older or other one of its own tells it nothing.
+  if (known.has_value() && c.size < known->checkpoint.size) {
+    // An older checkpoint must still describe a prefix of the local feed.
+    // Its cosignatures still count for the stored copy of that size (under
+    // a steady stream of alerts, witnesses that lag cosign checkpoints the
+    // others have moved past; exports pick the largest witnessed one).
+    WF_ASSIGN_OR_RETURN(std::string root, RootAt(origin, c.size));
+    if (root != c.root_hash) return split_view(*known);
+    WF_RETURN_IF_ERROR(MergeIntoStored(origin, c.size, note));
+    return false;
+  }
+  // This node's own log: only what it signed gathers cosignatures (above).
   if (origin == origin_) return false;
 
   const uint64_t local = ledger_->Log(origin).size;
-  if (known.has_value() && c.size < known->checkpoint.size) {
-    // An older checkpoint must still describe a prefix of the local feed.
-    WF_ASSIGN_OR_RETURN(std::string root, RootAt(origin, c.size));
-    if (root != c.root_hash) {
-      absl::Status st = StoreSplitView(origin, *known, c, note);
-      if (st.code() == absl::StatusCode::kAlreadyExists) return false;
-      WF_RETURN_IF_ERROR(st);
-      return true;
-    }
-    return false;
-  }
   if (c.size > local) {
     // Ahead of the local copy of the feed: check it once the feed arrives.
-    absl::MutexLock lock(&mu_);
-    std::string& slot = pending_[origin];
-    absl::StatusOr<certs::Checkpoint> held =
-        slot.empty() ? absl::StatusOr<certs::Checkpoint>(absl::NotFoundError(""))
-                     : certs::ParseCheckpoint(slot.substr(0, slot.find("\n\n") + 1));
-    if (!held.ok() || held->size < c.size) slot = note;
+    // Two such checkpoints of one size with different roots need no feed to
+    // be a split view.
+    std::optional<std::string> contradicted;
+    {
+      absl::MutexLock lock(&mu_);
+      std::string& slot = pending_[origin];
+      absl::StatusOr<certs::Checkpoint> held =
+          slot.empty() ? absl::StatusOr<certs::Checkpoint>(absl::NotFoundError(""))
+                       : certs::ParseCheckpoint(BodyOf(slot));
+      if (held.ok() && held->size == c.size && held->root_hash != c.root_hash) {
+        contradicted = slot;
+      } else if (!held.ok() || held->size < c.size) {
+        slot = note;
+      }
+    }
+    if (contradicted.has_value()) {
+      absl::StatusOr<Opened> other = Open(*contradicted);
+      if (other.ok()) return split_view(Accepted{other->checkpoint, other->note});
+    }
     return false;
   }
   WF_ASSIGN_OR_RETURN(std::string root, RootAt(origin, c.size));
@@ -304,12 +368,7 @@ absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
     absl::Status consistent =
         certs::VerifyConsistency(known->checkpoint.size, c.size, proof,
                                  known->checkpoint.root_hash, c.root_hash);
-    if (!consistent.ok() || root != c.root_hash) {
-      absl::Status st = StoreSplitView(origin, *known, c, note);
-      if (st.code() == absl::StatusCode::kAlreadyExists) return false;
-      WF_RETURN_IF_ERROR(st);
-      return true;
-    }
+    if (!consistent.ok() || root != c.root_hash) return split_view(*known);
   } else if (root != c.root_hash) {
     absl::MutexLock lock(&mu_);
     ++stats_.refused;
@@ -318,17 +377,15 @@ absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
         absl::BytesToHexString(c.root_hash), " but this node's copy of the feed has root ",
         absl::BytesToHexString(root), "; the origin signed a log that is not its feed"));
   }
-  // Witnessed: keep the origin's signature and the valid cosignatures sent,
-  // and add this node's own.
-  WF_ASSIGN_OR_RETURN(certs::ParsedNote parsed, certs::ParseNote(note));
-  certs::ParsedNote base{parsed.text, {}};
-  for (const certs::NoteSignature& s : parsed.signatures) {
-    if (s.name == c.origin) base.signatures.push_back(s);
-  }
+  // Witnessed: the origin's signature, the valid roster cosignatures sent,
+  // and this node's own.
   int added = 0;
-  std::string merged = MergeCosignatures(certs::FormatNote(base), note, &added);
-  const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(clock_->Now()));
-  if (merged.find(absl::StrCat("\xE2\x80\x94 ", log_origin_, " ")) == std::string::npos) {
+  std::string merged = MergeCosignatures(opened->note, note, &added);
+  WF_ASSIGN_OR_RETURN(certs::ParsedNote parsed, certs::ParseNote(merged));
+  bool cosigned = false;
+  for (const certs::NoteSignature& sig : parsed.signatures) cosigned |= sig.name == log_origin_;
+  if (!cosigned) {
+    const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(clock_->Now()));
     merged += certs::CosignatureLine(parsed.text, log_origin_, *key_, now);
   }
   WF_RETURN_IF_ERROR(Store(origin, c, merged));
@@ -341,18 +398,44 @@ absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
   return true;
 }
 
+absl::Status Transparency::MergeIntoStored(const std::string& origin, uint64_t size,
+                                           const std::string& note) {
+  WF_ASSIGN_OR_RETURN(std::vector<StoredCheckpoint> stored,
+                      store_->Checkpoints(origin, kCheckpointsScanned));
+  for (const StoredCheckpoint& sc : stored) {
+    if (sc.size != size) continue;
+    int added = 0;
+    std::string merged = MergeCosignatures(sc.note, note, &added);
+    if (added == 0) return absl::OkStatus();
+    absl::Notification done;
+    absl::Status status;
+    ledger_->StoreCheckpoint(StoredCheckpoint{origin, size, merged}, std::nullopt,
+                             [&](absl::Status st) {
+                               status = std::move(st);
+                               done.Notify();
+                             });
+    done.WaitForNotification();
+    if (status.ok()) {
+      absl::MutexLock lock(&mu_);
+      stats_.cosignatures_merged += static_cast<uint64_t>(added);
+    }
+    return status;
+  }
+  return absl::OkStatus();  // not kept (pruned, or never seen here)
+}
+
 absl::Status Transparency::ReceiveSplitView(const std::string& first_note,
                                             const std::string& second_note) {
-  WF_ASSIGN_OR_RETURN(auto first, Open(first_note));
-  WF_ASSIGN_OR_RETURN(auto second, Open(second_note));
-  if (first.first != second.first) {
+  WF_ASSIGN_OR_RETURN(Opened first, Open(first_note));
+  WF_ASSIGN_OR_RETURN(Opened second, Open(second_note));
+  if (first.origin != second.origin) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "split view names two origins (", first.first, ", ", second.first,
+        "split view names two origins (", first.origin, ", ", second.origin,
         "); evidence must be two checkpoints of one origin"));
   }
-  const std::string& origin = first.first;
-  const certs::Checkpoint& a = first.second;
-  const certs::Checkpoint& b = second.second;
+  const std::string& origin = first.origin;
+  const certs::Checkpoint& a = first.checkpoint;
+  const certs::Checkpoint& b = second.checkpoint;
   bool contradicts = false;
   if (a.size == b.size) {
     contradicts = a.root_hash != b.root_hash;
@@ -376,7 +459,7 @@ absl::Status Transparency::ReceiveSplitView(const std::string& first_note,
         ") are consistent; that is not a split view"));
   }
   absl::MutexLock serial(&receive_mu_);
-  return StoreSplitView(origin, Accepted{a, first_note}, b, second_note,
+  return StoreSplitView(origin, Accepted{a, first.note}, b, second.note,
                         /*peer_evidence=*/true);
 }
 

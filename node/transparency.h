@@ -75,6 +75,13 @@ class Transparency {
   // Where new notes (own checkpoints, newly cosigned or merged ones) go:
   // every peer. Set before Start.
   void SetBroadcast(std::function<void(const std::string& note)> broadcast);
+  // Where stored split views are re-sent every resend_interval (every
+  // peer), so that nodes that missed them get them. Set before Start.
+  void SetEvidenceBroadcast(
+      std::function<void(const std::string& first_note, const std::string& second_note)>
+          broadcast) {
+    evidence_broadcast_ = std::move(broadcast);
+  }
 
   // A checkpoint note from a peer: verified against the roster, witnessed,
   // merged. Returns whether it told this node something new.
@@ -118,11 +125,29 @@ class Transparency {
     certs::Checkpoint checkpoint;
     std::string note;
   };
+  // A checkpoint note verified against its origin's roster key.
+  struct Opened {
+    std::string origin;  // feed origin
+    certs::Checkpoint checkpoint;
+    std::string note;  // the text and the origin's signature line only
+  };
+
+  // Notes larger than this are refused (an honest one of a 100-node
+  // federation is about 12 KiB).
+  static constexpr size_t kMaxNoteBytes = 32 * 1024;
+  // Stored checkpoints looked at when merging late cosignatures.
+  static constexpr size_t kCheckpointsScanned = 16;
 
   void Loop();
-  // Verifies `note` as a checkpoint by its origin's roster key.
-  absl::StatusOr<std::pair<std::string, certs::Checkpoint>> Open(
-      const std::string& note) const;
+  // Verifies `note` as a checkpoint by its origin's roster key: size and
+  // line limits, the origin's signature. INVALID_ARGUMENT / UNAUTHENTICATED.
+  absl::StatusOr<Opened> Open(const std::string& note) const;
+  // Every origin of the roster (just this node's without one).
+  std::vector<std::string> Origins() const;
+  // Adds the valid cosignatures of `note` to the stored checkpoint of
+  // `origin` at `size`, if one is stored. Nothing is relayed.
+  absl::Status MergeIntoStored(const std::string& origin, uint64_t size,
+                               const std::string& note);
   // `note` with the valid roster cosignatures of `from` added (one per
   // witness name). Sets *added to how many were added.
   std::string MergeCosignatures(const std::string& note, const std::string& from,
@@ -146,6 +171,7 @@ class Transparency {
   Clock* const clock_;
   const Options options_;
   std::function<void(const std::string&)> broadcast_;
+  std::function<void(const std::string&, const std::string&)> evidence_broadcast_;
 
   // Serializes Receive/SignNow so each origin's state changes one note at a
   // time; taken before mu_.

@@ -41,10 +41,14 @@ class TransparencyTest : public ::testing::Test {
     return o;
   }
 
+  // Node i's checkpoint interval; a test may keep node 0 from signing and
+  // sign node 0's checkpoints itself.
+  virtual uint32_t CheckpointIntervalMs(int node) { return 100; }
+
   void SetUp() override {
     ASSERT_TRUE(fed_.ok());
     for (int i = 0; i < fed_.size(); ++i) {
-      fed_.config(i).mutable_transparency()->set_checkpoint_interval_ms(100);
+      fed_.config(i).mutable_transparency()->set_checkpoint_interval_ms(CheckpointIntervalMs(i));
       fed_.config(i).mutable_transparency()->set_resend_interval_ms(500);
     }
     ASSERT_TRUE(fed_.StartAll().ok());
@@ -102,6 +106,27 @@ class TransparencyTest : public ::testing::Test {
           absl::StatusOr<certs::Checkpoint> c = certs::ParseCheckpoint(p->text);
           note = *n;
           return c.ok() && c->size == size && Cosigners(*n).size() == 2;
+        },
+        kConverge);
+    EXPECT_TRUE(ok) << "node " << node << " last had:\n" << note;
+    return note;
+  }
+
+  // Node `node`'s checkpoint of node 0's log once it has size `size` and
+  // the cosignatures of exactly the nodes `by`.
+  std::string WaitForWitnessedBy(int node, uint64_t size, const std::set<int>& by) {
+    std::set<std::string> want;
+    for (int i : by) want.insert(fed_.origin(i));
+    std::string note;
+    bool ok = WaitUntil(
+        [&] {
+          absl::StatusOr<std::string> n = Checkpoint(node, fed_.origin(0));
+          if (!n.ok()) return false;
+          note = *n;
+          absl::StatusOr<certs::ParsedNote> p = certs::ParseNote(*n);
+          if (!p.ok()) return false;
+          absl::StatusOr<certs::Checkpoint> c = certs::ParseCheckpoint(p->text);
+          return c.ok() && c->size == size && Cosigners(*n) == want;
         },
         kConverge);
     EXPECT_TRUE(ok) << "node " << node << " last had:\n" << note;
@@ -432,6 +457,128 @@ TEST_F(TransparencyTest, AnExportFromAWitnessAuditsCleanWithTheQuorumMet) {
   ASSERT_TRUE(report.ok());
   EXPECT_FALSE(report->ok());
   EXPECT_EQ(report->Tokens(), std::set<std::string>{"signature_failure"}) << report->Summary();
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
+
+namespace watchfloor::testing {
+namespace {
+
+// Node 0 signs no checkpoint by itself: the test signs them with its key,
+// as a relay could forward them, and decides who sees what first.
+class SilentOriginTest : public TransparencyTest {
+ protected:
+  uint32_t CheckpointIntervalMs(int node) override { return node == 0 ? 3600000 : 100; }
+
+  bool Push(int as, int to, const std::string& note) {
+    v1::PushCheckpointsRequest req;
+    req.add_notes(note);
+    v1::PushCheckpointsResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = fed_.PeerStub(as, to)->PushCheckpoints(WithDeadline(&ctx), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return st.ok() && resp.new_info_size() == 1 && resp.new_info(0);
+  }
+};
+
+// A relay that appends junk under the origin's name (another key id) and a
+// cosignature line under a witness's name and key id that does not verify
+// gets neither kept nor passed on: witnesses store and relay the origin's
+// signature and valid cosignatures only, and an export audits clean.
+TEST_F(SilentOriginTest, JunkLinesARelayAddsAreNeitherKeptNorRelayed) {
+  std::vector<std::string> ids = PublishAt0(5);
+  ASSERT_TRUE(fed_.WaitForIds({ids.begin(), ids.end()}, kConverge));
+  const std::string honest = ForgeBy0(5, Root(ids, 5));
+  const std::string log0 = certs::LogOrigin(fed_.origin(0));
+  const std::string log2 = certs::LogOrigin(fed_.origin(2));
+  certs::SigningKey stranger = certs::SigningKey::Generate();
+  absl::StatusOr<certs::ParsedNote> parsed = certs::ParseNote(honest);
+  ASSERT_TRUE(parsed.ok());
+  // Under the origin's name with its cosignature key id: OpenCheckpoint does
+  // not look at it.
+  std::string junk_line = certs::CosignatureLine(parsed->text, log0, stranger, 1);
+  // Under node 2's witness name, re-labelled with node 2's key id.
+  std::string forged = certs::CosignatureLine(parsed->text, log2, stranger, 1);
+  {
+    absl::StatusOr<certs::ParsedNote> f = certs::ParseNote(honest + forged);
+    ASSERT_TRUE(f.ok());
+    f->signatures.back().key_id = certs::NoteKeyId(log2, certs::kNoteTypeCosignatureV1,
+                                                   fed_.member(2).signing_key->public_key());
+    forged = certs::FormatNote(*f).substr(honest.size());
+  }
+  const std::string tampered = honest + junk_line + forged;
+  EXPECT_TRUE(Push(0, 1, tampered));  // node 1 checks, cosigns, relays
+  for (int node : {1, 2}) {
+    const std::string note = WaitForWitnessedBy(node, 5, {1, 2});
+    EXPECT_EQ(note.find(junk_line), std::string::npos) << note;
+    absl::StatusOr<certs::ParsedNote> p = certs::ParseNote(note);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->signatures.size(), 3u) << note;  // origin + two witnesses
+  }
+  v1::AuditBundle bundle = ExportFrom(fed_, 2, v1::ExportRequest());
+  certs::AuditOptions opts;
+  opts.anchor = &fed_.roster();
+  absl::StatusOr<certs::AuditReport> report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+
+  // Oversized notes and notes with more lines than the roster has nodes are
+  // refused outright.
+  EXPECT_FALSE(Push(0, 2, honest + std::string(40000, 'x') + "\n"));
+  std::string many = honest;
+  for (int i = 0; i < 4; ++i) many += certs::CosignatureLine(parsed->text, log2, stranger, i);
+  EXPECT_FALSE(Push(0, 2, many));
+}
+
+// A split view relayed while a node was down reaches it after its restart:
+// stored split views are re-sent with the periodic resend.
+TEST_F(SilentOriginTest, ASplitViewReachesANodeThatWasDownWhenItWasFound) {
+  std::vector<std::string> ids = PublishAt0(4);
+  ASSERT_TRUE(fed_.WaitForIds({ids.begin(), ids.end()}, kConverge));
+  ASSERT_TRUE(Push(0, 1, ForgeBy0(4, Root(ids, 4))));
+  fed_.StopNode(2);
+  ASSERT_TRUE(Push(0, 1, ForgeBy0(4, Root(ids, 3))));  // same size, another root
+  ASSERT_EQ(Evidence(1).evidence_size(), 1);
+  ASSERT_TRUE(fed_.StartNode(2).ok());
+  EXPECT_TRUE(WaitUntil([&] { return Evidence(2).evidence_size() == 1; }, kConverge));
+  EXPECT_EQ(Evidence(2).evidence(0).kind(), "split-view");
+  EXPECT_EQ(Evidence(1).evidence_size(), 1);  // and it does not come back twice
+}
+
+// Cosignatures for a checkpoint the receiver has moved past still count:
+// they are merged into its stored copy of that size (not relayed).
+TEST_F(SilentOriginTest, LateCosignaturesOfAnOlderCheckpointAreMergedIntoItsStoredCopy) {
+  std::vector<std::string> ids = PublishAt0(6);
+  ASSERT_TRUE(fed_.WaitForIds({ids.begin(), ids.end()}, kConverge));
+  const std::string c4 = ForgeBy0(4, Root(ids, 4));
+  // Node 1 witnesses size 4, then size 6; node 2 never saw size 4.
+  fed_.StopNode(2);
+  ASSERT_TRUE(Push(0, 1, c4));
+  ASSERT_TRUE(Push(0, 1, ForgeBy0(6, Root(ids, 6))));
+  // Node 2's cosignature of size 4 arrives late, by hand.
+  absl::StatusOr<certs::ParsedNote> parsed = certs::ParseNote(c4);
+  ASSERT_TRUE(parsed.ok());
+  const std::string late = c4 + certs::CosignatureLine(parsed->text,
+                                                        certs::LogOrigin(fed_.origin(2)),
+                                                        *fed_.member(2).signing_key, 1);
+  EXPECT_FALSE(Push(0, 1, late));  // nothing new about the latest checkpoint
+  // Node 1's export picks size 4, the largest one a majority witnessed (size
+  // 6 has node 1 only), and leaves sequences 5 and 6 for a later bundle.
+  v1::AuditBundle bundle = ExportFrom(fed_, 1, v1::ExportRequest());
+  ASSERT_EQ(bundle.checkpoints_size(), 1);
+  EXPECT_EQ(OpenAs0(bundle.checkpoints(0).note()).size, 4u);
+  EXPECT_EQ(Cosigners(bundle.checkpoints(0).note()),
+            (std::set<std::string>{fed_.origin(1), fed_.origin(2)}));
+  EXPECT_EQ(bundle.alerts_size(), 4);
+  certs::AuditOptions opts;
+  opts.anchor = &fed_.roster();
+  absl::StatusOr<certs::AuditReport> report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+  // Back up, node 2 cosigns size 6 from the resend, and it is witnessed.
+  ASSERT_TRUE(fed_.StartNode(2).ok());
+  WaitForWitnessedBy(1, 6, {1, 2});
 }
 
 }  // namespace

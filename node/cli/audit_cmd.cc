@@ -18,6 +18,7 @@
 #include "certs/roster.h"
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
+#include "node/filter_parser.h"
 #include "watchfloor/v1/audit.pb.h"
 
 namespace watchfloor::cli {
@@ -190,11 +191,13 @@ int AuditCommand(int argc, char** argv) {
       return UsageError("give either BUNDLE_FILE or --node, not both");
     }
     flags.bundle_path = absl::StrCat("node ", args.Get("node"));
+    for (const std::string& text : args.GetAll("filter")) {
+      absl::StatusOr<watchfloor::v1::Filter> f = node::ParseFilter(text);
+      if (!f.ok()) return UsageError(absl::StrCat("--filter: ", f.status().message()));
+    }
+    // Whatever the node answers is its failure (exit 1), not a usage error.
     absl::StatusOr<std::string> data = FetchBundle(args, args.GetAll("filter"));
     if (!data.ok()) {
-      if (data.status().code() == absl::StatusCode::kInvalidArgument) {
-        return UsageError(std::string(data.status().message()));
-      }
       return PrintError(absl::Status(
           data.status().code(), absl::StrCat("exporting from ", flags.bundle_path, ": ",
                                              data.status().message())));
