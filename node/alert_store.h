@@ -45,7 +45,8 @@ struct NewAlert {
 struct Evidence {
   // "fork" or "broken-chain"; or "split-view": two checkpoint notes of one
   // origin that cannot both be true, in stored_envelope/conflict_envelope,
-  // with their roots (hex) as the ids and `sequence` the first one's size.
+  // with hashes of their checkpoint bodies (hex) as the ids and `sequence`
+  // the first one's size.
   // Only fork and broken-chain freeze the feed.
   std::string kind;
   std::string origin;
