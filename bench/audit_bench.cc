@@ -66,11 +66,6 @@ namespace {
 
 constexpr double kTargetRatio = 0.8;
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "audit_bench: error: %s\n", msg.c_str());
-  std::exit(1);
-}
-
 template <typename T>
 T Must(absl::StatusOr<T> v, const std::string& what) {
   if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().ToString()));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -298,6 +299,11 @@ bool HasFlag(int argc, char** argv, const std::string& name) {
     if (flag == argv[i]) return true;
   }
   return false;
+}
+
+void Die(const std::string& msg) {
+  std::fprintf(stderr, "%s: error: %s\n", program_invocation_short_name, msg.c_str());
+  std::exit(1);
 }
 
 }  // namespace watchfloor::bench

@@ -8,12 +8,24 @@
 #ifndef WATCHFLOOR_BENCH_BENCH_UTIL_H_
 #define WATCHFLOOR_BENCH_BENCH_UTIL_H_
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "certs/keys.h"
 #include "watchfloor/v1/alert.pb.h"
 #include "watchfloor/v1/config.pb.h"
@@ -114,6 +126,158 @@ void PrintMachineHeader(const std::string& data_dir);
 std::string FlagValue(int argc, char** argv, const std::string& name,
                       const std::string& def);
 bool HasFlag(int argc, char** argv, const std::string& name);
+
+// Prints "<program>: error: <msg>" to stderr and exits 1.
+[[noreturn]] void Die(const std::string& msg);
+
+// A `watchfloor node` child process, for benchmarks that measure a node from
+// outside (its CPU time, threads, memory), started from a config file.
+class NodeProcess {
+ public:
+  // Runs `binary node --config config_path` and waits for its "listening on"
+  // line.
+  NodeProcess(const std::string& binary, const std::string& config_path) {
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) Die("pipe2 failed");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    std::vector<std::string> args = {binary, "node", "--config", config_path};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, binary.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    if (rc != 0) {
+      Die(absl::StrCat("cannot run ", binary, ": ", std::strerror(rc),
+                       "; build it (cmake --build build --target watchfloor) or pass "
+                       "--binary=PATH"));
+    }
+    out_ = out[0];
+    const auto start = SteadyClock::now();
+    std::string text;
+    for (;;) {
+      size_t at = text.find(" listening on ");
+      if (at != std::string::npos && text.find(' ', at + 14) != std::string::npos) {
+        at += 14;
+        address_ = text.substr(at, text.find(' ', at) - at);
+        return;
+      }
+      if (SecondsSince(start) > 60) {
+        kill(pid_, SIGKILL);
+        Die("node did not report listening within 60 s; its output: " + text);
+      }
+      pollfd p{out_, POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      char buf[512];
+      ssize_t got = read(out_, buf, sizeof(buf));
+      if (got <= 0) {
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        Die(absl::StrCat("node exited before listening (status ", status, "); output: ", text));
+      }
+      text.append(buf, got);
+    }
+  }
+
+  NodeProcess(const NodeProcess&) = delete;
+  NodeProcess& operator=(const NodeProcess&) = delete;
+  // SIGTERM and wait, if Stop() was not called.
+  ~NodeProcess() {
+    if (pid_ == 0) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    close(out_);
+  }
+
+  // SIGTERM, then waits; dies unless it exits 0.
+  void Stop() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    close(out_);
+    pid_ = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      Die(absl::StrCat("node did not exit cleanly on SIGTERM (status ", status, ")"));
+    }
+  }
+
+  int pid() const { return pid_; }
+  const std::string& address() const { return address_; }
+
+  MemoryFigures Memory() const {
+    MemoryFigures m;
+    absl::Status st = ReadMemoryFigures(pid_, &m);
+    if (!st.ok()) Die(std::string(st.message()));
+    return m;
+  }
+
+  // utime + stime of the whole process, in seconds.
+  double CpuSeconds() const {
+    std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t p = s.rfind(')');
+    if (p == std::string::npos) return 0;
+    std::vector<std::string> f;
+    std::string cur;
+    for (size_t i = p + 2; i < s.size(); ++i) {
+      if (s[i] == ' ') {
+        f.push_back(cur);
+        cur.clear();
+      } else {
+        cur += s[i];
+      }
+    }
+    // Fields after the comm: state is [0], utime [11], stime [12].
+    if (f.size() < 13) return 0;
+    return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
+  }
+
+  // Time thread `tid` has run on a CPU, in seconds (schedstat: ns precision).
+  double ThreadCpuSeconds(int tid) const {
+    std::ifstream in(absl::StrCat("/proc/", pid_, "/task/", tid, "/schedstat"));
+    double ns = 0;
+    in >> ns;
+    return ns / 1e9;
+  }
+
+  std::vector<int> Threads() const {
+    std::vector<int> out;
+    DIR* d = opendir(absl::StrCat("/proc/", pid_, "/task").c_str());
+    if (d == nullptr) return out;
+    while (dirent* e = readdir(d)) {
+      int tid = 0;
+      if (absl::SimpleAtoi(e->d_name, &tid)) out.push_back(tid);
+    }
+    closedir(d);
+    return out;
+  }
+
+  // The first thread named `name` (pthread_setname_np), or 0.
+  int ThreadNamed(const std::string& name) const {
+    for (int tid : Threads()) {
+      std::ifstream in(absl::StrCat("/proc/", pid_, "/task/", tid, "/comm"));
+      std::string comm;
+      if (std::getline(in, comm) && comm == name) return tid;
+    }
+    return 0;
+  }
+
+  // The system call thread `tid` is in, or -1 (running, or unreadable).
+  int SyscallOf(int tid) const {
+    std::ifstream in(absl::StrCat("/proc/", pid_, "/task/", tid, "/syscall"));
+    int nr = -1;
+    if (!(in >> nr)) return -1;
+    return nr;
+  }
+
+ private:
+  pid_t pid_ = 0;
+  int out_ = -1;
+  std::string address_;
+};
 
 }  // namespace watchfloor::bench
 

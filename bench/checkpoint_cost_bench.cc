@@ -79,11 +79,6 @@ namespace {
 constexpr char kOrigin[] = "bench.example/ckpt1";
 constexpr double kTargetRatio = 1.05;
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "checkpoint_cost_bench: error: %s\n", msg.c_str());
-  std::exit(1);
-}
-
 double DoubleFlag(int argc, char** argv, const std::string& name, const std::string& def) {
   double v = 0;
   const std::string s = FlagValue(argc, argv, name, def);
@@ -92,91 +87,6 @@ double DoubleFlag(int argc, char** argv, const std::string& name, const std::str
 }
 
 // The node, as a child process (as in subscription_bench).
-class NodeProcess {
- public:
-  NodeProcess(const std::string& binary, const std::string& config_path) {
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) Die("pipe2 failed");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    std::vector<std::string> args = {binary, "node", "--config", config_path};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, binary.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    if (rc != 0) {
-      Die(absl::StrCat("cannot run ", binary, ": ", std::strerror(rc),
-                       "; build it (cmake --build build --target watchfloor) or pass "
-                       "--binary=PATH"));
-    }
-    out_ = out[0];
-    const auto start = SteadyClock::now();
-    std::string text;
-    for (;;) {
-      size_t at = text.find(" listening on ");
-      if (at != std::string::npos && text.find(' ', at + 14) != std::string::npos) {
-        at += 14;
-        address_ = text.substr(at, text.find(' ', at) - at);
-        return;
-      }
-      if (SecondsSince(start) > 60) {
-        kill(pid_, SIGKILL);
-        Die("node did not report listening within 60 s; its output: " + text);
-      }
-      pollfd p{out_, POLLIN, 0};
-      if (poll(&p, 1, 200) <= 0) continue;
-      char buf[512];
-      const ssize_t got = read(out_, buf, sizeof(buf));
-      if (got <= 0) {
-        int status = 0;
-        waitpid(pid_, &status, 0);
-        Die(absl::StrCat("node exited before listening (status ", status, "); output: ", text));
-      }
-      text.append(buf, got);
-    }
-  }
-  NodeProcess(const NodeProcess&) = delete;
-  NodeProcess& operator=(const NodeProcess&) = delete;
-
-  ~NodeProcess() {
-    if (pid_ == 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    close(out_);
-  }
-
-  const std::string& address() const { return address_; }
-
-  // utime + stime of the whole process, in seconds.
-  double CpuSeconds() const {
-    std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
-    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const size_t p = s.rfind(')');
-    if (p == std::string::npos) return 0;
-    std::vector<std::string> f;
-    std::string cur;
-    for (size_t i = p + 2; i < s.size(); ++i) {
-      if (s[i] == ' ') {
-        f.push_back(cur);
-        cur.clear();
-      } else {
-        cur += s[i];
-      }
-    }
-    // Fields after the comm: state is [0], utime [11], stime [12].
-    if (f.size() < 13) return 0;
-    return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
-  }
-
- private:
-  pid_t pid_ = 0;
-  int out_ = -1;
-  std::string address_;
-};
 
 std::unique_ptr<v1::Node::Stub> NewStub(const std::string& address) {
   grpc::ChannelArguments args;

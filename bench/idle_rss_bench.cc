@@ -50,11 +50,6 @@ constexpr double kTargetMiB = 64.0;
 #define WF_WATCHFLOOR_BINARY "node/cli/watchfloor"
 #endif
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "error: %s\n", msg.c_str());
-  std::exit(1);
-}
-
 // Publishes `n` alerts into config.data_dir() through a Ledger signing with
 // the config's key, keeping a window of calls in flight so that they share
 // commits.
