@@ -41,6 +41,9 @@ AlertKey KeyOf(const Envelope& e) {
   return k;
 }
 
+// Evidence pairs queued per peer at most.
+constexpr size_t kMaxQueuedEvidence = 256;
+
 // Notes per PushCheckpoints call (FederationService::kMaxCheckpointsPerPush).
 constexpr int kMaxCheckpointsPerPush = 64;
 
@@ -195,12 +198,27 @@ watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
 }
 
 void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
+  // Split views are re-sent periodically and a link in backoff sends
+  // nothing, so the queue keeps one copy of each pair and a bounded number
+  // of pairs (evidence is rare; more than this means a misbehaving origin
+  // whose evidence other pairs already prove).
+  auto same = [&evidence](const EvidencePair& q) {
+    return q.first_note == evidence.first_note && q.second_note == evidence.second_note &&
+           q.first.payload() == evidence.first.payload() &&
+           q.second.payload() == evidence.second.payload();
+  };
+  uint64_t queued = 0;
   for (auto& link : links_) {
     absl::MutexLock lock(&link->mu);
+    if (link->evidence.size() >= kMaxQueuedEvidence ||
+        std::any_of(link->evidence.begin(), link->evidence.end(), same)) {
+      continue;
+    }
     link->evidence.push_back(evidence);
+    ++queued;
   }
   absl::MutexLock lock(&mu_);
-  stats_.evidence_sent += links_.size();
+  stats_.evidence_sent += queued;
 }
 
 void Gossip::Forward(const Envelope& envelope, const std::string& id,

@@ -15,6 +15,9 @@
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
+#include "federation/gossip.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/federation_util.h"
 #include "tests/test_util.h"
@@ -451,6 +454,34 @@ TEST_F(AntiEntropyCostTest, NodesDifferingByDAlertsPullExactlyThoseD) {
   auto [bytes_after, pulled_after] = Round(1);
   EXPECT_EQ(pulled_after, 0u);
   EXPECT_LT(bytes_after, 1024u);
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
+
+namespace watchfloor::testing {
+namespace {
+
+// Evidence queued for a peer that is not being served (here: the engine is
+// not started, as for a peer in backoff) keeps one copy of each pair and at
+// most 256 pairs, however often it is re-sent.
+TEST(GossipEvidenceQueueTest, KeepsOneCopyOfEachPairAndABoundedNumber) {
+  federation::Gossip gossip(
+      "m0.test/n1", /*store=*/nullptr, {{"m1.test/n1", "127.0.0.1:1"}},
+      [](const federation::Peer& peer) {
+        return grpc::CreateChannel(peer.endpoint, grpc::InsecureChannelCredentials());
+      },
+      federation::Gossip::Options());
+  federation::EvidencePair pair;
+  pair.first_note = "a\n";
+  pair.second_note = "b\n";
+  for (int i = 0; i < 10; ++i) gossip.BroadcastEvidence(pair);
+  EXPECT_EQ(gossip.stats().evidence_sent, 1u);
+  for (int i = 0; i < 400; ++i) {
+    pair.second_note = absl::StrCat("b", i, "\n");
+    gossip.BroadcastEvidence(pair);
+  }
+  EXPECT_EQ(gossip.stats().evidence_sent, 256u);
 }
 
 }  // namespace
