@@ -68,8 +68,11 @@ class FeedStore {
 
   // Checkpoint notes from a peer (Federation.PushCheckpoints): verified,
   // witnessed and merged by the node. Per note, whether it told this node
-  // something new (then the node relays it itself). Thread-safe.
-  virtual std::vector<bool> OfferCheckpoints(const std::vector<std::string>& notes) = 0;
+  // something new (then the node relays it itself), or why it was refused
+  // (INVALID_ARGUMENT / UNAUTHENTICATED: bad input, counted against the
+  // peer). Thread-safe.
+  virtual std::vector<absl::StatusOr<bool>> OfferCheckpoints(
+      const std::vector<std::string>& notes) = 0;
 
   // Split-view evidence from a peer. OK if it is evidence and new here,
   // ALREADY_EXISTS if known, else the error. Thread-safe.

@@ -190,10 +190,17 @@ void Gossip::BroadcastCheckpoint(const std::string& note) {
 watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
     const std::string& peer, const watchfloor::v1::PushCheckpointsRequest& req) {
   std::vector<std::string> notes(req.notes().begin(), req.notes().end());
-  std::vector<bool> fresh = store_->OfferCheckpoints(notes);
+  std::vector<absl::StatusOr<bool>> verdicts = store_->OfferCheckpoints(notes);
   watchfloor::v1::PushCheckpointsResponse resp;
-  for (bool b : fresh) resp.add_new_info(b);
-  (void)peer;
+  for (const absl::StatusOr<bool>& v : verdicts) {
+    resp.add_new_info(v.ok() && *v);
+    // A note that does not verify is the sender's fault; one the node could
+    // not store now (overload) or contradicts the feed is not counted here.
+    if (!v.ok() && (v.status().code() == absl::StatusCode::kInvalidArgument ||
+                    v.status().code() == absl::StatusCode::kUnauthenticated)) {
+      CountRefused(peer);
+    }
+  }
   return resp;
 }
 

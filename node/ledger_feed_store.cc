@@ -63,15 +63,13 @@ absl::StatusOr<std::vector<federation::EvidencePair>> LedgerFeedStore::EvidenceF
   return out;
 }
 
-std::vector<bool> LedgerFeedStore::OfferCheckpoints(
+std::vector<absl::StatusOr<bool>> LedgerFeedStore::OfferCheckpoints(
     const std::vector<std::string>& notes) {
-  std::vector<bool> out;
+  std::vector<absl::StatusOr<bool>> out;
   out.reserve(notes.size());
   for (const std::string& note : notes) {
-    absl::StatusOr<bool> fresh = transparency_ != nullptr
-                                     ? transparency_->Receive(note)
-                                     : absl::StatusOr<bool>(false);
-    out.push_back(fresh.ok() && *fresh);
+    out.push_back(transparency_ != nullptr ? transparency_->Receive(note)
+                                           : absl::StatusOr<bool>(false));
   }
   return out;
 }

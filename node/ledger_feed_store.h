@@ -27,7 +27,8 @@ class LedgerFeedStore final : public federation::FeedStore {
                      std::function<void(absl::Status)> stored) override;
   absl::StatusOr<std::vector<federation::EvidencePair>> EvidenceFor(
       const std::string& origin) override;
-  std::vector<bool> OfferCheckpoints(const std::vector<std::string>& notes) override;
+  std::vector<absl::StatusOr<bool>> OfferCheckpoints(
+      const std::vector<std::string>& notes) override;
   absl::Status OfferSplitView(const std::string& first_note,
                               const std::string& second_note) override;
 

@@ -330,8 +330,12 @@ TEST_F(TransparencyTest, BadCheckpointsAreRefusedAndChangeNothing) {
   for (const std::string& n : bad) req.add_notes(n);
   v1::PushCheckpointsResponse resp;
   grpc::ClientContext ctx;
+  const uint64_t refused_before = fed_.gossip(1)->stats().peers[fed_.origin(0)].refused;
   ASSERT_TRUE(fed_.PeerStub(0, 1)->PushCheckpoints(WithDeadline(&ctx), req, &resp).ok());
   ASSERT_EQ(resp.new_info_size(), static_cast<int>(bad.size()));
+  // Counted against the peer: all but the one ahead of the feed (held).
+  EXPECT_EQ(fed_.gossip(1)->stats().peers[fed_.origin(0)].refused - refused_before,
+            bad.size() - 1);
   for (int i = 0; i < resp.new_info_size(); ++i) EXPECT_FALSE(resp.new_info(i)) << i;
   EXPECT_EQ(*Checkpoint(1, fed_.origin(0)), before);
   EXPECT_EQ(Evidence(1).evidence_size(), 0);
