@@ -164,9 +164,9 @@ class NodeProcess {
         address_ = text.substr(at, text.find(' ', at) - at);
         return;
       }
-      if (SecondsSince(start) > 60) {
+      if (SecondsSince(start) > 120) {  // a large store takes a while to open
         kill(pid_, SIGKILL);
-        Die("node did not report listening within 60 s; its output: " + text);
+        Die("node did not report listening within 120 s; its output: " + text);
       }
       pollfd p{out_, POLLIN, 0};
       if (poll(&p, 1, 200) <= 0) continue;

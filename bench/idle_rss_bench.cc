@@ -95,57 +95,13 @@ struct Sample {
 // line, lets it idle, samples its memory, and stops it with SIGTERM.
 Sample RunIdle(const std::string& binary, const std::string& config_path,
                double idle_seconds) {
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) Die("pipe2 failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-  std::vector<std::string> args = {binary, "node", "--config", config_path};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const auto start = SteadyClock::now();
-  int rc = posix_spawn(&pid, binary.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  if (rc != 0) {
-    Die(absl::StrCat("cannot run ", binary, ": ", std::strerror(rc),
-                     "; build it (cmake --build build --target watchfloor) or pass "
-                     "--binary=PATH"));
-  }
-  // Wait for "listening" on its stdout.
-  std::string text;
   Sample s;
-  for (;;) {
-    if (absl::StrContains(text, " listening on ")) break;
-    if (SecondsSince(start) > 120) {
-      kill(pid, SIGKILL);
-      Die("node did not report listening within 120 s; its output: " + text);
-    }
-    pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    char buf[512];
-    ssize_t got = read(out[0], buf, sizeof(buf));
-    if (got <= 0) {
-      int status = 0;
-      waitpid(pid, &status, 0);
-      Die(absl::StrCat("node exited before listening (status ", status,
-                       "); its output: ", text));
-    }
-    text.append(buf, got);
-  }
+  const auto start = SteadyClock::now();
+  NodeProcess node(binary, config_path);
   s.startup_s = SecondsSince(start);
   std::this_thread::sleep_for(std::chrono::duration<double>(idle_seconds));
-  absl::Status st = ReadMemoryFigures(pid, &s.mem);
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  close(out[0]);
-  if (!st.ok()) Die(std::string(st.message()));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    Die(absl::StrCat("node did not exit cleanly on SIGTERM (status ", status, ")"));
-  }
+  s.mem = node.Memory();
+  node.Stop();
   return s;
 }
 
