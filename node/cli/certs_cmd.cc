@@ -201,49 +201,24 @@ int ClientCert(int argc, char** argv) {
   });
 }
 
-struct Sub {
-  const char* name;
-  int (*run)(int, char**);
-  const char* summary;
-};
-
-constexpr Sub kSubs[] = {
-    {"ca", Ca, "create a member's TLS CA (ca.key, ca.crt)"},
-    {"node", NodeCert, "issue a node certificate (node.key, node.crt)"},
-    {"client", ClientCert, "issue a client certificate (client.key, client.crt)"},
-};
-
-void PrintUsage(FILE* out) {
-  std::fputs("usage: watchfloor certs <command> [flags]\n\n"
-             "Mutual TLS: each member is its own CA; certificates name "
-             "identities as\nspiffe://watchfloor/<member>/<node> and "
-             "spiffe://watchfloor/<member>/client/<name>.\n\ncommands:\n",
-             out);
-  for (const Sub& s : kSubs) std::fprintf(out, "  %-8s %s\n", s.name, s.summary);
-  std::fputs("\nRun 'watchfloor certs <command> --help' for its flags. See "
-             "docs/FEDERATION.md.\n",
-             out);
+const std::vector<Subcommand>& Subcommands() {
+  static const auto* subs = new std::vector<Subcommand>{
+      {"ca", Ca, "create a member's TLS CA (ca.key, ca.crt)"},
+      {"node", NodeCert, "issue a node certificate (node.key, node.crt)"},
+      {"client", ClientCert, "issue a client certificate (client.key, client.crt)"},
+  };
+  return *subs;
 }
 
 }  // namespace
 
 int CertsCommand(int argc, char** argv) {
-  if (argc < 1) {
-    PrintUsage(stderr);
-    return kExitUsage;
-  }
-  const std::string sub = argv[0];
-  if (sub == "--help" || sub == "-h" || sub == "help") {
-    PrintUsage(stdout);
-    return kExitOk;
-  }
-  for (const Sub& s : kSubs) {
-    if (sub == s.name) return s.run(argc - 1, argv + 1);
-  }
-  std::fprintf(stderr,
-               "error: unknown command 'certs %s'; run 'watchfloor certs --help'\n",
-               sub.c_str());
-  return kExitUsage;
+  return DispatchSubcommand(
+      "certs",
+      "Mutual TLS: each member is its own CA; certificates name "
+      "identities as\nspiffe://watchfloor/<member>/<node> and "
+      "spiffe://watchfloor/<member>/client/<name>.",
+      Subcommands(), argc, argv);
 }
 
 }  // namespace watchfloor::cli

@@ -4,6 +4,7 @@
 #define WATCHFLOOR_NODE_CLI_COMMANDS_H_
 
 #include <functional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "node/cli/flags.h"
@@ -32,6 +33,19 @@ int RunCommand(const CommandSpec& spec, int argc, char** argv,
 
 // Prints "error: <message>" to stderr and returns kExitFailure.
 int PrintError(const absl::Status& status);
+
+// A word of a command group such as `watchfloor roster <word>`.
+struct Subcommand {
+  const char* name;
+  int (*run)(int argc, char** argv);
+  const char* summary;
+};
+
+// Runs the subcommand argv[0] names with the words after it. --help (or no
+// word: usage on stderr, kExitUsage) lists `subs` under `about`; an unknown
+// word is a usage error naming it.
+int DispatchSubcommand(const char* group, const char* about,
+                       const std::vector<Subcommand>& subs, int argc, char** argv);
 
 }  // namespace watchfloor::cli
 

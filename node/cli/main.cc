@@ -35,6 +35,34 @@ int RunCommand(const CommandSpec& spec, int argc, char** argv,
   return PrintError(st);
 }
 
+int DispatchSubcommand(const char* group, const char* about,
+                       const std::vector<Subcommand>& subs, int argc, char** argv) {
+  auto usage = [&](FILE* out) {
+    std::fprintf(out, "usage: watchfloor %s <command> [flags]\n\n%s\n\ncommands:\n", group,
+                 about);
+    for (const Subcommand& s : subs) std::fprintf(out, "  %-8s %s\n", s.name, s.summary);
+    std::fprintf(out,
+                 "\nRun 'watchfloor %s <command> --help' for its flags. See "
+                 "docs/FEDERATION.md.\n",
+                 group);
+  };
+  if (argc < 1) {
+    usage(stderr);
+    return kExitUsage;
+  }
+  const std::string sub = argv[0];
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    usage(stdout);
+    return kExitOk;
+  }
+  for (const Subcommand& s : subs) {
+    if (sub == s.name) return s.run(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "error: unknown command '%s %s'; run 'watchfloor %s --help'\n", group,
+               sub.c_str(), group);
+  return kExitUsage;
+}
+
 namespace {
 
 struct Command {

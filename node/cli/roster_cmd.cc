@@ -473,50 +473,25 @@ int Show(int argc, char** argv) {
   });
 }
 
-struct Sub {
-  const char* name;
-  int (*run)(int, char**);
-  const char* summary;
-};
-
-constexpr Sub kSubs[] = {
-    {"keygen", Keygen, "create a member's roster-signing key"},
-    {"draft", Draft, "make an unsigned roster from a text spec"},
-    {"sign", Sign, "add a member's signature to a roster"},
-    {"verify", Verify, "verify a roster (genesis, or next after previous)"},
-    {"show", Show, "print a roster's members, nodes and signers"},
-};
-
-void PrintUsage(FILE* out) {
-  std::fputs("usage: watchfloor roster <command> [flags]\n\n"
-             "The roster lists the federation's members, their keys, CAs and "
-             "nodes,\nsigned by a threshold of members.\n\ncommands:\n",
-             out);
-  for (const Sub& s : kSubs) std::fprintf(out, "  %-8s %s\n", s.name, s.summary);
-  std::fputs("\nRun 'watchfloor roster <command> --help' for its flags. See "
-             "docs/FEDERATION.md.\n",
-             out);
+const std::vector<Subcommand>& Subcommands() {
+  static const auto* subs = new std::vector<Subcommand>{
+      {"keygen", Keygen, "create a member's roster-signing key"},
+      {"draft", Draft, "make an unsigned roster from a text spec"},
+      {"sign", Sign, "add a member's signature to a roster"},
+      {"verify", Verify, "verify a roster (genesis, or next after previous)"},
+      {"show", Show, "print a roster's members, nodes and signers"},
+  };
+  return *subs;
 }
 
 }  // namespace
 
 int RosterCommand(int argc, char** argv) {
-  if (argc < 1) {
-    PrintUsage(stderr);
-    return kExitUsage;
-  }
-  const std::string sub = argv[0];
-  if (sub == "--help" || sub == "-h" || sub == "help") {
-    PrintUsage(stdout);
-    return kExitOk;
-  }
-  for (const Sub& s : kSubs) {
-    if (sub == s.name) return s.run(argc - 1, argv + 1);
-  }
-  std::fprintf(stderr,
-               "error: unknown command 'roster %s'; run 'watchfloor roster --help'\n",
-               sub.c_str());
-  return kExitUsage;
+  return DispatchSubcommand(
+      "roster",
+      "The roster lists the federation's members, their keys, CAs "
+      "and nodes,\nsigned by a threshold of members.",
+      Subcommands(), argc, argv);
 }
 
 }  // namespace watchfloor::cli
