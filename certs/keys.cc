@@ -20,40 +20,24 @@
 #include "absl/strings/str_format.h"
 #include "certs/file_io.h"
 #include "certs/ids.h"
+#include "certs/openssl_util.h"
 #include "certs/status_macros.h"
 
 namespace watchfloor::certs {
 namespace {
 
-struct BioDeleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+using internal::BioContents;
+using internal::BioPtr;
+using internal::NoPassword;
+using internal::OpenSslError;
+using internal::OpenSslErrors;
+using internal::PkeyPtr;
+using internal::ReadOnlyBio;
 
 void EnsureSodium() {
   // Function-local static: initialised once, thread-safely (C++11).
   static const bool ok = sodium_init() >= 0;
   if (!ok) std::abort();  // No usable crypto: nothing sane to continue with.
-}
-
-// Drains OpenSSL's thread-local error queue into one readable string.
-std::string OpenSslErrors() {
-  std::string out;
-  char buf[256];
-  while (unsigned long err = ERR_get_error()) {
-    ERR_error_string_n(err, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL error reported" : out;
-}
-
-absl::Status OpenSslError(absl::StatusCode code, absl::string_view what) {
-  return absl::Status(code, absl::StrCat(what, ": ", OpenSslErrors()));
 }
 
 // For the few accessors whose signature cannot carry a Status: OpenSSL fails
@@ -62,25 +46,6 @@ absl::Status OpenSslError(absl::StatusCode code, absl::string_view what) {
   std::fprintf(stderr, "watchfloor certs: fatal: %s\n",
                status.ToString().c_str());
   std::abort();
-}
-
-// Never prompt on a terminal for an encrypted PEM: refuse it instead.
-int NoPassword(char*, int, int, void*) { return -1; }
-
-// Copies a memory BIO's contents out.
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, len > 0 ? static_cast<size_t>(len) : 0);
-}
-
-absl::StatusOr<BioPtr> ReadOnlyBio(absl::string_view data) {
-  ERR_clear_error();
-  BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-  if (bio == nullptr) {
-    return OpenSslError(absl::StatusCode::kResourceExhausted, "BIO_new");
-  }
-  return bio;
 }
 
 absl::StatusOr<PkeyPtr> RawPublicPkey(absl::string_view raw) {

@@ -30,18 +30,22 @@
 #include "absl/strings/strip.h"
 #include "certs/file_io.h"
 #include "certs/ids.h"
+#include "certs/openssl_util.h"
 #include "certs/status_macros.h"
 
 namespace watchfloor::certs {
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
+using internal::BioContents;
+using internal::BioPtr;
+using internal::Deleter;
+using internal::NoPassword;
+using internal::OpenSslError;
+using internal::OpenSslErrors;
+using internal::PkeyPtr;
+using internal::ReadOnlyBio;
+
 void FreeGeneralNames(GENERAL_NAMES* g) { GENERAL_NAMES_free(g); }
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
 using StoreCtxPtr =
@@ -51,38 +55,6 @@ using NamePtr = std::unique_ptr<GENERAL_NAME, Deleter<GENERAL_NAME, GENERAL_NAME
 using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
 using ExtPtr =
     std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
-
-std::string OpenSslErrors() {
-  std::string out;
-  char buf[256];
-  while (unsigned long err = ERR_get_error()) {
-    ERR_error_string_n(err, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL error reported" : out;
-}
-
-absl::Status OpenSslError(absl::StatusCode code, absl::string_view what) {
-  return absl::Status(code, absl::StrCat(what, ": ", OpenSslErrors()));
-}
-
-int NoPassword(char*, int, int, void*) { return -1; }
-
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, len > 0 ? static_cast<size_t>(len) : 0);
-}
-
-absl::StatusOr<BioPtr> ReadOnlyBio(absl::string_view data) {
-  ERR_clear_error();
-  BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-  if (bio == nullptr) {
-    return OpenSslError(absl::StatusCode::kResourceExhausted, "BIO_new");
-  }
-  return bio;
-}
 
 absl::StatusOr<X509Ptr> ParseCert(absl::string_view pem) {
   WF_ASSIGN_OR_RETURN(BioPtr bio, ReadOnlyBio(pem));
