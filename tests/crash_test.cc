@@ -46,25 +46,6 @@ using watchfloor::v1::Node;
 constexpr char kOrigin[] = "example.cz/prg1";
 constexpr int kPublishers = 6;
 
-// A loopback port that was free a moment ago. Another process may take it
-// before the node binds it; NodeProcess::Start retries with a fresh one.
-int PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 std::string Tail(const std::string& path, size_t max = 4000) {
   std::string s = ReadFileOrDie(path);
   return s.size() > max ? s.substr(s.size() - max) : s;

@@ -43,10 +43,6 @@
 
 namespace watchfloor::testing {
 
-// A loopback TCP port that was free a moment ago (bind 127.0.0.1:0, read the
-// port, close). Another process may take it before it is used.
-int PickFreePort();
-
 // Polls `done` every `poll` until it returns true or `timeout` passes.
 // Returns whether it became true. The predicate runs on the caller's thread.
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout,

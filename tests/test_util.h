@@ -44,6 +44,10 @@ std::string ReadFileOrDie(const std::string& path);
 // Path of the built `watchfloor` binary (for multi-process tests).
 std::string WatchfloorBinary();
 
+// A loopback TCP port that was free a moment ago (bind 127.0.0.1:0, read the
+// port, close). Another process may take it before it is used.
+int PickFreePort();
+
 // A real node in this process: fresh key (saved 0600 in the temp dir), SQLite
 // data dir, plaintext gRPC on 127.0.0.1:0.
 class TestNode {
