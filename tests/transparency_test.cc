@@ -469,6 +469,60 @@ TEST_F(TransparencyTest, AnExportFromAWitnessAuditsCleanWithTheQuorumMet) {
 namespace watchfloor::testing {
 namespace {
 
+// Export's refusals: a bad filter is INVALID_ARGUMENT; a third export while
+// two are streaming is RESOURCE_EXHAUSTED and leaves them unharmed; once
+// they end, exports run again.
+TEST_F(TransparencyTest, ExportRefusesBadFiltersAndMoreThanTwoAtOnce) {
+  std::vector<std::string> ids = PublishAt0(600);
+  WaitForWitnessed(1, 600);
+
+  v1::ExportRequest bad;
+  bad.add_filters()->add_conditions()->mutable_domain()->add_zones("not a zone!");
+  {
+    grpc::ClientContext ctx;
+    auto reader = fed_.Client(1)->Export(WithDeadline(&ctx), bad);
+    v1::AuditBundle piece;
+    EXPECT_FALSE(reader->Read(&piece));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+
+  // Two exports that read only their first piece stay open on the node
+  // (the rest of 600 alerts' proofs does not fit in the stream windows).
+  grpc::ClientContext c1, c2;
+  auto r1 = fed_.Client(1)->Export(WithDeadline(&c1), v1::ExportRequest());
+  auto r2 = fed_.Client(1)->Export(WithDeadline(&c2), v1::ExportRequest());
+  v1::AuditBundle piece;
+  ASSERT_TRUE(r1->Read(&piece));
+  ASSERT_TRUE(r2->Read(&piece));
+  {
+    grpc::ClientContext ctx;
+    auto r3 = fed_.Client(1)->Export(WithDeadline(&ctx), v1::ExportRequest());
+    EXPECT_FALSE(r3->Read(&piece));
+    grpc::Status st = r3->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  }
+  // The first one still completes, with every alert.
+  int alerts = 0;
+  while (r1->Read(&piece)) alerts += piece.alerts_size();
+  EXPECT_TRUE(r1->Finish().ok());
+  EXPECT_EQ(alerts, 600);
+  c2.TryCancel();
+  while (r2->Read(&piece)) {
+  }
+  EXPECT_EQ(r2->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // Slots are given back as exports end.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        grpc::ClientContext ctx;
+        auto r = fed_.Client(1)->Export(WithDeadline(&ctx), v1::ExportRequest());
+        int n = 0;
+        v1::AuditBundle p;
+        while (r->Read(&p)) n += p.alerts_size();
+        return r->Finish().ok() && n == 600;
+      },
+      kConverge));
+}
+
 // Node 0 signs no checkpoint by itself: the test signs them with its key,
 // as a relay could forward them, and decides who sees what first.
 class SilentOriginTest : public TransparencyTest {
