@@ -99,8 +99,7 @@ void Transparency::Loop() {
       mu_.AwaitWithTimeout(absl::Condition(&stop), options_.pending_interval);
       if (stopping_) return;
       for (auto it = pending_.begin(); it != pending_.end();) {
-        absl::StatusOr<certs::Checkpoint> c = certs::ParseCheckpoint(
-            it->second.substr(0, it->second.find("\n\n") + 1));
+        absl::StatusOr<certs::Checkpoint> c = certs::ParseCheckpoint(BodyOf(it->second));
         if (c.ok() && ledger_->Log(it->first).size < c->size) {
           ++it;
           continue;
