@@ -8,8 +8,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "certs/status_macros.h"
-#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "node/alert_validator.h"
+#include "node/cli/json_reader.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace watchfloor::cli {
@@ -27,6 +28,46 @@ absl::Status SetTimestamp(absl::string_view field, absl::string_view text,
     return absl::InvalidArgumentError(absl::StrCat(
         field, " \"", text,
         "\" is not an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"));
+  }
+  return absl::OkStatus();
+}
+
+// "labels" as an object {"incident": "INC-1", ...} or as the proto3 JSON of
+// the repeated Label field, [{"key": "incident", "value": "INC-1"}, ...] (what
+// `get --output json` prints). Either way the labels keep the document's
+// order, which is the order they are signed in (alert.proto, Label).
+absl::Status AddLabels(const JsonValue& value, Alert* a) {
+  if (value.kind == JsonValue::Kind::kObject) {
+    for (const auto& [k, v] : value.members) {
+      if (v.kind != JsonValue::Kind::kString) {
+        return JsonError(absl::StrCat("labels.", k), "must be a string");
+      }
+      auto* l = a->add_labels();
+      l->set_key(k);
+      l->set_value(v.text);
+    }
+    return absl::OkStatus();
+  }
+  if (value.kind != JsonValue::Kind::kArray) {
+    return JsonError("labels",
+                     "must be an object of string values, e.g. {\"incident\": \"INC-1\"}");
+  }
+  for (size_t i = 0; i < value.items.size(); ++i) {
+    const JsonValue& item = value.items[i];
+    const std::string where = absl::StrCat("labels[", i, "]");
+    if (item.kind != JsonValue::Kind::kObject) {
+      return JsonError(where, "must be an object {\"key\": ..., \"value\": ...}");
+    }
+    auto* l = a->add_labels();
+    for (const auto& [k, v] : item.members) {
+      if (k != "key" && k != "value") {
+        return JsonError(absl::StrCat(where, ".", k), "unknown key; use key and value");
+      }
+      if (v.kind != JsonValue::Kind::kString) {
+        return JsonError(absl::StrCat(where, ".", k), "must be a string");
+      }
+      (k == "key" ? l->mutable_key() : l->mutable_value())->assign(v.text);
+    }
   }
   return absl::OkStatus();
 }
@@ -80,27 +121,29 @@ std::string TlpName(watchfloor::v1::Tlp t) {
 }
 
 absl::StatusOr<Alert> DraftFromJson(absl::string_view json) {
-  google::protobuf::Struct obj;
-  auto st = google::protobuf::util::JsonStringToMessage(std::string(json), &obj);
-  if (!st.ok()) return JsonError("not a JSON object", st.message().as_string());
+  absl::StatusOr<JsonValue> doc = ParseJson(json);
+  if (!doc.ok()) return JsonError("not valid JSON", doc.status().message());
+  if (doc->kind != JsonValue::Kind::kObject) {
+    return JsonError("top level", absl::StrCat("must be an object, not ",
+                                               JsonKindName(doc->kind)));
+  }
   Alert a;
-  for (const auto& [key, value] : obj.fields()) {
+  for (const auto& [key, value] : doc->members) {
     auto want_string = [&, &key = key, &value = value]() -> absl::StatusOr<std::string> {
-      if (value.kind_case() != google::protobuf::Value::kStringValue) {
-        return JsonError(key, "must be a string");
-      }
-      return value.string_value();
+      if (value.kind != JsonValue::Kind::kString) return JsonError(key, "must be a string");
+      return value.text;
     };
-    auto want_strings = [&, &key = key, &value = value]() -> absl::StatusOr<std::vector<std::string>> {
-      if (value.kind_case() != google::protobuf::Value::kListValue) {
+    auto want_strings = [&, &key = key,
+                         &value = value]() -> absl::StatusOr<std::vector<std::string>> {
+      if (value.kind != JsonValue::Kind::kArray) {
         return JsonError(key, "must be a list of strings");
       }
       std::vector<std::string> out;
-      for (const auto& v : value.list_value().values()) {
-        if (v.kind_case() != google::protobuf::Value::kStringValue) {
+      for (const JsonValue& v : value.items) {
+        if (v.kind != JsonValue::Kind::kString) {
           return JsonError(key, "must be a list of strings");
         }
-        out.push_back(v.string_value());
+        out.push_back(v.text);
       }
       return out;
     };
@@ -140,29 +183,24 @@ absl::StatusOr<Alert> DraftFromJson(absl::string_view json) {
       WF_ASSIGN_OR_RETURN(auto v, want_strings());
       for (auto& s : v) a.add_references(s);
     } else if (key == "asns") {
-      if (value.kind_case() != google::protobuf::Value::kListValue) {
-        return JsonError(key, "must be a list of numbers");
+      if (value.kind != JsonValue::Kind::kArray) {
+        return JsonError(key, "must be a list of AS numbers 1..4294967295");
       }
-      for (const auto& v : value.list_value().values()) {
-        double d = v.number_value();
-        if (v.kind_case() != google::protobuf::Value::kNumberValue || d < 1 ||
-            d > 4294967295.0 || d != static_cast<double>(static_cast<uint64_t>(d))) {
-          return JsonError(key, "must be a list of AS numbers 1..4294967295");
+      for (const JsonValue& v : value.items) {
+        uint32_t asn = 0;
+        // Digits only: no fraction, exponent or sign (SimpleAtoi takes "+1").
+        if (v.kind != JsonValue::Kind::kNumber ||
+            v.text.find_first_not_of("0123456789") != std::string::npos ||
+            !absl::SimpleAtoi(v.text, &asn) || asn == 0) {
+          return JsonError(key, absl::StrCat("entry ", v.kind == JsonValue::Kind::kNumber
+                                                           ? v.text
+                                                           : JsonKindName(v.kind),
+                                             " is not an AS number 1..4294967295"));
         }
-        a.add_asns(static_cast<uint32_t>(d));
+        a.add_asns(asn);
       }
     } else if (key == "labels") {
-      if (value.kind_case() != google::protobuf::Value::kStructValue) {
-        return JsonError(key, "must be an object of string values");
-      }
-      for (const auto& [k, v] : value.struct_value().fields()) {
-        if (v.kind_case() != google::protobuf::Value::kStringValue) {
-          return JsonError(absl::StrCat("labels.", k), "must be a string");
-        }
-        auto* l = a.add_labels();
-        l->set_key(k);
-        l->set_value(v.string_value());
-      }
+      WF_RETURN_IF_ERROR(AddLabels(value, &a));
     } else {
       return JsonError(key,
                        "unknown key; use severity, category, tlp, title, "
@@ -218,6 +256,18 @@ absl::StatusOr<Alert> DraftFromFlags(const ParsedArgs& args) {
   return a;
 }
 
+absl::Status CheckDraft(const Alert& draft) {
+  if (draft.tlp() != watchfloor::v1::TLP_AMBER_STRICT && draft.tlp() != watchfloor::v1::TLP_RED) {
+    return node::ValidateDraft(draft);
+  }
+  // ValidateDraft answers UNIMPLEMENTED for sealed TLP before it looks at the
+  // other fields; check those with the TLP the node accepts in clear. Same
+  // serialized size: both are one-byte enum values.
+  Alert copy = draft;
+  copy.set_tlp(watchfloor::v1::TLP_AMBER);
+  return node::ValidateDraft(copy);
+}
+
 std::string FormatAlertText(uint64_t cursor, const std::string& id,
                             const Alert& a) {
   std::string issued = google::protobuf::util::TimeUtil::ToString(a.issued_at());
@@ -233,6 +283,18 @@ std::string FormatAlertText(uint64_t cursor, const std::string& id,
   }
   if (!a.asns().empty()) {
     absl::StrAppend(&s, "    asns: ", absl::StrJoin(a.asns(), ", "), "\n");
+  }
+  if (!a.labels().empty()) {
+    // In stored order: the order the publisher gave (alert.proto, Label).
+    absl::StrAppend(&s, "    labels: ",
+                    absl::StrJoin(a.labels(), ", ",
+                                  [](std::string* out, const watchfloor::v1::Label& l) {
+                                    absl::StrAppend(out, l.key(), "=", l.value());
+                                  }),
+                    "\n");
+  }
+  if (!a.references().empty()) {
+    absl::StrAppend(&s, "    references: ", absl::StrJoin(a.references(), ", "), "\n");
   }
   if (!a.description().empty()) {
     absl::StrAppend(&s, "    ", absl::StrReplaceAll(a.description(), {{"\n", "\n    "}}), "\n");

@@ -18,7 +18,7 @@
 #include "certs/roster.h"
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
-#include "node/filter_parser.h"
+#include "node/cli/filter_flags.h"
 #include "watchfloor/v1/audit.pb.h"
 
 namespace watchfloor::cli {
@@ -191,9 +191,11 @@ int AuditCommand(int argc, char** argv) {
       return UsageError("give either BUNDLE_FILE or --node, not both");
     }
     flags.bundle_path = absl::StrCat("node ", args.Get("node"));
-    for (const std::string& text : args.GetAll("filter")) {
-      absl::StatusOr<watchfloor::v1::Filter> f = node::ParseFilter(text);
-      if (!f.ok()) return UsageError(absl::StrCat("--filter: ", f.status().message()));
+    // Checked before dialing, as the node would check them.
+    if (absl::StatusOr<google::protobuf::RepeatedPtrField<watchfloor::v1::Filter>> f =
+            ParseFilterFlags(args.GetAll("filter"));
+        !f.ok()) {
+      return UsageError(std::string(f.status().message().substr(7)));  // minus "usage: "
     }
     // Whatever the node answers is its failure (exit 1), not a usage error.
     absl::StatusOr<std::string> data = FetchBundle(args, args.GetAll("filter"));

@@ -1,19 +1,22 @@
 // publish, subscribe, get, identity, ingest: the commands that talk to a node.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "certs/dsse.h"
+#include "certs/ids.h"
 #include "certs/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "node/cli/alert_io.h"
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
+#include "node/cli/filter_flags.h"
 #include "google/protobuf/util/time_util.h"
-#include "node/filter_parser.h"
 #include "node/grpc_status.h"
 
 namespace watchfloor::cli {
@@ -74,6 +77,37 @@ absl::Status PrintEnvelope(const std::string& output, uint64_t cursor,
   return absl::OkStatus();
 }
 
+// A bad draft is the user's input error: "usage: ..." makes it exit 2.
+absl::Status AsUsage(absl::Status st) {
+  if (st.code() != absl::StatusCode::kInvalidArgument ||
+      absl::StartsWith(st.message(), "usage: ")) {
+    return st;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("usage: ", st.message()));
+}
+
+// The draft the flags or --json describe, checked with the node's validator.
+absl::StatusOr<watchfloor::v1::Alert> DraftFromArgs(const ParsedArgs& args) {
+  absl::StatusOr<watchfloor::v1::Alert> draft;
+  if (args.Has("json")) {
+    for (const char* f : {"severity", "category", "tlp", "title", "description",
+                          "domain", "prefix", "asn", "label", "reference",
+                          "expires", "updates", "cancels"}) {
+      if (args.Has(f)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "usage: --json and --", f, " do not mix; put the field in the JSON"));
+      }
+    }
+    WF_ASSIGN_OR_RETURN(std::string json, ReadInput(args.Get("json")));
+    draft = DraftFromJson(json);
+  } else {
+    draft = DraftFromFlags(args);
+  }
+  if (!draft.ok()) return AsUsage(draft.status());
+  WF_RETURN_IF_ERROR(AsUsage(CheckDraft(*draft)));
+  return draft;
+}
+
 const char kAlertFieldHelp[] =
     "Give the alert with flags, or as a JSON object with --json FILE ('-' for\n"
     "stdin), e.g.\n"
@@ -81,6 +115,11 @@ const char kAlertFieldHelp[] =
     "   \"title\": \"NS records of example.cz changed\",\n"
     "   \"domains\": [\"example.cz\"], \"ip_prefixes\": [\"192.0.2.0/24\"],\n"
     "   \"asns\": [64500], \"labels\": {\"incident\": \"INC-1\"}}\n"
+    "Labels are signed in the order given (JSON object order, or --label\n"
+    "order); \"labels\" may also be [{\"key\": ..., \"value\": ...}], as\n"
+    "'get --output json' prints them. The draft is checked against every\n"
+    "documented limit (proto/watchfloor/v1/alert.proto) before the node is\n"
+    "dialed; a bad draft is a usage error (exit 2).\n"
     "The node assigns origin, sequence, previous and issued_at, signs the\n"
     "alert, and answers once it is durable. Prints the id and sequence.";
 
@@ -110,20 +149,7 @@ int PublishCommand(int argc, char** argv) {
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
     WF_RETURN_IF_ERROR(CheckOutput(args.Get("output")));
     watchfloor::v1::PublishRequest req;
-    if (args.Has("json")) {
-      for (const char* f : {"severity", "category", "tlp", "title", "description",
-                            "domain", "prefix", "asn", "label", "reference",
-                            "expires", "updates", "cancels"}) {
-        if (args.Has(f)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "usage: --json and --", f, " do not mix; put the field in the JSON"));
-        }
-      }
-      WF_ASSIGN_OR_RETURN(std::string json, ReadInput(args.Get("json")));
-      WF_ASSIGN_OR_RETURN(*req.mutable_alert(), DraftFromJson(json));
-    } else {
-      WF_ASSIGN_OR_RETURN(*req.mutable_alert(), DraftFromFlags(args));
-    }
+    WF_ASSIGN_OR_RETURN(*req.mutable_alert(), DraftFromArgs(args));
     WF_ASSIGN_OR_RETURN(auto stub, Connect(args));
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
@@ -148,7 +174,9 @@ int SubscribeCommand(int argc, char** argv) {
       "Filters (docs/FILTERS.md): conditions in one --filter are ANDed, a\n"
       "leading ! negates one, and several --filter flags are ORed:\n"
       "  watchfloor subscribe --filter 'domain:cz,sk severity>=high !category:abuse.*' \\\n"
-      "                       --filter 'origin:nic.cz'",
+      "                       --filter 'origin:nic.cz'\n"
+      "At most 64 --filter flags of at most 32 conditions each; every limit\n"
+      "is checked before the node is dialed (a usage error, exit 2).",
       WithConnection({
           {"cursor", "N", "start after this store position", "0"},
           {"since", "TIME", "start with alerts stored at/after this RFC 3339 time"},
@@ -168,18 +196,11 @@ int SubscribeCommand(int argc, char** argv) {
       return absl::InvalidArgumentError(absl::StrCat(
           "usage: --count \"", args.Get("count"), "\" is not a non-negative integer"));
     }
-    WF_ASSIGN_OR_RETURN(auto stub, Connect(args));
-    grpc::ClientContext ctx;
+    // Every check before dialing: a usage error stays one when the node is down.
     watchfloor::v1::SubscribeRequest req;
     req.set_cursor(cursor);
     req.set_replay_only(args.Has("replay-only"));
-    for (const std::string& text : args.GetAll("filter")) {
-      absl::StatusOr<watchfloor::v1::Filter> f = node::ParseFilter(text);
-      if (!f.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("usage: --filter: ", f.status().message()));
-      }
-      *req.add_filters() = std::move(*f);
-    }
+    WF_ASSIGN_OR_RETURN(*req.mutable_filters(), ParseFilterFlags(args.GetAll("filter")));
     if (args.Has("since")) {
       if (!google::protobuf::util::TimeUtil::FromString(args.Get("since"), req.mutable_since())) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -190,6 +211,8 @@ int SubscribeCommand(int argc, char** argv) {
         return absl::InvalidArgumentError("usage: give --cursor or --since, not both");
       }
     }
+    WF_ASSIGN_OR_RETURN(auto stub, Connect(args));
+    grpc::ClientContext ctx;
     auto reader = stub->Subscribe(&ctx, req);
     watchfloor::v1::SubscribeResponse msg;
     uint64_t seen = 0;
@@ -223,6 +246,13 @@ int GetCommand(int argc, char** argv) {
                    1, 1};
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
     WF_RETURN_IF_ERROR(CheckOutput(args.Get("output")));
+    const std::string& id = args.positional()[0];
+    if (!certs::IsHexId(id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "usage: alert id \"", id.substr(0, 80),
+          "\" is not 64 lowercase hex characters; copy it from 'publish' or "
+          "'subscribe' output"));
+    }
     WF_ASSIGN_OR_RETURN(auto stub, Connect(args));
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
@@ -241,6 +271,11 @@ int IdentityCommand(int argc, char** argv) {
                    "with the one the node's operator publishes before trusting it.",
                    WithConnection({{"pubkey-out", "FILE", "write the public key PEM here"}})};
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
+    // SavePemFile never overwrites; say so before asking the node anything.
+    if (args.Has("pubkey-out") && std::filesystem::exists(args.Get("pubkey-out"))) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          args.Get("pubkey-out"), " already exists; refusing to overwrite it"));
+    }
     WF_ASSIGN_OR_RETURN(auto stub, Connect(args));
     grpc::ClientContext ctx;
     SetDeadline(&ctx);

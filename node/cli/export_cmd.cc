@@ -1,6 +1,7 @@
 // watchfloor export: fetch an audit bundle (proto/watchfloor/v1/audit.proto)
 // from a node and write it to a file for `watchfloor audit`.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,7 @@
 #include "grpcpp/client_context.h"
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
-#include "node/filter_parser.h"
+#include "node/cli/filter_flags.h"
 #include "node/grpc_status.h"
 #include "watchfloor/v1/audit.pb.h"
 
@@ -19,12 +20,8 @@ namespace watchfloor::cli {
 absl::StatusOr<std::string> FetchBundle(const ParsedArgs& args,
                                         const std::vector<std::string>& filters) {
   watchfloor::v1::ExportRequest req;
+  WF_ASSIGN_OR_RETURN(*req.mutable_filters(), ParseFilterFlags(filters));
   for (const std::string& text : filters) {
-    absl::StatusOr<watchfloor::v1::Filter> f = node::ParseFilter(text);
-    if (!f.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("usage: --filter: ", f.status().message()));
-    }
-    *req.add_filters() = std::move(*f);
     if (!req.filter_text().empty()) req.mutable_filter_text()->append(" OR ");
     absl::StrAppend(req.mutable_filter_text(), filters.size() > 1 ? "(" : "", text,
                     filters.size() > 1 ? ")" : "");
@@ -62,6 +59,11 @@ int ExportCommand(int argc, char** argv) {
       flags};
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
     const std::string out = args.Get("out");
+    // WriteNewFile refuses it too, but only after the whole export.
+    if (std::filesystem::exists(out)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "--out ", out, " already exists; remove it or choose another path"));
+    }
     WF_ASSIGN_OR_RETURN(std::string bundle, FetchBundle(args, args.GetAll("filter")));
     watchfloor::v1::AuditBundle parsed;
     if (!parsed.ParseFromString(bundle)) {
