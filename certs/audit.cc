@@ -607,7 +607,11 @@ void Auditor::Aggregate() {
     }
   }
 
-  for (auto& [origin, oa] : origins_) {
+  for (auto& entry : origins_) {
+    // Not a structured binding: `gap` captures oa, which C++17 (and clang)
+    // does not allow for a binding.
+    const std::string& origin = entry.first;
+    OriginAudit& oa = entry.second;
     if (!oa.complete || oa.checkpoint_root.empty()) continue;
     const auto& present = seqs[origin];
     std::vector<std::string> ranges;

@@ -100,6 +100,8 @@ class AlertStore {
   // Appends `alerts` and `evidence` in one transaction and makes them durable
   // before returning (one fsync for the whole batch: group commit). Returns the
   // cursors assigned to `alerts`, in order. On error nothing was appended.
+  // UNAVAILABLE means the failure may pass (busy, I/O error): the same
+  // writes may be tried again; any other code is not expected to pass.
   // Only one thread may call this at a time (the Ledger's writer thread).
   virtual absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) = 0;
   absl::StatusOr<std::vector<uint64_t>> Append(

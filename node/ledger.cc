@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/status_macros.h"
@@ -53,6 +54,12 @@ struct Ledger::Op {
 
 // What one transaction will write, plus the heads as they will be after it.
 struct Ledger::Batch {
+  Batch() = default;
+  // `alerts` and `evidence` alias members of `writes`: a copy or move would
+  // leave them naming the source's fields.
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
   WriteSet writes;
   std::vector<NewAlert>& alerts = writes.alerts;
   std::vector<Envelope> envelopes;  // parallel to alerts
@@ -102,7 +109,8 @@ Ledger::~Ledger() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  writer_.join();
+  // Open fails before starting the writer when the store cannot be loaded.
+  if (writer_.joinable()) writer_.join();
 }
 
 bool Ledger::Enqueue(std::unique_ptr<Op>& op, absl::Status* reject) {
@@ -354,7 +362,8 @@ absl::Status Ledger::LoadLogs() {
       if (log.size() != head.sequence) {
         return absl::DataLossError(absl::StrCat(
             "feed ", origin, " has ", log.size(), " stored alerts below its head ",
-            head.sequence, "; the data file is damaged"));
+            head.sequence, "; the data file is damaged: restore it from a backup, or "
+            "move it away to start empty and let peers send the feeds again"));
       }
       WF_RETURN_IF_ERROR(store_->Append(writes).status());
     }
@@ -459,7 +468,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   absl::StatusOr<std::vector<uint64_t>> cursors = std::vector<uint64_t>();
   if (!batch.alerts.empty() || !batch.evidence.empty() ||
       !batch.writes.checkpoints.empty()) {
-    cursors = store_->Append(batch.writes);
+    cursors = AppendWithRetry(batch.writes);
   }
   if (!cursors.ok()) {
     // Nothing of this batch is durable. Stop writing: later alerts would
@@ -523,6 +532,26 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
       r.id = s.id;
       op->ingest_done(std::move(r));
     }
+  }
+}
+
+absl::StatusOr<std::vector<uint64_t>> Ledger::AppendWithRetry(const WriteSet& writes) {
+  absl::Duration backoff = options_.store_retry_backoff;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::vector<uint64_t>> cursors = store_->Append(writes);
+    // On error nothing was appended (AlertStore::Append), so the same
+    // writes can be tried again.
+    if (cursors.ok() || cursors.status().code() != absl::StatusCode::kUnavailable ||
+        attempt >= options_.store_retries) {
+      if (!cursors.ok() && attempt > 0) {
+        return absl::Status(cursors.status().code(),
+                            absl::StrCat(cursors.status().message(), " (", attempt + 1,
+                                         " attempts)"));
+      }
+      return cursors;
+    }
+    absl::SleepFor(backoff);
+    backoff *= 2;
   }
 }
 

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "certs/keys.h"
 #include "certs/merkle.h"
 #include "node/alert_store.h"
@@ -54,11 +55,22 @@ class Ledger {
   struct Options {
     size_t max_batch = 1024;   // ops per transaction
     size_t max_queue = 16384;  // queued ops before RESOURCE_EXHAUSTED
+    // A batch whose Append fails with UNAVAILABLE (the store's code for a
+    // transient failure: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, a full
+    // disk) is tried again up to this many more times, waiting
+    // store_retry_backoff, then twice that, and so on (real time: the writer
+    // thread sleeps). Nothing else is written meanwhile. Only when the
+    // retries are used up, or for any other code, does the failure become
+    // sticky (health()).
+    int store_retries = 4;
+    absl::Duration store_retry_backoff = absl::Milliseconds(20);
   };
 
-  // Loads the feed heads from `store` and starts the writer thread. `store`,
-  // `key`, `keys` and `clock` must outlive the Ledger. `key` signs as
-  // `origin`.
+  // Loads the feed heads and logs from `store` and then, last, starts the
+  // writer thread. `store`, `key`, `keys` and `clock` must outlive the
+  // Ledger. `key` signs as `origin`. Errors: those of ValidateOrigin, of the
+  // store's reads, and DATA_LOSS when a feed has fewer stored alerts than
+  // its head (the data file is damaged); nothing is written then.
   static absl::StatusOr<std::unique_ptr<Ledger>> Open(
       AlertStore* store, const certs::SigningKey* key, std::string origin,
       const KeyResolver* keys, Clock* clock, CommitListener listener,
@@ -70,7 +82,8 @@ class Ledger {
                 std::move(listener), Options());
   }
 
-  // Stops accepting work, finishes what is queued, joins the writer.
+  // Stops accepting work, finishes what is queued, joins the writer (if
+  // Open got as far as starting it).
   ~Ledger();
 
   // Validates and publishes a draft as this node's origin. `done` gets the
@@ -130,8 +143,15 @@ class Ledger {
   std::vector<FeedHead> Heads() const;
   // The committed head of this node's own feed. Thread-safe.
   FeedHead OwnHead() const;
-  // OK, or the sticky store failure that stopped all writes.
+  // OK while the Ledger writes. After a store failure that retries did not
+  // clear (see Options::store_retries) or that was not transient, the
+  // failure: sticky until the node restarts, every write is refused with
+  // UNAVAILABLE meanwhile, and the node must report itself NOT_SERVING
+  // (health service) so that clients and peers go elsewhere. Thread-safe;
+  // cheap (one mutex), so a health check may call it on every probe.
   absl::Status health() const;
+  // health().ok(). Thread-safe.
+  bool healthy() const { return health().ok(); }
 
   const std::string& origin() const { return origin_; }
 
@@ -149,6 +169,8 @@ class Ledger {
                       watchfloor::v1::Alert* alert) const;
   void WriterLoop();
   void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
+  // store_->Append, tried again after transient failures (Options).
+  absl::StatusOr<std::vector<uint64_t>> AppendWithRetry(const WriteSet& writes);
   absl::Status StagePublish(Op& op, Batch& batch);
   absl::Status StageIngest(Op& op, Batch& batch);
   // Appends the batch's alerts to copies of their origins' logs and adds

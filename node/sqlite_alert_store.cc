@@ -83,9 +83,17 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what,
         "cannot write data file ", path, " (", msg, ") while ", what,
         "; check that the data directory is writable by this user"));
   }
+  // Transient: worth trying again (the Ledger does, with backoff). BUSY and
+  // LOCKED outlast busy_timeout only under contention this process does not
+  // create itself (another process reading the file, a backup).
   if (primary == SQLITE_FULL || primary == SQLITE_IOERR) {
     return absl::UnavailableError(absl::StrCat(
         "disk error on data file ", path, " (", msg, ") while ", what));
+  }
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    return absl::UnavailableError(absl::StrCat(
+        "data file ", path, " is locked by another connection (", msg, ") while ",
+        what, "; if another program has it open, close that program"));
   }
   return absl::InternalError(
       absl::StrCat("sqlite error on ", path, " (", msg, ") while ", what));

@@ -31,6 +31,11 @@ class SqliteAlertStore final : public AlertStore {
 
   ~SqliteAlertStore() override;
 
+  // Errors of every method after Open: DATA_LOSS (corrupt file),
+  // FAILED_PRECONDITION (not writable), UNAVAILABLE for what may pass
+  // (SQLITE_BUSY / SQLITE_LOCKED past the 5 s busy timeout, SQLITE_IOERR,
+  // SQLITE_FULL; Append rolled back, so it may be retried), INTERNAL for any
+  // other SQLite failure.
   using AlertStore::Append;
   absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) override;
   absl::StatusOr<std::optional<std::string>> GetLogNode(

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
@@ -26,16 +27,18 @@ constexpr char kOrigin[] = "example.cz/prg1";
 constexpr char kPeer[] = "nic.sk/bts1";
 
 // Counts batches; everything else goes to the real store. Can be told to fail
-// the next Append, as a disk would.
+// the next `fail_appends` Appends with `fail_code`, as SqliteAlertStore does
+// for a busy file or a disk error (UNAVAILABLE) or anything else (INTERNAL).
 class CountingStore final : public AlertStore {
  public:
   explicit CountingStore(AlertStore* real) : real_(real) {}
   using AlertStore::Append;
   absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) override {
     ++appends;
-    if (fail_next.exchange(false)) {
-      return absl::UnavailableError("disk error injected by the test");
+    if (fail_appends.fetch_sub(1) > 0) {
+      return absl::Status(fail_code.load(), "disk error injected by the test");
     }
+    fail_appends = 0;
     return real_->Append(writes);
   }
   absl::StatusOr<std::optional<std::string>> GetLogNode(const std::string& origin,
@@ -81,7 +84,8 @@ class CountingStore final : public AlertStore {
   }
 
   std::atomic<int> appends{0};
-  std::atomic<bool> fail_next{false};
+  std::atomic<int> fail_appends{0};
+  std::atomic<absl::StatusCode> fail_code{absl::StatusCode::kUnavailable};
 
  private:
   AlertStore* real_;
@@ -353,22 +357,100 @@ TEST_F(LedgerTest, ExpiryBeforeIssueIsInvalidArgument) {
 TEST_F(LedgerTest, StoreFailureStopsWritesAndLosesNoAcknowledgedAlert) {
   auto ok1 = ledger_->PublishSync(SampleDraft(1));
   ASSERT_TRUE(ok1.ok());
-  counting_->fail_next = true;
+  // Persistent: more failures than the ledger retries (4 by default).
+  counting_->fail_appends = 1000;
+  const int appends_before = counting_->appends.load();
   auto failed = ledger_->PublishSync(SampleDraft(2));
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(failed.status().message(),
+            "alert not stored: disk error injected by the test (5 attempts)");
+  EXPECT_EQ(counting_->appends.load() - appends_before, 5);
   // Sticky: nothing more is written until a restart, so no later alert can
-  // chain onto the one that was not stored.
+  // chain onto the one that was not stored; the node reports it (health).
+  counting_->fail_appends = 0;
   auto after = ledger_->PublishSync(SampleDraft(3));
   EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(after.status().message(),
+            "node stopped writing after a store failure: disk error injected by the "
+            "test (5 attempts); fix the cause and restart the node");
+  EXPECT_FALSE(ledger_->healthy());
   EXPECT_EQ(ledger_->health().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(AlertCount(), 1);
   Open();
+  EXPECT_TRUE(ledger_->healthy());
   auto resumed = ledger_->PublishSync(SampleDraft(4));
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->sequence, 2u);
   Alert a;
   ASSERT_TRUE(a.ParseFromString(resumed->envelope.payload()));
   EXPECT_EQ(a.previous(), ok1->id);
+}
+
+TEST_F(LedgerTest, TransientStoreFailuresAreRetriedAndTheWritesGoOn) {
+  auto ok1 = ledger_->PublishSync(SampleDraft(1));
+  ASSERT_TRUE(ok1.ok());
+  // Two busy/IO failures in a row (UNAVAILABLE), then the disk recovers.
+  counting_->fail_appends = 2;
+  const int appends_before = counting_->appends.load();
+  auto r2 = ledger_->PublishSync(SampleDraft(2));
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(counting_->appends.load() - appends_before, 3);
+  EXPECT_EQ(r2->sequence, 2u);
+  EXPECT_TRUE(ledger_->healthy());
+  auto r3 = ledger_->PublishSync(SampleDraft(3));
+  ASSERT_TRUE(r3.ok()) << r3.status();
+  EXPECT_EQ(r3->sequence, 3u);
+  EXPECT_EQ(AlertCount(), 3);
+  Alert a;
+  ASSERT_TRUE(a.ParseFromString(r3->envelope.payload()));
+  EXPECT_EQ(a.previous(), r2->id);
+}
+
+TEST_F(LedgerTest, NonTransientStoreFailureIsNotRetried) {
+  ASSERT_TRUE(ledger_->PublishSync(SampleDraft(1)).ok());
+  counting_->fail_code = absl::StatusCode::kInternal;
+  counting_->fail_appends = 1;
+  const int appends_before = counting_->appends.load();
+  auto failed = ledger_->PublishSync(SampleDraft(2));
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(failed.status().message(), "alert not stored: disk error injected by the test");
+  EXPECT_EQ(counting_->appends.load() - appends_before, 1);
+  EXPECT_EQ(ledger_->health().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(AlertCount(), 1);
+}
+
+// A feed whose alerts are partly gone (a damaged file) cannot be loaded:
+// Open reports DATA_LOSS to the operator instead of aborting the process
+// (the writer thread was never started, and the destructor must not join
+// it).
+TEST_F(LedgerTest, OpeningADamagedFeedIsDataLossNotACrash) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(ledger_->PublishSync(SampleDraft(i)).ok());
+  ledger_.reset();
+  counting_.reset();
+  store_.reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir_.Join("data/watchfloor.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DELETE FROM log_nodes", nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DELETE FROM alerts WHERE sequence = 2", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = SqliteAlertStore::Open(dir_.Join("data"), kOrigin);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto ledger = Ledger::Open(store->get(), &key_, kOrigin, resolver_.get(), &clock_, nullptr);
+  ASSERT_FALSE(ledger.ok());
+  EXPECT_EQ(ledger.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ledger.status().message(),
+            absl::StrCat("feed ", kOrigin,
+                         " has 2 stored alerts below its head 3; the data file is damaged: "
+                         "restore it from a backup, or move it away to start empty and let "
+                         "peers send the feeds again"));
+  // Nothing was written: the log nodes are still missing.
+  absl::StatusOr<std::optional<std::string>> node = (*store)->GetLogNode(kOrigin, 1, 0);
+  ASSERT_TRUE(node.ok());
+  EXPECT_FALSE(node->has_value());
 }
 
 TEST_F(LedgerTest, FullQueueIsResourceExhausted) {
