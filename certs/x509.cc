@@ -690,6 +690,27 @@ absl::Status SaveKeyAndCert(const KeyAndCert& kc, const std::string& key_path,
   return st;
 }
 
+absl::Status CheckKeyMatchesCertificate(absl::string_view key_pem,
+                                        absl::string_view cert_pem) {
+  absl::StatusOr<PkeyPtr> pkey = ParseKey(key_pem);
+  if (!pkey.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the private key: ", pkey.status().message()));
+  }
+  absl::StatusOr<X509Ptr> x509 = ParseCert(cert_pem);
+  if (!x509.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the certificate: ", x509.status().message()));
+  }
+  ERR_clear_error();
+  if (X509_check_private_key(x509->get(), pkey->get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        "the private key does not match the certificate's public key");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<KeyAndCert> LoadKeyAndCert(const std::string& key_path,
                                           const std::string& cert_path) {
   WF_ASSIGN_OR_RETURN(FileContents key, ReadSmallFile(key_path, "key file", ""));

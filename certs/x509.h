@@ -176,6 +176,15 @@ absl::StatusOr<PeerIdentity> VerifyPeerCertificate(absl::string_view leaf_pem,
                                                    const Roster& roster,
                                                    absl::Time now);
 
+// OK iff `key_pem` (an unencrypted PEM private key) is the private key of
+// the first certificate in `cert_pem`, i.e. the pair can serve TLS.
+// INVALID_ARGUMENT otherwise: "the private key does not match the
+// certificate's public key", or which of the two does not parse (with
+// OpenSSL's error string). Names no file: callers know which files they
+// read. Pure, thread-safe.
+absl::Status CheckKeyMatchesCertificate(absl::string_view key_pem,
+                                        absl::string_view cert_pem);
+
 // Writes key_path (mode 0600) and cert_path (mode 0644), durably, never
 // overwriting: ALREADY_EXISTS if either exists (checked before writing
 // anything; if writing the certificate fails, the key file is removed).

@@ -22,7 +22,11 @@ constexpr size_t kMaxIHaveRefs = 1024;
 constexpr size_t kMaxMissing = 65536;
 constexpr size_t kMaxFetchIds = 256;
 constexpr uint32_t kMaxPullLimit = 1024;
-constexpr size_t kMaxPullBytes = 4 << 20;
+// Envelope bytes per Federation message (a Push request, a Fetch or
+// PullRange response): a federation node's gRPC limit is max_message_bytes,
+// at least 1 MiB (docs/CONFIG.md), and the rest of the message needs room.
+// At least one envelope always goes (an alert is <= 64 KiB).
+constexpr size_t kMaxBatchBytes = (1 << 20) - (64 << 10);
 
 struct AlertKey {
   std::string origin;
@@ -452,11 +456,16 @@ watchfloor::v1::FetchResponse Gossip::HandleFetch(
     const std::string& peer, const watchfloor::v1::FetchRequest& req) {
   watchfloor::v1::FetchResponse resp;
   int n = 0;
+  size_t bytes = 0;
   for (const std::string& id : req.ids()) {
     if (++n > static_cast<int>(kMaxFetchIds)) break;
     if (!certs::IsHexId(id)) continue;
     absl::StatusOr<std::optional<Envelope>> got = store_->Get(id);
-    if (got.ok() && got->has_value()) *resp.add_envelopes() = std::move(**got);
+    if (!got.ok() || !got->has_value()) continue;
+    // Ids left out stay missing at the fetcher, which asks again.
+    bytes += (*got)->ByteSizeLong();
+    if (bytes > kMaxBatchBytes && resp.envelopes_size() > 0) break;
+    *resp.add_envelopes() = std::move(**got);
   }
   if (req.graft()) {
     if (Link* link = FindLink(peer)) {
@@ -516,7 +525,7 @@ absl::StatusOr<watchfloor::v1::PullRangeResponse> Gossip::HandlePullRange(
   size_t bytes = 0;
   for (Envelope& e : *rows) {
     bytes += e.ByteSizeLong();
-    if (bytes > kMaxPullBytes && resp.envelopes_size() > 0) break;
+    if (bytes > kMaxBatchBytes && resp.envelopes_size() > 0) break;
     *resp.add_envelopes() = std::move(e);
   }
   return resp;
@@ -696,7 +705,10 @@ void Gossip::SenderLoop(Link* link) {
       link->mu.AwaitWithTimeout(absl::Condition(&ready), kTick);
       if (link->stopping) return;
       if (!ready()) continue;
+      size_t push_bytes = 0;
       while (!link->pushes.empty() && pushes.size() < options_.max_push_batch) {
+        push_bytes += link->pushes.front().ByteSizeLong();
+        if (push_bytes > kMaxBatchBytes && !pushes.empty()) break;
         pushes.push_back(std::move(link->pushes.front()));
         link->pushes.pop_front();
       }

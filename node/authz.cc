@@ -1,10 +1,41 @@
 #include "node/authz.h"
 
+#include <cstdio>
+
 #include "absl/strings/str_cat.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
 
 namespace watchfloor::node {
+namespace {
+
+// The peer's address, and the identity its certificate claims (verified or
+// not: a refused peer's claim is what the operator needs to see).
+std::string PeerName(const grpc::ServerContextBase& ctx) {
+  std::string name = ctx.peer();
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth == nullptr) return name;
+  for (const char* property : {GRPC_PEER_SPIFFE_ID_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME}) {
+    std::vector<grpc::string_ref> v = auth->FindPropertyValues(property);
+    if (!v.empty()) return absl::StrCat(name, " ", absl::string_view(v[0].data(), v[0].size()));
+  }
+  if (auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME).empty()) {
+    return absl::StrCat(name, " (no certificate)");
+  }
+  return name;
+}
+
+}  // namespace
+
+absl::Status Authorizer::Refuse(const grpc::ServerContextBase& ctx, absl::string_view kind,
+                                absl::Status status) const {
+  // One fprintf: concurrent refusals do not interleave within a line.
+  std::string line =
+      absl::StrCat("watchfloor: refused ", kind, " from ", PeerName(ctx), ": ",
+                   absl::StatusCodeToString(status.code()), ": ", status.message(), "\n");
+  std::fputs(line.c_str(), stderr);
+  return status;
+}
 
 absl::StatusOr<certs::PeerIdentity> Authorizer::Identify(
     const grpc::ServerContextBase& ctx) const {
@@ -58,29 +89,32 @@ absl::StatusOr<certs::PeerIdentity> Authorizer::Identify(
 absl::Status Authorizer::CheckPublisher(const grpc::ServerContextBase& ctx) const {
   if (mode_ == Mode::kPlaintextLoopback) return absl::OkStatus();
   absl::StatusOr<certs::PeerIdentity> id = Identify(ctx);
-  if (!id.ok()) return id.status();
+  if (!id.ok()) return Refuse(ctx, "publish", id.status());
   if (!id->is_client || id->member != own_member_) {
-    return absl::PermissionDeniedError(absl::StrCat(
+    return Refuse(ctx, "publish", absl::PermissionDeniedError(absl::StrCat(
         id->spiffe_id, " may not publish through this node: only client "
-        "certificates of member ", own_member_, " may"));
+        "certificates of member ", own_member_, " may")));
   }
   return absl::OkStatus();
 }
 
 absl::Status Authorizer::CheckReader(const grpc::ServerContextBase& ctx) const {
-  return Identify(ctx).status();
+  absl::Status st = Identify(ctx).status();
+  if (!st.ok()) return Refuse(ctx, "read", std::move(st));
+  return st;
 }
 
 absl::StatusOr<std::string> Authorizer::AuthenticatePeer(
     const grpc::ServerContextBase& ctx) const {
   if (mode_ != Mode::kRoster) {
-    return absl::PermissionDeniedError("this node is not in a federation");
+    return Refuse(ctx, "federation call",
+                  absl::PermissionDeniedError("this node is not in a federation"));
   }
   absl::StatusOr<certs::PeerIdentity> id = Identify(ctx);
-  if (!id.ok()) return id.status();
+  if (!id.ok()) return Refuse(ctx, "federation call", id.status());
   if (id->is_client) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        id->spiffe_id, " is a client certificate; only roster nodes may gossip"));
+    return Refuse(ctx, "federation call", absl::PermissionDeniedError(absl::StrCat(
+        id->spiffe_id, " is a client certificate; only roster nodes may gossip")));
   }
   return id->origin();
 }

@@ -38,7 +38,8 @@ class Authorizer {
       const grpc::ServerContextBase& ctx) const;
 
   // Publish and Ingest: a client certificate of this node's own member.
-  // PERMISSION_DENIED for anyone else.
+  // PERMISSION_DENIED for anyone else. Refusals are logged (see above), as
+  // in CheckReader and AuthenticatePeer.
   absl::Status CheckPublisher(const grpc::ServerContextBase& ctx) const;
 
   // Subscribe, GetAlert, GetIdentity: any authenticated identity.
@@ -50,6 +51,11 @@ class Authorizer {
       const grpc::ServerContextBase& ctx) const;
 
  private:
+  // Logs the refusal of a `kind` call ("publish", "read", "federation
+  // call") from the peer of `ctx`, and returns `status`.
+  absl::Status Refuse(const grpc::ServerContextBase& ctx, absl::string_view kind,
+                      absl::Status status) const;
+
   const Mode mode_;
   const std::string own_member_;
   const certs::Roster* const roster_;

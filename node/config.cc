@@ -86,6 +86,19 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
   }
   const auto& t = c.tls();
   const bool federated = c.has_federation();
+  const uint32_t max_msg = c.limits().max_message_bytes();
+  if (max_msg > kMaxMessageBytesCeiling) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: limits.max_message_bytes ", max_msg, " is above the ceiling of ",
+        kMaxMessageBytesCeiling, " (64 MiB): it is what any caller may make the node buffer "
+        "per request; leave it out for the 1 MiB default"));
+  }
+  if (federated && max_msg != 0 && max_msg < kFederationMessageBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: limits.max_message_bytes ", max_msg, " is below ", kFederationMessageBytes,
+        " (1 MiB), the largest message federation peers send (docs/FEDERATION.md); "
+        "raise it or leave it out"));
+  }
   if (federated) {
     if (c.federation().roster_file().empty()) return missing("federation.roster_file");
     if (!c.known_origins().empty()) {

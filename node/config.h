@@ -2,6 +2,7 @@
 #ifndef WATCHFLOOR_NODE_CONFIG_H_
 #define WATCHFLOOR_NODE_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -9,6 +10,13 @@
 #include "watchfloor/v1/config.pb.h"
 
 namespace watchfloor::node {
+
+// limits.max_message_bytes: the default (also what NodeServer uses for 0),
+// the least a federation node may set (every Federation message a peer
+// sends fits in it: federation/gossip.cc pages by bytes), and the ceiling.
+inline constexpr uint32_t kDefaultMaxMessageBytes = 1 << 20;
+inline constexpr uint32_t kFederationMessageBytes = 1 << 20;
+inline constexpr uint32_t kMaxMessageBytesCeiling = 64 << 20;
 
 // Parses `text` as a text-format NodeConfig. Unknown fields and syntax errors
 // are INVALID_ARGUMENT naming `source_name`, the line and column. Relative
@@ -23,7 +31,9 @@ absl::StatusOr<watchfloor::v1::NodeConfig> LoadConfigFile(const std::string& pat
 
 // Semantic checks: origin, listen_address, data_dir and signing_key_file set;
 // TLS all-or-nothing; plaintext only with insecure_plaintext_loopback and a
-// loopback listen address. INVALID_ARGUMENT naming the field.
+// loopback listen address; limits.max_message_bytes at most
+// kMaxMessageBytesCeiling, and with a federation at least
+// kFederationMessageBytes. INVALID_ARGUMENT naming the field.
 absl::Status CheckConfig(const watchfloor::v1::NodeConfig& config);
 
 // True iff "host:port" names a loopback host (127.0.0.0/8, ::1, localhost).

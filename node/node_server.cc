@@ -8,10 +8,12 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "certs/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
+#include "watchfloor/v1/federation.grpc.pb.h"
+#include "watchfloor/v1/node.grpc.pb.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/create_channel.h"
@@ -21,20 +23,29 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "certs/dsse.h"
 #include "certs/x509.h"
+#include "node/config.h"
 #include "grpcpp/resource_quota.h"
 
 namespace watchfloor::node {
 namespace {
 
-constexpr int kDefaultMaxMessageBytes = 1 << 20;
 constexpr int kDefaultMaxConcurrentStreams = 100;
 constexpr int kDefaultMaxMetadataBytes = 16 << 10;
 constexpr int kDefaultHandshakeTimeoutMs = 10000;
 constexpr size_t kDefaultMaxSubscribers = 4096;
+// The gRPC resource quota's floor: what all connections' transport buffers
+// may hold at once (see Start).
+constexpr size_t kTransportMemoryFloor = 32 << 20;
 
 template <typename T>
 T OrDefault(T v, T def) {
   return v == 0 ? def : v;
+}
+
+// limits.max_message_bytes or its default; CheckConfig keeps it within an int.
+int MaxMessageBytes(const watchfloor::v1::NodeConfig& config) {
+  return static_cast<int>(
+      OrDefault<uint32_t>(config.limits().max_message_bytes(), kDefaultMaxMessageBytes));
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
@@ -69,6 +80,62 @@ absl::Status CheckPrivateFileMode(const std::string& path) {
   return absl::OkStatus();
 }
 
+// How a certificate's SPIFFE identity reads in an error message.
+std::string DescribeIdentity(const certs::PeerIdentity& id) {
+  return id.is_client ? absl::StrCat("a client certificate (", id.spiffe_id, ")")
+                      : absl::StrCat("the certificate of ", id.origin(), " (", id.spiffe_id, ")");
+}
+
+// The node's TLS key and certificate: the key private, the two a pair, and
+// the certificate naming this node. Checked before anything listens or
+// dials: a mismatched pair otherwise surfaces as a failed bind, and another
+// node's certificate would have this node speak to peers as that node.
+// With a federation the certificate must carry this node's SPIFFE ID; without
+// one, only a SPIFFE ID naming someone else is refused (plain certificates
+// from an outside CA are fine there).
+absl::Status CheckTlsFiles(const watchfloor::v1::NodeConfig& config) {
+  const auto& t = config.tls();
+  WF_RETURN_IF_ERROR(CheckPrivateFileMode(t.key_file()));
+  WF_ASSIGN_OR_RETURN(std::string cert, ReadFile(t.cert_file(), "tls cert_file"));
+  WF_ASSIGN_OR_RETURN(std::string key, ReadFile(t.key_file(), "tls key_file"));
+  absl::Status pair = certs::CheckKeyMatchesCertificate(key, cert);
+  if (!pair.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls key_file ", t.key_file(), " does not belong to tls cert_file ", t.cert_file(),
+        " (", pair.message(), "); configure the key written together with that certificate"));
+  }
+  absl::StatusOr<certs::CertInfo> info = certs::DescribeCertificate(cert);
+  if (!info.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls cert_file ", t.cert_file(), ": ", info.status().message()));
+  }
+  std::vector<certs::PeerIdentity> ids;
+  for (const std::string& uri : info->uri_sans) {
+    if (!absl::StartsWith(uri, certs::kSpiffePrefix)) continue;
+    absl::StatusOr<certs::PeerIdentity> id = certs::ParseSpiffeId(uri);
+    if (!id.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tls cert_file ", t.cert_file(), " carries an invalid SPIFFE ID: ", id.status().message()));
+    }
+    ids.push_back(*id);
+  }
+  const std::string fix = absl::StrCat("; use the certificate and key minted for ", config.origin(),
+                                       " (watchfloor certs node --origin ", config.origin(), ")");
+  for (const certs::PeerIdentity& id : ids) {
+    if (id.is_client || id.origin() != config.origin()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tls cert_file ", t.cert_file(), " is ", DescribeIdentity(id),
+          ", but this node's origin is ", config.origin(), fix));
+    }
+  }
+  if (config.has_federation() && ids.size() != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tls cert_file ", t.cert_file(), " must carry exactly one spiffe://watchfloor/ URI SAN naming ",
+        config.origin(), ", has ", ids.size(), fix));
+  }
+  return absl::OkStatus();
+}
+
 // `roster_ca` is the roster's CA bundle, used when no client_ca_file is set.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     const watchfloor::v1::NodeConfig& config, const std::string& roster_ca) {
@@ -76,8 +143,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     return grpc::InsecureServerCredentials();
   }
   const auto& t = config.tls();
-  // The TLS key must be as private as the signing key.
-  WF_RETURN_IF_ERROR(CheckPrivateFileMode(t.key_file()));
+  // CheckTlsFiles has vetted the pair (mode, match, identity).
   WF_ASSIGN_OR_RETURN(std::string cert, ReadFile(t.cert_file(), "tls cert_file"));
   WF_ASSIGN_OR_RETURN(std::string key, ReadFile(t.key_file(), "tls key_file"));
   std::string ca = roster_ca;
@@ -181,7 +247,8 @@ absl::Status NodeServer::StartGossip() {
   }
   const certs::Roster* roster = &*roster_;
   Clock* clock = clock_;
-  auto channels = [cert, key, roots, roster, clock](const federation::Peer& peer) {
+  const int max_msg = MaxMessageBytes(config_);
+  auto channels = [cert, key, roots, roster, clock, max_msg](const federation::Peer& peer) {
     // TLS with the roster CAs as roots and the node's own certificate, and
     // the peer's certificate bound to the node dialed (PeerIdentityVerifier):
     // SslCredentials would accept any roster CA's certificate that carries
@@ -202,7 +269,8 @@ absl::Status NodeServer::StartGossip() {
         certs::NodeDnsName(peer.origin.substr(0, slash), peer.origin.substr(slash + 1)));
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-    args.SetMaxReceiveMessageSize(8 << 20);
+    args.SetMaxReceiveMessageSize(max_msg);
+    args.SetMaxSendMessageSize(max_msg);
     return grpc::CreateCustomChannel(peer.endpoint, grpc::experimental::TlsCredentials(opts),
                                      args);
   };
@@ -249,6 +317,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
     const watchfloor::v1::NodeConfig& config, Clock* clock) {
   WF_ASSIGN_OR_RETURN(certs::SigningKey key,
                       certs::SigningKey::LoadPemFile(config.signing_key_file()));
+  if (!config.insecure_plaintext_loopback()) WF_RETURN_IF_ERROR(CheckTlsFiles(config));
   std::unique_ptr<NodeServer> s(new NodeServer(config, std::move(key)));
   s->clock_ = clock;
   const std::string member = config.origin().substr(0, config.origin().find('/'));
@@ -333,16 +402,25 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
                       Credentials(config, s->roster_.has_value()
                                               ? s->roster_->CaBundlePem()
                                               : std::string()));
-  grpc::EnableDefaultHealthCheckService(true);
+  // Our own Health service (node/health_service.h) instead of gRPC's
+  // built-in one, which reflection cannot describe.
+  grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  std::vector<std::string> health_names = {watchfloor::v1::Node::service_full_name()};
+  if (s->federation_service_ != nullptr) {
+    health_names.push_back(watchfloor::v1::Federation::service_full_name());
+  }
+  s->health_ = std::make_unique<HealthService>(health_names);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen_address(), creds, &s->port_);
   builder.RegisterService(s->service_.get());
   if (s->federation_service_ != nullptr) {
     builder.RegisterService(s->federation_service_.get());
   }
-  int max_msg = OrDefault<int>(lim.max_message_bytes(), kDefaultMaxMessageBytes);
-  if (s->federation_service_ != nullptr) max_msg = std::max(max_msg, 8 << 20);
+  builder.RegisterService(s->health_.get());
+  // The documented limit, federation or not: peers page their messages to
+  // fit kFederationMessageBytes, which CheckConfig keeps within it.
+  const int max_msg = MaxMessageBytes(config);
   builder.SetMaxReceiveMessageSize(max_msg);
   builder.SetMaxSendMessageSize(max_msg);
   builder.AddChannelArgument(
@@ -360,8 +438,17 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   // gRPC sets SO_REUSEPORT by default, which lets a second node bind the same
   // port and silently take half the connections. A busy port must be an error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // What a caller can make the node buffer. gRPC 1.51 checks a message's
+  // size only once all of it has arrived, so eight parallel 64 MiB requests
+  // were held whole (RSS +465 MiB, docs/CONFIG.md "Message size"). The
+  // resource quota bounds the transport's buffers: past it, gRPC resets the
+  // streams holding them (RESOURCE_EXHAUSTED). Without BDP probing the
+  // receive windows stay at their defaults instead of growing to megabytes
+  // per connection. A floor of four maximum-size messages keeps legitimate
+  // large messages (limits.max_message_bytes up to 64 MiB) possible.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   grpc::ResourceQuota quota("watchfloor-node");
-  quota.Resize(512 << 20);
+  quota.Resize(std::max<size_t>(kTransportMemoryFloor, 4 * static_cast<size_t>(max_msg)));
   builder.SetResourceQuota(quota);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
@@ -369,7 +456,10 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
         "cannot listen on ", config.listen_address(),
         "; is another process using the port, or is the address not local?"));
   }
-  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  for (const std::string& name : health_names) {
+    (void)s->health_->SetStatus(name, grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  (void)s->health_->SetStatus("", grpc::health::v1::HealthCheckResponse::SERVING);
   if (s->gossip_ != nullptr) s->gossip_->Start();
   return s;
 }
@@ -385,7 +475,8 @@ void NodeServer::Shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
   }
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // NOT_SERVING, and Watch streams end now instead of holding the shutdown.
+  health_->Shutdown();
   // Live subscribers end now (UNAVAILABLE with a resume cursor) instead of
   // holding the shutdown for its grace period.
   hub_->Close();

@@ -15,6 +15,7 @@
 #include "node/ledger_feed_store.h"
 #include "grpcpp/server.h"
 #include "node/clock.h"
+#include "node/health_service.h"
 #include "node/key_resolver.h"
 #include "node/ledger.h"
 #include "node/transparency.h"
@@ -51,6 +52,10 @@ class NodeServer {
   const certs::PublicKey& public_key() const { return key_.public_key(); }
   // The gossip engine, or nullptr when the node is not in a federation.
   federation::Gossip* gossip() { return gossip_.get(); }
+  // The grpc.health.v1 statuses the node reports ("", "watchfloor.v1.Node",
+  // and "watchfloor.v1.Federation" in a federation): SERVING once started.
+  // Parts of the node set NOT_SERVING here when they cannot do their job.
+  HealthService* health() { return health_.get(); }
 
  private:
   NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key);
@@ -71,6 +76,8 @@ class NodeServer {
   std::unique_ptr<federation::Gossip> gossip_;
   std::unique_ptr<federation::FederationService> federation_service_;
   std::unique_ptr<NodeService> service_;
+  // Before server_: it must outlive every call.
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Mutex mu_;

@@ -27,6 +27,10 @@ constexpr char kBundleFormat[] = "watchfloor-bundle/v1";
 // Alerts per streamed piece of a bundle, and rows read per piece at most.
 constexpr size_t kExportPiece = 256;
 constexpr size_t kExportScan = 16 * kExportPiece;
+// A piece stops growing at this many bytes of alerts, so that it stays within
+// the 1 MiB default max_message_bytes even with large alerts (one adds at
+// most ~260 KiB).
+constexpr size_t kExportPieceBytes = 512 << 10;
 // Exports running at once per node: each holds its origins' trees (about 64
 // bytes per alert) and a callback thread while it builds a piece.
 constexpr int kMaxConcurrentExports = 2;
@@ -97,12 +101,14 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
   }
 
  private:
-  // Fills piece_ with up to kExportPiece alerts; false when none is left.
+  // Fills piece_ with up to kExportPiece alerts (kExportPieceBytes); false
+  // when none is left.
   // Reads at most kExportScan rows per piece, so a filter that matches
   // little still yields the thread (and notices a cancel) regularly: the
   // piece may then be empty, which is a valid, empty AuditBundle.
   absl::StatusOr<bool> NextPiece() {
     piece_.Clear();
+    size_t piece_bytes = 0;
     while (plan_ < plans_.size()) {
       const OriginPlan& p = plans_[plan_];
       if (tree_.size() != p.size) {
@@ -120,7 +126,8 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
         next_ = 1;
       }
       size_t scanned = 0;
-      while (next_ <= p.size && static_cast<size_t>(piece_.alerts_size()) < kExportPiece) {
+      while (next_ <= p.size && static_cast<size_t>(piece_.alerts_size()) < kExportPiece &&
+             piece_bytes < kExportPieceBytes) {
         if (scanned >= kExportScan) return true;
         scanned += kExportPiece;
         absl::StatusOr<std::vector<StoredAlert>> rows =
@@ -143,7 +150,11 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
           *b->mutable_envelope() = std::move(a.envelope);
           b->set_tree_size(p.size);
           for (std::string& h : *proof) b->add_inclusion_proof(std::move(h));
-          if (static_cast<size_t>(piece_.alerts_size()) >= kExportPiece) break;
+          piece_bytes += b->ByteSizeLong();
+          if (static_cast<size_t>(piece_.alerts_size()) >= kExportPiece ||
+              piece_bytes >= kExportPieceBytes) {
+            break;
+          }
         }
       }
       if (piece_.alerts_size() > 0) return true;

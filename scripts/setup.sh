@@ -14,6 +14,7 @@ PACKAGES=(
   libabsl-dev libssl-dev openssl libsodium-dev libidn2-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   bazel-bootstrap python3 procps
+  python3-grpcio python3-protobuf  # tests/reflection_test.sh: a reflection-only client
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -172,6 +172,8 @@ class TestFederation {
   // Multi-process only: SIGKILL, then reap. Nothing in the node gets to run.
   void KillNode(int i);
   bool running(int i) const;
+  // Multi-process only: node i's process id, 0 if it is not running.
+  pid_t pid(int i) const { return pids_[i]; }
   // In-process only: the running server, or nullptr.
   node::NodeServer* server(int i) { return servers_[i].get(); }
   federation::Gossip* gossip(int i) {

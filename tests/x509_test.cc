@@ -361,6 +361,31 @@ TEST(KeyFilesTest, LoadRefusesLooseModesMissingFilesAndMismatchedKeys) {
               HasSubstr(absl::StrCat("(mode 0640); run chmod 600 ", tmp.Join("node.key"))));
 }
 
+TEST(KeyMatchTest, KeyOfTheCertificateMatches) {
+  KeyAndCert node = Must(MintNodeCert(Fed().ca_a, "a.cz", "n1", kYearAgo, kInAYear));
+  EXPECT_EQ(CheckKeyMatchesCertificate(node.key_pem, node.cert_pem), absl::OkStatus());
+}
+
+TEST(KeyMatchTest, AnotherCertificatesKeyIsRefused) {
+  KeyAndCert n1 = Must(MintNodeCert(Fed().ca_a, "a.cz", "n1", kYearAgo, kInAYear));
+  KeyAndCert n2 = Must(MintNodeCert(Fed().ca_a, "a.cz", "n2", kYearAgo, kInAYear));
+  EXPECT_EQ(CheckKeyMatchesCertificate(n2.key_pem, n1.cert_pem),
+            absl::InvalidArgumentError(
+                "the private key does not match the certificate's public key"));
+}
+
+TEST(KeyMatchTest, UnparsableKeyOrCertificateIsNamed) {
+  KeyAndCert n1 = Must(MintNodeCert(Fed().ca_a, "a.cz", "n1", kYearAgo, kInAYear));
+  absl::Status key = CheckKeyMatchesCertificate(n1.cert_pem, n1.cert_pem);
+  EXPECT_EQ(key.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(key.message()),
+              HasSubstr("the private key: not an unencrypted PEM PKCS#8 private key"));
+  absl::Status cert = CheckKeyMatchesCertificate(n1.key_pem, "garbage");
+  EXPECT_EQ(cert.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cert.message()),
+              HasSubstr("the certificate: not a PEM X.509 certificate"));
+}
+
 // ------------------------------------------------- the openssl CLI's view
 
 struct CmdResult {

@@ -61,6 +61,15 @@ absl::StatusOr<std::unique_ptr<watchfloor::v1::Node::Stub>> Connect(
     if (!cert.ok()) return cert.status();
     auto key = Slurp("tls-key", args.Get("tls-key"));
     if (!key.ok()) return key.status();
+    // gRPC reports a mismatched pair only as a failed connection ("empty
+    // address list"); name the files instead.
+    absl::Status pair = certs::CheckKeyMatchesCertificate(*key, *cert);
+    if (!pair.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls-key ", args.Get("tls-key"), " does not belong to --tls-cert ",
+          args.Get("tls-cert"), " (", pair.message(),
+          "); give the key written together with that certificate"));
+    }
     opts.pem_root_certs = *ca;
     opts.pem_cert_chain = *cert;
     opts.pem_private_key = *key;

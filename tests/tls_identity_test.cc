@@ -1,0 +1,240 @@
+// A node's own TLS identity, checked at start (the certificate must name
+// this node's origin; the key must belong to the certificate), the CLI's
+// --tls-cert/--tls-key pair, and the one log line a refused call leaves in
+// a real node's stderr.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "certs/x509.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "node/node_server.h"
+#include "tests/federation_util.h"
+#include "tests/test_util.h"
+#include "watchfloor/v1/federation.grpc.pb.h"
+#include "watchfloor/v1/node.grpc.pb.h"
+
+namespace watchfloor::testing {
+namespace {
+
+namespace v1 = ::watchfloor::v1;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+FederationOptions Members(int n, bool multi_process) {
+  FederationOptions o;
+  o.members = n;
+  o.multi_process = multi_process;
+  return o;
+}
+
+std::string UseOriginFix(const std::string& origin) {
+  return absl::StrCat("; use the certificate and key minted for ", origin,
+                      " (watchfloor certs node --origin ", origin, ")");
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+TEST(TlsIdentityStartTest, AnotherNodesCertificateIsRefusedNamingBothOrigins) {
+  TestFederation fed(Members(2, false));
+  ASSERT_TRUE(fed.ok());
+  // m0's own signing key, but m1's node certificate and key.
+  auto* tls = fed.config(0).mutable_tls();
+  tls->set_cert_file(fed.member(1).node_cert_file);
+  tls->set_key_file(fed.member(1).node_key_file);
+  EXPECT_EQ(fed.StartNode(0),
+            absl::FailedPreconditionError(absl::StrCat(
+                "tls cert_file ", fed.member(1).node_cert_file,
+                " is the certificate of m1.test/n1 (spiffe://watchfloor/m1.test/n1), "
+                "but this node's origin is m0.test/n1",
+                UseOriginFix("m0.test/n1"))));
+  EXPECT_FALSE(Exists(fed.db_path(0)));  // refused before the store opened
+}
+
+TEST(TlsIdentityStartTest, ClientCertificateAsTheNodesCertificateIsRefused) {
+  TestFederation fed(Members(1, false));
+  ASSERT_TRUE(fed.ok());
+  auto* tls = fed.config(0).mutable_tls();
+  tls->set_cert_file(fed.member(0).client_cert_file);
+  tls->set_key_file(fed.member(0).client_key_file);
+  EXPECT_EQ(fed.StartNode(0),
+            absl::FailedPreconditionError(absl::StrCat(
+                "tls cert_file ", fed.member(0).client_cert_file,
+                " is a client certificate (spiffe://watchfloor/m0.test/client/operator), "
+                "but this node's origin is m0.test/n1",
+                UseOriginFix("m0.test/n1"))));
+}
+
+TEST(TlsIdentityStartTest, KeyThatDoesNotMatchTheCertificateIsRefusedNamingBothFiles) {
+  TestFederation fed(Members(2, false));
+  ASSERT_TRUE(fed.ok());
+  auto* tls = fed.config(0).mutable_tls();
+  tls->set_key_file(fed.member(1).node_key_file);  // m0's certificate, m1's key
+  EXPECT_EQ(fed.StartNode(0),
+            absl::InvalidArgumentError(absl::StrCat(
+                "tls key_file ", fed.member(1).node_key_file,
+                " does not belong to tls cert_file ", fed.member(0).node_cert_file,
+                " (the private key does not match the certificate's public key); "
+                "configure the key written together with that certificate")));
+  EXPECT_FALSE(Exists(fed.db_path(0)));
+}
+
+TEST(TlsIdentityStartTest, NodeProcessPrintsTheMismatchAndExits) {
+  TestFederation fed(Members(2, true));
+  ASSERT_TRUE(fed.ok());
+  fed.config(0).mutable_tls()->set_key_file(fed.member(1).node_key_file);
+  absl::Status st = fed.StartNode(0);
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(fed.LogTail(0),
+              HasSubstr(absl::StrCat("error: tls key_file ", fed.member(1).node_key_file,
+                                     " does not belong to tls cert_file ",
+                                     fed.member(0).node_cert_file)));
+  EXPECT_THAT(fed.LogTail(0), ::testing::Not(HasSubstr("cannot listen")));
+}
+
+// Runs `argv` and returns (exit code, stderr).
+std::pair<int, std::string> RunBinary(const std::vector<std::string>& argv, const TempDir& tmp) {
+  const std::string err = tmp.Join("stderr.txt");
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(err.c_str(), "w", stderr);
+    (void)f;
+    FILE* out = std::freopen("/dev/null", "w", stdout);
+    (void)out;
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::ifstream in(err);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+          std::string(std::istreambuf_iterator<char>(in), {})};
+}
+
+TEST(TlsIdentityCliTest, MismatchedTlsKeyIsNamedWithBothFilesBeforeDialing) {
+  TestFederation fed(Members(2, false));
+  ASSERT_TRUE(fed.ok());
+  const FederationMember& m0 = fed.member(0);
+  const FederationMember& m1 = fed.member(1);
+  // No node listens on port 1: the error must come before any dialing.
+  auto [code, err] = RunBinary({WatchfloorBinary(), "identity", "--node", "127.0.0.1:1",
+                          "--tls-cert", m0.client_cert_file, "--tls-key", m1.client_key_file,
+                          "--tls-ca", m0.ca_cert_file, "--node-origin", m0.origin},
+                         fed.dir());
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(err, absl::StrCat("error: --tls-key ", m1.client_key_file,
+                              " does not belong to --tls-cert ", m0.client_cert_file,
+                              " (the private key does not match the certificate's public "
+                              "key); give the key written together with that certificate\n"));
+}
+
+// ---------------------------------------------------------------- logging
+
+// Refusals logged by node 0 of a two-node multi-process federation.
+class RefusalLogTest : public ::testing::Test {
+ protected:
+  RefusalLogTest() : fed_(Members(2, true)) {}
+  void SetUp() override {
+    ASSERT_TRUE(fed_.ok());
+    ASSERT_EQ(fed_.StartAll(), absl::OkStatus());
+    now_ = absl::Now();
+  }
+
+  std::string Log() {
+    std::ifstream in(fed_.member(0).log_file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  // The "refused" lines node 0 logged after `offset`, once they stop coming.
+  std::vector<std::string> RefusalsSince(size_t offset) {
+    std::vector<std::string> lines;
+    for (int i = 0; i < 40; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      lines.clear();
+      for (absl::string_view l : absl::StrSplit(Log().substr(offset), '\n')) {
+        if (l.find("refused") != absl::string_view::npos) lines.emplace_back(l);
+      }
+      if (!lines.empty() && i >= 4) break;  // and nothing more for 200 ms
+    }
+    return lines;
+  }
+
+  TestFederation fed_;
+  absl::Time now_;
+};
+
+TEST_F(RefusalLogTest, AnotherMembersClientPublishingLeavesOneLineNamingPeerAndReason) {
+  const size_t offset = Log().size();
+  auto stub = v1::Node::NewStub(fed_.ChannelAs(&fed_.member(1).client_tls, 0));
+  v1::PublishRequest req;
+  *req.mutable_alert() = SampleDraft(1);
+  v1::PublishResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status st = stub->Publish(&ctx, req, &resp);
+  ASSERT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  std::vector<std::string> lines = RefusalsSince(offset);
+  ASSERT_EQ(lines.size(), 1u) << Log();
+  EXPECT_THAT(lines[0],
+              MatchesRegex("watchfloor: refused publish from ipv4:127\\.0\\.0\\.1:[0-9]+ "
+                           "spiffe://watchfloor/m1\\.test/client/operator: PERMISSION_DENIED: "
+                           "spiffe://watchfloor/m1\\.test/client/operator may not publish "
+                           "through this node: only client certificates of member m0\\.test "
+                           "may"));
+  EXPECT_EQ(fed_.StoredAlertCount(0), 0);
+}
+
+TEST_F(RefusalLogTest, ClientCertificateOnTheFederationServiceLeavesOneLine) {
+  const size_t offset = Log().size();
+  auto stub = v1::Federation::NewStub(fed_.ChannelAs(&fed_.member(0).client_tls, 0));
+  v1::FrontierMessage req, resp;
+  grpc::ClientContext ctx;
+  ASSERT_EQ(stub->ExchangeFrontier(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  std::vector<std::string> lines = RefusalsSince(offset);
+  ASSERT_EQ(lines.size(), 1u) << Log();
+  EXPECT_THAT(lines[0],
+              MatchesRegex("watchfloor: refused federation call from ipv4:127\\.0\\.0\\.1:[0-9]+ "
+                           "spiffe://watchfloor/m0\\.test/client/operator: PERMISSION_DENIED: "
+                           ".* is a client certificate; only roster nodes may gossip"));
+}
+
+TEST_F(RefusalLogTest, ImpersonationLeavesOneLineNamingTheClaimedIdentity) {
+  // m1's CA (in the roster) vouching for a client of m0.
+  certs::CertSpec spec;
+  spec.common_name = "m0.test/client/mallory";
+  spec.uri_sans = {certs::ClientSpiffeId("m0.test", "mallory")};
+  spec.client_auth = true;
+  spec.not_before = now_ - absl::Hours(1);
+  spec.not_after = now_ + absl::Hours(1);
+  absl::StatusOr<certs::KeyAndCert> mallory =
+      certs::MintCertificate(spec, &fed_.member(1).ca);
+  ASSERT_TRUE(mallory.ok()) << mallory.status();
+  const size_t offset = Log().size();
+  auto stub = v1::Node::NewStub(fed_.ChannelAs(&*mallory, 0));
+  v1::Identity id;
+  grpc::ClientContext ctx;
+  ASSERT_EQ(stub->GetIdentity(&ctx, v1::GetIdentityRequest(), &id).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  std::vector<std::string> lines = RefusalsSince(offset);
+  ASSERT_EQ(lines.size(), 1u) << Log();
+  EXPECT_THAT(lines[0],
+              MatchesRegex("watchfloor: refused read from ipv4:127\\.0\\.0\\.1:[0-9]+ "
+                           "spiffe://watchfloor/m0\\.test/client/mallory: UNAUTHENTICATED: .*"));
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
