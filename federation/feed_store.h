@@ -59,6 +59,16 @@ class FeedStore {
   // queued for storing; `stored` gets the final status after the commit),
   // ALREADY_EXISTS for a duplicate, or the canonical error of that path
   // (node.proto, rpc Ingest) — then `stored` is not called. Thread-safe.
+  //
+  // Lifetime of `stored`: the store calls it at most once, later, on a
+  // thread of its own (the node's Ledger writer thread), where it must not
+  // block. The store then destroys it, and every copy it made; it destroys
+  // it without calling it when Offer returns an error. Whatever `stored`
+  // captures must stay valid until that destruction, not merely until
+  // Offer returns: the caller learns that no call is pending by owning
+  // something that `stored` (and so its last copy) releases when destroyed
+  // (Gossip::Stop waits for this). The store runs or destroys every
+  // callback before it is itself destroyed.
   virtual absl::Status Offer(watchfloor::v1::Envelope envelope,
                              std::function<void(absl::Status)> stored) = 0;
 

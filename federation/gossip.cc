@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "certs/ids.h"
+#include "federation/link_queue.h"
 #include "grpcpp/client_context.h"
 
 namespace watchfloor::federation {
@@ -45,9 +46,6 @@ AlertKey KeyOf(const Envelope& e) {
   return k;
 }
 
-// Evidence pairs queued per peer at most.
-constexpr size_t kMaxQueuedEvidence = 256;
-
 // Notes per PushCheckpoints call (FederationService::kMaxCheckpointsPerPush).
 constexpr int kMaxCheckpointsPerPush = 64;
 
@@ -58,6 +56,8 @@ void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
 }  // namespace
 
 struct Gossip::Link {
+  explicit Link(size_t max_bytes) : queue(max_bytes) {}
+
   Peer peer;
   std::unique_ptr<watchfloor::v1::Federation::Stub> stub;
   std::thread thread;
@@ -65,13 +65,15 @@ struct Gossip::Link {
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
   bool eager ABSL_GUARDED_BY(mu) = false;
-  std::deque<Envelope> pushes ABSL_GUARDED_BY(mu);
-  std::vector<watchfloor::v1::AlertRef> ihaves ABSL_GUARDED_BY(mu);
-  std::vector<std::string> fetches ABSL_GUARDED_BY(mu);
-  std::vector<EvidencePair> evidence ABSL_GUARDED_BY(mu);
-  // Checkpoint notes to send, the newest per log (keyed by its first line).
-  std::map<std::string, std::string> checkpoints ABSL_GUARDED_BY(mu);
+  // Everything queued for the peer (and held on its behalf), bounded in
+  // bytes by Options::max_link_bytes.
+  LinkQueue queue ABSL_GUARDED_BY(mu);
   bool sync_requested ABSL_GUARDED_BY(mu) = false;
+  // An anti-entropy round the timer asked for, run by this link's thread so
+  // that a slow peer delays only itself: 0 none, 1 frontiers only, 2 pull.
+  int round ABSL_GUARDED_BY(mu) = 0;
+  // Calls in progress to the peer, cancelled by Stop().
+  std::set<grpc::ClientContext*> calls ABSL_GUARDED_BY(mu);
   // Where its frontier was ahead of ours (origin -> its sequence), and when
   // to check whether push delivered that meanwhile (NoteAhead).
   std::map<std::string, uint64_t> ahead ABSL_GUARDED_BY(mu);
@@ -94,15 +96,7 @@ struct Gossip::Link {
   // once (HandlePush), so the link would flip back and forth.
   void Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     eager = false;
-    for (const Envelope& e : pushes) {
-      AlertKey key = KeyOf(e);
-      watchfloor::v1::AlertRef ref;
-      ref.set_id(certs::AlertId(e.payload()));
-      ref.set_origin(std::move(key.origin));
-      ref.set_sequence(key.sequence);
-      ihaves.push_back(std::move(ref));
-    }
-    pushes.clear();
+    queue.PushesToIHaves();
   }
   void Succeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     backoff = absl::ZeroDuration();
@@ -111,9 +105,69 @@ struct Gossip::Link {
   }
 };
 
+// One RPC to a link's peer: a context with the rpc deadline, registered with
+// the link for as long as the call lasts so that Stop() can cancel it.
+class Gossip::Call {
+ public:
+  Call(Link* link, absl::Duration timeout) : link_(link) {
+    SetDeadline(&ctx_, timeout);
+    absl::MutexLock lock(&link_->mu);
+    // Cancelled before it starts: the call fails at once.
+    if (link_->stopping) ctx_.TryCancel();
+    link_->calls.insert(&ctx_);
+  }
+  ~Call() {
+    absl::MutexLock lock(&link_->mu);
+    link_->calls.erase(&ctx_);
+  }
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  grpc::ClientContext* ctx() { return &ctx_; }
+
+ private:
+  Link* const link_;
+  grpc::ClientContext ctx_;
+};
+
+// Counts the store callbacks (OnStored) that exist, so that Stop() can wait
+// until none can run any more. Shared with every callback: the last one may
+// be destroyed after the engine is.
+struct Gossip::Callbacks {
+  absl::Mutex mu;
+  int64_t live ABSL_GUARDED_BY(mu) = 0;
+};
+
+// Owned (shared) by one OnStored callback and its copies; destroyed with the
+// last copy, when the store has run it or never will.
+class Gossip::CallbackGuard {
+ public:
+  CallbackGuard(std::shared_ptr<Callbacks> callbacks, Link* link, size_t held)
+      : callbacks_(std::move(callbacks)), link_(link), held_(held) {}
+  ~CallbackGuard() {
+    if (held_ > 0) {
+      absl::MutexLock lock(&link_->mu);
+      link_->queue.Release(held_);
+    }
+    // Last: once live drops to 0 Stop() may return and the engine go.
+    absl::MutexLock lock(&callbacks_->mu);
+    --callbacks_->live;
+  }
+  CallbackGuard(const CallbackGuard&) = delete;
+  CallbackGuard& operator=(const CallbackGuard&) = delete;
+
+ private:
+  const std::shared_ptr<Callbacks> callbacks_;
+  Link* const link_;
+  const size_t held_;
+};
+
 Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
                ChannelFactory channels, Options options)
-    : self_(std::move(self)), store_(store), options_(options) {
+    : self_(std::move(self)),
+      store_(store),
+      options_(options),
+      callbacks_(std::make_shared<Callbacks>()) {
   std::random_device rd;
   rng_.seed(options_.seed != 0 ? options_.seed : (uint64_t{rd()} << 32 | rd()));
   std::vector<size_t> order(peers.size());
@@ -127,7 +181,7 @@ Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
     eager[order[i]] = true;
   }
   for (size_t i = 0; i < peers.size(); ++i) {
-    auto link = std::make_unique<Link>();
+    auto link = std::make_unique<Link>(options_.max_link_bytes);
     link->peer = peers[i];
     link->stub = watchfloor::v1::Federation::NewStub(channels(peers[i]));
     absl::MutexLock lock(&link->mu);
@@ -157,11 +211,20 @@ void Gossip::Stop() {
   for (auto& link : links_) {
     absl::MutexLock lock(&link->mu);
     link->stopping = true;
+    // A peer that is slow to answer must not hold up the stop.
+    for (grpc::ClientContext* ctx : link->calls) ctx->TryCancel();
   }
   for (auto& link : links_) {
     if (link->thread.joinable()) link->thread.join();
   }
   if (timer_.joinable()) timer_.join();
+  // The store may still hold callbacks (OnStored) that use this engine;
+  // FeedStore::Offer promises to run or drop each one.
+  absl::MutexLock lock(&callbacks_->mu);
+  auto none = [cb = callbacks_.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(cb->mu) {
+    return cb->live == 0;
+  };
+  callbacks_->mu.Await(absl::Condition(&none));
 }
 
 Gossip::Link* Gossip::FindLink(const std::string& origin) const {
@@ -183,12 +246,13 @@ void Gossip::Broadcast(const Envelope& envelope) {
 
 void Gossip::BroadcastCheckpoint(const std::string& note) {
   const std::string log = note.substr(0, note.find('\n'));
+  uint64_t queued = 0;
   for (auto& link : links_) {
     absl::MutexLock lock(&link->mu);
-    link->checkpoints[log] = note;
+    if (link->queue.AddCheckpoint(log, note, /*replace=*/true)) ++queued;
   }
   absl::MutexLock lock(&mu_);
-  stats_.checkpoints_sent += links_.size();
+  stats_.checkpoints_sent += queued;
 }
 
 watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
@@ -210,23 +274,11 @@ watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
 
 void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
   // Split views are re-sent periodically and a link in backoff sends
-  // nothing, so the queue keeps one copy of each pair and a bounded number
-  // of pairs (evidence is rare; more than this means a misbehaving origin
-  // whose evidence other pairs already prove).
-  auto same = [&evidence](const EvidencePair& q) {
-    return q.first_note == evidence.first_note && q.second_note == evidence.second_note &&
-           q.first.payload() == evidence.first.payload() &&
-           q.second.payload() == evidence.second.payload();
-  };
+  // nothing, so the queue keeps one copy of each pair (LinkQueue).
   uint64_t queued = 0;
   for (auto& link : links_) {
     absl::MutexLock lock(&link->mu);
-    if (link->evidence.size() >= kMaxQueuedEvidence ||
-        std::any_of(link->evidence.begin(), link->evidence.end(), same)) {
-      continue;
-    }
-    link->evidence.push_back(evidence);
-    ++queued;
+    if (link->queue.AddEvidence(evidence)) ++queued;
   }
   absl::MutexLock lock(&mu_);
   stats_.evidence_sent += queued;
@@ -238,20 +290,16 @@ void Gossip::Forward(const Envelope& envelope, const std::string& id,
   for (auto& link : links_) {
     if (link->peer.origin == exclude || link->peer.origin == origin) continue;
     absl::MutexLock lock(&link->mu);
+    // Past the link's byte budget the item is dropped (and counted):
+    // anti-entropy brings the peer what it missed.
     if (link->eager) {
-      if (link->pushes.size() >= options_.max_link_queue) {
-        link->pushes.pop_front();
-        ++link->stats.dropped;
-      }
-      link->pushes.push_back(envelope);
+      link->queue.AddPush({id, origin, sequence, envelope});
     } else {
       watchfloor::v1::AlertRef ref;
       ref.set_id(id);
       ref.set_origin(origin);
       ref.set_sequence(sequence);
-      if (link->ihaves.size() < options_.max_link_queue) {
-        link->ihaves.push_back(std::move(ref));
-      }
+      link->queue.AddIHave(std::move(ref));
     }
   }
 }
@@ -259,18 +307,59 @@ void Gossip::Forward(const Envelope& envelope, const std::string& id,
 std::function<void(absl::Status)> Gossip::OnStored(Link* link, const Envelope& envelope,
                                                    absl::Time give_up, bool first) {
   if (link == nullptr) return [](absl::Status) {};
-  return [this, link, envelope, give_up, first](absl::Status stored) {
+  {
+    absl::MutexLock lock(&mu_);
+    // After Stop() nothing may be left that calls back into the engine.
+    if (stopping_) return [](absl::Status) {};
+    absl::MutexLock l(&callbacks_->mu);
+    ++callbacks_->live;
+  }
+  // The copy kept for forwarding or parking counts against the sender's
+  // byte budget; past it, the envelope is stored but not forwarded
+  // (anti-entropy brings it to the peers), and a gap makes the node sync
+  // with the sender instead of parking.
+  const size_t cost = envelope.ByteSizeLong() + LinkQueue::kItemOverhead;
+  bool keep;
+  {
+    absl::MutexLock lock(&link->mu);
+    keep = link->queue.Hold(cost);
+  }
+  auto guard = std::make_shared<const CallbackGuard>(callbacks_, link, keep ? cost : 0);
+  std::shared_ptr<const LinkQueue::Push> copy;
+  if (keep) {
+    AlertKey key = KeyOf(envelope);
+    copy = std::make_shared<const LinkQueue::Push>(LinkQueue::Push{
+        certs::AlertId(envelope.payload()), std::move(key.origin), key.sequence, envelope});
+  }
+  return [this, link, guard, copy, give_up, first](absl::Status stored) {
+    if (stored.ok()) {
+      // Forwarded once stored, from the store's thread: in the order the
+      // store committed, which for each origin is sequence order, so no
+      // peer sees a gap this node made. A stored id is stored once, so it
+      // is forwarded once.
+      if (copy != nullptr) {
+        Forward(copy->envelope, copy->id, copy->origin, copy->sequence, link->peer.origin);
+      }
+      return;
+    }
     if (stored.code() != absl::StatusCode::kFailedPrecondition) return;
-    if (absl::Now() < give_up) {
+    if (copy != nullptr && absl::Now() < give_up) {
       absl::MutexLock lock(&mu_);
       if (first) ++stats_.reordered;
       if (!stopping_ && parked_.size() < options_.max_link_queue) {
-        std::string id = certs::AlertId(envelope.payload());
-        if (!parked_ids_.insert(id).second) return;  // parked already
-        AlertKey key = KeyOf(envelope);
-        parked_.push_back(
-            {link, envelope, std::move(id), std::move(key.origin), key.sequence, give_up});
-        return;
+        if (parked_ids_.count(copy->id) != 0) return;  // parked already
+        const size_t cost = copy->envelope.ByteSizeLong() + LinkQueue::kItemOverhead;
+        bool held;
+        {
+          absl::MutexLock l(&link->mu);
+          held = link->queue.Hold(cost);
+        }
+        if (held) {
+          parked_ids_.insert(copy->id);
+          parked_.push_back(
+              {link, copy->envelope, copy->id, copy->origin, copy->sequence, give_up, cost});
+          return;
+        }
       }
     }
     // Still a gap: the sender holds what we miss. Sync with it now.
@@ -300,8 +389,12 @@ void Gossip::RetryParked(absl::Time now) {
     const bool ready = p.sequence <= want;
     if (ready) want = std::max(want, p.sequence + 1);
     if (ready || now >= p.give_up) {
-      absl::MutexLock lock(&mu_);
-      parked_ids_.erase(p.id);
+      {
+        absl::MutexLock lock(&mu_);
+        parked_ids_.erase(p.id);
+      }
+      absl::MutexLock lock(&p.link->mu);
+      p.link->queue.Release(p.held);
     }
     if (ready) {
       // OK: queued again (OnStored decides again); ALREADY_EXISTS: it came
@@ -323,7 +416,9 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
   Link* link = FindLink(peer);
   AlertKey key = KeyOf(envelope);
   std::string id = certs::AlertId(envelope.payload());
-  absl::MutexLock order(&order_mu_[std::hash<std::string>()(key.origin) % kOrderShards]);
+  // No lock is held across the offer (signature check, store lookup): the
+  // order in which this node forwards an origin's alerts is the order its
+  // store commits them (OnStored).
   bool parked;
   {
     absl::MutexLock lock(&mu_);
@@ -348,7 +443,6 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
     }
   }
   if (first_copy) {
-    Forward(envelope, id, key.origin, key.sequence, peer);
     absl::MutexLock lock(&mu_);
     if (link != nullptr && first_from_.emplace(id, peer).second) {
       first_from_order_.push_back(id);
@@ -494,8 +588,10 @@ watchfloor::v1::FrontierMessage Gossip::HandleFrontier(
       // Tell them why this feed is frozen here.
       absl::StatusOr<std::vector<EvidencePair>> ev = store_->EvidenceFor(e.origin);
       if (ev.ok() && !ev->empty()) {
+        // Deduplicated and bounded: a peer that calls again and again (its
+        // own link in backoff, so nothing drains) queues one pair.
         absl::MutexLock lock(&link->mu);
-        link->evidence.push_back(std::move(ev->front()));
+        link->queue.AddEvidence(ev->front());
       }
     }
     if (it != theirs.end() && it->second->sequence() > e.sequence && !e.forked &&
@@ -604,9 +700,8 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
   }
   watchfloor::v1::FrontierMessage theirs;
   {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.rpc_timeout);
-    grpc::Status st = link->stub->ExchangeFrontier(&ctx, mine, &theirs);
+    Call call(link, options_.rpc_timeout);
+    grpc::Status st = link->stub->ExchangeFrontier(call.ctx(), mine, &theirs);
     if (!st.ok()) {
       absl::MutexLock lock(&link->mu);
       link->Failed(options_);
@@ -617,6 +712,10 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
   uint64_t bytes = mine.ByteSizeLong() + theirs.ByteSizeLong();
   uint64_t pulled = 0;
   for (const auto& e : theirs.entries()) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+    }
     const FrontierEntry* m = nullptr;
     auto it = by_origin.find(e.origin());
     if (it != by_origin.end()) m = &it->second;
@@ -634,9 +733,8 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
       req.set_to(e.sequence());
       req.set_limit(static_cast<uint32_t>(options_.pull_page));
       watchfloor::v1::PullRangeResponse resp;
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, options_.rpc_timeout);
-      grpc::Status st = link->stub->PullRange(&ctx, req, &resp);
+      Call call(link, options_.rpc_timeout);
+      grpc::Status st = link->stub->PullRange(call.ctx(), req, &resp);
       if (!st.ok()) break;
       bytes += req.ByteSizeLong() + resp.ByteSizeLong();
       if (resp.envelopes_size() == 0) break;
@@ -686,39 +784,34 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
 
 void Gossip::SenderLoop(Link* link) {
   for (;;) {
-    std::vector<Envelope> pushes;
+    std::vector<LinkQueue::Push> pushes;
     std::vector<watchfloor::v1::AlertRef> ihaves;
     std::vector<std::string> fetches;
     std::vector<EvidencePair> evidence;
     std::map<std::string, std::string> checkpoints;
+    int round = 0;
     {
       absl::MutexLock lock(&link->mu);
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu) {
         if (link->stopping) return true;
         absl::Time now = absl::Now();
         if (now < link->next_try) return false;
-        return !link->pushes.empty() || !link->fetches.empty() ||
-               !link->evidence.empty() || !link->checkpoints.empty() ||
-               (!link->ihaves.empty() &&
+        return link->queue.has_urgent() || link->round != 0 ||
+               (link->queue.has_ihaves() &&
                 now - link->last_ihave >= options_.ihave_interval);
       };
       link->mu.AwaitWithTimeout(absl::Condition(&ready), kTick);
       if (link->stopping) return;
       if (!ready()) continue;
-      size_t push_bytes = 0;
-      while (!link->pushes.empty() && pushes.size() < options_.max_push_batch) {
-        push_bytes += link->pushes.front().ByteSizeLong();
-        if (push_bytes > kMaxBatchBytes && !pushes.empty()) break;
-        pushes.push_back(std::move(link->pushes.front()));
-        link->pushes.pop_front();
-      }
-      fetches.swap(link->fetches);
-      evidence.swap(link->evidence);
-      checkpoints.swap(link->checkpoints);
+      pushes = link->queue.TakePushes(options_.max_push_batch, kMaxBatchBytes);
+      fetches = link->queue.TakeFetches();
+      evidence = link->queue.TakeEvidence();
+      checkpoints = link->queue.TakeCheckpoints();
       if (absl::Now() - link->last_ihave >= options_.ihave_interval) {
-        ihaves.swap(link->ihaves);
+        ihaves = link->queue.TakeIHaves();
         link->last_ihave = absl::Now();
       }
+      std::swap(round, link->round);
     }
     bool failed = false;
     for (const EvidencePair& ev : evidence) {
@@ -728,9 +821,8 @@ void Gossip::SenderLoop(Link* link) {
       msg.set_first_note(ev.first_note);
       msg.set_second_note(ev.second_note);
       watchfloor::v1::PushEvidenceResponse resp;
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, options_.rpc_timeout);
-      if (!link->stub->PushEvidence(&ctx, msg, &resp).ok()) failed = true;
+      Call call(link, options_.rpc_timeout);
+      if (!link->stub->PushEvidence(call.ctx(), msg, &resp).ok()) failed = true;
     }
     for (auto it = checkpoints.begin(); it != checkpoints.end();) {
       watchfloor::v1::PushCheckpointsRequest req;
@@ -739,25 +831,28 @@ void Gossip::SenderLoop(Link* link) {
         req.add_notes(end->second);
       }
       watchfloor::v1::PushCheckpointsResponse resp;
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, options_.rpc_timeout);
-      if (!link->stub->PushCheckpoints(&ctx, req, &resp).ok()) {
+      Call call(link, options_.rpc_timeout);
+      if (!link->stub->PushCheckpoints(call.ctx(), req, &resp).ok()) {
         failed = true;
         // Keep the newest note per log for after the backoff, unless a newer
         // one was queued meanwhile.
         absl::MutexLock lock(&link->mu);
-        for (; it != checkpoints.end(); ++it) link->checkpoints.emplace(it->first, it->second);
+        for (; it != checkpoints.end(); ++it) {
+          link->queue.AddCheckpoint(it->first, it->second, /*replace=*/false);
+        }
         break;
       }
       it = end;
     }
     if (!pushes.empty()) {
       watchfloor::v1::PushRequest req;
-      for (Envelope& e : pushes) *req.add_envelopes() = std::move(e);
+      for (LinkQueue::Push& p : pushes) *req.add_envelopes() = std::move(p.envelope);
       watchfloor::v1::PushResponse resp;
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, options_.rpc_timeout);
-      grpc::Status st = link->stub->Push(&ctx, req, &resp);
+      grpc::Status st;
+      {
+        Call call(link, options_.rpc_timeout);
+        st = link->stub->Push(call.ctx(), req, &resp);
+      }
       absl::MutexLock lock(&link->mu);
       if (st.ok()) {
         link->stats.pushed += static_cast<uint64_t>(req.envelopes_size());
@@ -768,15 +863,11 @@ void Gossip::SenderLoop(Link* link) {
         // push lost to one failed call (the first calls while the channel
         // connects, a reset) would leave the peer a gap that holds up that
         // origin's later alerts there until a graft or anti-entropy fills it.
-        const int n = req.envelopes_size();
-        const size_t room = options_.max_link_queue > link->pushes.size()
-                                ? options_.max_link_queue - link->pushes.size()
-                                : 0;
-        const int keep = static_cast<int>(std::min<size_t>(static_cast<size_t>(n), room));
-        for (int i = n - 1; i >= n - keep; --i) {
-          link->pushes.push_front(std::move(*req.mutable_envelopes(i)));
+        // What no longer fits the byte budget is dropped (and counted).
+        for (int i = req.envelopes_size() - 1; i >= 0; --i) {
+          pushes[i].envelope = std::move(*req.mutable_envelopes(i));
+          link->queue.AddPush(std::move(pushes[i]), /*front=*/true);
         }
-        link->stats.dropped += static_cast<uint64_t>(n - keep);
       }
     }
     if (!fetches.empty()) {
@@ -787,9 +878,8 @@ void Gossip::SenderLoop(Link* link) {
         }
         req.set_graft(true);
         watchfloor::v1::FetchResponse resp;
-        grpc::ClientContext ctx;
-        SetDeadline(&ctx, options_.rpc_timeout);
-        if (!link->stub->Fetch(&ctx, req, &resp).ok()) {
+        Call call(link, options_.rpc_timeout);
+        if (!link->stub->Fetch(call.ctx(), req, &resp).ok()) {
           failed = true;
           break;
         }
@@ -811,9 +901,8 @@ void Gossip::SenderLoop(Link* link) {
           *req.add_refs() = ihaves[j];
         }
         watchfloor::v1::IHaveResponse resp;
-        grpc::ClientContext ctx;
-        SetDeadline(&ctx, options_.rpc_timeout);
-        if (!link->stub->IHave(&ctx, req, &resp).ok()) {
+        Call call(link, options_.rpc_timeout);
+        if (!link->stub->IHave(call.ctx(), req, &resp).ok()) {
           failed = true;
           break;
         }
@@ -821,12 +910,20 @@ void Gossip::SenderLoop(Link* link) {
         stats_.ihave_sent += static_cast<uint64_t>(req.refs_size());
       }
     }
-    absl::MutexLock lock(&link->mu);
-    if (failed) {
-      link->Failed(options_);
-    } else {
-      link->Succeeded();
+    {
+      absl::MutexLock lock(&link->mu);
+      if (failed) {
+        link->Failed(options_);
+        // The round waits for the backoff too.
+        link->round = std::max(link->round, round);
+        round = 0;
+      } else {
+        link->Succeeded();
+      }
     }
+    // The anti-entropy round the timer asked for, on this link's thread: a
+    // slow peer delays only its own link. Round sets the backoff itself.
+    if (round != 0) (void)Round(link, /*pull=*/round == 2);
   }
 }
 
@@ -860,7 +957,7 @@ void Gossip::CheckMissing(absl::Time now) {
     }
     if (Link* link = FindLink(peer)) {
       absl::MutexLock lock(&link->mu);
-      link->fetches.push_back(id);
+      link->queue.AddFetch(id);
     }
   }
 }
@@ -893,7 +990,10 @@ void Gossip::TimerLoop() {
         }
       }
       if (!sync && !ahead.empty()) sync = StillBehind(ahead);
-      if (sync) (void)Round(link.get(), /*pull=*/true);
+      if (sync) {
+        absl::MutexLock lock(&link->mu);
+        link->round = 2;
+      }
     }
     if (now >= next_round && !links_.empty()) {
       size_t pick;
@@ -902,8 +1002,13 @@ void Gossip::TimerLoop() {
         pick = std::uniform_int_distribution<size_t>(0, links_.size() - 1)(rng_);
       }
       // Frontiers only; what the peer is ahead by is pulled after
-      // frontier_grace unless push brought it by then.
-      (void)Round(links_[pick].get(), /*pull=*/false);
+      // frontier_grace unless push brought it by then. The link's own
+      // thread runs it (SenderLoop), so the timer never waits on a peer.
+      {
+        Link* link = links_[pick].get();
+        absl::MutexLock lock(&link->mu);
+        link->round = std::max(link->round, 1);
+      }
       next_round = absl::Now() + options_.anti_entropy_interval;
     }
   }
@@ -919,6 +1024,8 @@ Gossip::Stats Gossip::stats() const {
     absl::MutexLock lock(&link->mu);
     PeerStats s = link->stats;
     s.eager = link->eager;
+    s.dropped += link->queue.dropped();
+    s.queued_bytes = link->queue.bytes();
     out.peers[link->peer.origin] = s;
   }
   return out;

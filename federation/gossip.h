@@ -4,12 +4,21 @@
 //
 // The engine owns no storage: every envelope goes through the node's one
 // ingest path via FeedStore::Offer (verify, continuity, dedupe, forks), and
-// an envelope is forwarded only after it verified and was new here.
+// an envelope from a peer is forwarded only once it is stored here, in the
+// order the store committed it (so per origin in sequence order). No lock is
+// held while an envelope is verified or looked up.
 //
-// Threading: one sender thread per peer (pushes, announcements, fetches, in
-// order) and one timer thread (graft timeouts, anti-entropy). Handle* methods
-// are called by the gRPC service on its threads. All public methods are
-// thread-safe.
+// Threading: one thread per peer (pushes, announcements, fetches, in order,
+// and the anti-entropy rounds with that peer) and one timer thread that
+// decides (graft timeouts, parked retries, which peer to sync with) but
+// never calls a peer itself, so a slow peer delays only its own link.
+// Handle* methods are called by the gRPC service on its threads. All public
+// methods are thread-safe.
+//
+// Memory: everything queued for a peer, and every envelope held on its
+// behalf (parked, or copied into a store callback), counts against that
+// peer's byte budget (Options::max_link_bytes); past it, items are dropped
+// and anti-entropy repairs (docs/FEDERATION.md "Bounds").
 #ifndef WATCHFLOOR_FEDERATION_GOSSIP_H_
 #define WATCHFLOOR_FEDERATION_GOSSIP_H_
 
@@ -73,7 +82,13 @@ class Gossip {
     absl::Duration min_backoff = absl::Milliseconds(100);
     absl::Duration max_backoff = absl::Seconds(10);
     size_t max_push_batch = 256;
-    size_t max_link_queue = 65536;  // queued pushes per peer before dropping
+    // Bytes queued for one peer (pushes, announcements, fetches, evidence,
+    // checkpoint notes) plus envelopes held on its behalf (parked until
+    // their predecessor is stored, copies in store callbacks). Past it, new
+    // items for that peer are dropped and counted (PeerStats::dropped).
+    size_t max_link_bytes = size_t{32} << 20;
+    // Parked envelopes and remembered first senders, each, at most.
+    size_t max_link_queue = 65536;
     size_t pull_page = 512;
     // How many forwarded ids are remembered so none is forwarded twice.
     size_t max_forwarded_ids = 1 << 16;
@@ -87,7 +102,8 @@ class Gossip {
     uint64_t received_new = 0;    // full copies that were new
     uint64_t received_dup = 0;    // full copies that were duplicates
     uint64_t refused = 0;         // invalid envelopes (counted against it)
-    uint64_t dropped = 0;         // pushes dropped (queue full)
+    uint64_t dropped = 0;         // items dropped (byte budget full)
+    uint64_t queued_bytes = 0;    // queued and held now (<= max_link_bytes)
   };
 
   struct Stats {
@@ -115,7 +131,11 @@ class Gossip {
 
   // Starts the sender and timer threads.
   void Start();
-  // Stops all threads; pending sends are dropped (anti-entropy repairs).
+  // Stops all threads, cancelling calls in progress (a slow peer does not
+  // hold it up); pending sends are dropped (anti-entropy repairs). Returns
+  // once no store callback (FeedStore::Offer's `stored`) that uses this
+  // engine can run any more, so the engine may then be destroyed even while
+  // the store lives on. Must not be called from such a callback. Idempotent.
   void Stop();
 
   // A new alert accepted by this node from a client (published or ingested):
@@ -154,6 +174,9 @@ class Gossip {
 
  private:
   struct Link;
+  class Call;
+  struct Callbacks;
+  class CallbackGuard;
 
   Link* FindLink(const std::string& origin) const;
   // Counts invalid input from `peer` in the totals and against its link.
@@ -165,7 +188,8 @@ class Gossip {
                const std::string& exclude);
   // Swaps frontiers with `link`'s peer. With `pull`, pulls every range the
   // peer is ahead by; without, only notes them (NoteAhead). Returns the
-  // number of envelopes pulled.
+  // number of envelopes pulled. Runs on the link's thread (or the caller's,
+  // for AntiEntropyWith); its calls are cancelled by Stop().
   absl::StatusOr<uint64_t> Round(Link* link, bool pull);
   // Remembers that `link`'s peer holds `origin` up to `sequence`; the timer
   // syncs with it if this node still lacks that after frontier_grace.
@@ -179,13 +203,16 @@ class Gossip {
   // announcements for the one before are still queued), so the envelope is
   // parked until its predecessor is stored, then offered again; if that
   // takes past `give_up`, the node syncs with that peer instead. `first`:
-  // the first verdict on this copy (for Stats::reordered).
+  // the first verdict on this copy (for Stats::reordered). The callback
+  // counts as live (Stop waits for it) until the store destroys it; after
+  // Stop a no-op is returned.
   std::function<void(absl::Status)> OnStored(Link* link,
                                              const watchfloor::v1::Envelope& envelope,
                                              absl::Time give_up, bool first);
   // Offers again the parked envelopes that follow what is stored now.
   void RetryParked(absl::Time now);
-  // Offers one received envelope; forwards it if new. Returns the verdict.
+  // Offers one received envelope (its callback forwards it once stored).
+  // Returns the verdict.
   // `prunes`, if given, is set for a duplicate that makes the link from
   // `peer` redundant (see first_from_).
   watchfloor::v1::PushVerdict Receive(const std::string& peer,
@@ -200,14 +227,6 @@ class Gossip {
   const Options options_;
   std::vector<std::unique_ptr<Link>> links_;
 
-  // Receive holds the shard of an envelope's origin from its offer to the
-  // store until it is queued to the peers, so that each node forwards one
-  // origin's alerts in the order its store took them. Otherwise two threads
-  // receiving sequences s and s+1 (from two peers) can forward s+1 first,
-  // and every node downstream sees a gap. Taken before mu_ and Link::mu.
-  static constexpr size_t kOrderShards = 16;
-  absl::Mutex order_mu_[kOrderShards];
-
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
@@ -219,12 +238,11 @@ class Gossip {
     int attempts = 0;  // fetches so far; given up after a few per announcer
   };
   std::map<std::string, Missing> missing_ ABSL_GUARDED_BY(mu_);
-  // Ids this node has accepted from a peer and forwarded, newest last, so
-  // that it forwards each at most once (Plumtree's "received" set). The
-  // store alone cannot tell: an envelope it does not keep (a gap nobody can
-  // fill, a frozen feed) is "new" every time it comes back, and would
-  // circulate for as long as the links stay eager. Bounded; the oldest ids
-  // are forgotten first.
+  // Ids this node has accepted as new from a peer, newest last, so that a
+  // further copy is a duplicate (Plumtree's "received" set, which prunes).
+  // The store alone cannot tell: an envelope it does not keep (a gap nobody
+  // can fill, a frozen feed) is "new" every time it comes back, and would
+  // keep its link eager. Bounded; the oldest ids are forgotten first.
   std::set<std::string> forwarded_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> forwarded_order_ ABSL_GUARDED_BY(mu_);
   // Envelopes that arrived before their predecessor (OnStored).
@@ -235,6 +253,7 @@ class Gossip {
     std::string origin;
     uint64_t sequence;
     absl::Time give_up;
+    size_t held;  // bytes held against link's budget
   };
   std::vector<Parked> parked_ ABSL_GUARDED_BY(mu_);
   // Their ids: a further copy of a parked envelope is a duplicate (it is
@@ -250,6 +269,8 @@ class Gossip {
   std::map<std::string, std::string> first_from_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> first_from_order_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  // Store callbacks that exist (OnStored); shared with them.
+  const std::shared_ptr<Callbacks> callbacks_;
   std::thread timer_;
 };
 
