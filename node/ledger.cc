@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "certs/dsse.h"
+#include "certs/proto_check.h"
 #include "certs/ids.h"
 #include "certs/status_macros.h"
 #include "node/alert_validator.h"
@@ -170,10 +171,8 @@ absl::Status Ledger::Verify(const Envelope& envelope, Alert* alert) const {
         absl::StrCat("envelope payload is ", envelope.payload().size(),
                      " bytes; the limit is ", kMaxAlertBytes));
   }
-  if (!alert->ParseFromString(envelope.payload())) {
-    return absl::InvalidArgumentError(
-        "envelope payload is not a serialized watchfloor.v1.Alert");
-  }
+  WF_RETURN_IF_ERROR(certs::CheckNoUnknownFields(envelope, "envelope"));
+  WF_RETURN_IF_ERROR(certs::ParseStrictly(envelope.payload(), "envelope payload", alert));
   WF_RETURN_IF_ERROR(ValidateOrigin(alert->origin()));
   std::optional<certs::PublicKey> key = keys_->Find(alert->origin());
   if (!key.has_value()) {
