@@ -16,6 +16,7 @@
 #include "certs/proto_check.h"
 #include "federation/federation_handler.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/impl/client_unary_call.h"
 #include "grpcpp/impl/rpc_method.h"
 #include "grpcpp/security/credentials.h"
@@ -234,6 +235,39 @@ TEST_F(NodeRequestParsingTest, EveryRpcAnswersInvalidArgumentCountsAndChangesNot
   grpc::Status st = stub->Publish(&ctx, req, &resp);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(resp.sequence(), 1u);
+}
+
+// A client may half-close a unary call without sending its message at all.
+TEST_F(NodeRequestParsingTest, CallWithoutARequestMessageIsRefusedAndTheNodeKeepsServing) {
+  grpc::GenericStub stub(channel_);
+  for (const char* method : {"/watchfloor.v1.Node/GetIdentity", "/watchfloor.v1.Node/Publish",
+                             "/watchfloor.v1.Node/Subscribe"}) {
+    SCOPED_TRACE(method);
+    grpc::CompletionQueue cq;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+        stub.PrepareCall(&ctx, method, &cq);
+    void* tag;
+    bool ok;
+    call->StartCall(reinterpret_cast<void*>(1));
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    call->WritesDone(reinterpret_cast<void*>(2));
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    grpc::Status st;
+    call->Finish(&st, reinterpret_cast<void*>(3));
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.error_code(), grpc::StatusCode::UNIMPLEMENTED) << st.error_message();
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
+  EXPECT_EQ(node_.StoredAlertCount(), 0);
+  auto stub2 = node_.NewStub();
+  grpc::ClientContext ctx;
+  v1::Identity id;
+  EXPECT_TRUE(stub2->GetIdentity(&ctx, v1::GetIdentityRequest(), &id).ok());
 }
 
 TEST_F(NodeRequestParsingTest, PublishDraftWithUnknownFieldIsRefusedAndConsumesNoSequence) {
