@@ -25,6 +25,7 @@
 #include "certs/ids.h"
 #include "certs/merkle.h"
 #include "certs/note.h"
+#include "certs/proto_check.h"
 #include "certs/status_macros.h"
 #include "watchfloor/v1/alert.pb.h"
 
@@ -664,6 +665,11 @@ absl::StatusOr<AuditReport> Audit(const AuditBundle& bundle, const AuditOptions&
     return absl::InvalidArgumentError(
         absl::StrCat("bundle format is \"", bundle.format(), "\", want \"", kBundleFormat,
                      "\"", bundle.format().empty() ? " (is this an audit bundle?)" : ""));
+  }
+  // Fields a newer exporter added would otherwise go unaudited.
+  if (absl::Status st = CheckNoUnknownFields(bundle, "bundle"); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        st.message(), "; this auditor does not know that field: upgrade watchfloor"));
   }
   WF_ASSIGN_OR_RETURN(Roster roster, TrustRoster(bundle.roster(), options.anchor));
   Auditor auditor(bundle, options, std::move(roster));

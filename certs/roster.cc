@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 #include "certs/dsse.h"
+#include "certs/proto_check.h"
 #include "certs/status_macros.h"
 #include "certs/x509.h"
 
@@ -411,6 +412,12 @@ absl::StatusOr<watchfloor::v1::Roster> ParseRosterPayload(
   if (!roster.ParseFromString(envelope.payload())) {
     return absl::InvalidArgumentError(
         "payload is not a serialized watchfloor.v1.Roster");
+  }
+  // A field this build cannot read may carry a rule it would not enforce.
+  if (absl::Status st = CheckNoUnknownFields(roster, "roster"); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        st.message(), "; this build does not know that field: upgrade watchfloor, or "
+        "sign a roster without it"));
   }
   return roster;
 }

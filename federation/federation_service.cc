@@ -1,105 +1,81 @@
 #include "federation/federation_service.h"
 
+#include <cstdio>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "certs/proto_check.h"
+#include "federation/federation_handler.h"
+#include "grpcpp/impl/rpc_service_method.h"
+#include "grpcpp/support/method_handler.h"
+#include "watchfloor/v1/federation.grpc.pb.h"
 
 namespace watchfloor::federation {
 namespace {
-
-constexpr int kMaxPushEnvelopes = 256;
 
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+std::string Flatten(const grpc::ByteBuffer& buffer) {
+  std::string out;
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Valid() || !buffer.Dump(&slices).ok()) return out;
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
 }  // namespace
 
-absl::StatusOr<std::string> FederationService::Caller(
-    const grpc::ServerContext& ctx) const {
-  absl::StatusOr<std::string> peer = authenticate_(ctx);
-  if (!peer.ok()) return peer.status();
-  if (!gossip_->IsPeer(*peer)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        *peer, " is not a peer of ", gossip_->self(),
-        " (not in the roster, or this node itself)"));
+FederationService::FederationService(Gossip* gossip, PeerAuthenticator authenticate)
+    : gossip_(gossip), authenticate_(std::move(authenticate)) {
+  certs::InstallProtobufLogFilter();
+  const google::protobuf::ServiceDescriptor* service =
+      watchfloor::v1::PushRequest::descriptor()->file()->FindServiceByName("Federation");
+  for (int i = 0; i < service->method_count(); ++i) {
+    const std::string method = service->method(i)->name();
+    paths_.push_back(std::make_unique<std::string>(
+        absl::StrCat("/", service->full_name(), "/", method)));
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        paths_.back()->c_str(), grpc::internal::RpcMethod::NORMAL_RPC,
+        new grpc::internal::RpcMethodHandler<FederationService, grpc::ByteBuffer,
+                                             grpc::ByteBuffer>(
+            [method](FederationService* self, grpc::ServerContext* ctx,
+                     const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+              return self->Call(ctx, method, request, response);
+            },
+            this)));
   }
-  return peer;
 }
 
-#define WF_CALLER(ctx)                             \
-  absl::StatusOr<std::string> caller = Caller(*ctx); \
-  if (!caller.ok()) return ToGrpc(caller.status())
-
-grpc::Status FederationService::Push(grpc::ServerContext* ctx,
-                                     const watchfloor::v1::PushRequest* req,
-                                     watchfloor::v1::PushResponse* resp) {
-  WF_CALLER(ctx);
-  if (req->envelopes_size() > kMaxPushEnvelopes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("push carries ", req->envelopes_size(),
-                                     " envelopes; the limit is ", kMaxPushEnvelopes));
+grpc::Status FederationService::Call(grpc::ServerContext* ctx, const std::string& method,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) {
+  // Who is calling, before a byte of the request is read.
+  absl::StatusOr<std::string> caller = authenticate_(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  const std::string bytes = Flatten(*request);
+  absl::StatusOr<std::string> answer =
+      HandleFederationRequest(*gossip_, *caller, method, bytes);
+  if (!answer.ok()) {
+    if (answer.status().code() == absl::StatusCode::kInvalidArgument &&
+        absl::StartsWith(answer.status().message(), "request could not be parsed")) {
+      // One line per refusal; the reason names fields, never the bytes sent.
+      std::fprintf(stderr,
+                   "watchfloor node: refused rpc=watchfloor.v1.Federation/%s peer=%s "
+                   "origin=%s code=INVALID_ARGUMENT reason=\"%.*s\"\n",
+                   method.c_str(), ctx->peer().c_str(), caller->c_str(),
+                   static_cast<int>(answer.status().message().size()),
+                   answer.status().message().data());
+    }
+    return ToGrpc(answer.status());
   }
-  *resp = gossip_->HandlePush(*caller, *req);
+  grpc::Slice slice(*answer);
+  *response = grpc::ByteBuffer(&slice, 1);
   return grpc::Status::OK;
 }
-
-grpc::Status FederationService::IHave(grpc::ServerContext* ctx,
-                                      const watchfloor::v1::IHaveRequest* req,
-                                      watchfloor::v1::IHaveResponse* resp) {
-  WF_CALLER(ctx);
-  *resp = gossip_->HandleIHave(*caller, *req);
-  return grpc::Status::OK;
-}
-
-grpc::Status FederationService::Fetch(grpc::ServerContext* ctx,
-                                      const watchfloor::v1::FetchRequest* req,
-                                      watchfloor::v1::FetchResponse* resp) {
-  WF_CALLER(ctx);
-  *resp = gossip_->HandleFetch(*caller, *req);
-  return grpc::Status::OK;
-}
-
-grpc::Status FederationService::ExchangeFrontier(
-    grpc::ServerContext* ctx, const watchfloor::v1::FrontierMessage* req,
-    watchfloor::v1::FrontierMessage* resp) {
-  WF_CALLER(ctx);
-  *resp = gossip_->HandleFrontier(*caller, *req);
-  return grpc::Status::OK;
-}
-
-grpc::Status FederationService::PullRange(grpc::ServerContext* ctx,
-                                          const watchfloor::v1::PullRangeRequest* req,
-                                          watchfloor::v1::PullRangeResponse* resp) {
-  WF_CALLER(ctx);
-  absl::StatusOr<watchfloor::v1::PullRangeResponse> r =
-      gossip_->HandlePullRange(*caller, *req);
-  if (!r.ok()) return ToGrpc(r.status());
-  *resp = std::move(*r);
-  return grpc::Status::OK;
-}
-
-grpc::Status FederationService::PushEvidence(
-    grpc::ServerContext* ctx, const watchfloor::v1::EvidenceMessage* req,
-    watchfloor::v1::PushEvidenceResponse* resp) {
-  WF_CALLER(ctx);
-  *resp = gossip_->HandleEvidence(*caller, *req);
-  return grpc::Status::OK;
-}
-
-grpc::Status FederationService::PushCheckpoints(
-    grpc::ServerContext* ctx, const watchfloor::v1::PushCheckpointsRequest* req,
-    watchfloor::v1::PushCheckpointsResponse* resp) {
-  WF_CALLER(ctx);
-  if (req->notes_size() > kMaxCheckpointsPerPush) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("PushCheckpoints carries ", req->notes_size(),
-                                     " notes; send at most ", kMaxCheckpointsPerPush,
-                                     " per call"));
-  }
-  *resp = gossip_->HandleCheckpoints(*caller, *req);
-  return grpc::Status::OK;
-}
-
-#undef WF_CALLER
 
 }  // namespace watchfloor::federation

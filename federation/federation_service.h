@@ -1,14 +1,23 @@
 // The gRPC face of gossip (watchfloor.v1.Federation). Thin: authenticates the
-// caller as a roster node, then hands the request to the Gossip engine.
+// caller as a roster node, then hands the request's bytes to
+// HandleFederationRequest (federation/federation_handler.h), which parses
+// them itself. The generated typed service would answer a request that does
+// not parse with INTERNAL before anything here runs, and before the
+// caller's permission is known; so every method of the service is
+// registered as a synchronous ByteBuffer method instead.
 #ifndef WATCHFLOOR_FEDERATION_FEDERATION_SERVICE_H_
 #define WATCHFLOOR_FEDERATION_FEDERATION_SERVICE_H_
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "federation/gossip.h"
-#include "watchfloor/v1/federation.grpc.pb.h"
+#include "grpcpp/impl/service_type.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/byte_buffer.h"
 
 namespace watchfloor::federation {
 
@@ -18,39 +27,22 @@ namespace watchfloor::federation {
 using PeerAuthenticator =
     std::function<absl::StatusOr<std::string>(const grpc::ServerContext&)>;
 
-class FederationService final : public watchfloor::v1::Federation::Service {
+class FederationService final : public grpc::Service {
  public:
-  // Both must outlive the service.
-  FederationService(Gossip* gossip, PeerAuthenticator authenticate)
-      : gossip_(gossip), authenticate_(std::move(authenticate)) {}
-
-  grpc::Status Push(grpc::ServerContext* ctx, const watchfloor::v1::PushRequest* req,
-                    watchfloor::v1::PushResponse* resp) override;
-  grpc::Status IHave(grpc::ServerContext* ctx, const watchfloor::v1::IHaveRequest* req,
-                     watchfloor::v1::IHaveResponse* resp) override;
-  grpc::Status Fetch(grpc::ServerContext* ctx, const watchfloor::v1::FetchRequest* req,
-                     watchfloor::v1::FetchResponse* resp) override;
-  grpc::Status ExchangeFrontier(grpc::ServerContext* ctx,
-                                const watchfloor::v1::FrontierMessage* req,
-                                watchfloor::v1::FrontierMessage* resp) override;
-  grpc::Status PullRange(grpc::ServerContext* ctx,
-                         const watchfloor::v1::PullRangeRequest* req,
-                         watchfloor::v1::PullRangeResponse* resp) override;
-  grpc::Status PushEvidence(grpc::ServerContext* ctx,
-                            const watchfloor::v1::EvidenceMessage* req,
-                            watchfloor::v1::PushEvidenceResponse* resp) override;
-  grpc::Status PushCheckpoints(grpc::ServerContext* ctx,
-                               const watchfloor::v1::PushCheckpointsRequest* req,
-                               watchfloor::v1::PushCheckpointsResponse* resp) override;
-
-  static constexpr int kMaxCheckpointsPerPush = 64;
+  // Registers every rpc of watchfloor.v1.Federation (from its descriptor).
+  // Both must outlive the service. Installs certs::InstallProtobufLogFilter.
+  FederationService(Gossip* gossip, PeerAuthenticator authenticate);
 
  private:
-  // The caller's origin if it is a peer of this node.
-  absl::StatusOr<std::string> Caller(const grpc::ServerContext& ctx) const;
+  // Serves one call of `method`: authenticate, then HandleFederationRequest.
+  // A refusal of a request that does not parse is logged (one line).
+  grpc::Status Call(grpc::ServerContext* ctx, const std::string& method,
+                    const grpc::ByteBuffer* request, grpc::ByteBuffer* response);
 
   Gossip* const gossip_;
   const PeerAuthenticator authenticate_;
+  // "/watchfloor.v1.Federation/<method>": gRPC keeps pointers to these.
+  std::vector<std::unique_ptr<std::string>> paths_;
 };
 
 }  // namespace watchfloor::federation

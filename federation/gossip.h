@@ -101,7 +101,7 @@ class Gossip {
     uint64_t pushed = 0;          // envelopes sent eagerly
     uint64_t received_new = 0;    // full copies that were new
     uint64_t received_dup = 0;    // full copies that were duplicates
-    uint64_t refused = 0;         // invalid envelopes (counted against it)
+    uint64_t refused = 0;         // invalid envelopes and unparsable requests
     uint64_t dropped = 0;         // items dropped (byte budget full)
     uint64_t queued_bytes = 0;    // queued and held now (<= max_link_bytes)
   };
@@ -168,6 +168,10 @@ class Gossip {
   // missing. Returns the number of envelopes pulled.
   absl::StatusOr<uint64_t> AntiEntropyWith(const std::string& peer);
 
+  // Counts invalid input from `peer` (an envelope, or a request that does
+  // not parse: HandleFederationRequest) in the totals and against its link.
+  void CountRefused(const std::string& peer);
+
   bool IsPeer(const std::string& origin) const;
   Stats stats() const;
   const std::string& self() const { return self_; }
@@ -179,8 +183,6 @@ class Gossip {
   class CallbackGuard;
 
   Link* FindLink(const std::string& origin) const;
-  // Counts invalid input from `peer` in the totals and against its link.
-  void CountRefused(const std::string& peer);
   // Queues `envelope` eagerly or lazily to every peer but `exclude` (and but
   // the origin's own node).
   void Forward(const watchfloor::v1::Envelope& envelope, const std::string& id,

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "certs/ids.h"
+#include "certs/proto_check.h"
 #include "certs/status_macros.h"
 
 namespace watchfloor::node {
@@ -320,7 +321,23 @@ bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b) {
   return true;
 }
 
+namespace {
+
+// Unknown fields would be kept by protobuf, signed and stored as opaque
+// bytes no node can validate (docs/PROTOCOL.md "Unknown fields").
+absl::Status RefuseUnknownFields(const Alert& alert, absl::string_view path,
+                                 absl::string_view advice) {
+  absl::Status st = certs::CheckNoUnknownFields(alert, path);
+  if (st.ok()) return st;
+  return absl::InvalidArgumentError(absl::StrCat(st.message(), "; ", advice));
+}
+
+}  // namespace
+
 absl::Status ValidateDraft(const Alert& draft) {
+  WF_RETURN_IF_ERROR(RefuseUnknownFields(
+      draft, "draft",
+      "this node signs only fields it knows: leave the field out, or upgrade the node"));
   if (!draft.origin().empty() || draft.sequence() != 0 ||
       !draft.previous().empty() || draft.has_issued_at()) {
     return absl::InvalidArgumentError(
@@ -337,6 +354,9 @@ absl::Status ValidateDraft(const Alert& draft) {
 }
 
 absl::Status ValidateSigned(const Alert& alert) {
+  WF_RETURN_IF_ERROR(RefuseUnknownFields(
+      alert, "alert",
+      "this node stores and forwards only alerts whose every field it can validate"));
   WF_RETURN_IF_ERROR(ValidateOrigin(alert.origin()));
   // The same limit as for a draft, counted with the feed fields: a node that
   // signed a bigger alert would break its feed at every peer, whose Ingest

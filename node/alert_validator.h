@@ -44,6 +44,10 @@ absl::StatusOr<IpPrefix> ParseIpPrefix(absl::string_view text);
 // contains the other).
 bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b);
 
+// Both refuse an alert that carries a field this build does not know, at any
+// depth ("draft.labels[0]: unknown field 99 (varint); ..."): it would be
+// signed, stored and forwarded as bytes nobody validated.
+
 // Validates a publisher's draft: origin, sequence, previous and issued_at must
 // be unset (the node fills them); everything else as for a signed alert.
 absl::Status ValidateDraft(const watchfloor::v1::Alert& draft);

@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
+#include "certs/proto_check.h"
 #include "certs/ids.h"
 #include "certs/status_macros.h"
 #include "node/alert_validator.h"
@@ -178,10 +179,8 @@ absl::Status Ledger::Verify(const Envelope& envelope, Alert* alert) const {
         absl::StrCat("envelope payload is ", envelope.payload().size(),
                      " bytes; the limit is ", kMaxAlertBytes));
   }
-  if (!alert->ParseFromString(envelope.payload())) {
-    return absl::InvalidArgumentError(
-        "envelope payload is not a serialized watchfloor.v1.Alert");
-  }
+  WF_RETURN_IF_ERROR(certs::CheckNoUnknownFields(envelope, "envelope"));
+  WF_RETURN_IF_ERROR(certs::ParseStrictly(envelope.payload(), "envelope payload", alert));
   WF_RETURN_IF_ERROR(ValidateOrigin(alert->origin()));
   std::optional<certs::PublicKey> key = keys_->Find(alert->origin());
   if (!key.has_value()) {

@@ -50,6 +50,8 @@ class NodeServer {
   AlertStore* store() { return store_.get(); }
   SubscriptionHub* hub() { return hub_.get(); }
   const certs::PublicKey& public_key() const { return key_.public_key(); }
+  // The Node service (e.g. its unparsable_requests counter).
+  const NodeService& node_service() const { return *service_; }
   // The gossip engine, or nullptr when the node is not in a federation.
   federation::Gossip* gossip() { return gossip_.get(); }
   // The grpc.health.v1 statuses the node reports ("", "watchfloor.v1.Node",

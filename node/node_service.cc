@@ -1,13 +1,16 @@
 #include "node/node_service.h"
 
 #include <atomic>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "certs/ids.h"
+#include "certs/proto_check.h"
 #include "node/filter.h"
 #include "node/grpc_status.h"
+#include "node/parsing_handlers.h"
 
 namespace watchfloor::node {
 namespace {
@@ -184,7 +187,82 @@ NodeService::NodeService(Ledger* ledger, SubscriptionHub* hub,
       public_key_(public_key),
       max_subscribers_(max_subscribers),
       authz_(authz),
-      on_accepted_(std::move(on_accepted)) {}
+      on_accepted_(std::move(on_accepted)) {
+  certs::InstallProtobufLogFilter();
+  ServeParsed("Publish", &NodeService::Publish, /*publisher=*/true);
+  ServeParsed("Subscribe", &NodeService::Subscribe, false);
+  ServeParsed("GetAlert", &NodeService::GetAlert, false);
+  ServeParsed("GetIdentity", &NodeService::GetIdentity, false);
+  ServeParsed("Ingest", &NodeService::Ingest, /*publisher=*/true);
+  ServeParsed("GetCheckpoint", &NodeService::GetCheckpoint, false);
+  ServeParsed("GetInclusionProof", &NodeService::GetInclusionProof, false);
+  ServeParsed("GetConsistencyProof", &NodeService::GetConsistencyProof, false);
+  ServeParsed("ListEvidence", &NodeService::ListEvidence, false);
+  ServeParsed("Export", &NodeService::Export, false);
+}
+
+namespace {
+
+// The index gRPC's generated service gives `method` (the order of the proto).
+int MethodIndex(const char* method) {
+  const google::protobuf::ServiceDescriptor* service =
+      watchfloor::v1::PublishRequest::descriptor()->file()->FindServiceByName("Node");
+  return service->FindMethodByName(method)->index();
+}
+
+}  // namespace
+
+template <class Request, class Response>
+void NodeService::ServeParsed(const char* method,
+                              grpc::ServerUnaryReactor* (NodeService::*typed)(
+                                  grpc::CallbackServerContext*, const Request*, Response*),
+                              bool publisher) {
+  MarkMethodCallback(
+      MethodIndex(method),
+      new ParsingUnaryHandler<Request, Response>(
+          [this, typed](grpc::CallbackServerContext* ctx, const Request* request,
+                        Response* response) { return (this->*typed)(ctx, request, response); },
+          [this, method, publisher](grpc::CallbackServerContext* ctx,
+                                    const google::protobuf::Descriptor& type,
+                                    absl::string_view bytes) {
+            return RefuseUnparsable(*ctx, method, publisher, type, bytes);
+          }));
+}
+
+template <class Request, class Response>
+void NodeService::ServeParsed(const char* method,
+                              grpc::ServerWriteReactor<Response>* (NodeService::*typed)(
+                                  grpc::CallbackServerContext*, const Request*),
+                              bool publisher) {
+  MarkMethodCallback(
+      MethodIndex(method),
+      new ParsingServerStreamingHandler<Request, Response>(
+          [this, typed](grpc::CallbackServerContext* ctx, const Request* request) {
+            return (this->*typed)(ctx, request);
+          },
+          [this, method, publisher](grpc::CallbackServerContext* ctx,
+                                    const google::protobuf::Descriptor& type,
+                                    absl::string_view bytes) {
+            return RefuseUnparsable(*ctx, method, publisher, type, bytes);
+          }));
+}
+
+grpc::Status NodeService::RefuseUnparsable(const grpc::CallbackServerContext& ctx,
+                                           absl::string_view method, bool publisher,
+                                           const google::protobuf::Descriptor& type,
+                                           absl::string_view bytes) {
+  absl::Status allowed = publisher ? authz_->CheckPublisher(ctx) : authz_->CheckReader(ctx);
+  if (!allowed.ok()) return ToGrpcStatus(allowed);
+  unparsable_requests_.fetch_add(1);
+  absl::Status refused = certs::ParseFailure(type, bytes, "request");
+  // One line per refusal; the reason names fields, never the bytes sent.
+  std::fprintf(stderr,
+               "watchfloor node: refused rpc=watchfloor.v1.Node/%.*s peer=%s "
+               "code=INVALID_ARGUMENT reason=\"%.*s\"\n",
+               static_cast<int>(method.size()), method.data(), ctx.peer().c_str(),
+               static_cast<int>(refused.message().size()), refused.message().data());
+  return ToGrpcStatus(refused);
+}
 
 grpc::ServerUnaryReactor* NodeService::Publish(
     grpc::CallbackServerContext* ctx, const watchfloor::v1::PublishRequest* request,

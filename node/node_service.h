@@ -1,12 +1,16 @@
 // The gRPC face of the node (watchfloor.v1.Node), on the callback API: no
 // thread is held per call, so thousands of subscribers cost cursors, not
-// threads.
+// threads. Every method is served through a parsing handler
+// (node/parsing_handlers.h): a request whose bytes do not parse is answered
+// INVALID_ARGUMENT after the caller's permission check, counted, and never
+// reaches the typed method below.
 #ifndef WATCHFLOOR_NODE_NODE_SERVICE_H_
 #define WATCHFLOOR_NODE_NODE_SERVICE_H_
 
 #include <atomic>
 #include <functional>
 
+#include "absl/strings/string_view.h"
 #include "certs/keys.h"
 #include "certs/roster.h"
 #include "node/authz.h"
@@ -25,6 +29,7 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   using AcceptedHook = std::function<void(const watchfloor::v1::Envelope&)>;
 
   // All pointers must outlive the service (and the server running it).
+  // Installs certs::InstallProtobufLogFilter.
   NodeService(Ledger* ledger, SubscriptionHub* hub, AlertStore* store,
               const certs::PublicKey* public_key, size_t max_subscribers,
               const Authorizer* authz, AcceptedHook on_accepted);
@@ -78,7 +83,32 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
     roster_ = roster;
   }
 
+  // Requests refused because their bytes did not parse (after the caller
+  // passed the method's permission check), since start. Thread-safe.
+  uint64_t unparsable_requests() const { return unparsable_requests_.load(); }
+
  private:
+  // Serves `method` through a parsing handler in front of `typed`.
+  // `publisher`: the method needs Authorizer::CheckPublisher (else
+  // CheckReader) before an unparsable request is answered.
+  template <class Request, class Response>
+  void ServeParsed(const char* method,
+                   grpc::ServerUnaryReactor* (NodeService::*typed)(
+                       grpc::CallbackServerContext*, const Request*, Response*),
+                   bool publisher);
+  template <class Request, class Response>
+  void ServeParsed(const char* method,
+                   grpc::ServerWriteReactor<Response>* (NodeService::*typed)(
+                       grpc::CallbackServerContext*, const Request*),
+                   bool publisher);
+  // The answer to a request of `method` whose bytes do not parse as `type`:
+  // the permission check's error, else INVALID_ARGUMENT "request could not
+  // be parsed as <type>: <why>" (counted and logged).
+  grpc::Status RefuseUnparsable(const grpc::CallbackServerContext& ctx,
+                                absl::string_view method, bool publisher,
+                                const google::protobuf::Descriptor& type,
+                                absl::string_view bytes);
+
   Ledger* const ledger_;
   SubscriptionHub* const hub_;
   AlertStore* const store_;
@@ -89,6 +119,7 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   Transparency* transparency_ = nullptr;
   const certs::Roster* roster_ = nullptr;
   std::atomic<int> exports_running_{0};
+  std::atomic<uint64_t> unparsable_requests_{0};
 };
 
 }  // namespace watchfloor::node

@@ -314,21 +314,22 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<PublishRejection>& info) { return info.param.name; });
 
 // A draft whose string field is not UTF-8 never reaches the node's validator:
-// proto3 refuses to parse it, and gRPC 1.51's callback API answers a request
-// it cannot parse with UNIMPLEMENTED and an empty message
-// (grpcpp/impl/codegen/server_callback_handlers.h). INVALID_ARGUMENT with a
-// message would be the canonical answer; this pins today's behaviour so that
-// a fix (e.g. a request deserializer that reports INVALID_ARGUMENT) updates it
-// knowingly. What matters most holds either way: nothing is stored.
-TEST_F(NodeServiceTest, DraftWithInvalidUtf8IsRefusedByGrpcAndChangesNothing) {
+// proto3 refuses to parse it. The node's parsing handler answers
+// INVALID_ARGUMENT naming the field (gRPC 1.51's generated callback handler
+// alone answered UNIMPLEMENTED with an empty message), and nothing is stored.
+TEST_F(NodeServiceTest, DraftWithInvalidUtf8IsInvalidArgumentAndChangesNothing) {
   PublishOk(SampleDraft(0));
   const Snapshot before = Observe();
   Alert bad = SampleDraft(1);
   bad.set_title("caf\xe9");
   v1::PublishResponse out;
   grpc::Status st = Publish(bad, &out);
-  EXPECT_EQ(st.error_code(), StatusCode::UNIMPLEMENTED) << st.error_message();
+  EXPECT_EQ(st.error_code(), StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_EQ(st.error_message(),
+            "request could not be parsed as watchfloor.v1.PublishRequest: alert.title: invalid "
+            "UTF-8 in a string field");
   EXPECT_EQ(Observe(), before);
+  EXPECT_EQ(node_.server()->node_service().unparsable_requests(), 1u);
   EXPECT_EQ(PublishOk(SampleDraft(2)).sequence(), 2u);
 }
 
