@@ -30,6 +30,7 @@
 #include "certs/x509.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/roster_fixtures.h"
 #include "tests/test_util.h"
 #include "watchfloor/v1/roster.pb.h"
 
@@ -40,99 +41,16 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using watchfloor::v1::Envelope;
 
-// ---------------------------------------------------------------- fixtures
-
-// A would-be member: roster-signing key, TLS CA, one node key.
-struct Party {
-  std::string name;
-  SigningKey member_key;
-  KeyAndCert ca;
-  SigningKey node_key;
-};
-
-// Deterministic Ed25519 keys (seed = tag repeated) so the test vectors in
-// testdata can be regenerated with the same keyids.
-SigningKey SeededKey(char tag) {
-  return *SigningKey::FromSeed(std::string(kEd25519SeedSize, tag));
-}
-
-// a.cz .. e.cz. CAs valid 2020..2120: roster checks never read a clock.
-const std::vector<Party>& Parties() {
-  static const std::vector<Party>* parties = [] {
-    auto* out = new std::vector<Party>();
-    const char* names[] = {"a.cz", "b.cz", "c.cz", "d.cz", "e.cz"};
-    for (int i = 0; i < 5; ++i) {
-      absl::StatusOr<KeyAndCert> ca =
-          MintMemberCa(names[i], absl::FromUnixSeconds(1577836800),
-                       absl::FromUnixSeconds(4733510400));
-      if (!ca.ok()) std::abort();
-      out->push_back(Party{names[i], SeededKey(static_cast<char>('A' + i)),
-                           *std::move(ca), SeededKey(static_cast<char>('a' + i))});
-    }
-    return out;
-  }();
-  return *parties;
-}
-
-const Party& P(int i) { return Parties()[i]; }
-
-// A key that is in no roster.
-const SigningKey& Outsider() {
-  static const SigningKey* key = new SigningKey(SeededKey('z'));
-  return *key;
-}
-
-std::string Short(const Party& p) {
-  return absl::StrCat(p.member_key.public_key().KeyId().substr(0, 16), "...");
-}
-
-v1::RosterMember MemberOf(const Party& p) {
-  v1::RosterMember m;
-  m.set_name(p.name);
-  m.set_member_key_pem(p.member_key.public_key().ToPem());
-  m.set_ca_cert_pem(p.ca.cert_pem);
-  v1::RosterNode* n = m.add_nodes();
-  n->set_origin(p.name + "/n1");
-  n->set_signing_key_pem(p.node_key.public_key().ToPem());
-  n->add_endpoints(absl::StrCat("n1.", p.name, ":7443"));
-  return m;
-}
-
-v1::Roster MakeRoster(uint64_t version, uint32_t threshold,
-                      std::initializer_list<int> members,
-                      const std::string& federation = "dns-cert") {
-  v1::Roster r;
-  r.set_federation(federation);
-  r.set_version(version);
-  r.set_threshold(threshold);
-  r.mutable_issued_at()->set_seconds(1798761600 + static_cast<int64_t>(version));
-  for (int i : members) *r.add_members() = MemberOf(P(i));
-  return r;
-}
-
-Envelope SignWith(Envelope env, const SigningKey& key) {
-  absl::StatusOr<Envelope> out = SignRoster(env, key);
-  EXPECT_TRUE(out.ok()) << out.status();
-  return out.ok() ? *out : env;
-}
-
-Envelope SignedBy(const v1::Roster& roster, std::initializer_list<int> signers) {
-  absl::StatusOr<Envelope> env = MakeRosterDraft(roster);
-  EXPECT_TRUE(env.ok()) << env.status();
-  if (!env.ok()) return Envelope();
-  Envelope out = *env;
-  for (int i : signers) out = SignWith(out, P(i).member_key);
-  return out;
-}
-
-Roster Genesis(const v1::Roster& roster, std::initializer_list<int> signers) {
-  absl::StatusOr<Roster> r = Roster::VerifyGenesis(SignedBy(roster, signers));
-  if (!r.ok()) {
-    ADD_FAILURE() << r.status();
-    std::abort();
-  }
-  return *std::move(r);
-}
+using testing::Genesis;
+using testing::MakeRoster;
+using testing::MemberOf;
+using testing::Outsider;
+using testing::P;
+using testing::Party;
+using testing::SeededKey;
+using testing::Short;
+using testing::SignedBy;
+using testing::SignWith;
 
 // ---------------------------------------------------------------- validation
 
@@ -663,6 +581,37 @@ std::vector<std::pair<std::string, Envelope>> BuildVectors() {
     Envelope e = SignedBy(MakeRoster(2, 2, {0, 1, 2}), {0, 1});
     (*e.mutable_signatures(1)->mutable_sig())[17] ^= 0x40;
     return e;
+  }());
+  out.emplace_back("unauthenticated-padded-copy-without-keyid.json", [&] {
+    Envelope e = SignedBy(MakeRoster(2, 2, {0, 1, 2}), {0});
+    *e.add_signatures() = e.signatures(0);
+    e.mutable_signatures(1)->clear_keyid();
+    return e;
+  }());
+  // c.cz leaves and, with a.cz, lowers the threshold to 1: b.cz, who stays,
+  // never agreed (v1's threshold of 2 applies to v2's own members).
+  out.emplace_back("unauthenticated-lowers-threshold-signed-by-leaver.json",
+                   SignedBy(MakeRoster(2, 1, {0, 1}), {0, 2}));
+  out.emplace_back("ok-rotate-node-key-from-101.json", [&] {
+    v1::Roster r = MakeRoster(2, 2, {0, 1, 2});
+    v1::RosterNode* n = r.mutable_members(0)->mutable_nodes(0);
+    v1::PreviousNodeKey* p = n->add_previous_keys();
+    p->set_signing_key_pem(n->signing_key_pem());
+    p->set_first_sequence(1);
+    p->set_last_sequence(100);
+    n->set_signing_key_pem(SeededKey('2').public_key().ToPem());
+    n->set_key_from_sequence(101);
+    return SignedBy(r, {0, 1});
+  }());
+  out.emplace_back("invalid_argument-node-key-history-rewritten.json", [&] {
+    v1::Roster r = MakeRoster(2, 2, {0, 1, 2});
+    v1::RosterNode* n = r.mutable_members(0)->mutable_nodes(0);
+    v1::PreviousNodeKey* p = n->add_previous_keys();
+    p->set_signing_key_pem(Outsider().public_key().ToPem());
+    p->set_first_sequence(1);
+    p->set_last_sequence(10);
+    n->set_key_from_sequence(11);
+    return SignedBy(r, {0, 1, 2});
   }());
   out.emplace_back("failed_precondition-skips-v2.json",
                    SignedBy(MakeRoster(3, 2, {0, 1, 2}), {0, 1}));
