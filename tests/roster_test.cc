@@ -38,6 +38,7 @@ namespace watchfloor::certs {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using watchfloor::v1::Envelope;
 
@@ -751,6 +752,81 @@ TEST(RosterCliTest, GenesisTwoOfThreeThenAdmitAFourth) {
   r = Sh(dir, "roster sign --in v1b.json --key d.cz/member.key --out v1b.json");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("warning: key"));
+}
+
+// docs/FEDERATION.md "Governance": the next version from the current one by
+// named edits, then signatures, then verification against the current one.
+TEST(RosterCliTest, DraftFromTheCurrentVersionAppliesEdits) {
+  const std::string wf = std::filesystem::absolute(testing::WatchfloorBinary()).string();
+  ASSERT_EQ(access(wf.c_str(), X_OK), 0) << "build the watchfloor binary first: " << wf;
+  testing::TempDir tmp;
+  const std::string dir = tmp.path();
+  std::string v1_spec = "federation: \"dns-cert\"\nversion: 1\nthreshold: 2\n";
+  int port = 7441;
+  for (const char* m : {"a.cz", "b.cz", "c.cz", "d.cz"}) {
+    ASSERT_EQ(Sh(dir, absl::StrCat("roster keygen --member ", m, " --out ", m)).code, 0);
+    ASSERT_EQ(Sh(dir, absl::StrCat("certs ca --member ", m, " --out ", m, "/ca")).code, 0);
+    ASSERT_EQ(Sh(dir, absl::StrCat("keygen --origin ", m, "/n1 --out ", m, "/n1")).code, 0);
+    const std::string member = absl::StrCat(
+        "members {\n  name: \"", m, "\"\n  member_key_pem: \"@", m,
+        "/member.pub\"\n  ca_cert_pem: \"@", m, "/ca/ca.crt\"\n  nodes { origin: \"", m,
+        "/n1\" signing_key_pem: \"@", m, "/n1/signing.pub\" endpoints: \"127.0.0.1:",
+        port++, "\" }\n}\n");
+    if (std::string(m) != "d.cz") v1_spec += member;
+  }
+  testing::WriteFile(dir + "/v1.spec", v1_spec);
+  testing::WriteFile(dir + "/d.member",
+                     "name: \"d.cz\" member_key_pem: \"@d.cz/member.pub\"\n"
+                     "ca_cert_pem: \"@d.cz/ca/ca.crt\"\n"
+                     "nodes { origin: \"d.cz/n1\" signing_key_pem: \"@d.cz/n1/signing.pub\" "
+                     "endpoints: \"127.0.0.1:7444\" }\n");
+  ASSERT_EQ(Sh(dir, "keygen --origin a.cz/n1 --out a.cz/n1-next").code, 0);
+  ASSERT_EQ(Sh(dir, "roster draft --spec v1.spec --out v1.json").code, 0);
+  ASSERT_EQ(Sh(dir, "roster sign --in v1.json --key a.cz/member.key --out v1.json").code, 0);
+  ASSERT_EQ(Sh(dir, "roster sign --in v1.json --key b.cz/member.key --out v1.json").code, 0);
+
+  CmdResult r = Sh(dir,
+                   "roster draft --from v1.json --add-member d.member --remove-member c.cz "
+                   "--rotate-node-key a.cz/n1=a.cz/n1-next/signing.pub@101 "
+                   "--expires 2099-01-01T00:00:00Z --out v2.json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("wrote v2.json: roster dns-cert v2 after v1, 3 members, "
+                                  "threshold 2, unsigned"));
+  EXPECT_THAT(r.output, HasSubstr("next: 2 members of v1 and 2 of v2 sign it"));
+  ASSERT_EQ(Sh(dir, "roster sign --in v2.json --key a.cz/member.key --out v2.json").code, 0);
+  // d.cz is no member of v1: its signature counts for v2 only.
+  ASSERT_EQ(Sh(dir, "roster sign --in v2.json --key d.cz/member.key --out v2.json").code, 0);
+  r = Sh(dir, "roster verify --in v2.json --previous v1.json");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("error: roster v2 has 1 valid member signature; 2 required "
+                                  "(threshold of v1): missing b.cz"));
+  ASSERT_EQ(Sh(dir, "roster sign --in v2.json --key b.cz/member.key --out v2.json").code, 0);
+  r = Sh(dir, "roster verify --in v2.json --previous v1.json");
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = Sh(dir, "roster show --in v2.json");
+  EXPECT_THAT(r.output, HasSubstr("member d.cz"));
+  EXPECT_THAT(r.output, Not(HasSubstr("member c.cz")));
+
+  struct Bad {
+    std::string flags;
+    std::string message;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"--remove-member x.cz", "error: --remove-member: x.cz is not a member of roster v1"},
+           {"--rotate-node-key a.cz/n1=a.cz/n1-next/signing.pub",
+            "error: --rotate-node-key \"a.cz/n1=a.cz/n1-next/signing.pub\" needs @SEQ"},
+           {"--endpoints x.cz/n1=127.0.0.1:1", "error: --endpoints: node x.cz/n1 is not in "
+                                                "roster v1"},
+           {"--expires tomorrow", "error: --expires \"tomorrow\" is not an RFC 3339 time"},
+           {"--threshold 4", "error: the edited roster v2: threshold is 4; it must be 1..3"},
+           {"--spec v1.spec", "error: give either --spec (a whole roster) or --from"},
+       }) {
+    SCOPED_TRACE(b.flags);
+    r = Sh(dir, "roster draft --from v1.json --out bad.json " + b.flags);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_THAT(r.output, HasSubstr(b.message));
+    EXPECT_NE(access((dir + "/bad.json").c_str(), F_OK), 0);  // nothing written
+  }
 }
 
 TEST(RosterCliTest, UsageAndInputErrorsHaveDistinctExitCodes) {
