@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "certs/dsse.h"
 #include "certs/proto_check.h"
+#include "certs/roster_rules.h"
 #include "certs/status_macros.h"
 #include "certs/x509.h"
 
@@ -206,6 +207,7 @@ absl::Status ValidateRoster(const watchfloor::v1::Roster& roster) {
         absl::StrCat("threshold is ", roster.threshold(), "; it must be 1..",
                      roster.members_size(), " (the number of members)"));
   }
+  WF_RETURN_IF_ERROR(ValidateExpiry(roster));
   std::set<std::string> names, origins, member_keys, node_keys, ca_keys;
   std::map<std::string, std::string> endpoints;  // endpoint -> origin
   for (int m = 0; m < roster.members_size(); ++m) {
@@ -262,6 +264,7 @@ absl::Status ValidateRoster(const watchfloor::v1::Roster& roster) {
             nwhere, ": signing_key_pem: keyid ", ShortKeyId(nkey->KeyId()),
             " is another node's key too; each node needs its own"));
       }
+      WF_RETURN_IF_ERROR(ValidateNodeKeyHistory(node, nwhere, &node_keys));
       if (node.endpoints_size() == 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             nwhere, ": endpoints: none; give at least one host:port"));
@@ -297,8 +300,11 @@ absl::Status ValidateRoster(const watchfloor::v1::Roster& roster) {
 std::string SignatureReport::Summary() const {
   std::string s = absl::StrCat("roster v", signed_version, " has ", valid,
                                " valid member signature", valid == 1 ? "" : "s",
-                               "; ", threshold, " required (threshold of v",
-                               signer_version, ")");
+                               "; ", threshold, " required (",
+                               rule.empty() ? absl::StrCat("threshold of v",
+                                                           signer_version)
+                                            : rule,
+                               ")");
   std::vector<std::string> problems;
   for (const MemberSignature& m : members) {
     if (m.state == MemberSignature::State::kMissing) {
@@ -493,16 +499,57 @@ absl::StatusOr<Roster> Roster::VerifyNext(const Envelope& next) const {
         proto_.version(), ", so the next must be v", proto_.version() + 1,
         "; verify the versions in between first"));
   }
+  WF_RETURN_IF_ERROR(CheckKeyHistoryTransition(proto_, roster));
   SignatureReport by_current = CheckRosterSignatures(next, proto_);
+  // A pre-committed key rotation needs only the node's own member.
+  const std::optional<std::string> rotating =
+      PreCommittedRotationMember(proto_, roster);
+  if (rotating.has_value()) {
+    for (const MemberSignature& m : by_current.members) {
+      if (m.member == *rotating && m.state == MemberSignature::State::kValid) {
+        return Roster(next, std::move(roster));
+      }
+    }
+  }
   SignatureReport by_own = CheckRosterSignatures(next, roster);
+  const uint32_t own_required = OwnSignaturesRequired(proto_, roster);
+  if (own_required != roster.threshold()) {
+    by_own.threshold = own_required;
+    by_own.rule = absl::StrCat("v", roster.version(), " lowers the threshold from ",
+                               proto_.threshold(), " to ", roster.threshold(),
+                               ", so its own members must meet v", proto_.version(),
+                               "'s threshold, capped at its ",
+                               roster.members_size(), " members");
+  }
   std::vector<std::string> failures;
   if (!by_current.met()) failures.push_back(by_current.Summary());
   if (!by_own.met()) failures.push_back(by_own.Summary());
   if (!failures.empty()) {
-    return absl::UnauthenticatedError(absl::StrJoin(failures, "; and "));
+    std::string message = absl::StrJoin(failures, "; and ");
+    if (rotating.has_value()) {
+      absl::StrAppend(&message, "; or, as the pre-committed key rotation it is, a "
+                                "valid signature by ", *rotating, " alone");
+    }
+    return absl::UnauthenticatedError(message);
   }
   return Roster(next, std::move(roster));
 }
+
+std::optional<PublicKey> Roster::NodeKeyAt(absl::string_view origin,
+                                           uint64_t sequence) const {
+  const RosterNode* node = Node(origin);
+  if (node == nullptr) return std::nullopt;
+  if (sequence >= KeyFromSequence(*node)) return NodeKey(origin);
+  for (const watchfloor::v1::PreviousNodeKey& p : node->previous_keys()) {
+    if (sequence >= p.first_sequence() && sequence <= p.last_sequence()) {
+      absl::StatusOr<PublicKey> key = PublicKey::FromPem(p.signing_key_pem());
+      if (key.ok()) return *std::move(key);
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Time Roster::expires() const { return RosterExpiry(proto_); }
 
 std::optional<PublicKey> Roster::NodeKey(absl::string_view origin) const {
   auto it = node_keys_.find(origin);

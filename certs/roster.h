@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "certs/keys.h"
 #include "watchfloor/v1/alert.pb.h"
 #include "watchfloor/v1/roster.pb.h"
@@ -101,6 +102,10 @@ struct SignatureReport {
   // matched no member key. Each listed once.
   std::vector<std::string> unknown_keyids;
 
+  // Why `threshold` is required, when it is not simply the signer roster's
+  // threshold (a version that lowers the threshold); empty otherwise.
+  std::string rule;
+
   bool met() const { return valid >= static_cast<int>(threshold); }
   // One line for an error message, e.g. "roster v2 has 1 valid member
   // signature; 2 required (threshold of v1): missing nic.sk (keyid
@@ -173,6 +178,17 @@ class Roster {
   // has >= this roster's threshold valid signatures by this roster's member
   // keys AND >= its own threshold by its own member keys (the message gives
   // both summaries that fall short). Signatures by other keys are ignored.
+  // Further rules (certs/roster_rules.h): a member counts once however many
+  // signatures it adds; a signature counts towards version N's threshold iff
+  // its key is a member key of N, and towards N+1's iff it is one of N+1
+  // (so a member removed by N+1 counts for N only, and one removed earlier
+  // for neither); a version lowering the threshold needs N's threshold
+  // (capped at its member count) of its own members (OwnSignaturesRequired);
+  // a node's key history is append-only (CheckKeyHistoryTransition,
+  // INVALID_ARGUMENT); a pre-committed key rotation is valid with the
+  // node's member's signature alone (PreCommittedRotationMember). Expiry is
+  // not checked here: an expired version may still link a chain to a newer
+  // one; adopting checks CheckNotExpired on the newest.
   absl::StatusOr<Roster> VerifyNext(
       const watchfloor::v1::Envelope& next) const;
 
@@ -185,6 +201,14 @@ class Roster {
 
   // The Ed25519 alert-signing key of the node `origin`, or nullopt.
   std::optional<PublicKey> NodeKey(absl::string_view origin) const;
+  // The key that signs sequence `sequence` of `origin`'s feed: the current
+  // key from its key_from_sequence on, before that the previous key whose
+  // range holds it. nullopt for an unknown origin (or a sequence no key
+  // covers, which a valid roster does not have).
+  std::optional<PublicKey> NodeKeyAt(absl::string_view origin,
+                                     uint64_t sequence) const;
+  // When this version expires (RosterExpiry: InfiniteFuture if unset).
+  absl::Time expires() const;
   // The member called `name`, or nullptr. Points into proto(); valid as long
   // as this Roster.
   const watchfloor::v1::RosterMember* Member(absl::string_view name) const;

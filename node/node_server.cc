@@ -24,6 +24,7 @@
 #include "certs/dsse.h"
 #include "certs/x509.h"
 #include "node/config.h"
+#include "node/roster_store.h"
 #include "grpcpp/resource_quota.h"
 
 namespace watchfloor::node {
@@ -206,13 +207,18 @@ absl::Status NodeServer::LoadRoster() {
     return absl::InvalidArgumentError(absl::StrCat(
         "roster ", path, " is not a DSSE JSON envelope: ", env.status().message()));
   }
-  absl::StatusOr<certs::Roster> roster = certs::Roster::VerifyGenesis(*env);
-  if (!roster.ok()) {
-    return absl::Status(roster.status().code(),
-                        absl::StrCat("roster ", path, ": ", roster.status().message(),
+  absl::StatusOr<certs::Roster> anchor = certs::Roster::VerifyGenesis(*env);
+  if (!anchor.ok()) {
+    return absl::Status(anchor.status().code(),
+                        absl::StrCat("roster ", path, ": ", anchor.status().message(),
                                      "; collect the missing signatures with "
                                      "'watchfloor roster sign'"));
   }
+  // The newest version this node adopted before a restart, if it chains
+  // from the configured anchor (node/roster_store.h).
+  WF_ASSIGN_OR_RETURN(std::vector<certs::Roster> chain,
+                      RosterStore(config_.data_dir()).Load(*anchor));
+  absl::StatusOr<certs::Roster> roster = chain.back();
   const watchfloor::v1::RosterNode* me = roster->Node(config_.origin());
   if (me == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -30,6 +30,7 @@
 #include "certs/x509.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/roster_fixtures.h"
 #include "tests/test_util.h"
 #include "watchfloor/v1/roster.pb.h"
 
@@ -37,102 +38,20 @@ namespace watchfloor::certs {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using watchfloor::v1::Envelope;
 
-// ---------------------------------------------------------------- fixtures
-
-// A would-be member: roster-signing key, TLS CA, one node key.
-struct Party {
-  std::string name;
-  SigningKey member_key;
-  KeyAndCert ca;
-  SigningKey node_key;
-};
-
-// Deterministic Ed25519 keys (seed = tag repeated) so the test vectors in
-// testdata can be regenerated with the same keyids.
-SigningKey SeededKey(char tag) {
-  return *SigningKey::FromSeed(std::string(kEd25519SeedSize, tag));
-}
-
-// a.cz .. e.cz. CAs valid 2020..2120: roster checks never read a clock.
-const std::vector<Party>& Parties() {
-  static const std::vector<Party>* parties = [] {
-    auto* out = new std::vector<Party>();
-    const char* names[] = {"a.cz", "b.cz", "c.cz", "d.cz", "e.cz"};
-    for (int i = 0; i < 5; ++i) {
-      absl::StatusOr<KeyAndCert> ca =
-          MintMemberCa(names[i], absl::FromUnixSeconds(1577836800),
-                       absl::FromUnixSeconds(4733510400));
-      if (!ca.ok()) std::abort();
-      out->push_back(Party{names[i], SeededKey(static_cast<char>('A' + i)),
-                           *std::move(ca), SeededKey(static_cast<char>('a' + i))});
-    }
-    return out;
-  }();
-  return *parties;
-}
-
-const Party& P(int i) { return Parties()[i]; }
-
-// A key that is in no roster.
-const SigningKey& Outsider() {
-  static const SigningKey* key = new SigningKey(SeededKey('z'));
-  return *key;
-}
-
-std::string Short(const Party& p) {
-  return absl::StrCat(p.member_key.public_key().KeyId().substr(0, 16), "...");
-}
-
-v1::RosterMember MemberOf(const Party& p) {
-  v1::RosterMember m;
-  m.set_name(p.name);
-  m.set_member_key_pem(p.member_key.public_key().ToPem());
-  m.set_ca_cert_pem(p.ca.cert_pem);
-  v1::RosterNode* n = m.add_nodes();
-  n->set_origin(p.name + "/n1");
-  n->set_signing_key_pem(p.node_key.public_key().ToPem());
-  n->add_endpoints(absl::StrCat("n1.", p.name, ":7443"));
-  return m;
-}
-
-v1::Roster MakeRoster(uint64_t version, uint32_t threshold,
-                      std::initializer_list<int> members,
-                      const std::string& federation = "dns-cert") {
-  v1::Roster r;
-  r.set_federation(federation);
-  r.set_version(version);
-  r.set_threshold(threshold);
-  r.mutable_issued_at()->set_seconds(1798761600 + static_cast<int64_t>(version));
-  for (int i : members) *r.add_members() = MemberOf(P(i));
-  return r;
-}
-
-Envelope SignWith(Envelope env, const SigningKey& key) {
-  absl::StatusOr<Envelope> out = SignRoster(env, key);
-  EXPECT_TRUE(out.ok()) << out.status();
-  return out.ok() ? *out : env;
-}
-
-Envelope SignedBy(const v1::Roster& roster, std::initializer_list<int> signers) {
-  absl::StatusOr<Envelope> env = MakeRosterDraft(roster);
-  EXPECT_TRUE(env.ok()) << env.status();
-  if (!env.ok()) return Envelope();
-  Envelope out = *env;
-  for (int i : signers) out = SignWith(out, P(i).member_key);
-  return out;
-}
-
-Roster Genesis(const v1::Roster& roster, std::initializer_list<int> signers) {
-  absl::StatusOr<Roster> r = Roster::VerifyGenesis(SignedBy(roster, signers));
-  if (!r.ok()) {
-    ADD_FAILURE() << r.status();
-    std::abort();
-  }
-  return *std::move(r);
-}
+using testing::Genesis;
+using testing::MakeRoster;
+using testing::MemberOf;
+using testing::Outsider;
+using testing::P;
+using testing::Party;
+using testing::SeededKey;
+using testing::Short;
+using testing::SignedBy;
+using testing::SignWith;
 
 // ---------------------------------------------------------------- validation
 
@@ -664,6 +583,37 @@ std::vector<std::pair<std::string, Envelope>> BuildVectors() {
     (*e.mutable_signatures(1)->mutable_sig())[17] ^= 0x40;
     return e;
   }());
+  out.emplace_back("unauthenticated-padded-copy-without-keyid.json", [&] {
+    Envelope e = SignedBy(MakeRoster(2, 2, {0, 1, 2}), {0});
+    *e.add_signatures() = e.signatures(0);
+    e.mutable_signatures(1)->clear_keyid();
+    return e;
+  }());
+  // c.cz leaves and, with a.cz, lowers the threshold to 1: b.cz, who stays,
+  // never agreed (v1's threshold of 2 applies to v2's own members).
+  out.emplace_back("unauthenticated-lowers-threshold-signed-by-leaver.json",
+                   SignedBy(MakeRoster(2, 1, {0, 1}), {0, 2}));
+  out.emplace_back("ok-rotate-node-key-from-101.json", [&] {
+    v1::Roster r = MakeRoster(2, 2, {0, 1, 2});
+    v1::RosterNode* n = r.mutable_members(0)->mutable_nodes(0);
+    v1::PreviousNodeKey* p = n->add_previous_keys();
+    p->set_signing_key_pem(n->signing_key_pem());
+    p->set_first_sequence(1);
+    p->set_last_sequence(100);
+    n->set_signing_key_pem(SeededKey('2').public_key().ToPem());
+    n->set_key_from_sequence(101);
+    return SignedBy(r, {0, 1});
+  }());
+  out.emplace_back("invalid_argument-node-key-history-rewritten.json", [&] {
+    v1::Roster r = MakeRoster(2, 2, {0, 1, 2});
+    v1::RosterNode* n = r.mutable_members(0)->mutable_nodes(0);
+    v1::PreviousNodeKey* p = n->add_previous_keys();
+    p->set_signing_key_pem(Outsider().public_key().ToPem());
+    p->set_first_sequence(1);
+    p->set_last_sequence(10);
+    n->set_key_from_sequence(11);
+    return SignedBy(r, {0, 1, 2});
+  }());
   out.emplace_back("failed_precondition-skips-v2.json",
                    SignedBy(MakeRoster(3, 2, {0, 1, 2}), {0, 1}));
   out.emplace_back("failed_precondition-replays-v1.json",
@@ -802,6 +752,81 @@ TEST(RosterCliTest, GenesisTwoOfThreeThenAdmitAFourth) {
   r = Sh(dir, "roster sign --in v1b.json --key d.cz/member.key --out v1b.json");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("warning: key"));
+}
+
+// docs/FEDERATION.md "Governance": the next version from the current one by
+// named edits, then signatures, then verification against the current one.
+TEST(RosterCliTest, DraftFromTheCurrentVersionAppliesEdits) {
+  const std::string wf = std::filesystem::absolute(testing::WatchfloorBinary()).string();
+  ASSERT_EQ(access(wf.c_str(), X_OK), 0) << "build the watchfloor binary first: " << wf;
+  testing::TempDir tmp;
+  const std::string dir = tmp.path();
+  std::string v1_spec = "federation: \"dns-cert\"\nversion: 1\nthreshold: 2\n";
+  int port = 7441;
+  for (const char* m : {"a.cz", "b.cz", "c.cz", "d.cz"}) {
+    ASSERT_EQ(Sh(dir, absl::StrCat("roster keygen --member ", m, " --out ", m)).code, 0);
+    ASSERT_EQ(Sh(dir, absl::StrCat("certs ca --member ", m, " --out ", m, "/ca")).code, 0);
+    ASSERT_EQ(Sh(dir, absl::StrCat("keygen --origin ", m, "/n1 --out ", m, "/n1")).code, 0);
+    const std::string member = absl::StrCat(
+        "members {\n  name: \"", m, "\"\n  member_key_pem: \"@", m,
+        "/member.pub\"\n  ca_cert_pem: \"@", m, "/ca/ca.crt\"\n  nodes { origin: \"", m,
+        "/n1\" signing_key_pem: \"@", m, "/n1/signing.pub\" endpoints: \"127.0.0.1:",
+        port++, "\" }\n}\n");
+    if (std::string(m) != "d.cz") v1_spec += member;
+  }
+  testing::WriteFile(dir + "/v1.spec", v1_spec);
+  testing::WriteFile(dir + "/d.member",
+                     "name: \"d.cz\" member_key_pem: \"@d.cz/member.pub\"\n"
+                     "ca_cert_pem: \"@d.cz/ca/ca.crt\"\n"
+                     "nodes { origin: \"d.cz/n1\" signing_key_pem: \"@d.cz/n1/signing.pub\" "
+                     "endpoints: \"127.0.0.1:7444\" }\n");
+  ASSERT_EQ(Sh(dir, "keygen --origin a.cz/n1 --out a.cz/n1-next").code, 0);
+  ASSERT_EQ(Sh(dir, "roster draft --spec v1.spec --out v1.json").code, 0);
+  ASSERT_EQ(Sh(dir, "roster sign --in v1.json --key a.cz/member.key --out v1.json").code, 0);
+  ASSERT_EQ(Sh(dir, "roster sign --in v1.json --key b.cz/member.key --out v1.json").code, 0);
+
+  CmdResult r = Sh(dir,
+                   "roster draft --from v1.json --add-member d.member --remove-member c.cz "
+                   "--rotate-node-key a.cz/n1=a.cz/n1-next/signing.pub@101 "
+                   "--expires 2099-01-01T00:00:00Z --out v2.json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("wrote v2.json: roster dns-cert v2 after v1, 3 members, "
+                                  "threshold 2, unsigned"));
+  EXPECT_THAT(r.output, HasSubstr("next: 2 members of v1 and 2 of v2 sign it"));
+  ASSERT_EQ(Sh(dir, "roster sign --in v2.json --key a.cz/member.key --out v2.json").code, 0);
+  // d.cz is no member of v1: its signature counts for v2 only.
+  ASSERT_EQ(Sh(dir, "roster sign --in v2.json --key d.cz/member.key --out v2.json").code, 0);
+  r = Sh(dir, "roster verify --in v2.json --previous v1.json");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("error: roster v2 has 1 valid member signature; 2 required "
+                                  "(threshold of v1): missing b.cz"));
+  ASSERT_EQ(Sh(dir, "roster sign --in v2.json --key b.cz/member.key --out v2.json").code, 0);
+  r = Sh(dir, "roster verify --in v2.json --previous v1.json");
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = Sh(dir, "roster show --in v2.json");
+  EXPECT_THAT(r.output, HasSubstr("member d.cz"));
+  EXPECT_THAT(r.output, Not(HasSubstr("member c.cz")));
+
+  struct Bad {
+    std::string flags;
+    std::string message;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"--remove-member x.cz", "error: --remove-member: x.cz is not a member of roster v1"},
+           {"--rotate-node-key a.cz/n1=a.cz/n1-next/signing.pub",
+            "error: --rotate-node-key \"a.cz/n1=a.cz/n1-next/signing.pub\" needs @SEQ"},
+           {"--endpoints x.cz/n1=127.0.0.1:1", "error: --endpoints: node x.cz/n1 is not in "
+                                                "roster v1"},
+           {"--expires tomorrow", "error: --expires \"tomorrow\" is not an RFC 3339 time"},
+           {"--threshold 4", "error: the edited roster v2: threshold is 4; it must be 1..3"},
+           {"--spec v1.spec", "error: give either --spec (a whole roster) or --from"},
+       }) {
+    SCOPED_TRACE(b.flags);
+    r = Sh(dir, "roster draft --from v1.json --out bad.json " + b.flags);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_THAT(r.output, HasSubstr(b.message));
+    EXPECT_NE(access((dir + "/bad.json").c_str(), F_OK), 0);  // nothing written
+  }
 }
 
 TEST(RosterCliTest, UsageAndInputErrorsHaveDistinctExitCodes) {

@@ -26,7 +26,9 @@
 #include "certs/roster.h"
 #include "certs/status_macros.h"
 #include "certs/x509.h"
+#include "certs/roster_rules.h"
 #include "node/cli/commands.h"
+#include "node/cli/roster_edit.h"
 #include "watchfloor/v1/roster.pb.h"
 
 namespace watchfloor::cli {
@@ -253,9 +255,43 @@ int Draft(int argc, char** argv) {
       "            endpoints: \"prg1.nic.cz:7443\" }\n"
       "  }\n"
       "  members { ... }",
-      {{"spec", "FILE", "the roster spec (text format)", "", false, true},
+      {{"spec", "FILE", "the roster spec (text format)", "", false, false},
        {"out", "FILE", "the unsigned roster to write (never overwritten)", "", false, true}}};
+  spec.details +=
+      "\n\nOr --from CURRENT.json plus edits (roster_edit.h): the next version,\n"
+      "e.g. --from v1.json --add-member denic.de.member --threshold 3";
+  for (FlagSpec& f : RosterEditFlags()) spec.flags.push_back(std::move(f));
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
+    if (args.Has("spec") == args.Has("from")) {
+      return absl::InvalidArgumentError(
+          "give either --spec (a whole roster) or --from (the current roster, plus edits)");
+    }
+    if (args.Has("from")) {
+      const std::string from = args.Get("from");
+      WF_ASSIGN_OR_RETURN(Envelope current_env, LoadEnvelope(from));
+      WF_ASSIGN_OR_RETURN(watchfloor::v1::Roster current, PayloadOf(current_env, from));
+      WF_ASSIGN_OR_RETURN(watchfloor::v1::Roster next,
+                          NextRosterVersion(current, args, absl::Now()));
+      absl::StatusOr<Envelope> draft = certs::MakeRosterDraft(next);
+      if (!draft.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the edited roster v", next.version(), ": ", draft.status().message()));
+      }
+      const std::string out = args.Get("out");
+      WF_RETURN_IF_ERROR(
+          WriteFileAtomically(out, certs::EnvelopeToJson(*draft) + "\n", false));
+      std::printf("wrote %s: roster %s v%llu after v%llu, %d members, threshold %u, "
+                  "unsigned\nnext: %u members of v%llu and %u of v%llu sign it with "
+                  "'watchfloor roster sign --in %s --key MEMBER.key --out %s'\n",
+                  out.c_str(), next.federation().c_str(),
+                  static_cast<unsigned long long>(next.version()),
+                  static_cast<unsigned long long>(current.version()), next.members_size(),
+                  next.threshold(), current.threshold(),
+                  static_cast<unsigned long long>(current.version()),
+                  certs::OwnSignaturesRequired(current, next),
+                  static_cast<unsigned long long>(next.version()), out.c_str(), out.c_str());
+      return absl::OkStatus();
+    }
     const std::string spec_path = args.Get("spec");
     WF_ASSIGN_OR_RETURN(std::string text, ReadTextFile(spec_path, "roster spec"));
     watchfloor::v1::Roster roster;
