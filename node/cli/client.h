@@ -25,9 +25,11 @@ absl::StatusOr<std::unique_ptr<watchfloor::v1::Node::Stub>> Connect(
 // Streams Node.Export from the node named by the connection flags, for the
 // OR of `filters` (docs/FILTERS.md text syntax; none: everything), and
 // returns the bundle: the pieces serialized and concatenated, which is a
-// serialized watchfloor.v1.AuditBundle (export_cmd.cc).
-absl::StatusOr<std::string> FetchBundle(const ParsedArgs& args,
-                                        const std::vector<std::string>& filters);
+// serialized watchfloor.v1.AuditBundle (export_cmd.cc). `since` (older
+// checkpoint sizes) asks for consistency proofs from them.
+absl::StatusOr<std::string> FetchBundle(
+    const ParsedArgs& args, const std::vector<std::string>& filters,
+    const std::vector<watchfloor::v1::ExportSince>& since = {});
 
 }  // namespace watchfloor::cli
 
