@@ -614,6 +614,13 @@ TEST_F(TransparencyTest, AnExportSinceAnOlderBundleProvesTheLogOnlyGrew) {
   const std::string roster = " --roster " + dir.Join("roster.json");
   EXPECT_EQ(AuditCli(exported + " --since " + dir.Join("old.wfb") + roster), 0);
   EXPECT_EQ(AuditCli(exported + " --since " + dir.Join("forked.wfb") + roster), 1);
+  // A live node, audited here against the older bundle: it is asked for the
+  // proofs the same way.
+  const std::string live = absl::StrCat(
+      "--node ", m.endpoint(), " --tls-cert ", m.client_cert_file, " --tls-key ",
+      m.client_key_file, " --tls-ca ", dir.Join("ca.pem"), " --node-origin ", fed_.origin(1));
+  EXPECT_EQ(AuditCli(live + " --since " + dir.Join("old.wfb") + roster), 0);
+  EXPECT_EQ(AuditCli(live + " --since " + dir.Join("forked.wfb") + roster), 1);
 }
 
 // A since list that names no checkpoint is refused before anything streams.

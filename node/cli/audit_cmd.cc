@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -146,7 +147,7 @@ int AuditCommand(int argc, char** argv) {
         "show as missing"},
        {"since", "FILE",
         "an older bundle: check that every log only grew since it (consistency proofs "
-        "from 'watchfloor export --since-checkpoint FILE')"},
+        "from 'watchfloor export --since-checkpoint FILE'; with --node, asked for)"},
        {"threads", "N", "verification threads (default: the number of CPUs)"},
        {"filter", "EXPR",
         "with --node: audit only alerts matching EXPR (docs/FILTERS.md); filters OR", "",
@@ -232,8 +233,18 @@ int AuditCommand(int argc, char** argv) {
       absl::StatusOr<watchfloor::v1::Filter> f = node::ParseFilter(text);
       if (!f.ok()) return UsageError(absl::StrCat("--filter: ", f.status().message()));
     }
+    // With --since, ask the node for consistency proofs from its checkpoints.
+    std::vector<watchfloor::v1::ExportSince> since;
+    if (flags.since) {
+      std::vector<std::string> notes;
+      for (const auto& cp : flags.since->checkpoints()) notes.push_back(cp.note());
+      absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> sizes =
+          SinceSizesOf(notes, absl::StrCat("--since ", args.Get("since")));
+      if (!sizes.ok()) return UsageError(std::string(sizes.status().message()));
+      since = *std::move(sizes);
+    }
     // Whatever the node answers is its failure (exit 1), not a usage error.
-    absl::StatusOr<std::string> data = FetchBundle(args, args.GetAll("filter"));
+    absl::StatusOr<std::string> data = FetchBundle(args, args.GetAll("filter"), since);
     if (!data.ok()) {
       return PrintError(absl::Status(
           data.status().code(), absl::StrCat("exporting from ", flags.bundle_path, ": ",

@@ -31,6 +31,12 @@ absl::StatusOr<std::string> FetchBundle(
     const ParsedArgs& args, const std::vector<std::string>& filters,
     const std::vector<watchfloor::v1::ExportSince>& since = {});
 
+// The largest tree size per origin among checkpoint `notes` (signatures
+// not checked), for ExportRequest.since. INVALID_ARGUMENT naming `what` if a
+// note is not a checkpoint of a feed origin (export_cmd.cc).
+absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> SinceSizesOf(
+    const std::vector<std::string>& notes, const std::string& what);
+
 }  // namespace watchfloor::cli
 
 #endif  // WATCHFLOOR_NODE_CLI_CLIENT_H_

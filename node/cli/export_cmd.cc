@@ -42,6 +42,13 @@ absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> SinceFromFile(const std
   } else {
     notes.push_back(data);
   }
+  return SinceSizesOf(notes, absl::StrCat("--since-checkpoint ", path));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> SinceSizesOf(
+    const std::vector<std::string>& notes, const std::string& what) {
   std::map<std::string, uint64_t> largest;
   for (const std::string& note : notes) {
     absl::StatusOr<certs::ParsedNote> parsed = certs::ParseNote(note);
@@ -51,7 +58,7 @@ absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> SinceFromFile(const std
         body.ok() ? certs::FeedOriginFromLogOrigin(body->origin) : body.status();
     if (!origin.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--since-checkpoint ", path, " is neither an audit bundle nor a checkpoint note (",
+          what, " is neither an audit bundle nor a checkpoint note (",
           origin.status().message(), "); pass a file 'watchfloor export' wrote, or a note "
           "from GetCheckpoint"));
     }
@@ -68,8 +75,6 @@ absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> SinceFromFile(const std
   }
   return out;
 }
-
-}  // namespace
 
 absl::StatusOr<std::string> FetchBundle(const ParsedArgs& args,
                                         const std::vector<std::string>& filters,
