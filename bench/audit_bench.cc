@@ -157,6 +157,11 @@ Fixture Build(int64_t alerts) {
   head.set_exported_at_ms(absl::ToUnixMillis(absl::Now()));
   v1::AuditBundle tail;
   const uint64_t time = absl::ToUnixSeconds(absl::Now());
+  // The exporter's signed claims (c.bench.example/n1), as Node.Export sends.
+  v1::ExportClaims claims;
+  claims.set_exporter(f.parties[np - 1].origin);
+  claims.set_roster_version(Must(certs::ParseRosterPayload(f.roster), "roster").version());
+  claims.set_exported_at_ms(head.exported_at_ms());
   for (size_t p = 0; p < np; ++p) {
     const uint64_t size = trees[p].size();
     if (size == 0) continue;
@@ -170,6 +175,12 @@ Fixture Build(int64_t alerts) {
     }
     head.add_checkpoints()->set_note(note);
     head.add_complete_origins(f.parties[p].origin);
+    claims.add_complete_origins(f.parties[p].origin);
+    v1::OriginCut* cut = claims.add_origins();
+    cut->set_origin(f.parties[p].origin);
+    cut->set_tree_size(size);
+    cut->set_root_hash(trees[p].Root());
+    cut->set_alerts(size);
     for (uint64_t s = 1; s <= size; ++s) {
       v1::BundledAlert* ba = tail.add_alerts();
       *ba->mutable_envelope() = feeds[p][s - 1];
@@ -183,6 +194,8 @@ Fixture Build(int64_t alerts) {
                               &f.parties[p].node_key.public_key()});
     }
   }
+  *head.mutable_claims() = certs::SignEnvelope(
+      claims.SerializeAsString(), certs::kExportClaimsPayloadType, f.parties[np - 1].node_key);
   f.bundle_bytes = head.SerializeAsString() + tail.SerializeAsString();
   return f;
 }

@@ -16,11 +16,13 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "certs/audit_internal.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/merkle.h"
@@ -49,8 +51,12 @@ struct NodeInfo {
   std::string origin;      // "<member>/<node>"
   std::string member;
   std::string log_origin;  // "watchfloor/<member>/<node>": key and witness name
-  PublicKey key;
+  PublicKey key;           // in the roster that signed the checkpoints
   uint32_t cosignature_key_id;
+  // Every key the origin had in the verified chain, newest first (key
+  // first): an alert stays attributable after its origin rotates its key,
+  // and it is placed in the log by a checkpoint under the newest key.
+  std::vector<PublicKey> alert_keys;
 };
 
 // What the alert pass reads about an origin; immutable while it runs.
@@ -76,6 +82,7 @@ struct AlertCheck {
   Hash leaf{};                    // raw id
   std::string signature_problem;  // empty: signed by the origin's roster key
   std::string inclusion_problem;  // empty: included (or not checked)
+  bool uncovered = false;         // signed, but the origin has no valid checkpoint
 };
 
 // SHA-256 through OpenSSL, which uses the CPU's SHA extensions where it has
@@ -220,7 +227,11 @@ void CheckAlert(const BundledAlert& bundled,
   }
   bool found = false, valid = false;
   for (const watchfloor::v1::Signature& sig : env.signatures()) {
-    if (sig.keyid() != key.KeyId()) continue;
+    const PublicKey* signer = nullptr;
+    for (const PublicKey& k : state.node->alert_keys) {
+      if (sig.keyid() == k.KeyId()) signer = &k;
+    }
+    if (signer == nullptr) continue;
     if (!found) {
       // PAE(type, payload), built once into the reused buffer.
       s.pae.clear();
@@ -229,7 +240,7 @@ void CheckAlert(const BundledAlert& bundled,
       s.pae.append(env.payload());
     }
     found = true;
-    if (key.Verify(s.pae, sig.sig())) {
+    if (signer->Verify(s.pae, sig.sig())) {
       valid = true;
       break;
     }
@@ -251,7 +262,7 @@ void CheckAlert(const BundledAlert& bundled,
   // Only a validly signed alert is placed in the log: an altered one already
   // failed above, and its (different) id proves nothing about the log.
   if (!state.has_checkpoint) {
-    out.inclusion_problem = "not covered by any checkpoint: the origin has no valid checkpoint";
+    out.uncovered = true;  // reported once per origin
     return;
   }
   if (out.sequence == 0 || out.sequence > state.size) {
@@ -276,46 +287,6 @@ void CheckAlert(const BundledAlert& bundled,
   if (!included.ok()) out.inclusion_problem = std::string(included.message());
 }
 
-// The roster the bundle is audited against; sets *anchored.
-absl::StatusOr<Roster> TrustRoster(const Envelope& env, const Roster* anchor) {
-  if (anchor == nullptr) {
-    absl::StatusOr<Roster> roster = Roster::VerifyGenesis(env);
-    if (!roster.ok()) {
-      return absl::Status(roster.status().code(),
-                          absl::StrCat("bundle roster: ", roster.status().message()));
-    }
-    return roster;
-  }
-  absl::StatusOr<watchfloor::v1::Roster> proto = ParseRosterPayload(env);
-  if (!proto.ok()) {
-    return absl::Status(proto.status().code(),
-                        absl::StrCat("bundle roster: ", proto.status().message()));
-  }
-  if (proto->federation() != anchor->federation()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bundle roster is for federation ", proto->federation(),
-                     ", the anchor roster for ", anchor->federation()));
-  }
-  if (env.payload() == anchor->envelope().payload()) return *anchor;
-  if (proto->version() == anchor->version()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "bundle roster v", proto->version(), " differs from the anchor roster v",
-        anchor->version(), " of the same version"));
-  }
-  if (proto->version() < anchor->version()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "bundle roster v", proto->version(), " is older than the anchor roster v",
-        anchor->version()));
-  }
-  absl::StatusOr<Roster> next = anchor->VerifyNext(env);
-  if (!next.ok()) {
-    return absl::Status(next.status().code(),
-                        absl::StrCat("bundle roster does not chain from the anchor roster v",
-                                     anchor->version(), ": ", next.status().message()));
-  }
-  return next;
-}
-
 // A checkpoint whose origin signature verified.
 struct OpenedCheckpoint {
   int index;  // in bundle.checkpoints
@@ -330,8 +301,8 @@ std::string CheckpointLabel(int index, uint64_t size) {
 
 class Auditor {
  public:
-  Auditor(const AuditBundle& bundle, const AuditOptions& options, Roster roster)
-      : bundle_(bundle), options_(options), roster_(std::move(roster)) {}
+  Auditor(const AuditBundle& bundle, const AuditOptions& options, std::vector<Roster> chain)
+      : bundle_(bundle), options_(options), chain_(std::move(chain)), roster_(chain_.back()) {}
 
   AuditReport Run();
 
@@ -350,15 +321,23 @@ class Auditor {
   }
 
   void IndexRoster();
+  void OpenClaims();
   void OpenCheckpoints();
   void CheckOrigin(OriginAudit& oa, const std::vector<const OpenedCheckpoint*>& cps);
   void CheckAlerts();
   void Aggregate();
+  void CheckCompleteness(const std::map<std::string, std::vector<std::pair<uint64_t, size_t>>>&
+                             seqs);
+  void CheckClaims();
+  void CheckSince();
 
   const AuditBundle& bundle_;
   const AuditOptions& options_;
-  const Roster roster_;
+  const std::vector<Roster> chain_;  // oldest first, verified
+  const Roster& roster_;              // chain_.back(): signed the checkpoints
   AuditReport report_;
+  std::optional<watchfloor::v1::ExportClaims> claims_;  // valid claims only
+  std::string filter_;  // the signed filter when claims_ is set
   std::vector<NodeInfo> nodes_;
   std::map<std::string, const NodeInfo*, std::less<>> by_log_origin_;
   std::map<std::string, OriginState, std::less<>> states_;
@@ -374,7 +353,16 @@ void Auditor::IndexRoster() {
       if (!key) continue;  // not reached: a verified roster's keys parse
       const std::string log_origin = LogOrigin(node.origin());
       const uint32_t id = NoteKeyId(log_origin, kNoteTypeCosignatureV1, *key);
-      nodes_.push_back(NodeInfo{node.origin(), member.name(), log_origin, *key, id});
+      std::vector<PublicKey> alert_keys = {*key};
+      for (auto r = chain_.rbegin(); r != chain_.rend(); ++r) {
+        std::optional<PublicKey> older = r->NodeKey(node.origin());
+        if (!older) continue;
+        bool seen = false;
+        for (const PublicKey& k : alert_keys) seen = seen || k.KeyId() == older->KeyId();
+        if (!seen) alert_keys.push_back(*std::move(older));
+      }
+      nodes_.push_back(
+          NodeInfo{node.origin(), member.name(), log_origin, *key, id, std::move(alert_keys)});
     }
   }
   // nodes_ no longer grows: pointers into it stay valid.
@@ -550,6 +538,7 @@ void Auditor::Aggregate() {
   std::vector<std::pair<uint64_t, size_t>>* list = nullptr;
   uint64_t* last_seq = nullptr;
   bool first = true;
+  std::map<std::string, uint64_t> uncovered;
   for (size_t i = 0; i < checks_.size(); ++i) {
     const AlertCheck& c = checks_[i];
     if (!c.parsed) {
@@ -582,8 +571,19 @@ void Auditor::Aggregate() {
     } else if (!c.inclusion_problem.empty()) {
       ++oa->inclusion_failures;
       Add(*oa, kInclusionFailure, absl::StrCat(AlertLabel(c), ": ", c.inclusion_problem));
+    } else if (c.uncovered) {
+      ++uncovered[c.origin];
     }
     list->emplace_back(c.sequence, i);
+  }
+  // One finding per origin, not one per alert: the cause is the checkpoint.
+  for (const auto& [origin, n] : uncovered) {
+    OriginAudit& o = Origin(origin);
+    Add(o, kNoCheckpoint,
+        absl::StrCat(n, " validly signed alert(s) of ", origin,
+                     " cannot be placed in its log: the bundle has no valid checkpoint of ",
+                     origin, o.checkpoints > 0 ? absl::StrCat(" (", o.checkpoints, " invalid)") : "",
+                     "; nothing about its log is proven"));
   }
 
   for (auto& [origin, sorted] : seqs) {
@@ -608,17 +608,25 @@ void Auditor::Aggregate() {
     }
   }
 
+  CheckCompleteness(seqs);
+}
+
+void Auditor::CheckCompleteness(
+    const std::map<std::string, std::vector<std::pair<uint64_t, size_t>>>& seqs) {
+  static const std::vector<std::pair<uint64_t, size_t>> kNone;
   for (auto& entry : origins_) {
     // Not a structured binding: `gap` captures oa, which C++17 (and clang)
     // does not allow for a binding.
     const std::string& origin = entry.first;
     OriginAudit& oa = entry.second;
-    if (!oa.complete || oa.checkpoint_root.empty()) continue;
-    const auto& present = seqs[origin];
+    if (oa.checkpoint_root.empty()) continue;
+    oa.complete = filter_.empty() || options_.require_complete;
+    const auto found = seqs.find(origin);
+    const auto& present = found == seqs.end() ? kNone : found->second;
     std::vector<std::string> ranges;
     uint64_t expect = 1;
-    auto gap = [&](uint64_t from, uint64_t to) {  // [from, to] missing
-      oa.missing += to - from + 1;
+    auto gap = [&](uint64_t from, uint64_t to) {  // [from, to] not shown
+      oa.not_shown += to - from + 1;
       if (ranges.size() < 10) {
         ranges.push_back(from == to ? absl::StrCat(from) : absl::StrCat(from, "-", to));
       }
@@ -629,11 +637,186 @@ void Auditor::Aggregate() {
       expect = std::max(expect, seq + 1);
     }
     if (expect <= oa.checkpoint_size) gap(expect, oa.checkpoint_size);
-    if (oa.missing > 0) {
-      Add(oa, kMissing,
-          absl::StrCat(oa.missing, " of sequences 1..", oa.checkpoint_size,
-                       " missing from a complete origin: sequence ",
-                       absl::StrJoin(ranges, ", "), ranges.size() == 10 ? ", ..." : ""));
+    if (!oa.complete || oa.not_shown == 0) continue;
+    oa.missing = oa.not_shown;
+    Add(oa, kMissing,
+        absl::StrCat(oa.missing, " of sequences 1..", oa.checkpoint_size,
+                     " missing from a complete origin (",
+                     filter_.empty() ? "the bundle has no filter"
+                                     : "--require-complete, though the bundle is filtered",
+                     "): sequence ", absl::StrJoin(ranges, ", "),
+                     ranges.size() == 10 ? ", ..." : ""));
+  }
+}
+
+void Auditor::OpenClaims() {
+  filter_ = bundle_.filter();
+  if (!bundle_.has_claims()) return;  // CheckClaims reports it
+  absl::StatusOr<watchfloor::v1::ExportClaims> claims =
+      audit_internal::OpenClaims(bundle_.claims(), roster_);
+  if (!claims.ok()) {
+    report_.problems.push_back(
+        {std::string(kClaimsInvalid), "",
+         absl::StrCat("export claims: ", claims.status().message(),
+                      "; the claims are ignored, so the filter, cuts and counts are "
+                      "unauthenticated")});
+    return;
+  }
+  claims_ = *std::move(claims);
+  filter_ = claims_->filter();
+  report_.exporter = claims_->exporter();
+  report_.claims_valid = true;
+}
+
+void Auditor::CheckClaims() {
+  if (!bundle_.has_claims()) {
+    report_.problems.push_back(
+        {std::string(kClaimsUnsigned), "",
+         "the bundle carries no signed export claims: its filter, complete origins, export "
+         "time and where each log is cut are unauthenticated, so alerts may have been left "
+         "out unseen (a bundle exported before claims were signed, or one they were "
+         "stripped from); export it again"});
+    return;
+  }
+  if (!claims_) return;
+  const watchfloor::v1::ExportClaims& c = *claims_;
+  auto mismatch = [this](std::string what) {
+    report_.problems.push_back({std::string(kClaimsMismatch), "", std::move(what)});
+  };
+  if (c.filter() != bundle_.filter()) {
+    mismatch(absl::StrCat("filter: the bundle says \"", bundle_.filter(),
+                          "\", the signed claims \"", c.filter(), "\""));
+  }
+  if (c.exported_at_ms() != bundle_.exported_at_ms()) {
+    mismatch(absl::StrCat("exported_at_ms: the bundle says ", bundle_.exported_at_ms(),
+                          ", the signed claims ", c.exported_at_ms()));
+  }
+  if (c.roster_version() != roster_.version()) {
+    mismatch(absl::StrCat("the bundle's roster is v", roster_.version(),
+                          ", the signed claims name v", c.roster_version()));
+  }
+  const std::set<std::string> said(bundle_.complete_origins().begin(),
+                                   bundle_.complete_origins().end());
+  const std::set<std::string> signed_(c.complete_origins().begin(), c.complete_origins().end());
+  if (said != signed_) {
+    auto list = [](const std::set<std::string>& v) {
+      return v.empty() ? std::string("(none)") : absl::StrJoin(v, ", ");
+    };
+    mismatch(absl::StrCat("complete_origins: the bundle says ", list(said),
+                          ", the signed claims ", list(signed_)));
+  }
+  std::set<std::string> cut_origins;
+  for (const watchfloor::v1::OriginCut& cut : c.origins()) {
+    if (!cut_origins.insert(cut.origin()).second) continue;
+    OriginAudit& oa = Origin(cut.origin());
+    if (oa.checkpoint_root.empty()) {
+      const bool said_once = std::any_of(oa.problems.begin(), oa.problems.end(),
+                                         [](const AuditFinding& f) { return f.token == kNoCheckpoint; });
+      if (said_once) continue;
+      Add(oa, kNoCheckpoint,
+          absl::StrCat("the signed claims cut ", cut.origin(), " at size ", cut.tree_size(),
+                       ", but the bundle has no valid checkpoint of it"));
+      continue;
+    }
+    if (oa.checkpoint_size != cut.tree_size() || oa.checkpoint_root != cut.root_hash()) {
+      Add(oa, kClaimsMismatch,
+          absl::StrCat("the signed claims cut the log at size ", cut.tree_size(), " (root ",
+                       Short(HexEncode(cut.root_hash())),
+                       "), but the bundle's largest valid checkpoint has size ",
+                       oa.checkpoint_size, " (root ", Short(HexEncode(oa.checkpoint_root)), ")"));
+    } else if (!oa.complete && oa.alerts_checked != cut.alerts()) {
+      // A complete origin's gaps are `missing` already.
+      Add(oa, kClaimsMismatch,
+          absl::StrCat("the signed claims count ", cut.alerts(), " alert(s) of ", cut.origin(),
+                       " in the bundle, but it holds ", oa.alerts_checked));
+    }
+  }
+  for (auto& [origin, oa] : origins_) {
+    if (oa.checkpoint_root.empty() || cut_origins.count(origin) != 0) continue;
+    Add(oa, kClaimsMismatch,
+        absl::StrCat("the bundle has a checkpoint of ", origin, " (size ", oa.checkpoint_size,
+                     ") that the signed claims do not list"));
+  }
+}
+
+void Auditor::CheckSince() {
+  if (options_.since == nullptr) return;
+  report_.since = true;
+  // The older bundle's largest checkpoint per origin, under any key the
+  // origin had in the chain (it may predate a rotation).
+  std::map<std::string, Checkpoint> old;
+  for (const watchfloor::v1::BundledCheckpoint& cp : options_.since->checkpoints()) {
+    absl::StatusOr<Checkpoint> body = [&]() -> absl::StatusOr<Checkpoint> {
+      WF_ASSIGN_OR_RETURN(ParsedNote parsed, ParseNote(cp.note()));
+      return ParseCheckpoint(parsed.text);
+    }();
+    if (!body.ok()) continue;
+    absl::StatusOr<std::string> origin = FeedOriginFromLogOrigin(body->origin);
+    if (!origin.ok()) continue;
+    const auto state = states_.find(*origin);
+    if (state == states_.end()) continue;
+    const NodeInfo& node = *state->second.node;
+    for (const PublicKey& key : node.alert_keys) {
+      absl::StatusOr<Checkpoint> open = OpenCheckpoint(cp.note(), node.log_origin, key);
+      if (!open.ok()) continue;
+      auto [it, inserted] = old.emplace(*origin, *open);
+      if (!inserted && open->size > it->second.size) it->second = *open;
+      break;
+    }
+  }
+  std::map<std::tuple<std::string, uint64_t, uint64_t>, const watchfloor::v1::SinceProof*> proofs;
+  for (const watchfloor::v1::SinceProof& p : bundle_.since_proofs()) {
+    proofs.emplace(std::make_tuple(p.origin(), p.from_size(), p.to_size()), &p);
+  }
+  for (const auto& [origin, cp] : old) {
+    OriginAudit& oa = Origin(origin);
+    oa.since_size = cp.size;
+    const std::string then = absl::StrCat("the --since bundle's checkpoint (size ", cp.size, ")");
+    auto fail = [&oa](absl::string_view token, std::string message) {
+      oa.consistent = false;
+      Add(oa, token, std::move(message));
+    };
+    if (oa.checkpoint_root.empty()) {
+      fail(kInconsistent, absl::StrCat("this bundle has no valid checkpoint to check ", then,
+                                       " against: consistency is unproven"));
+      continue;
+    }
+    const uint64_t size = oa.checkpoint_size;
+    if (cp.size > size) {
+      fail(kInconsistent,
+           absl::StrCat("this bundle is cut at size ", size, ", before ", then,
+                        ": consistency is unproven; export again once the node has caught up"));
+      continue;
+    }
+    if (cp.size == size) {
+      if (cp.root_hash == oa.checkpoint_root) {
+        oa.since_consistent = true;
+      } else {
+        fail(kSplitView, absl::StrCat(then, " has the same size as this bundle's but a "
+                                      "different root: the origin signed two histories"));
+      }
+      continue;
+    }
+    const auto p = proofs.find(std::make_tuple(origin, cp.size, size));
+    if (p == proofs.end()) {
+      fail(kInconsistent,
+           absl::StrCat("no consistency proof from ", then, " to this bundle's size ", size,
+                        ": consistency is unproven; export with --since-checkpoint and the "
+                        "older bundle"));
+      continue;
+    }
+    const auto& hashes = p->second->proof();
+    const absl::Status st =
+        VerifyConsistency(cp.size, size, std::vector<std::string>(hashes.begin(), hashes.end()),
+                          cp.root_hash, oa.checkpoint_root);
+    if (st.ok()) {
+      oa.since_consistent = true;
+    } else if (st.code() == absl::StatusCode::kDataLoss) {
+      fail(kSplitView, absl::StrCat(then, " is not a prefix of this bundle's (size ", size,
+                                    "): ", st.message(), "; the origin showed two histories"));
+    } else {
+      fail(kInconsistent, absl::StrCat("consistency proof from ", then, " to size ", size,
+                                       " is malformed: ", st.message()));
     }
   }
 }
@@ -643,17 +826,23 @@ AuditReport Auditor::Run() {
   report_.roster_version = roster_.version();
   report_.roster_fingerprint = HexEncode(Sha256(roster_.envelope().payload()));
   report_.anchored = options_.anchor != nullptr;
-  report_.filter = bundle_.filter();
+  for (const Roster& r : chain_) report_.chain_versions.push_back(r.version());
+  report_.trust_fingerprint = HexEncode(Sha256(
+      (options_.anchor != nullptr ? *options_.anchor : chain_.front()).envelope().payload()));
+  report_.require_complete = options_.require_complete;
   report_.exported_at_ms = bundle_.exported_at_ms();
   report_.alerts = static_cast<uint64_t>(bundle_.alerts_size());
   IndexRoster();
 
   const int others = roster_.proto().members_size() - 1;
   quorum_ = options_.quorum >= 0 ? options_.quorum : (others <= 0 ? 0 : others / 2 + 1);
-  for (const std::string& origin : bundle_.complete_origins()) Origin(origin).complete = true;
+  OpenClaims();
+  report_.filter = filter_;
   OpenCheckpoints();
   CheckAlerts();
   Aggregate();
+  CheckClaims();
+  CheckSince();
   for (auto& [origin, oa] : origins_) report_.origins.push_back(std::move(oa));
   return std::move(report_);
 }
@@ -671,8 +860,14 @@ absl::StatusOr<AuditReport> Audit(const AuditBundle& bundle, const AuditOptions&
     return absl::InvalidArgumentError(absl::StrCat(
         st.message(), "; this auditor does not know that field: upgrade watchfloor"));
   }
-  WF_ASSIGN_OR_RETURN(Roster roster, TrustRoster(bundle.roster(), options.anchor));
-  Auditor auditor(bundle, options, std::move(roster));
+  if (options.since != nullptr && options.since->format() != kBundleFormat) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--since bundle format is \"", options.since->format(), "\", want \"",
+                     kBundleFormat, "\""));
+  }
+  WF_ASSIGN_OR_RETURN(std::vector<Roster> chain,
+                      audit_internal::TrustChain(bundle, options.anchor));
+  Auditor auditor(bundle, options, std::move(chain));
   return auditor.Run();
 }
 
@@ -717,6 +912,12 @@ std::string JsonFindings(const std::vector<AuditFinding>& findings) {
 
 const char* Bool(bool b) { return b ? "true" : "false"; }
 
+std::string JsonStrings(const std::vector<std::string>& v) {
+  std::vector<std::string> items;
+  for (const std::string& s : v) items.push_back(JsonString(s));
+  return absl::StrCat("[", absl::StrJoin(items, ","), "]");
+}
+
 }  // namespace
 
 bool AuditReport::ok() const {
@@ -739,13 +940,76 @@ std::vector<AuditFinding> AuditReport::Findings() const {
   return out;
 }
 
+std::vector<std::string> AuditReport::Proven() const {
+  std::vector<std::string> out;
+  std::vector<std::string> good, complete, since_ok;
+  for (const OriginAudit& o : origins) {
+    if (!o.ok() || o.checkpoint_root.empty()) continue;
+    good.push_back(o.origin);
+    if (o.complete) complete.push_back(o.origin);
+    if (o.since_consistent) since_ok.push_back(o.origin);
+  }
+  if (!good.empty()) {
+    out.push_back(absl::StrCat(
+        absl::StrJoin(good, ", "),
+        ": every alert shown is signed by its origin and sits in its log at the checkpoint "
+        "shown, which the witnesses cosigned"));
+  }
+  if (!complete.empty()) {
+    out.push_back(absl::StrCat(absl::StrJoin(complete, ", "),
+                               ": no entry up to the checkpoint is left out"));
+  }
+  if (!since_ok.empty()) {
+    out.push_back(absl::StrCat(absl::StrJoin(since_ok, ", "),
+                               ": the log only grew since the --since bundle"));
+  }
+  if (claims_valid) {
+    out.push_back(absl::StrCat("the filter, cuts and counts are as ", exporter, " signed them"));
+  }
+  return out;
+}
+
+std::vector<std::string> AuditReport::NotProven() const {
+  std::vector<std::string> out;
+  for (const OriginAudit& o : origins) {
+    if (!o.ok()) {
+      out.push_back(absl::StrCat(o.origin, ": anything, beyond the findings listed (FAILED)"));
+    } else if (!o.complete && o.not_shown > 0) {
+      out.push_back(absl::StrCat(o.origin, ": ", o.not_shown, " of its ", o.checkpoint_size,
+                                 " entries are not in the bundle; that the filter excludes "
+                                 "them is not proven (--require-complete fails on them)"));
+    }
+  }
+  if (!claims_valid) {
+    out.push_back("the filter, complete origins, cuts and counts: no valid signed claims");
+  }
+  if (!anchored) {
+    out.push_back(absl::StrCat("that roster v", chain_versions.empty() ? roster_version
+                                                                        : chain_versions.front(),
+                               " is your federation's: compare its fingerprint ",
+                               trust_fingerprint, " out of band, or pass --roster"));
+  }
+  out.push_back("alerts after each origin's checkpoint (the next export has them)");
+  return out;
+}
+
 std::string AuditReport::Summary() const {
   std::string out = absl::StrCat(
       "roster ", federation, " v", roster_version, ", fingerprint ", roster_fingerprint, " (",
       anchored ? "anchored by --roster" : "self-signed: compare the fingerprint out of band",
       ")\n");
+  if (chain_versions.size() > 1) {
+    std::vector<std::string> vs;
+    for (uint64_t v : chain_versions) vs.push_back(absl::StrCat("v", v));
+    absl::StrAppend(&out, "roster chain ", absl::StrJoin(vs, " -> "), ", trust rests on ",
+                    anchored ? "--roster" : vs.front(), " (fingerprint ", trust_fingerprint,
+                    ")\n");
+  }
   absl::StrAppend(&out, "bundle: ", alerts, " alerts, filter ",
-                  filter.empty() ? "(none)" : absl::StrCat("\"", filter, "\""), "\n");
+                  filter.empty() ? "(none)" : absl::StrCat("\"", filter, "\""),
+                  claims_valid ? absl::StrCat(", claims signed by ", exporter)
+                               : ", claims NOT signed",
+                  "\n");
   for (const AuditFinding& f : problems) {
     absl::StrAppend(&out, "  ", f.token, ": ", f.message, "\n");
   }
@@ -757,8 +1021,16 @@ std::string AuditReport::Summary() const {
     absl::StrAppend(&out, "  chain breaks        ", o.chain_breaks, "\n");
     absl::StrAppend(&out, "  inclusion failures  ", o.inclusion_failures, "\n");
     absl::StrAppend(&out, "  out of order        ", o.out_of_order, "\n");
-    absl::StrAppend(&out, "  missing             ",
-                    o.complete ? absl::StrCat(o.missing) : "- (not a complete origin)", "\n");
+    if (o.checkpoint_root.empty()) {
+      absl::StrAppend(&out, "  missing             - (no checkpoint: nothing is proven)\n");
+    } else if (o.complete) {
+      absl::StrAppend(&out, "  missing             ", o.missing, " of ", o.checkpoint_size,
+                      " (complete", filter.empty() ? ": no filter" : ": --require-complete",
+                      ")\n");
+    } else {
+      absl::StrAppend(&out, "  missing             - (filtered: ", o.not_shown, " of ",
+                      o.checkpoint_size, " not shown, not proven to be filtered out)\n");
+    }
     if (o.checkpoint_root.empty()) {
       absl::StrAppend(&out, "  checkpoint          none valid (", o.checkpoints, " in bundle)\n");
     } else {
@@ -766,6 +1038,14 @@ std::string AuditReport::Summary() const {
                       Short(HexEncode(o.checkpoint_root)), "; ", o.checkpoints, " in bundle, ",
                       o.invalid_checkpoints, " invalid; ",
                       o.consistent ? "consistent" : "INCONSISTENT", "\n");
+    }
+    if (since) {
+      absl::StrAppend(&out, "  since               ",
+                      o.since_size == 0
+                          ? std::string("- (not in the --since bundle)")
+                          : absl::StrCat("size ", o.since_size, ": ",
+                                         o.since_consistent ? "consistent" : "NOT proven"),
+                      "\n");
     }
     absl::StrAppend(&out, "  witnesses           ", o.witnesses.size(), " of quorum ", o.quorum,
                     o.quorum_met ? ": met" : ": NOT met",
@@ -775,6 +1055,12 @@ std::string AuditReport::Summary() const {
       absl::StrAppend(&out, "  ", f.token, ": ", f.message, "\n");
     }
   }
+  absl::StrAppend(&out, "\nproven:\n");
+  const std::vector<std::string> proven = Proven();
+  if (proven.empty()) absl::StrAppend(&out, "  nothing\n");
+  for (const std::string& line : proven) absl::StrAppend(&out, "  ", line, "\n");
+  absl::StrAppend(&out, "not proven:\n");
+  for (const std::string& line : NotProven()) absl::StrAppend(&out, "  ", line, "\n");
   const size_t findings = Findings().size();
   absl::StrAppend(&out, "\n", ok() ? "audit OK" : "audit FAILED", ": ", alerts, " alerts, ",
                   origins.size(), " origins, ", findings, " problems\n");
@@ -792,6 +1078,8 @@ std::string AuditReport::Json() const {
         ",\"alerts_checked\":", o.alerts_checked, ",\"signature_failures\":", o.signature_failures,
         ",\"chain_breaks\":", o.chain_breaks, ",\"inclusion_failures\":", o.inclusion_failures,
         ",\"out_of_order\":", o.out_of_order, ",\"missing\":", o.missing,
+        ",\"not_shown\":", o.not_shown, ",\"since_size\":", o.since_size,
+        ",\"since_consistent\":", Bool(o.since_consistent),
         ",\"checkpoints\":", o.checkpoints, ",\"invalid_checkpoints\":", o.invalid_checkpoints,
         ",\"checkpoint_valid\":", Bool(o.checkpoint_valid()),
         ",\"checkpoint_size\":", o.checkpoint_size,
@@ -804,10 +1092,15 @@ std::string AuditReport::Json() const {
       "{\"ok\":", Bool(ok()), ",\"federation\":", JsonString(federation),
       ",\"roster_version\":", roster_version,
       ",\"roster_fingerprint\":", JsonString(roster_fingerprint),
-      ",\"anchored\":", Bool(anchored), ",\"filter\":", JsonString(filter),
+      ",\"anchored\":", Bool(anchored), ",\"chain_versions\":[",
+      absl::StrJoin(chain_versions, ","), "],\"trust_fingerprint\":",
+      JsonString(trust_fingerprint), ",\"exporter\":", JsonString(exporter),
+      ",\"claims_valid\":", Bool(claims_valid), ",\"require_complete\":",
+      Bool(require_complete), ",\"since\":", Bool(since), ",\"filter\":", JsonString(filter),
       ",\"exported_at_ms\":", exported_at_ms, ",\"alerts\":", alerts,
       ",\"problems\":", JsonFindings(problems), ",\"origins\":[", absl::StrJoin(items, ","),
-      "]}\n");
+      "],\"proven\":", JsonStrings(Proven()), ",\"not_proven\":", JsonStrings(NotProven()),
+      "}\n");
 }
 
 }  // namespace watchfloor::certs

@@ -1,6 +1,8 @@
 // The transparency rpcs of watchfloor.v1.Node: checkpoints, proofs, evidence
 // and audit bundle export (docs/PROTOCOL.md "Audit bundle").
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -68,13 +70,19 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
   };
 
   // `running` counts exports in progress; this one is counted already.
+  // `claims` lists every plan's origin in the same order, counts at 0: the
+  // reactor counts the alerts it streams and sends the claims, signed by
+  // `transparency`, as the last piece.
   ExportReactor(grpc::CallbackServerContext* ctx, AlertStore* store,
-                std::shared_ptr<const Matcher> matcher, std::vector<OriginPlan> plans,
+                const Transparency* transparency, std::shared_ptr<const Matcher> matcher,
+                std::vector<OriginPlan> plans, watchfloor::v1::ExportClaims claims,
                 AuditBundle header, std::atomic<int>* running)
       : ctx_(ctx),
         store_(store),
+        transparency_(transparency),
         matcher_(std::move(matcher)),
         plans_(std::move(plans)),
+        claims_(std::move(claims)),
         running_(running) {
     piece_ = std::move(header);
     StartWrite(&piece_);
@@ -101,11 +109,11 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
   }
 
  private:
-  // Fills piece_ with up to kExportPiece alerts (kExportPieceBytes); false
-  // when none is left.
-  // Reads at most kExportScan rows per piece, so a filter that matches
-  // little still yields the thread (and notices a cancel) regularly: the
-  // piece may then be empty, which is a valid, empty AuditBundle.
+  // Fills piece_ with up to kExportPiece alerts (kExportPieceBytes), then
+  // once with the signed claims; false when nothing is left. Reads at most
+  // kExportScan rows per piece, so a filter that matches little still yields
+  // the thread (and notices a cancel) regularly: the piece may then be empty,
+  // which is a valid, empty AuditBundle.
   absl::StatusOr<bool> NextPiece() {
     piece_.Clear();
     size_t piece_bytes = 0;
@@ -147,6 +155,8 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
               tree_.InclusionProof(a.sequence - 1, p.size);
           if (!proof.ok()) return proof.status();
           watchfloor::v1::BundledAlert* b = piece_.add_alerts();
+          claims_.mutable_origins(static_cast<int>(plan_))->set_alerts(
+              claims_.origins(static_cast<int>(plan_)).alerts() + 1);
           *b->mutable_envelope() = std::move(a.envelope);
           b->set_tree_size(p.size);
           for (std::string& h : *proof) b->add_inclusion_proof(std::move(h));
@@ -161,19 +171,53 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
       ++plan_;
       tree_ = certs::MerkleTree();
     }
-    return piece_.alerts_size() > 0;
+    if (piece_.alerts_size() > 0) return true;
+    if (claims_sent_) return false;
+    *piece_.mutable_claims() = transparency_->SignExportClaims(claims_);
+    claims_sent_ = true;
+    return true;
   }
 
   grpc::CallbackServerContext* const ctx_;
   AlertStore* const store_;
+  const Transparency* const transparency_;
   const std::shared_ptr<const Matcher> matcher_;
   const std::vector<OriginPlan> plans_;
+  watchfloor::v1::ExportClaims claims_;  // origins(i) is plans_[i]'s
+  bool claims_sent_ = false;
   std::atomic<int>* const running_;
   size_t plan_ = 0;
   uint64_t next_ = 1;
   certs::MerkleTree tree_;
   AuditBundle piece_;
 };
+
+// The older checkpoint sizes an ExportRequest names, by origin.
+// INVALID_ARGUMENT for more than kMaxSince entries, a bad origin, a size of
+// 0 or an origin named twice.
+constexpr int kMaxSince = 1024;
+absl::StatusOr<std::map<std::string, uint64_t>> SinceSizes(
+    const watchfloor::v1::ExportRequest& request) {
+  if (request.since_size() > kMaxSince) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "since: ", request.since_size(), " checkpoints, at most ", kMaxSince));
+  }
+  std::map<std::string, uint64_t> out;
+  for (const watchfloor::v1::ExportSince& s : request.since()) {
+    if (absl::Status st = ValidateOrigin(s.origin()); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("since: origin: ", st.message()));
+    }
+    if (s.tree_size() == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("since: tree size 0 for ", s.origin(), "; a checkpoint has size >= 1"));
+    }
+    if (!out.emplace(s.origin(), s.tree_size()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("since: origin ", s.origin(), " is named twice"));
+    }
+  }
+  return out;
+}
 
 class RefuseExport final : public grpc::ServerWriteReactor<AuditBundle> {
  public:
@@ -315,6 +359,8 @@ grpc::ServerWriteReactor<AuditBundle>* NodeService::Export(
   if (transparency_ == nullptr) return new RefuseExport(NoTransparency());
   absl::StatusOr<std::shared_ptr<const Matcher>> matcher = Matcher::Compile(request->filters());
   if (!matcher.ok()) return new RefuseExport(ToGrpcStatus(matcher.status()));
+  absl::StatusOr<std::map<std::string, uint64_t>> since = SinceSizes(*request);
+  if (!since.ok()) return new RefuseExport(ToGrpcStatus(since.status()));
   if (exports_running_.fetch_add(1) >= kMaxConcurrentExports) {
     exports_running_.fetch_sub(1);
     return new RefuseExport(grpc::Status(
@@ -328,17 +374,48 @@ grpc::ServerWriteReactor<AuditBundle>* NodeService::Export(
   if (roster_ != nullptr) *header.mutable_roster() = roster_->envelope();
   header.set_filter(request->filter_text());
   header.set_exported_at_ms(absl::ToUnixMillis(absl::Now()));
+  watchfloor::v1::ExportClaims claims;
+  claims.set_exporter(ledger_->origin());
+  claims.set_roster_version(roster_ != nullptr ? roster_->version() : 0);
+  claims.set_filter(header.filter());
+  claims.set_exported_at_ms(header.exported_at_ms());
   std::vector<ExportReactor::OriginPlan> plans;
   const int quorum = transparency_->DefaultQuorum();
-  for (const FeedHead& head : ledger_->Heads()) {
+  std::vector<FeedHead> heads = ledger_->Heads();
+  std::sort(heads.begin(), heads.end(),
+            [](const FeedHead& x, const FeedHead& y) { return x.origin < y.origin; });
+  for (const FeedHead& head : heads) {
     absl::StatusOr<StoredCheckpoint> cp = transparency_->ForExport(head.origin, quorum);
     if (!cp.ok()) continue;  // no checkpoint yet: nothing of it is provable
+    absl::StatusOr<certs::Checkpoint> body = BodyOf(cp->note);
+    if (!body.ok()) continue;  // not reached: stored notes were verified
     header.add_checkpoints()->set_note(cp->note);
-    if ((*matcher)->matches_everything()) header.add_complete_origins(head.origin);
+    if ((*matcher)->matches_everything()) {
+      header.add_complete_origins(head.origin);
+      claims.add_complete_origins(head.origin);
+    }
+    watchfloor::v1::OriginCut* cut = claims.add_origins();
+    cut->set_origin(head.origin);
+    cut->set_tree_size(cp->size);
+    cut->set_root_hash(body->root_hash);
+    const auto from = since->find(head.origin);
+    if (from != since->end() && from->second <= cp->size) {
+      absl::StatusOr<std::vector<std::string>> proof =
+          transparency_->ConsistencyProof(head.origin, from->second, cp->size);
+      if (!proof.ok()) {
+        exports_running_.fetch_sub(1);
+        return new RefuseExport(ToGrpcStatus(proof.status()));
+      }
+      watchfloor::v1::SinceProof* p = header.add_since_proofs();
+      p->set_origin(head.origin);
+      p->set_from_size(from->second);
+      p->set_to_size(cp->size);
+      for (std::string& h : *proof) p->add_proof(std::move(h));
+    }
     plans.push_back({head.origin, cp->size});
   }
-  return new ExportReactor(ctx, store_, std::move(*matcher), std::move(plans),
-                           std::move(header), &exports_running_);
+  return new ExportReactor(ctx, store_, transparency_, std::move(*matcher), std::move(plans),
+                           std::move(claims), std::move(header), &exports_running_);
 }
 
 }  // namespace watchfloor::node

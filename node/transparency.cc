@@ -6,6 +6,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "certs/audit.h"
+#include "certs/dsse.h"
 #include "certs/merkle.h"
 #include "certs/status_macros.h"
 
@@ -557,6 +559,11 @@ absl::StatusOr<std::vector<std::string>> Transparency::InclusionProof(
   return certs::InclusionProof(index, size, [&](uint64_t b, uint64_t e) {
     return certs::SubtreeHashFromPerfect(b, e, perfect);
   });
+}
+
+watchfloor::v1::Envelope Transparency::SignExportClaims(
+    const watchfloor::v1::ExportClaims& claims) const {
+  return certs::SignEnvelope(claims.SerializeAsString(), certs::kExportClaimsPayloadType, *key_);
 }
 
 absl::StatusOr<std::vector<std::string>> Transparency::ConsistencyProof(

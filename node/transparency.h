@@ -36,6 +36,7 @@
 #include "node/alert_store.h"
 #include "node/clock.h"
 #include "node/ledger.h"
+#include "watchfloor/v1/audit.pb.h"
 
 namespace watchfloor::node {
 
@@ -117,6 +118,11 @@ class Transparency {
       const std::string& origin, uint64_t index, uint64_t size) const;
   absl::StatusOr<std::vector<std::string>> ConsistencyProof(
       const std::string& origin, uint64_t first, uint64_t second) const;
+
+  // The export claims (audit.proto ExportClaims) as a DSSE envelope of
+  // payloadType certs::kExportClaimsPayloadType signed by this node's key:
+  // what `Export` vouches for. Thread-safe.
+  watchfloor::v1::Envelope SignExportClaims(const watchfloor::v1::ExportClaims& claims) const;
 
   Stats stats() const;
 

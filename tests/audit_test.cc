@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@
 namespace watchfloor::certs {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using watchfloor::v1::AuditBundle;
@@ -85,6 +87,21 @@ SigningKey MemberKey(const std::string& member) {
   return *SigningKey::FromSeed(Sha256("watchfloor audit testdata member " + member));
 }
 
+// c.cz/n1's node key: the exporter that signs the testdata's claims.
+SigningKey ExporterKey() {
+  return *SigningKey::FromSeed(Sha256("watchfloor audit testdata node c.cz/n1"));
+}
+
+// Re-signs `bundle`'s claims after `mutate`, as its exporter would have.
+void ResignClaims(AuditBundle& bundle,
+                  const std::function<void(watchfloor::v1::ExportClaims&)>& mutate) {
+  watchfloor::v1::ExportClaims claims;
+  ASSERT_TRUE(claims.ParseFromString(bundle.claims().payload()));
+  mutate(claims);
+  *bundle.mutable_claims() =
+      SignEnvelope(claims.SerializeAsString(), kExportClaimsPayloadType, ExporterKey());
+}
+
 // roster.json's roster, changed by `mutate`, signed by a.cz and b.cz.
 Envelope SignedVariant(const std::function<void(watchfloor::v1::Roster&)>& mutate) {
   const Roster base = LoadRoster(AuditDir() + "/roster.json");
@@ -102,7 +119,8 @@ Envelope SignedVariant(const std::function<void(watchfloor::v1::Roster&)>& mutat
 // ---------------------------------------------------------- tamper cases
 
 struct Expect {
-  std::string token, origin, message;
+  std::vector<std::string> tokens;  // the first is the one origin/message describe
+  std::string origin, message, since, anchor, error;
   size_t count = 0;
 };
 
@@ -112,12 +130,24 @@ Expect ReadExpect(const std::string& path) {
     const size_t space = line.find(' ');
     const std::string key(line.substr(0, space));
     const std::string value(space == absl::string_view::npos ? "" : line.substr(space + 1));
-    if (key == "token") e.token = value;
+    if (key == "token") e.tokens.push_back(value);
     if (key == "origin") e.origin = value;
     if (key == "message") e.message = value;
     if (key == "count") e.count = std::stoul(value);
+    if (key == "since") e.since = value;
+    if (key == "anchor") e.anchor = value;
+    if (key == "error") e.error = value;
   }
   return e;
+}
+
+absl::StatusCode CodeNamed(const std::string& name) {
+  for (int c = 0; c <= 16; ++c) {
+    const auto code = static_cast<absl::StatusCode>(c);
+    if (absl::StatusCodeToString(code) == name) return code;
+  }
+  ADD_FAILURE() << "no status code " << name;
+  return absl::StatusCode::kUnknown;
 }
 
 TEST(AuditTamperTest, EveryBundleReportsExactlyItsExpectedFinding) {
@@ -127,24 +157,49 @@ TEST(AuditTamperTest, EveryBundleReportsExactlyItsExpectedFinding) {
   }
   std::sort(names.begin(), names.end());
   // The twelve attacks plus good, chain-break, quorum-not-met,
-  // split-view-inconsistent and truncated-consistency-proof.
-  ASSERT_GE(names.size(), 17u);
+  // split-view-inconsistent and truncated-consistency-proof; then signed
+  // claims, omissions, roster chains and auditing over time.
+  ASSERT_GE(names.size(), 35u);
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     const Expect expect = ReadExpect(AuditDir() + "/" + name + ".expect");
-    ASSERT_FALSE(expect.token.empty()) << "no token in " << name << ".expect";
-    const AuditReport report = MustAudit(LoadBundle(name));
-    if (expect.token == "ok") {
+    ASSERT_TRUE(!expect.tokens.empty() || !expect.error.empty())
+        << "no token or error in " << name << ".expect";
+    AuditOptions options;
+    AuditBundle since;
+    if (!expect.since.empty()) {
+      since = LoadBundle(expect.since);
+      options.since = &since;
+    }
+    std::optional<Roster> anchor;
+    if (!expect.anchor.empty()) {
+      anchor.emplace(LoadRoster(AuditDir() + "/" + expect.anchor));
+      options.anchor = &*anchor;
+    }
+    const absl::StatusOr<AuditReport> audited = Audit(LoadBundle(name), options);
+    if (!expect.error.empty()) {
+      EXPECT_EQ(audited.status().code(), CodeNamed(expect.error)) << audited.status();
+      EXPECT_THAT(audited.status().message(), HasSubstr(expect.message));
+      continue;
+    }
+    ASSERT_TRUE(audited.ok()) << audited.status();
+    const AuditReport& report = *audited;
+    if (expect.tokens[0] == "ok") {
       EXPECT_TRUE(report.ok()) << report.Summary();
       EXPECT_TRUE(report.Findings().empty());
       continue;
     }
     EXPECT_FALSE(report.ok());
-    EXPECT_EQ(report.Tokens(), std::set<std::string>{expect.token}) << report.Summary();
+    EXPECT_EQ(report.Tokens(), std::set<std::string>(expect.tokens.begin(), expect.tokens.end()))
+        << report.Summary();
     const std::vector<AuditFinding> findings = report.Findings();
     ASSERT_EQ(findings.size(), expect.count) << report.Summary();
-    EXPECT_EQ(findings[0].origin, expect.origin);
-    EXPECT_THAT(findings[0].message, HasSubstr(expect.message));
+    const auto primary = std::find_if(findings.begin(), findings.end(), [&](const AuditFinding& f) {
+      return f.token == expect.tokens[0];
+    });
+    ASSERT_NE(primary, findings.end());
+    EXPECT_EQ(primary->origin, expect.origin);
+    EXPECT_THAT(primary->message, HasSubstr(expect.message));
   }
 }
 
@@ -196,13 +251,90 @@ TEST(AuditTest, FlippedPayloadBitIsOneSignatureFailureAndNothingElse) {
   EXPECT_TRUE(FindOrigin(report, "b.cz/n1")->ok());
 }
 
-TEST(AuditTest, MissingSequencesAreOnlyReportedForCompleteOrigins) {
+TEST(AuditTest, WithoutAFilterEveryOriginIsCompleteWhateverCompleteOriginsSays) {
   AuditBundle bundle = LoadBundle("missing-alert");
   EXPECT_EQ(FindOrigin(MustAudit(bundle), "a.cz/n1")->missing, 1u);
-  bundle.clear_complete_origins();  // as a filtered export writes it
+  // Clearing the unsigned list does not make the gap disappear: the signed
+  // claims have no filter, so the origin is complete by definition.
+  bundle.clear_complete_origins();
+  const AuditReport report = MustAudit(bundle);
+  EXPECT_EQ(report.Tokens(), (std::set<std::string>{"missing", "claims_mismatch"}));
+  const OriginAudit* a = FindOrigin(report, "a.cz/n1");
+  EXPECT_TRUE(a->complete);
+  EXPECT_EQ(a->missing, 1u);
+  EXPECT_EQ(a->not_shown, 1u);
+  EXPECT_THAT(report.Summary(), HasSubstr("missing             1 of 8 (complete: no filter)"));
+}
+
+TEST(AuditTest, AFilteredBundleReportsWhatItDoesNotShowAndPassesUnlessCompletenessIsRequired) {
+  const AuditBundle bundle = LoadBundle("filtered");
   const AuditReport report = MustAudit(bundle);
   EXPECT_TRUE(report.ok()) << report.Summary();
-  EXPECT_THAT(report.Summary(), HasSubstr("- (not a complete origin)"));
+  const OriginAudit* a = FindOrigin(report, "a.cz/n1");
+  EXPECT_FALSE(a->complete);
+  EXPECT_EQ(a->alerts_checked, 4u);
+  EXPECT_EQ(a->not_shown, 4u);
+  EXPECT_EQ(a->missing, 0u);
+  EXPECT_EQ(FindOrigin(report, "b.cz/n1")->not_shown, 4u);
+  EXPECT_THAT(report.Summary(),
+              HasSubstr("missing             - (filtered: 4 of 8 not shown, not proven to be "
+                        "filtered out)"));
+  EXPECT_THAT(report.Summary(),
+              HasSubstr("a.cz/n1: 4 of its 8 entries are not in the bundle; that the filter "
+                        "excludes them is not proven"));
+
+  AuditOptions strict;
+  strict.require_complete = true;
+  const AuditReport failed = MustAudit(bundle, strict);
+  EXPECT_EQ(failed.Tokens(), std::set<std::string>{"missing"});
+  ASSERT_EQ(failed.Findings().size(), 2u);  // a.cz/n1 and b.cz/n1
+  EXPECT_EQ(failed.Findings()[0].message,
+            "4 of sequences 1..8 missing from a complete origin (--require-complete, though "
+            "the bundle is filtered): sequence 1, 3, 5, 7");
+  EXPECT_EQ(FindOrigin(failed, "b.cz/n1")->missing, 4u);
+}
+
+TEST(AuditTest, ValidClaimsAreReportedWithTheirExporter) {
+  const AuditReport report = MustAudit(LoadBundle("good"));
+  EXPECT_TRUE(report.claims_valid);
+  EXPECT_EQ(report.exporter, "c.cz/n1");
+  EXPECT_THAT(report.Summary(), HasSubstr("filter (none), claims signed by c.cz/n1\n"));
+  EXPECT_THAT(report.Proven(),
+              Contains("the filter, cuts and counts are as c.cz/n1 signed them"));
+  EXPECT_THAT(report.Proven(), Contains("a.cz/n1, b.cz/n1: no entry up to the checkpoint is "
+                                        "left out"));
+  const AuditReport stripped = MustAudit(LoadBundle("claims-stripped"));
+  EXPECT_FALSE(stripped.claims_valid);
+  EXPECT_THAT(stripped.NotProven(),
+              Contains("the filter, complete origins, cuts and counts: no valid signed claims"));
+}
+
+TEST(AuditTest, ClaimsByANodeOutsideTheRosterAreInvalid) {
+  AuditBundle bundle = LoadBundle("good");
+  watchfloor::v1::ExportClaims claims;
+  ASSERT_TRUE(claims.ParseFromString(bundle.claims().payload()));
+  claims.set_exporter("x.cz/n1");
+  *bundle.mutable_claims() =
+      SignEnvelope(claims.SerializeAsString(), kExportClaimsPayloadType, MemberKey("x.cz"));
+  const AuditReport report = MustAudit(bundle);
+  EXPECT_EQ(report.Tokens(), std::set<std::string>{"claims_invalid"});
+  EXPECT_EQ(report.problems[0].message,
+            "export claims: claims name exporter \"x.cz/n1\", which is not a node of roster "
+            "v1; the claims are ignored, so the filter, cuts and counts are unauthenticated");
+  // An alert envelope is not claims, even by the right key.
+  bundle = LoadBundle("good");
+  *bundle.mutable_claims() = bundle.alerts(0).envelope();
+  EXPECT_THAT(MustAudit(bundle).problems[0].message,
+              HasSubstr("claims payloadType is \"application/vnd.watchfloor.alert.v1+protobuf\""));
+}
+
+TEST(AuditTest, AllCheckpointsRemovedIsOneFindingPerOriginNotOnePerAlert) {
+  const AuditReport report = MustAudit(LoadBundle("all-checkpoints-removed"));
+  ASSERT_EQ(report.Findings().size(), 2u);
+  EXPECT_EQ(report.Findings()[0].message,
+            "8 validly signed alert(s) of a.cz/n1 cannot be placed in its log: the bundle has "
+            "no valid checkpoint of a.cz/n1; nothing about its log is proven");
+  EXPECT_EQ(FindOrigin(report, "a.cz/n1")->inclusion_failures, 0u);
 }
 
 TEST(AuditTest, AlertOfAnOriginOutsideTheRosterIsASignatureFailure) {
@@ -302,12 +434,67 @@ TEST(AuditRosterTest, NextVersionChainsFromTheAnchorAndLaterOnesDoNot) {
   options.anchor = &anchor;
   AuditBundle bundle = LoadBundle("good");
   *bundle.mutable_roster() = SignedVariant([](watchfloor::v1::Roster& r) { r.set_version(2); });
+  ResignClaims(bundle, [](watchfloor::v1::ExportClaims& c) { c.set_roster_version(2); });
   const AuditReport report = MustAudit(bundle, options);
   EXPECT_TRUE(report.ok()) << report.Summary();
   EXPECT_EQ(report.roster_version, 2u);
 
   *bundle.mutable_roster() = SignedVariant([](watchfloor::v1::Roster& r) { r.set_version(3); });
   EXPECT_EQ(Audit(bundle, options).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(AuditRosterTest, ARotatedChainAuditsAnchoredAtAnyVersionOnIt) {
+  const AuditBundle bundle = LoadBundle("rotated-chain");
+  ASSERT_EQ(bundle.roster_chain_size(), 2);
+  const Roster v1 = LoadRoster(AuditDir() + "/roster.json");
+  const Roster v2 = *Roster::VerifyGenesis(bundle.roster_chain(1));
+  const Roster v3 = *Roster::VerifyGenesis(bundle.roster());
+  for (const Roster* anchor : {&v1, &v2, &v3}) {
+    SCOPED_TRACE(anchor->version());
+    AuditOptions options;
+    options.anchor = anchor;
+    const AuditReport report = MustAudit(bundle, options);
+    EXPECT_TRUE(report.ok()) << report.Summary();
+    EXPECT_THAT(report.chain_versions, ElementsAre(1, 2, 3));
+    EXPECT_EQ(report.roster_version, 3u);
+    EXPECT_EQ(report.trust_fingerprint, HexEncode(Sha256(anchor->envelope().payload())));
+  }
+  // Unanchored, trust rests on the chain's first roster.
+  const AuditReport report = MustAudit(bundle);
+  EXPECT_EQ(report.trust_fingerprint, HexEncode(Sha256(v1.envelope().payload())));
+  EXPECT_THAT(report.Summary(), HasSubstr("roster chain v1 -> v2 -> v3, trust rests on v1"));
+}
+
+TEST(AuditRosterTest, AChainMayStartRightAfterTheAnchorWhichThenHeadsIt) {
+  AuditBundle bundle = LoadBundle("rotated-chain");
+  bundle.mutable_roster_chain()->DeleteSubrange(0, 1);  // v2, v3
+  const Roster v1 = LoadRoster(AuditDir() + "/roster.json");
+  AuditOptions options;
+  options.anchor = &v1;
+  const AuditReport report = MustAudit(bundle, options);
+  EXPECT_TRUE(report.ok()) << report.Summary();  // #1-#4 under the anchor's keys
+  EXPECT_THAT(report.chain_versions, ElementsAre(1, 2, 3));
+}
+
+TEST(AuditRosterTest, WithoutTheChainAlertsUnderRotatedKeysAreSignatureFailures) {
+  AuditBundle bundle = LoadBundle("rotated-chain");
+  bundle.clear_roster_chain();  // v3 alone: a.cz/n1's v1 and v2 keys unknown
+  const AuditReport report = MustAudit(bundle);
+  EXPECT_EQ(report.Tokens(), std::set<std::string>{"signature_failure"});
+  EXPECT_EQ(FindOrigin(report, "a.cz/n1")->signature_failures, 8u);
+}
+
+TEST(AuditRosterTest, AnEarlierVersionOnTheChainMustLeadToTheAnchorAsTheAuditorHoldsIt) {
+  // The bundle's copy of v2 with v1's member signatures removed: as the
+  // anchor (which keeps them) it still links, because the anchor's own
+  // envelope is what is checked against v1.
+  AuditBundle bundle = LoadBundle("rotated-chain");
+  const Roster v2 = *Roster::VerifyGenesis(bundle.roster_chain(1));
+  bundle.mutable_roster_chain(1)->mutable_signatures()->RemoveLast();
+  AuditOptions options;
+  options.anchor = &v2;
+  EXPECT_TRUE(MustAudit(bundle, options).ok());
+  EXPECT_EQ(Audit(bundle, {}).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
 TEST(AuditRosterTest, UnanchoredRosterBelowItsThresholdIsUnauthenticated) {
@@ -424,8 +611,70 @@ TEST(AuditCliTest, QuorumAndRosterFlags) {
   const CliRun other = Watchfloor({"audit", "--roster",
                                 std::string(WF_SOURCE_DIR) + "/tests/testdata/roster/genesis.json",
                                 AuditDir() + "/good.wfb"});
-  EXPECT_EQ(other.exit_code, 1) << other;
+  EXPECT_EQ(other.exit_code, 2) << other;
   EXPECT_THAT(other.err, HasSubstr("good.wfb cannot be audited: bundle roster is for federation"));
+}
+
+// docs/PROTOCOL.md section 13: a bundle that cannot be audited exits 2, as
+// the help says; findings exit 1.
+TEST(AuditCliTest, AnUntrustedRosterChainExitsTwo) {
+  for (const char* name : {"rotated-chain-broken-link", "rotated-chain-skipped-version"}) {
+    const CliRun r = Watchfloor({"audit", AuditDir() + "/" + name + ".wfb"});
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_THAT(r.err, HasSubstr("cannot be audited: bundle roster chain")) << r;
+    EXPECT_EQ(r.out, "");
+  }
+  const CliRun r = Watchfloor({"audit", "--roster", AuditDir() + "/roster.json",
+                               AuditDir() + "/rotated-chain-not-reaching-anchor.wfb"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_THAT(r.err, HasSubstr("does not reach the anchor roster v1")) << r;
+  AuditBundle bundle = LoadBundle("good");
+  bundle.mutable_roster()->mutable_signatures()->RemoveLast();
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("unsigned-roster.wfb"), bundle.SerializeAsString());
+  const CliRun unsigned_roster = Watchfloor({"audit", dir.Join("unsigned-roster.wfb")});
+  EXPECT_EQ(unsigned_roster.exit_code, 2) << unsigned_roster;
+  EXPECT_THAT(unsigned_roster.err, HasSubstr("bundle roster: ")) << unsigned_roster;
+}
+
+TEST(AuditCliTest, ClaimsAndOmissionsExitOne) {
+  for (const char* name : {"claims-stripped", "dropped-alert-complete-origins-cleared",
+                           "all-checkpoints-removed", "filtered-dropped-alert"}) {
+    const CliRun r = Watchfloor({"audit", AuditDir() + "/" + name + ".wfb"});
+    EXPECT_EQ(r.exit_code, 1) << r;
+  }
+  const CliRun r = Watchfloor({"audit", AuditDir() + "/all-checkpoints-removed.wfb"});
+  EXPECT_THAT(r.out, HasSubstr("audit FAILED: 12 alerts, 2 origins, 2 problems\n"));
+}
+
+TEST(AuditCliTest, RequireCompleteFailsAFilteredBundleWithGaps) {
+  const std::string filtered = AuditDir() + "/filtered.wfb";
+  EXPECT_EQ(Watchfloor({"audit", filtered}).exit_code, 0);
+  const CliRun r = Watchfloor({"audit", "--require-complete", "--json", filtered});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  const google::protobuf::Struct json = ParseJson(r.out);
+  EXPECT_TRUE(json.fields().at("require_complete").bool_value());
+  const auto& a = json.fields().at("origins").list_value().values(0).struct_value().fields();
+  EXPECT_EQ(a.at("missing").number_value(), 4);
+  EXPECT_EQ(a.at("not_shown").number_value(), 4);
+}
+
+TEST(AuditCliTest, SinceChecksTheNewerBundleAgainstTheOlder) {
+  const std::string old = AuditDir() + "/since-old.wfb";
+  const CliRun ok = Watchfloor({"audit", AuditDir() + "/since-consistent.wfb", "--since", old});
+  EXPECT_EQ(ok.exit_code, 0) << ok;
+  EXPECT_THAT(ok.out, HasSubstr("  since               size 5: consistent\n"));
+  EXPECT_THAT(ok.out, HasSubstr("a.cz/n1, b.cz/n1: the log only grew since the --since bundle"));
+  const CliRun forked = Watchfloor({"audit", AuditDir() + "/since-forked.wfb", "--since", old});
+  EXPECT_EQ(forked.exit_code, 1) << forked;
+  EXPECT_THAT(forked.out, HasSubstr("split_view: the --since bundle's checkpoint (size 5) is "
+                                    "not a prefix of this bundle's (size 8)"));
+  // The forked bundle alone audits clean: only the older one shows the fork.
+  EXPECT_EQ(Watchfloor({"audit", AuditDir() + "/since-forked.wfb"}).exit_code, 0);
+  const CliRun bad = Watchfloor({"audit", AuditDir() + "/good.wfb", "--since",
+                                 AuditDir() + "/roster.json"});
+  EXPECT_EQ(bad.exit_code, 2) << bad;
+  EXPECT_THAT(bad.err, HasSubstr("roster.json is not an audit bundle")) << bad;
 }
 
 TEST(AuditCliTest, UsageAndInputErrorsExitTwo) {
@@ -468,12 +717,35 @@ TEST(AuditCliTest, AnUnreachableNodeExitsOneNamingIt) {
   EXPECT_THAT(r.err, HasSubstr("exporting from node 127.0.0.1:1")) << r;
 }
 
+// The exit codes --help prints (HelpListsTheFlags) are the ones the docs
+// give, in words that survive reflowing.
+TEST(AuditCliTest, TheDocsStateTheSameExitCodes) {
+  auto flat = [](std::string text) {
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    return text;
+  };
+  const std::string protocol = flat(Slurp(std::string(WF_SOURCE_DIR) + "/docs/PROTOCOL.md"));
+  EXPECT_THAT(protocol, HasSubstr("It exits 0 only when there is no finding, 1 on any finding, "
+                                  "2 on a usage error, an unreadable bundle, or one that cannot "
+                                  "be audited at all"));
+  const std::string readme = flat(Slurp(std::string(WF_SOURCE_DIR) + "/README.md"));
+  EXPECT_THAT(readme, HasSubstr("`watchfloor audit` exits 0 when everything checks, 1 on any "
+                                "finding"));
+  EXPECT_THAT(readme, HasSubstr("and 2 on a usage error or a bundle that cannot be audited at "
+                                "all"));
+}
+
 TEST(AuditCliTest, HelpListsTheFlags) {
   const CliRun r = Watchfloor({"audit", "--help"});
   EXPECT_EQ(r.exit_code, 0) << r;
-  for (const char* flag : {"--roster", "--quorum", "--json", "--threads", "--node"}) {
+  for (const char* flag : {"--roster", "--quorum", "--json", "--threads", "--node",
+                           "--require-complete", "--since"}) {
     EXPECT_THAT(r.out, HasSubstr(flag));
   }
+  EXPECT_THAT(r.out, HasSubstr("Exit codes: 0 everything checks, 1 any finding (or, with "
+                               "--node, the\nnode failed), 2 usage error, unreadable bundle, "
+                               "or a bundle that\ncannot be audited (untrusted or unreadable "
+                               "roster chain)."));
 }
 
 }  // namespace

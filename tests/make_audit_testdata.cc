@@ -11,11 +11,13 @@
 //
 // The member CA certificates are taken from tests/testdata/roster/genesis.json
 // (a roster needs real X.509 CAs, and minting one draws a fresh key).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -92,16 +94,26 @@ void WriteFile(const std::string& path, const std::string& data) {
   if (!out) Die("cannot write " + path);
 }
 
-// The 2-of-3 roster "audit-example" v1, signed by a.cz and b.cz.
-Envelope MakeRoster(const std::string& genesis_json) {
+// a.cz/n1's node key in roster version `version` (v1: its Party key; the
+// rotated chain gives it a new key in v2 and v3).
+const SigningKey& NodeKeyOfA(uint64_t version) {
+  static const SigningKey* v2 = new SigningKey(KeyFor("node a.cz/n1 v2"));
+  static const SigningKey* v3 = new SigningKey(KeyFor("node a.cz/n1 v3"));
+  return version >= 3 ? *v3 : version == 2 ? *v2 : A().node_key;
+}
+
+// The 2-of-3 roster "audit-example" at `version`, signed by a.cz and b.cz
+// (whose member keys never change, so each version also meets the previous
+// one's threshold): v1 is roster.json; v2 and v3 rotate a.cz/n1's node key.
+Envelope MakeRoster(const std::string& genesis_json, uint64_t version = 1) {
   const v1::Roster ca_source = Must(
       certs::ParseRosterPayload(Must(certs::EnvelopeFromJson(genesis_json), "genesis.json")),
       "genesis.json payload");
   v1::Roster roster;
   roster.set_federation("audit-example");
-  roster.set_version(1);
+  roster.set_version(version);
   roster.set_threshold(2);
-  roster.mutable_issued_at()->set_seconds(1798761600);  // 2027-01-01
+  roster.mutable_issued_at()->set_seconds(1798761600 + 86400 * (version - 1));  // 2027-01-01
   for (const Party& p : Parties()) {
     v1::RosterMember* m = roster.add_members();
     m->set_name(p.member);
@@ -111,7 +123,8 @@ Envelope MakeRoster(const std::string& genesis_json) {
     }
     v1::RosterNode* n = m->add_nodes();
     n->set_origin(p.origin);
-    n->set_signing_key_pem(p.node_key.public_key().ToPem());
+    const SigningKey& node_key = &p == &A() ? NodeKeyOfA(version) : p.node_key;
+    n->set_signing_key_pem(node_key.public_key().ToPem());
     n->add_endpoints(absl::StrCat("n1.", p.member, ":7443"));
   }
   Envelope env = Must(certs::MakeRosterDraft(roster), "roster draft");
@@ -121,17 +134,25 @@ Envelope MakeRoster(const std::string& genesis_json) {
   return env;
 }
 
+// The rosters v1..v3, set once by main's mode.
+std::vector<Envelope>* g_chain = nullptr;
+
 // One origin's feed: the signed envelopes and the Merkle tree over their ids.
 struct Feed {
   const Party* party;
   std::vector<Envelope> envelopes;
   certs::MerkleTree tree;
+  // Signs the feed's checkpoints (the origin's key in the newest roster).
+  const SigningKey* checkpoint_key;
 };
 
 using Mutation = std::function<void(v1::Alert&)>;
+// The key that signs alert `seq` (default: the party's node key).
+using KeyForSeq = std::function<const SigningKey&(int seq)>;
 
-Feed BuildFeed(const Party& party, int n, const Mutation& mutate = nullptr) {
-  Feed feed{&party, {}, {}};
+Feed BuildFeed(const Party& party, int n, const Mutation& mutate = nullptr,
+               const KeyForSeq& key_for = nullptr) {
+  Feed feed{&party, {}, {}, &party.node_key};
   std::string previous;
   for (int seq = 1; seq <= n; ++seq) {
     v1::Alert a;
@@ -146,8 +167,8 @@ Feed BuildFeed(const Party& party, int n, const Mutation& mutate = nullptr) {
     a.add_domains(absl::StrCat("example", seq, ".cz"));
     if (mutate) mutate(a);
     const std::string payload = a.SerializeAsString();
-    feed.envelopes.push_back(
-        certs::SignEnvelope(payload, certs::kAlertPayloadType, party.node_key));
+    feed.envelopes.push_back(certs::SignEnvelope(payload, certs::kAlertPayloadType,
+                                                 key_for ? key_for(seq) : party.node_key));
     feed.tree.Append(certs::HashLeaf(payload));
     previous = certs::AlertId(payload);
   }
@@ -155,15 +176,17 @@ Feed BuildFeed(const Party& party, int n, const Mutation& mutate = nullptr) {
 }
 
 // The checkpoint of `feed` at `size`, signed by its origin, cosigned by
-// `witnesses` at `time`.
+// `witnesses` at `time` (a.cz/n1 with its key in roster `a_version`).
 std::string CheckpointNote(const Feed& feed, uint64_t size,
-                           const std::vector<const Party*>& witnesses, uint64_t time = 1798770000) {
+                           const std::vector<const Party*>& witnesses, uint64_t time = 1798770000,
+                           uint64_t a_version = 1) {
   const std::string log = certs::LogOrigin(feed.party->origin);
   const std::string body = certs::FormatCheckpoint(
       {log, size, Must(feed.tree.RootAt(size), "root"), {}});
-  std::string note = certs::SignNote(body, log, feed.party->node_key);
+  std::string note = certs::SignNote(body, log, *feed.checkpoint_key);
   for (const Party* w : witnesses) {
-    note += certs::CosignatureLine(body, certs::LogOrigin(w->origin), w->node_key, time);
+    const SigningKey& key = w == &A() ? NodeKeyOfA(a_version) : w->node_key;
+    note += certs::CosignatureLine(body, certs::LogOrigin(w->origin), key, time);
   }
   return note;
 }
@@ -182,11 +205,51 @@ void AddAlert(AuditBundle& bundle, const Feed& feed, int seq, uint64_t tree_size
 // The roster every bundle carries; set once by main's mode.
 Envelope* g_roster = nullptr;
 
+// Signs `bundle`'s claims as its exporter c.cz/n1 would: where each origin
+// is cut (its largest checkpoint), how many of its alerts the bundle holds,
+// the filter, complete origins, export time and roster version. Called on
+// a bundle as exported; tamper cases change the bundle afterwards.
+void SignClaims(AuditBundle& bundle) {
+  v1::ExportClaims claims;
+  claims.set_exporter(C().origin);
+  claims.set_roster_version(Must(certs::ParseRosterPayload(bundle.roster()), "roster").version());
+  claims.set_filter(bundle.filter());
+  std::vector<std::string> complete(bundle.complete_origins().begin(),
+                                    bundle.complete_origins().end());
+  std::sort(complete.begin(), complete.end());
+  for (const std::string& o : complete) claims.add_complete_origins(o);
+  claims.set_exported_at_ms(bundle.exported_at_ms());
+  std::map<std::string, certs::Checkpoint> cuts;
+  for (const v1::BundledCheckpoint& cp : bundle.checkpoints()) {
+    const certs::Checkpoint body = Must(
+        certs::ParseCheckpoint(Must(certs::ParseNote(cp.note()), "note").text), "checkpoint");
+    const std::string origin = Must(certs::FeedOriginFromLogOrigin(body.origin), "origin");
+    auto [it, inserted] = cuts.emplace(origin, body);
+    if (!inserted && body.size > it->second.size) it->second = body;
+  }
+  std::map<std::string, uint64_t> counts;
+  for (const v1::BundledAlert& a : bundle.alerts()) {
+    v1::Alert alert;
+    if (!alert.ParseFromString(a.envelope().payload())) Die("alert payload");
+    ++counts[alert.origin()];
+  }
+  for (const auto& [origin, cp] : cuts) {
+    v1::OriginCut* cut = claims.add_origins();
+    cut->set_origin(origin);
+    cut->set_tree_size(cp.size);
+    cut->set_root_hash(cp.root_hash);
+    cut->set_alerts(counts[origin]);
+  }
+  *bundle.mutable_claims() = certs::SignEnvelope(
+      claims.SerializeAsString(), certs::kExportClaimsPayloadType, C().node_key);
+}
+
 // a.cz/n1: 8 alerts, checkpoints of size 5 and 8 (both cosigned by b and c
 // unless `witnesses_8` says otherwise). b.cz/n1: 4 alerts, one checkpoint of
 // size 4 cosigned by a and c. Both origins complete.
 AuditBundle MakeBundle(const Feed& a, const Feed& b,
-                       std::vector<const Party*> witnesses_8 = {&B(), &C()}) {
+                       std::vector<const Party*> witnesses_8 = {&B(), &C()},
+                       uint64_t a_version = 1) {
   AuditBundle bundle;
   bundle.set_format(std::string(certs::kBundleFormat));
   *bundle.mutable_roster() = *g_roster;
@@ -197,11 +260,12 @@ AuditBundle MakeBundle(const Feed& a, const Feed& b,
     cp5->add_consistency_proof(h);
   }
   bundle.add_checkpoints()->set_note(CheckpointNote(a, 8, witnesses_8));
-  bundle.add_checkpoints()->set_note(CheckpointNote(b, 4, {&A(), &C()}));
+  bundle.add_checkpoints()->set_note(CheckpointNote(b, 4, {&A(), &C()}, 1798770000, a_version));
   for (int seq = 1; seq <= 8; ++seq) AddAlert(bundle, a, seq, 8);
   for (int seq = 1; seq <= 4; ++seq) AddAlert(bundle, b, seq, 4);
   bundle.add_complete_origins(A().origin);
   bundle.add_complete_origins(B().origin);
+  SignClaims(bundle);
   return bundle;
 }
 
@@ -222,6 +286,12 @@ struct Case {
   std::string message;  // substring of the finding's message
   std::string what;     // for the README
   AuditBundle bundle;
+  // Further tokens the audit must report, and the number of findings in all.
+  std::vector<std::string> also;
+  size_t count = 1;
+  std::string since;   // audit with --since <since>.wfb
+  std::string anchor;  // audit with --roster <anchor>
+  std::string error;   // the audit cannot run: this status code (token unused)
 };
 
 // The cosignature line `line` with its signature replaced by `forger`'s over
@@ -240,6 +310,169 @@ std::string ForgeCosignature(const std::string& line, const std::string& body,
   return absl::StrCat(line.substr(0, space + 1), absl::Base64Escape(blob), "\n");
 }
 
+using AddCase = std::function<void(std::string, std::string, std::string, std::string,
+                                   const std::function<void(AuditBundle&)>&)>;
+
+// The cases of signed claims, omissions, roster chains and auditing over
+// time. `add` copies `good`, tampers with it and appends the case; the
+// fields a case needs beyond one finding are set on cases.back().
+void CasesForIssue15(const Feed& a, const Feed& b, const AuditBundle& good,
+                     std::vector<Case>& cases, const AddCase& add) {
+  auto last = [&cases]() -> Case& { return cases.back(); };
+  // ------------------------------------------------------------- claims
+  add("claims-stripped", "claims_unsigned", "carries no signed export claims",
+      "the signed claims removed (as in a bundle exported before claims were signed)",
+      [](AuditBundle& x) { x.clear_claims(); });
+  last().origin = "";
+  add("claims-filter-altered", "claims_mismatch", "filter: the bundle says \"severity>=critical\"",
+      "the unsigned filter set to severity>=critical, so the bundle looks filtered",
+      [](AuditBundle& x) { x.set_filter("severity>=critical"); });
+  last().origin = "";
+  add("claims-exported-at-altered", "claims_mismatch", "exported_at_ms: the bundle says",
+      "the unsigned export time moved one day later",
+      [](AuditBundle& x) { x.set_exported_at_ms(x.exported_at_ms() + 86400000); });
+  last().origin = "";
+  add("claims-signature-flipped", "claims_invalid", "does not verify",
+      "bit 0 of byte 9 of the claims signature flipped", [](AuditBundle& x) {
+        (*x.mutable_claims()->mutable_signatures(0)->mutable_sig())[9] ^= 0x01;
+      });
+  last().origin = "";
+  add("claims-by-outsider", "claims_invalid", "no signature by the roster key of c.cz/n1",
+      "the claims, cut at a.cz/n1 size 5, re-signed by a key that is not in the roster",
+      [](AuditBundle& x) {
+        v1::ExportClaims claims;
+        if (!claims.ParseFromString(x.claims().payload())) Die("claims");
+        claims.mutable_origins(0)->set_tree_size(5);
+        *x.mutable_claims() = certs::SignEnvelope(
+            claims.SerializeAsString(), certs::kExportClaimsPayloadType, Outsider());
+      });
+  last().origin = "";
+  add("claims-cut-earlier", "claims_mismatch", "cut the log at size 8",
+      "a.cz/n1 cut at its size-5 checkpoint (the size-8 one and #6-#8 left out, proofs "
+      "redone for size 5) under claims that cut it at 8",
+      [&a](AuditBundle& x) {
+        x.mutable_checkpoints()->DeleteSubrange(1, 1);
+        x.mutable_checkpoints(0)->clear_consistency_proof();
+        x.mutable_alerts()->DeleteSubrange(5, 3);
+        for (int seq = 1; seq <= 5; ++seq) {
+          v1::BundledAlert* alert = x.mutable_alerts(seq - 1);
+          alert->set_tree_size(5);
+          alert->clear_inclusion_proof();
+          for (std::string& h : Must(a.tree.InclusionProof(seq - 1, 5), "proof")) {
+            alert->add_inclusion_proof(h);
+          }
+        }
+      });
+  // -------------------------------------------------------------- omissions
+  add("dropped-alert-complete-origins-cleared", "missing", "sequence 6",
+      "a.cz/n1 #6 left out and complete_origins cleared (the outside check's repro)",
+      [](AuditBundle& x) {
+        x.mutable_alerts()->DeleteSubrange(5, 1);
+        x.clear_complete_origins();
+      });
+  last().also = {"claims_mismatch"};
+  last().count = 2;
+  add("all-checkpoints-removed", "no_checkpoint", "cannot be placed in its log",
+      "every checkpoint removed: one finding per origin, not one per alert",
+      [](AuditBundle& x) { x.clear_checkpoints(); });
+  last().count = 2;
+  // A filtered export: a.cz/n1 #2, #4, #6, #8; b.cz/n1 none.
+  AuditBundle filtered = good;
+  filtered.clear_alerts();
+  filtered.clear_complete_origins();
+  filtered.set_filter("domain:example2.cz OR domain:example4.cz OR domain:example6.cz OR "
+                      "domain:example8.cz");
+  for (int seq = 2; seq <= 8; seq += 2) AddAlert(filtered, a, seq, 8);
+  SignClaims(filtered);
+  add("filtered", "ok", "",
+      "a filtered export (a.cz/n1 #2, #4, #6, #8): clean; the report shows 4 of 8 not shown",
+      [&filtered](AuditBundle& x) { x = filtered; });
+  add("filtered-dropped-alert", "claims_mismatch", "count 4 alert(s) of a.cz/n1",
+      "a.cz/n1 #4 left out of the filtered export", [&filtered](AuditBundle& x) {
+        x = filtered;
+        x.mutable_alerts()->DeleteSubrange(1, 1);
+      });
+  // ---------------------------------------------------------- roster chain
+  // a.cz/n1's #1-#4 signed under its v1 key, #5-#8 under v2, its
+  // checkpoints under v3; the bundle carries v1 and v2 before v3.
+  const Feed rotated_a = [] {
+    Feed f = BuildFeed(A(), 8, nullptr,
+                       [](int seq) -> const SigningKey& { return NodeKeyOfA(seq <= 4 ? 1 : 2); });
+    f.checkpoint_key = &NodeKeyOfA(3);
+    return f;
+  }();
+  AuditBundle rotated = MakeBundle(rotated_a, b, {&B(), &C()}, 3);
+  *rotated.mutable_roster() = (*g_chain)[2];
+  *rotated.add_roster_chain() = (*g_chain)[0];
+  *rotated.add_roster_chain() = (*g_chain)[1];
+  SignClaims(rotated);
+  add("rotated-chain", "ok", "",
+      "roster chain v1 -> v2 -> v3: a.cz/n1's alerts signed under its v1 and v2 keys, its "
+      "checkpoints under v3",
+      [&rotated](AuditBundle& x) { x = rotated; });
+  add("rotated-chain-broken-link", "", "the roster after v1 does not follow from it",
+      "v2 in the chain with one of its two signatures removed", [&rotated](AuditBundle& x) {
+        x = rotated;
+        x.mutable_roster_chain(1)->mutable_signatures()->RemoveLast();
+      });
+  last().error = "UNAUTHENTICATED";
+  add("rotated-chain-skipped-version", "", "skips versions",
+      "the chain carries v1 and v3 but not v2", [&rotated](AuditBundle& x) {
+        x = rotated;
+        x.mutable_roster_chain()->DeleteSubrange(1, 1);
+      });
+  last().error = "FAILED_PRECONDITION";
+  add("rotated-chain-not-reaching-anchor", "", "does not reach the anchor roster v1",
+      "the chain is v3 alone (v2 left out), audited with --roster roster.json (v1)",
+      [&rotated](AuditBundle& x) {
+        x = rotated;
+        x.clear_roster_chain();
+      });
+  last().error = "FAILED_PRECONDITION";
+  last().anchor = "roster.json";
+  // ------------------------------------------------------- auditing over time
+  // since-old: the same federation earlier, a.cz/n1 cut at 5.
+  AuditBundle old = good;
+  old.mutable_checkpoints()->DeleteSubrange(1, 1);
+  old.mutable_checkpoints(0)->clear_consistency_proof();
+  old.clear_alerts();
+  old.set_exported_at_ms(1798790000000);
+  for (int seq = 1; seq <= 5; ++seq) AddAlert(old, a, seq, 5);
+  for (int seq = 1; seq <= 4; ++seq) AddAlert(old, b, seq, 4);
+  SignClaims(old);
+  add("since-old", "ok", "", "an earlier bundle: a.cz/n1 cut at 5, b.cz/n1 at 4",
+      [&old](AuditBundle& x) { x = old; });
+  auto since_proof = [](AuditBundle& x, const Feed& feed, uint64_t from, uint64_t to) {
+    v1::SinceProof* p = x.add_since_proofs();
+    p->set_origin(feed.party->origin);
+    p->set_from_size(from);
+    p->set_to_size(to);
+    for (std::string& h : Must(feed.tree.ConsistencyProof(from, to), "consistency")) {
+      p->add_proof(h);
+    }
+  };
+  add("since-consistent", "ok", "",
+      "good.wfb with the consistency proof from since-old's a.cz/n1 size 5 to 8; audited "
+      "--since since-old.wfb",
+      [&](AuditBundle& x) { since_proof(x, a, 5, 8); });
+  last().since = "since-old";
+  add("since-missing-proof", "inconsistent", "no consistency proof from the --since bundle",
+      "good.wfb without consistency proofs, audited --since since-old.wfb",
+      [](AuditBundle&) {});
+  last().since = "since-old";
+  add("since-forked", "split_view", "is not a prefix of this bundle's",
+      "a later bundle from a split view (a.cz/n1's #3 onwards differ, all validly signed, "
+      "logged and cosigned) with its own proof from 5 to 8; audited --since since-old.wfb",
+      [&](AuditBundle& x) {
+        const Feed fork = BuildFeed(A(), 8, [](v1::Alert& alert) {
+          if (alert.sequence() == 3) alert.set_title("a different third alert");
+        });
+        x = MakeBundle(fork, b);
+        since_proof(x, fork, 5, 8);
+      });
+  last().since = "since-old";
+}
+
 std::vector<Case> Cases() {
   const Feed a = BuildFeed(A(), 8);
   const Feed b = BuildFeed(B(), 4);
@@ -249,9 +482,14 @@ std::vector<Case> Cases() {
                  const std::function<void(AuditBundle&)>& tamper) {
     AuditBundle bundle = good;
     tamper(bundle);
-    cases.push_back(Case{std::move(name), std::move(token),
-                         token == "ok" ? "" : A().origin, std::move(message),
-                         std::move(what), std::move(bundle)});
+    Case c;
+    c.name = std::move(name);
+    c.origin = token == "ok" ? "" : A().origin;
+    c.token = std::move(token);
+    c.message = std::move(message);
+    c.what = std::move(what);
+    c.bundle = std::move(bundle);
+    cases.push_back(std::move(c));
   };
   // alerts(i) is a.cz/n1 #i+1 for i < 8.
   add("good", "ok", "", "a clean bundle: two origins, cosigned checkpoints", [](AuditBundle&) {});
@@ -367,6 +605,7 @@ std::vector<Case> Cases() {
         });
         x = MakeBundle(broken, b);
       });
+  CasesForIssue15(a, b, good, cases, add);
   return cases;
 }
 
@@ -381,30 +620,48 @@ std::string Readme(const std::vector<Case>& cases) {
       "- `<case>.wfb`: an AuditBundle file (two serialized AuditBundle messages, the\n"
       "  second holding the alerts). The clean bundle has a.cz/n1 with 8 alerts and\n"
       "  checkpoints of size 5 and 8, b.cz/n1 with 4 alerts and a checkpoint of size 4;\n"
-      "  every checkpoint is cosigned by the two other nodes; both origins are complete.\n"
-      "- `<case>.expect`: `token` (the finding `watchfloor audit` must report, and the\n"
-      "  only one), `origin`, `count` (number of findings) and `message` (a substring\n"
-      "  of the finding's message). `token ok` means the bundle audits clean.\n\n"
+      "  every checkpoint is cosigned by the two other nodes; both origins are complete;\n"
+      "  the claims are signed by the exporter c.cz/n1.\n"
+      "- `<case>.expect`: `token` lines (every finding token `watchfloor audit` must\n"
+      "  report, and no other; the first names the finding `origin` and `message` (a\n"
+      "  substring) describe), `count` (number of findings). `token ok` means the\n"
+      "  bundle audits clean. `error CODE` instead: the bundle cannot be audited (exit\n"
+      "  2) and Audit() fails with that status code and `message`. `since NAME`: audit\n"
+      "  with `--since NAME.wfb`; `anchor FILE`: with `--roster FILE`.\n\n"
       "| case | token | tamper |\n|---|---|---|\n";
   for (const Case& c : cases) {
-    absl::StrAppend(&out, "| `", c.name, "` | `", c.token, "` | ", c.what, " |\n");
+    std::string token = c.error.empty() ? absl::StrCat("`", c.token, "`")
+                                        : absl::StrCat("error `", c.error, "`");
+    for (const std::string& t : c.also) absl::StrAppend(&token, ", `", t, "`");
+    absl::StrAppend(&out, "| `", c.name, "` | ", token, " | ", c.what, " |\n");
   }
   return out;
 }
 
 int WriteTestdata(const std::string& source_dir) {
-  static Envelope roster =
-      MakeRoster(ReadFile(source_dir + "/tests/testdata/roster/genesis.json"));
+  const std::string genesis = ReadFile(source_dir + "/tests/testdata/roster/genesis.json");
+  static Envelope roster = MakeRoster(genesis);
   g_roster = &roster;
+  static std::vector<Envelope> chain = {roster, MakeRoster(genesis, 2), MakeRoster(genesis, 3)};
+  g_chain = &chain;
   const std::string dir = source_dir + "/tests/testdata/audit";
   WriteFile(dir + "/roster.json", certs::EnvelopeToJson(roster) + "\n");
   const std::vector<Case> cases = Cases();
   for (const Case& c : cases) {
     WriteFile(dir + "/" + c.name + ".wfb", BundleFile(c.bundle));
-    std::string expect = absl::StrCat("token ", c.token, "\n");
-    if (c.token != "ok") {
-      absl::StrAppend(&expect, "origin ", c.origin, "\ncount 1\nmessage ", c.message, "\n");
+    std::string expect;
+    if (!c.error.empty()) {
+      absl::StrAppend(&expect, "error ", c.error, "\nmessage ", c.message, "\n");
+    } else {
+      absl::StrAppend(&expect, "token ", c.token, "\n");
+      for (const std::string& t : c.also) absl::StrAppend(&expect, "token ", t, "\n");
+      if (c.token != "ok") {
+        absl::StrAppend(&expect, "origin ", c.origin, "\ncount ", c.count, "\nmessage ",
+                        c.message, "\n");
+      }
     }
+    if (!c.since.empty()) absl::StrAppend(&expect, "since ", c.since, "\n");
+    if (!c.anchor.empty()) absl::StrAppend(&expect, "anchor ", c.anchor, "\n");
     WriteFile(dir + "/" + c.name + ".expect", expect);
   }
   WriteFile(dir + "/README.md", Readme(cases));
@@ -423,6 +680,7 @@ int WriteLarge(const std::string& source_dir, int n, const std::string& path) {
   bundle.add_checkpoints()->set_note(CheckpointNote(a, n, {&B(), &C()}));
   for (int seq = 1; seq <= n; ++seq) AddAlert(bundle, a, seq, n);
   bundle.add_complete_origins(A().origin);
+  SignClaims(bundle);
   WriteFile(path, BundleFile(bundle));
   std::printf("wrote %d alerts to %s\n", n, path.c_str());
   return 0;

@@ -4,6 +4,9 @@
 // and cosigns, cosignatures are gossiped until every node holds all of
 // them; proofs and evidence over the Node API; split views are stored and
 // gossiped as evidence; bad checkpoints are refused and change nothing.
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,9 +14,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "certs/audit.h"
+#include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/merkle.h"
 #include "certs/note.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/federation_util.h"
 #include "tests/test_util.h"
@@ -461,6 +466,199 @@ TEST_F(TransparencyTest, AnExportFromAWitnessAuditsCleanWithTheQuorumMet) {
   ASSERT_TRUE(report.ok());
   EXPECT_FALSE(report->ok());
   EXPECT_EQ(report->Tokens(), std::set<std::string>{"signature_failure"}) << report->Summary();
+}
+
+const certs::OriginAudit* FindOrigin(const certs::AuditReport& report, const std::string& origin) {
+  for (const certs::OriginAudit& o : report.origins) {
+    if (o.origin == origin) return &o;
+  }
+  return nullptr;
+}
+
+// `watchfloor audit args...`: its exit code, output discarded.
+int AuditCli(const std::string& args) {
+  const int status = std::system((WatchfloorBinary() + " audit " + args + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The exporting node signs its claims; the outside check's repro (drop
+// alert #26 of 50 and clear complete_origins) fails the audit, and a
+// filtered export's claims count what it holds.
+TEST_F(TransparencyTest, ExportClaimsAreSignedAndAnOmissionFailsTheAudit) {
+  const std::vector<std::string> ids = PublishAt0(50);
+  WaitForWitnessed(1, 50);
+  v1::AuditBundle bundle = ExportFrom(fed_, 1, v1::ExportRequest());
+  ASSERT_EQ(bundle.claims().payload_type(), certs::kExportClaimsPayloadType);
+  v1::ExportClaims claims;
+  ASSERT_TRUE(claims.ParseFromString(bundle.claims().payload()));
+  EXPECT_EQ(claims.exporter(), fed_.origin(1));
+  EXPECT_EQ(claims.filter(), "");
+  EXPECT_EQ(claims.exported_at_ms(), bundle.exported_at_ms());
+  ASSERT_EQ(claims.origins_size(), 1);
+  EXPECT_EQ(claims.origins(0).origin(), fed_.origin(0));
+  EXPECT_EQ(claims.origins(0).tree_size(), 50u);
+  EXPECT_EQ(claims.origins(0).root_hash(), Root(ids, 50));
+  EXPECT_EQ(claims.origins(0).alerts(), 50u);
+  certs::AuditOptions opts;
+  opts.anchor = &fed_.roster();
+  absl::StatusOr<certs::AuditReport> report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+  EXPECT_TRUE(report->claims_valid);
+  EXPECT_EQ(report->exporter, fed_.origin(1));
+
+  TempDir dir;
+  WriteFile(dir.Join("roster.json"), certs::EnvelopeToJson(fed_.roster().envelope()));
+  WriteFile(dir.Join("full.wfb"), bundle.SerializeAsString());
+  EXPECT_EQ(AuditCli(dir.Join("full.wfb") + " --roster " + dir.Join("roster.json")), 0);
+
+  ASSERT_EQ(bundle.alerts(25).envelope().payload(), [&] {
+    v1::Alert alert;  // alerts(25) is #26
+    alert.ParseFromString(bundle.alerts(25).envelope().payload());
+    EXPECT_EQ(alert.sequence(), 26u);
+    return bundle.alerts(25).envelope().payload();
+  }());
+  bundle.mutable_alerts()->DeleteSubrange(25, 1);
+  bundle.clear_complete_origins();
+  report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->Tokens(), (std::set<std::string>{"missing", "claims_mismatch"}))
+      << report->Summary();
+  EXPECT_EQ(FindOrigin(*report, fed_.origin(0))->missing, 1u);
+  WriteFile(dir.Join("dropped.wfb"), bundle.SerializeAsString());
+  EXPECT_EQ(AuditCli(dir.Join("dropped.wfb") + " --roster " + dir.Join("roster.json")), 1);
+
+  // A filtered export: the claims count the matches; the report says how
+  // many entries of the log the bundle does not show.
+  v1::ExportRequest filtered;
+  filtered.add_filters()->add_conditions()->mutable_origin()->add_origins(fed_.origin(0));
+  filtered.set_filter_text(absl::StrCat("origin:", fed_.origin(0)));
+  v1::Filter* none = filtered.add_filters();
+  none->add_conditions()->mutable_origin()->add_origins("nobody.cz/n1");
+  bundle = ExportFrom(fed_, 2, filtered);
+  ASSERT_TRUE(claims.ParseFromString(bundle.claims().payload()));
+  EXPECT_EQ(claims.exporter(), fed_.origin(2));
+  EXPECT_EQ(claims.filter(), filtered.filter_text());
+  EXPECT_EQ(claims.complete_origins_size(), 0);
+  report = certs::Audit(bundle, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+  bundle.mutable_alerts()->DeleteSubrange(0, 1);
+  report = certs::Audit(bundle, opts);
+  EXPECT_EQ(report->Tokens(), std::set<std::string>{"claims_mismatch"}) << report->Summary();
+  opts.require_complete = true;
+  report = certs::Audit(bundle, opts);
+  EXPECT_EQ(FindOrigin(*report, fed_.origin(0))->missing, 1u);
+}
+
+// Auditing over time: an export with the older bundle's checkpoint sizes
+// carries consistency proofs to its own; audited against the older bundle
+// it is consistent. Without the proofs, or against an older bundle from a
+// split view, it is not.
+TEST_F(TransparencyTest, AnExportSinceAnOlderBundleProvesTheLogOnlyGrew) {
+  std::vector<std::string> ids = PublishAt0(10);
+  WaitForWitnessed(1, 10);
+  const v1::AuditBundle old = ExportFrom(fed_, 1, v1::ExportRequest());
+  for (const std::string& id : PublishAt0(7, 100)) ids.push_back(id);
+  WaitForWitnessed(1, 17);
+
+  v1::ExportRequest since;
+  v1::ExportSince* s = since.add_since();
+  s->set_origin(fed_.origin(0));
+  s->set_tree_size(10);
+  const v1::AuditBundle later = ExportFrom(fed_, 1, since);
+  ASSERT_EQ(later.since_proofs_size(), 1);
+  EXPECT_EQ(later.since_proofs(0).from_size(), 10u);
+  EXPECT_EQ(later.since_proofs(0).to_size(), 17u);
+
+  certs::AuditOptions opts;
+  opts.anchor = &fed_.roster();
+  opts.since = &old;
+  absl::StatusOr<certs::AuditReport> report = certs::Audit(later, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->Summary();
+  const certs::OriginAudit* o = FindOrigin(*report, fed_.origin(0));
+  EXPECT_EQ(o->since_size, 10u);
+  EXPECT_TRUE(o->since_consistent);
+
+  // Without the proofs: unproven.
+  report = certs::Audit(ExportFrom(fed_, 1, v1::ExportRequest()), opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->Tokens(), std::set<std::string>{"inconsistent"}) << report->Summary();
+
+  // The older bundle from a split view: node 0 signed another size-10 root.
+  v1::AuditBundle forked = old;
+  std::vector<std::string> other = ids;
+  other[4] = std::string(64, 'a');
+  forked.mutable_checkpoints(0)->set_note(ForgeBy0(10, Root(other, 10)));
+  opts.since = &forked;
+  report = certs::Audit(later, opts);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->Tokens(), std::set<std::string>{"split_view"}) << report->Summary();
+
+  // The CLI end to end: export --since-checkpoint writes the proofs, audit
+  // --since checks them.
+  TempDir dir;
+  WriteFile(dir.Join("roster.json"), certs::EnvelopeToJson(fed_.roster().envelope()));
+  WriteFile(dir.Join("old.wfb"), old.SerializeAsString());
+  WriteFile(dir.Join("forked.wfb"), forked.SerializeAsString());
+  WriteFile(dir.Join("ca.pem"), fed_.roster().CaBundlePem());
+  const auto& m = fed_.member(1);
+  const std::string exported = dir.Join("new.wfb");
+  const std::string export_cmd = absl::StrCat(
+      WatchfloorBinary(), " export --node ", m.endpoint(), " --tls-cert ", m.client_cert_file,
+      " --tls-key ", m.client_key_file, " --tls-ca ", dir.Join("ca.pem"), " --node-origin ",
+      fed_.origin(1), " --since-checkpoint ", dir.Join("old.wfb"), " --out ", exported,
+      " >/dev/null");
+  ASSERT_EQ(std::system(export_cmd.c_str()), 0) << export_cmd;
+  const std::string roster = " --roster " + dir.Join("roster.json");
+  EXPECT_EQ(AuditCli(exported + " --since " + dir.Join("old.wfb") + roster), 0);
+  EXPECT_EQ(AuditCli(exported + " --since " + dir.Join("forked.wfb") + roster), 1);
+  // A live node, audited here against the older bundle: it is asked for the
+  // proofs the same way.
+  const std::string live = absl::StrCat(
+      "--node ", m.endpoint(), " --tls-cert ", m.client_cert_file, " --tls-key ",
+      m.client_key_file, " --tls-ca ", dir.Join("ca.pem"), " --node-origin ", fed_.origin(1));
+  EXPECT_EQ(AuditCli(live + " --since " + dir.Join("old.wfb") + roster), 0);
+  EXPECT_EQ(AuditCli(live + " --since " + dir.Join("forked.wfb") + roster), 1);
+}
+
+// A since list that names no checkpoint is refused before anything streams.
+TEST_F(TransparencyTest, ExportRefusesABadSinceList) {
+  const struct {
+    std::string origin;
+    uint64_t size;
+    std::string message;
+  } cases[] = {
+      {"not an origin", 3, "since: origin: "},
+      {fed_.origin(0), 0, "since: tree size 0 for "},
+  };
+  for (const auto& c : cases) {
+    v1::ExportRequest req;
+    v1::ExportSince* s = req.add_since();
+    s->set_origin(c.origin);
+    s->set_tree_size(c.size);
+    grpc::ClientContext ctx;
+    auto reader = fed_.Client(1)->Export(WithDeadline(&ctx), req);
+    v1::AuditBundle piece;
+    EXPECT_FALSE(reader->Read(&piece));
+    const grpc::Status st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.message;
+    EXPECT_THAT(st.error_message(), ::testing::HasSubstr(c.message));
+  }
+  v1::ExportRequest twice;
+  for (int i = 0; i < 2; ++i) {
+    v1::ExportSince* s = twice.add_since();
+    s->set_origin(fed_.origin(0));
+    s->set_tree_size(1);
+  }
+  grpc::ClientContext ctx;
+  auto reader = fed_.Client(1)->Export(WithDeadline(&ctx), twice);
+  v1::AuditBundle piece;
+  EXPECT_FALSE(reader->Read(&piece));
+  const grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), ::testing::HasSubstr("is named twice"));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,11 +32,14 @@ struct AuditFlags {
   int quorum = -1;  // -1: the default majority
   bool json = false;
   int threads = 1;
+  bool require_complete = false;
+  std::optional<watchfloor::v1::AuditBundle> since;  // --since, parsed
 };
 
 // Audits `bundle` and prints the summary (or JSON) to stdout. Returns kExitOk
-// if everything checks, kExitFailure on any finding or an unauditable bundle
-// (untrusted roster: message on stderr), kExitUsage if it is not a bundle.
+// if everything checks, kExitFailure on any finding, kExitUsage if it is not
+// a bundle or cannot be audited at all (untrusted or unreadable roster
+// chain: message on stderr; docs/PROTOCOL.md section 13).
 int AuditBundleAndReport(const watchfloor::v1::AuditBundle& bundle, const AuditFlags& flags);
 
 namespace {
@@ -87,15 +91,18 @@ int AuditBundleAndReport(const watchfloor::v1::AuditBundle& bundle, const AuditF
   options.anchor = flags.anchor ? &*flags.anchor : nullptr;
   options.quorum = flags.quorum;
   options.threads = flags.threads;
+  options.require_complete = flags.require_complete;
+  options.since = flags.since ? &*flags.since : nullptr;
   absl::StatusOr<certs::AuditReport> report = certs::Audit(bundle, options);
   if (!report.ok()) {
     std::fprintf(stderr,
                  "error: %s cannot be audited: %s\n"
                  "The bundle's roster is not trusted, so none of its keys are. %s\n",
                  flags.bundle_path.c_str(), std::string(report.status().message()).c_str(),
-                 flags.anchor ? "Check that --roster is this federation's current roster."
+                 flags.anchor ? "Check that --roster is a roster of this federation that the "
+                                "bundle's roster chain reaches."
                               : "Audit against the roster you trust with --roster FILE.");
-    return kExitFailure;
+    return kExitUsage;
   }
   const std::string out = flags.json ? report->Json() : report->Summary();
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -112,10 +119,22 @@ int AuditCommand(int argc, char** argv) {
       "origin it reports alerts checked, signature failures, chain breaks,\n"
       "inclusion failures, order, missing sequences (complete origins),\n"
       "checkpoint consistency and whether the witness quorum was met.\n\n"
-      "Without --roster the bundle's own roster must meet its own threshold,\n"
-      "and its fingerprint is printed for you to compare out of band.\n\n"
-      "Exit codes: 0 everything checks, 1 any finding (or an untrusted\n"
-      "roster), 2 usage error or unreadable bundle.",
+      "The bundle carries the roster chain from an older version to the one\n"
+      "that signed its checkpoints; --roster must be a version on it (or the\n"
+      "one before its first). Without --roster the chain's first roster must\n"
+      "meet its own threshold, and its fingerprint is printed for you to\n"
+      "compare out of band.\n\n"
+      "The exporter's claims (filter, where each log is cut, counts) must be\n"
+      "signed by its node key. Without a filter every sequence up to each\n"
+      "checkpoint must be present; with one the report says how many entries\n"
+      "the bundle does not show. The report ends with what was and was not\n"
+      "proven.\n\n"
+      "  watchfloor audit new.wfb --since old.wfb --roster roster.json\n"
+      "checks that each log in new.wfb only grew since old.wfb (new.wfb must\n"
+      "be exported with --since-checkpoint old.wfb).\n\n"
+      "Exit codes: 0 everything checks, 1 any finding (or, with --node, the\n"
+      "node failed), 2 usage error, unreadable bundle, or a bundle that\n"
+      "cannot be audited (untrusted or unreadable roster chain).",
       {{"roster", "FILE",
         "the roster you trust (DSSE JSON, as 'watchfloor roster' writes); the bundle's "
         "roster must be it or its next version"},
@@ -123,6 +142,12 @@ int AuditCommand(int argc, char** argv) {
         "witness members required on each origin's latest checkpoint (default: a majority "
         "of the other members)"},
        {"json", "", "print the report as JSON instead of the summary"},
+       {"require-complete", "",
+        "with a filtered bundle, report every entry up to a checkpoint that it does not "
+        "show as missing"},
+       {"since", "FILE",
+        "an older bundle: check that every log only grew since it (consistency proofs "
+        "from 'watchfloor export --since-checkpoint FILE'; with --node, asked for)"},
        {"threads", "N", "verification threads (default: the number of CPUs)"},
        {"filter", "EXPR",
         "with --node: audit only alerts matching EXPR (docs/FILTERS.md); filters OR", "",
@@ -148,6 +173,19 @@ int AuditCommand(int argc, char** argv) {
 
   AuditFlags flags;
   flags.json = args.Has("json");
+  flags.require_complete = args.Has("require-complete");
+  if (args.Has("since")) {
+    const std::string path = args.Get("since");
+    std::string why;
+    std::optional<std::string> data = ReadWholeFile(path, &why);
+    if (!data) return UsageError(absl::StrCat("cannot read --since bundle ", path, ": ", why));
+    flags.since.emplace();
+    if (!flags.since->ParseFromString(*data) || flags.since->format() != certs::kBundleFormat) {
+      return UsageError(absl::StrCat("--since ", path,
+                                     " is not an audit bundle; pass an older file written by "
+                                     "'watchfloor export'"));
+    }
+  }
   const unsigned cpus = std::thread::hardware_concurrency();
   flags.threads = cpus == 0 ? 1 : static_cast<int>(cpus);
   if (args.Has("threads")) {
@@ -197,8 +235,18 @@ int AuditCommand(int argc, char** argv) {
         !f.ok()) {
       return UsageError(std::string(f.status().message().substr(7)));  // minus "usage: "
     }
+    // With --since, ask the node for consistency proofs from its checkpoints.
+    std::vector<watchfloor::v1::ExportSince> since;
+    if (flags.since) {
+      std::vector<std::string> notes;
+      for (const auto& cp : flags.since->checkpoints()) notes.push_back(cp.note());
+      absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> sizes =
+          SinceSizesOf(notes, absl::StrCat("--since ", args.Get("since")));
+      if (!sizes.ok()) return UsageError(std::string(sizes.status().message()));
+      since = *std::move(sizes);
+    }
     // Whatever the node answers is its failure (exit 1), not a usage error.
-    absl::StatusOr<std::string> data = FetchBundle(args, args.GetAll("filter"));
+    absl::StatusOr<std::string> data = FetchBundle(args, args.GetAll("filter"), since);
     if (!data.ok()) {
       return PrintError(absl::Status(
           data.status().code(), absl::StrCat("exporting from ", flags.bundle_path, ": ",

@@ -25,9 +25,17 @@ absl::StatusOr<std::unique_ptr<watchfloor::v1::Node::Stub>> Connect(
 // Streams Node.Export from the node named by the connection flags, for the
 // OR of `filters` (docs/FILTERS.md text syntax; none: everything), and
 // returns the bundle: the pieces serialized and concatenated, which is a
-// serialized watchfloor.v1.AuditBundle (export_cmd.cc).
-absl::StatusOr<std::string> FetchBundle(const ParsedArgs& args,
-                                        const std::vector<std::string>& filters);
+// serialized watchfloor.v1.AuditBundle (export_cmd.cc). `since` (older
+// checkpoint sizes) asks for consistency proofs from them.
+absl::StatusOr<std::string> FetchBundle(
+    const ParsedArgs& args, const std::vector<std::string>& filters,
+    const std::vector<watchfloor::v1::ExportSince>& since = {});
+
+// The largest tree size per origin among checkpoint `notes` (signatures
+// not checked), for ExportRequest.since. INVALID_ARGUMENT naming `what` if a
+// note is not a checkpoint of a feed origin (export_cmd.cc).
+absl::StatusOr<std::vector<watchfloor::v1::ExportSince>> SinceSizesOf(
+    const std::vector<std::string>& notes, const std::string& what);
 
 }  // namespace watchfloor::cli
 
