@@ -14,6 +14,7 @@ PACKAGES=(
   libabsl-dev libssl-dev openssl libsodium-dev libidn2-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   bazel-bootstrap python3 procps
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 say() { printf '==> %s\n' "$*"; }
