@@ -315,7 +315,11 @@ absl::Status Ledger::LoadLogs() {
     absl::MutexLock lock(&mu_);
     heads = heads_;
   }
-  for (const auto& [origin, head] : heads) {
+  for (const auto& entry : heads) {
+    // Not a structured binding: a lambda below captures origin, which C++17
+    // (and clang) does not allow for a binding.
+    const std::string& origin = entry.first;
+    const FeedHead& head = entry.second;
     if (head.sequence == 0) continue;
     // The perfect subtrees of a tree of `size` leaves, largest first: one
     // per set bit of size.

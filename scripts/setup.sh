@@ -15,6 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   bazel-bootstrap python3 procps
   python3-grpcio python3-protobuf  # tests/reflection_test.sh: a reflection-only client
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -1,22 +1,75 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds, runs CTest (unit,
-# in-process gRPC, multi-process crash and CLI tests) and the Bazel build and
-# tests. Exits non-zero if anything fails. Idempotent.
+# in-process gRPC, multi-process crash and CLI tests), the Bazel build and
+# tests, then the whole CTest suite again under ASan+UBSan (clang-14,
+# build-asan/) and every libFuzzer target for a short fixed time. Exits
+# non-zero if anything fails. Idempotent. This is what CI runs (.ci/run).
 #
 #   scripts/test.sh              everything
-#   WF_SKIP_BAZEL=1 scripts/test.sh   CTest only
+#   scripts/test.sh --asan       only the ASan+UBSan build and CTest suite
+#   scripts/test.sh --tsan       only the TSan build and CTest suite (build-tsan/)
+#   scripts/test.sh --help
+#
+#   WF_SKIP_BAZEL=1   skip the Bazel build and tests
+#   WF_SKIP_ASAN=1    skip the ASan+UBSan suite (and the fuzz run after it)
+#   WF_SKIP_FUZZ=1    skip the fuzz run (scripts/fuzz.sh --seconds 30)
+#   WF_JOBS=N         parallel jobs (default 2)
+#
+# Sanitizer runs and their suppressions: docs/FUZZING.md ("Sanitizer builds").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*"; }
+JOBS="${WF_JOBS:-2}"
+
+usage() { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+. scripts/sanitizers.sh
+
+# sanitized_suite DIR SANITIZERS FUZZ: configures DIR (configure_sanitized),
+# builds everything and runs the whole CTest suite there.
+sanitized_suite() {
+  local dir=$1 sanitizers=$2 fuzz=$3 start=$SECONDS
+  say "configuring $dir (clang-14, -fsanitize=$sanitizers)"
+  configure_sanitized "$dir" "$sanitizers" "$fuzz"
+  say "building $dir with $JOBS jobs"
+  cmake --build "$dir" -j "$JOBS"
+  local built=$SECONDS
+  say "running CTest under -fsanitize=$sanitizers"
+  sanitizer_env
+  ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --timeout 900
+  say "$dir: built in $((built - start)) s, CTest in $((SECONDS - built)) s"
+}
+
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  --asan)
+    WF_SKIP_BUILD=1 scripts/setup.sh
+    sanitized_suite build-asan address,undefined ON
+    say "ASan+UBSan suite passed"; exit 0 ;;
+  --tsan)
+    WF_SKIP_BUILD=1 scripts/setup.sh
+    sanitized_suite build-tsan thread OFF
+    say "TSan suite passed"; exit 0 ;;
+  "") ;;
+  *) echo "error: unknown argument '$1'; see scripts/test.sh --help" >&2; exit 2 ;;
+esac
 
 scripts/setup.sh
 
 say "running CTest"
-ctest --test-dir build --output-on-failure -j "${WF_JOBS:-2}" --timeout 600
+ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 600
 
 if [ "${WF_SKIP_BAZEL:-0}" != 1 ]; then
   say "running the Bazel build and tests"
   third_party/bazel/bazel_test.sh
+fi
+
+if [ "${WF_SKIP_ASAN:-0}" != 1 ]; then
+  sanitized_suite build-asan address,undefined ON
+  if [ "${WF_SKIP_FUZZ:-0}" != 1 ]; then
+    say "running every fuzz target for 30 s"
+    scripts/fuzz.sh --build-dir build-asan --seconds 30
+  fi
 fi
 say "all tests passed"

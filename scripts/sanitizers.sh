@@ -1,0 +1,26 @@
+# Sourced by scripts/test.sh and scripts/fuzz.sh (not run directly): how a
+# sanitizer build dir is configured, and the sanitizer runtime options.
+
+# configure_sanitized DIR SANITIZERS FUZZ: configures DIR with clang-14,
+# -DWATCHFLOOR_SANITIZE=SANITIZERS and -DWATCHFLOOR_FUZZ=FUZZ (ON/OFF); -O1
+# and line tables only: quick to build, readable stacks. Idempotent.
+configure_sanitized() {
+  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
+    -DWATCHFLOOR_SANITIZE="$2" -DWATCHFLOOR_FUZZ="$3" >/dev/null
+}
+
+# Runtime options for every test and every `watchfloor` process a test
+# spawns (children inherit the environment). Suppressions name only
+# third-party frames; tests/*.supp say why each is there.
+sanitizer_env() {
+  export ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1:strict_init_order=1:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+  export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1:print_suppressions=0"
+  if [ -x /usr/bin/llvm-symbolizer-14 ]; then
+    export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
+  fi
+}
