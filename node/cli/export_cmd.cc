@@ -10,6 +10,7 @@
 #include "grpcpp/client_context.h"
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
+#include "node/cli/interop_cmds.h"
 #include "node/filter_parser.h"
 #include "node/grpc_status.h"
 #include "watchfloor/v1/audit.pb.h"
@@ -43,7 +44,8 @@ absl::StatusOr<std::string> FetchBundle(const ParsedArgs& args,
 
 int ExportCommand(int argc, char** argv) {
   std::vector<FlagSpec> flags = {
-      {"out", "FILE", "write the bundle here (must not exist)", "", false, true},
+      {"out", "FILE", "write the bundle here (must not exist; '-' = stdout for stix/misp)", "", false, true},
+      {"format", "FORMAT", "wfb (audit bundle), stix (STIX 2.1 bundle) or misp (MISP events)", "wfb"},
       {"filter", "EXPR", "only alerts matching EXPR (docs/FILTERS.md); filters OR", "", true},
   };
   for (FlagSpec& f : ConnectionFlags()) flags.push_back(std::move(f));
@@ -58,9 +60,16 @@ int ExportCommand(int argc, char** argv) {
       "Alerts newer than the chosen checkpoint are left out; they are in the\n"
       "next one, a second or so later. Without --filter the bundle covers\n"
       "every feed completely, so the audit also reports missing alerts.\n"
-      "Format: docs/PROTOCOL.md \"Audit bundle\".",
+      "Format: docs/PROTOCOL.md \"Audit bundle\". --format stix or misp writes the\n"
+      "matching alerts as a STIX 2.1 bundle or MISP events instead (docs/INTEROP.md).",
       flags};
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
+    const std::string format = args.Get("format");
+    if (format == "stix" || format == "misp") return ExportInteropFormat(args, format);
+    if (format != "wfb") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "usage: --format \"", format, "\" is unknown; use wfb, stix or misp"));
+    }
     const std::string out = args.Get("out");
     WF_ASSIGN_OR_RETURN(std::string bundle, FetchBundle(args, args.GetAll("filter")));
     watchfloor::v1::AuditBundle parsed;

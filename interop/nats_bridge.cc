@@ -1,0 +1,298 @@
+#include "interop/nats_bridge.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <deque>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "certs/dsse.h"
+#include "grpcpp/client_context.h"
+#include "interop/cursor_file.h"
+#include "interop/names.h"
+
+namespace watchfloor::interop {
+namespace {
+
+constexpr size_t kQueueCapacity = 4096;
+constexpr absl::Duration kRequestTimeout = absl::Seconds(5);
+
+struct Item {
+  uint64_t cursor;
+  std::string id;
+  std::string subject;
+  std::string json;  // DSSE JSON envelope
+};
+
+struct InFlight {
+  uint64_t seq;
+  uint64_t cursor;
+  absl::Time sent;
+  bool acked = false;
+};
+
+absl::Status FromGrpc(const grpc::Status& st) {
+  return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+}
+
+// The JetStream API's error description in a reply, or "" if it is not one.
+std::string ApiError(const std::string& payload) {
+  size_t at = payload.find("\"error\"");
+  if (at == std::string::npos) return "";
+  size_t d = payload.find("\"description\":\"", at);
+  if (d == std::string::npos) return payload;
+  d += 15;
+  return payload.substr(d, payload.find('"', d) - d);
+}
+
+}  // namespace
+
+struct NatsBridge::Impl {
+  Impl(watchfloor::v1::Node::StubInterface* n, NatsBridgeOptions o)
+      : node(n), options(std::move(o)) {}
+
+  watchfloor::v1::Node::StubInterface* node;
+  NatsBridgeOptions options;
+  int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  std::atomic<bool> stop{false};
+
+  mutable absl::Mutex mu;
+  std::deque<Item> queue ABSL_GUARDED_BY(mu);
+  bool reader_done ABSL_GUARDED_BY(mu) = false;
+  absl::Status reader_status ABSL_GUARDED_BY(mu);
+  NatsBridgeStats stats ABSL_GUARDED_BY(mu);
+  grpc::ClientContext* reader_ctx ABSL_GUARDED_BY(mu) = nullptr;
+
+  void Wake() {
+    uint64_t one = 1;
+    (void)!write(wake_fd, &one, sizeof(one));
+  }
+
+  // The reader thread: the node's subscription into `queue`. Resubscribes
+  // from the last cursor after a slow-consumer disconnect.
+  void ReadNode(uint64_t cursor) {
+    absl::Status status;
+    while (!stop.load()) {
+      grpc::ClientContext ctx;
+      {
+        absl::MutexLock l(&mu);
+        reader_ctx = &ctx;
+      }
+      watchfloor::v1::SubscribeRequest req;
+      req.set_cursor(cursor);
+      for (const auto& f : options.filters) *req.add_filters() = f;
+      auto reader = node->Subscribe(&ctx, req);
+      watchfloor::v1::SubscribeResponse msg;
+      while (reader->Read(&msg)) {
+        watchfloor::v1::Alert alert;
+        if (!alert.ParseFromString(msg.envelope().payload())) {
+          status = absl::DataLossError(absl::StrCat("alert ", msg.id(), " has an unreadable payload"));
+          ctx.TryCancel();
+          break;
+        }
+        Item item{msg.cursor(), msg.id(), NatsSubject(alert.origin(), alert.category()),
+                  certs::EnvelopeToJson(msg.envelope())};
+        cursor = msg.cursor();
+        absl::MutexLock l(&mu);
+        auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+          return queue.size() < kQueueCapacity || stop.load();
+        };
+        mu.Await(absl::Condition(&room));
+        queue.push_back(std::move(item));
+        Wake();
+      }
+      grpc::Status st = reader->Finish();
+      {
+        absl::MutexLock l(&mu);
+        reader_ctx = nullptr;
+      }
+      if (!status.ok() || stop.load()) break;
+      if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) continue;  // resubscribe
+      status = st.ok() ? absl::UnavailableError("the node ended the subscription")
+                       : FromGrpc(st);
+      if (status.code() == absl::StatusCode::kUnavailable) {
+        status = absl::UnavailableError(
+            absl::StrCat("lost the node's subscription: ", status.message()));
+      }
+      break;
+    }
+    absl::MutexLock l(&mu);
+    reader_done = true;
+    reader_status = status;
+    Wake();
+  }
+
+  absl::Status EnsureStream(NatsConnection* nats) {
+    const std::string& name = options.stream;
+    absl::StatusOr<NatsMessage> info =
+        nats->Request(absl::StrCat("$JS.API.STREAM.INFO.", name), "", kRequestTimeout);
+    if (!info.ok()) return info.status();
+    if (info->status == 503) {
+      return absl::FailedPreconditionError(
+          "JetStream is not enabled on the NATS server; start nats-server with -js");
+    }
+    if (ApiError(info->payload).empty()) return absl::OkStatus();
+    if (!absl::StrContains(info->payload, "10059")) {  // stream not found
+      return absl::FailedPreconditionError(
+          absl::StrCat("JetStream stream ", name, ": ", ApiError(info->payload)));
+    }
+    const std::string config = absl::StrCat(
+        "{\"name\":\"", name,
+        "\",\"subjects\":[\"watchfloor.>\"],\"retention\":\"limits\",\"storage\":\"file\","
+        "\"num_replicas\":1,\"duplicate_window\":",
+        absl::ToInt64Nanoseconds(options.duplicate_window), "}");
+    absl::StatusOr<NatsMessage> created =
+        nats->Request(absl::StrCat("$JS.API.STREAM.CREATE.", name), config, kRequestTimeout);
+    if (!created.ok()) return created.status();
+    if (std::string err = ApiError(created->payload); !err.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("JetStream refused to create stream ", name, ": ", err));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Persist(uint64_t cursor) {
+    absl::Status st = StoreCursor(options.state_path, cursor);
+    if (st.ok()) {
+      absl::MutexLock l(&mu);
+      stats.cursor = cursor;
+    }
+    return st;
+  }
+
+  absl::Status Bridge(NatsConnection* nats, uint64_t start_cursor) {
+    const std::string ack_prefix = absl::StrCat(nats->inbox_prefix(), ".ack.");
+    nats->Subscribe(absl::StrCat(ack_prefix, "*"), "acks");
+    std::deque<InFlight> inflight;
+    uint64_t next_seq = 1, acked_cursor = start_cursor, persisted = start_cursor;
+    absl::Time last_sync = absl::Now();
+    while (true) {
+      std::vector<Item> batch;
+      bool done;
+      absl::Status reader_st;
+      {
+        absl::MutexLock l(&mu);
+        while (!queue.empty() && inflight.size() + batch.size() <
+                                     static_cast<size_t>(options.max_in_flight)) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+        done = reader_done && queue.empty();
+        reader_st = reader_status;
+      }
+      const absl::Time now = absl::Now();
+      for (Item& item : batch) {
+        nats->Publish(item.subject, absl::StrCat(ack_prefix, next_seq), item.id, item.json);
+        inflight.push_back(InFlight{next_seq++, item.cursor, now});
+      }
+      if (absl::Status st = nats->Flush(); !st.ok()) return st;
+      if (stop.load() || (done && inflight.empty())) {
+        if (acked_cursor != persisted) {
+          if (absl::Status st = Persist(acked_cursor); !st.ok()) return st;
+        }
+        return stop.load() ? absl::OkStatus() : reader_st;
+      }
+
+      pollfd fds[2] = {{nats->fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+      poll(fds, 2, 50);
+      if (fds[1].revents & POLLIN) {
+        uint64_t v;
+        (void)!read(wake_fd, &v, sizeof(v));
+      }
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (absl::Status st = nats->Receive(absl::ZeroDuration()); !st.ok()) return st;
+      }
+      NatsMessage msg;
+      while (true) {
+        absl::StatusOr<bool> got = nats->Pop(&msg);
+        if (!got.ok()) return got.status();
+        if (!*got) break;
+        uint64_t seq;
+        if (!absl::StartsWith(msg.subject, ack_prefix) ||
+            !absl::SimpleAtoi(absl::string_view(msg.subject).substr(ack_prefix.size()), &seq) ||
+            inflight.empty() || seq < inflight.front().seq ||
+            seq - inflight.front().seq >= inflight.size()) {
+          continue;  // a late ack of something already settled, or not ours
+        }
+        if (msg.status == 503) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "no JetStream stream captures the alert subjects; check that stream ",
+              options.stream, " has the subjects \"watchfloor.>\""));
+        }
+        if (std::string err = ApiError(msg.payload); !err.empty()) {
+          return absl::FailedPreconditionError(absl::StrCat("JetStream refused an alert: ", err));
+        }
+        inflight[seq - inflight.front().seq].acked = true;
+        absl::MutexLock l(&mu);
+        if (absl::StrContains(msg.payload, "\"duplicate\":true")) {
+          ++stats.duplicates;
+        } else {
+          ++stats.published;
+        }
+      }
+      while (!inflight.empty() && inflight.front().acked) {
+        acked_cursor = inflight.front().cursor;
+        inflight.pop_front();
+      }
+      if (!inflight.empty() && absl::Now() - inflight.front().sent > options.ack_timeout) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "JetStream did not acknowledge an alert within ", absl::FormatDuration(options.ack_timeout),
+            "; restart the bridge (it resumes from cursor ", persisted, ")"));
+      }
+      if (acked_cursor != persisted &&
+          (absl::Now() - last_sync >= options.sync_interval || inflight.empty())) {
+        if (absl::Status st = Persist(acked_cursor); !st.ok()) return st;
+        persisted = acked_cursor;
+        last_sync = absl::Now();
+      }
+    }
+  }
+};
+
+NatsBridge::NatsBridge(watchfloor::v1::Node::StubInterface* node, NatsBridgeOptions options)
+    : impl_(std::make_unique<Impl>(node, std::move(options))) {}
+
+NatsBridge::~NatsBridge() { close(impl_->wake_fd); }
+
+void NatsBridge::Stop() {
+  impl_->stop.store(true);
+  impl_->Wake();
+}
+
+NatsBridgeStats NatsBridge::stats() const {
+  absl::MutexLock l(&impl_->mu);
+  return impl_->stats;
+}
+
+absl::Status NatsBridge::Run() {
+  Impl& impl = *impl_;
+  if (impl.options.state_path.empty()) {
+    return absl::InvalidArgumentError("the bridge needs a cursor file (--state)");
+  }
+  absl::StatusOr<uint64_t> cursor = LoadCursor(impl.options.state_path);
+  if (!cursor.ok()) return cursor.status();
+  {
+    absl::MutexLock l(&impl.mu);
+    impl.stats.cursor = *cursor;
+  }
+  absl::StatusOr<std::unique_ptr<NatsConnection>> nats =
+      NatsConnection::Connect(impl.options.url, kRequestTimeout);
+  if (!nats.ok()) return nats.status();
+  if (absl::Status st = impl.EnsureStream(nats->get()); !st.ok()) return st;
+  std::thread reader([&impl, c = *cursor] { impl.ReadNode(c); });
+  absl::Status st = impl.Bridge(nats->get(), *cursor);
+  impl.stop.store(true);
+  {
+    absl::MutexLock l(&impl.mu);
+    if (impl.reader_ctx != nullptr) impl.reader_ctx->TryCancel();
+  }
+  reader.join();
+  return st;
+}
+
+}  // namespace watchfloor::interop
