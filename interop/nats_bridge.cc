@@ -50,6 +50,15 @@ std::string ApiError(const std::string& payload) {
   return payload.substr(d, payload.find('"', d) - d);
 }
 
+// True iff a JetStream publish ack says "duplicate": true (nats-server
+// writes it with a space after the colon; accept either).
+bool IsDuplicateAck(const std::string& payload) {
+  size_t at = payload.find("\"duplicate\"");
+  if (at == std::string::npos) return false;
+  at = payload.find_first_not_of(" :", at + 11);
+  return at != std::string::npos && payload.compare(at, 4, "true") == 0;
+}
+
 }  // namespace
 
 struct NatsBridge::Impl {
@@ -229,7 +238,7 @@ struct NatsBridge::Impl {
         }
         inflight[seq - inflight.front().seq].acked = true;
         absl::MutexLock l(&mu);
-        if (absl::StrContains(msg.payload, "\"duplicate\":true")) {
+        if (IsDuplicateAck(msg.payload)) {
           ++stats.duplicates;
         } else {
           ++stats.published;
