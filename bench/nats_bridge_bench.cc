@@ -147,6 +147,44 @@ double BridgeRate(const std::string& address, int64_t n, const TempDir& dir, int
   return n / secs;
 }
 
+// The same stream fed directly (no node, no bridge): n messages of the
+// envelope's size, each with its own Nats-Msg-Id, 512 unacknowledged at most.
+// The ceiling this machine's nats-server puts on any bridge.
+double RawJetStreamRate(int64_t n, size_t bytes, const TempDir& dir, int run) {
+  NatsServer nats(dir.Join(absl::StrCat("raw", run)), FreePort());
+  auto c = interop::NatsConnection::Connect(nats.url(), absl::Seconds(5));
+  if (!c.ok()) Die(std::string(c.status().message()));
+  auto created = (*c)->Request(
+      "$JS.API.STREAM.CREATE.RAW",
+      "{\"name\":\"RAW\",\"subjects\":[\"raw.>\"],\"storage\":\"file\","
+      "\"duplicate_window\":3600000000000}",
+      absl::Seconds(10));
+  if (!created.ok()) Die("cannot create the raw stream");
+  const std::string payload(bytes, 'x');
+  const std::string inbox = (*c)->inbox_prefix() + ".ack.*";
+  (*c)->Subscribe(inbox, "acks");
+  int64_t sent = 0, acked = 0;
+  const auto start = SteadyClock::now();
+  while (acked < n) {
+    while (sent < n && sent - acked < 512) {
+      (*c)->Publish("raw.x", absl::StrCat((*c)->inbox_prefix(), ".ack.", sent),
+                    absl::StrCat("raw-", run, "-", sent), payload);
+      ++sent;
+    }
+    if (!(*c)->Flush().ok()) Die("raw publish failed");
+    absl::StatusOr<interop::NatsMessage> m = (*c)->Next(absl::Seconds(10));
+    if (!m.ok()) Die(std::string(m.status().message()));
+    ++acked;
+    interop::NatsMessage more;
+    while (true) {
+      absl::StatusOr<bool> got = (*c)->Pop(&more);
+      if (!got.ok() || !*got) break;
+      ++acked;
+    }
+  }
+  return n / SecondsSince(start);
+}
+
 struct Latency {
   std::vector<double> ms;
   int64_t sent = 0;
@@ -252,18 +290,24 @@ int main(int argc, char** argv) {
     for (auto& t : ts) t.join();
   }
   std::printf("store: %lld alerts of ~180 bytes; %d runs\n", static_cast<long long>(n), runs);
-  std::vector<double> sub_rates, bridge_rates, ratios;
+  std::vector<double> sub_rates, bridge_rates, raw_rates, ratios;
   for (int r = 0; r < runs; ++r) {
     const double s = SubscriptionRate((*server)->address(), n);
     const double b = BridgeRate((*server)->address(), n, dir, r);
+    const double raw = RawJetStreamRate(n, 560, dir, r);
     sub_rates.push_back(s);
     bridge_rates.push_back(b);
+    raw_rates.push_back(raw);
     ratios.push_back(b / s);
-    std::printf("run %d: subscription %.0f alerts/s, bridge into JetStream %.0f alerts/s, ratio %.2f\n",
-                r + 1, s, b, b / s);
+    std::printf("run %d: subscription %.0f alerts/s, bridge into JetStream %.0f alerts/s, ratio "
+                "%.2f; reference: raw JetStream publish %.0f msgs/s (bridge = %.2f of it)\n",
+                r + 1, s, b, b / s, raw, b / raw);
+    std::fflush(stdout);
   }
-  std::printf("median: subscription %.0f alerts/s, bridge %.0f alerts/s, ratio %.2f (target >= 0.8)\n",
-              Median(sub_rates), Median(bridge_rates), Median(ratios));
+  std::printf("median: subscription %.0f alerts/s, bridge %.0f alerts/s, ratio %.2f (target >= "
+              "0.8); raw JetStream %.0f msgs/s\n",
+              Median(sub_rates), Median(bridge_rates), Median(ratios), Median(raw_rates));
+  std::fflush(stdout);
   const int rate = 1000;
   Latency lat = LiveLatency(server->get(), head.load(), dir, seconds, rate);
   std::printf("live at %d alerts/s for %.0f s: %zu of %lld arrived; publish -> NATS subscriber "

@@ -77,6 +77,12 @@ struct NatsBridge::Impl {
   NatsBridgeStats stats ABSL_GUARDED_BY(mu);
   grpc::ClientContext* reader_ctx ABSL_GUARDED_BY(mu) = nullptr;
 
+  // The persister thread's inputs and result (under mu): the highest cursor
+  // JetStream acknowledged in order, and the first cursor-file error.
+  uint64_t acked ABSL_GUARDED_BY(mu) = 0;
+  bool persister_stop ABSL_GUARDED_BY(mu) = false;
+  absl::Status persist_status ABSL_GUARDED_BY(mu);
+
   void Wake() {
     uint64_t one = 1;
     (void)!write(wake_fd, &one, sizeof(one));
@@ -113,7 +119,9 @@ struct NatsBridge::Impl {
         };
         mu.Await(absl::Condition(&room));
         queue.push_back(std::move(item));
-        Wake();
+        // Only the first item of a burst needs to wake the publisher; it
+        // drains everything queued when it runs.
+        if (queue.size() == 1) Wake();
       }
       grpc::Status st = reader->Finish();
       {
@@ -165,21 +173,41 @@ struct NatsBridge::Impl {
     return absl::OkStatus();
   }
 
-  absl::Status Persist(uint64_t cursor) {
-    absl::Status st = StoreCursor(options.state_path, cursor);
-    if (st.ok()) {
-      absl::MutexLock l(&mu);
-      stats.cursor = cursor;
+  // The persister thread: writes `acked` to the cursor file at most once per
+  // sync_interval, off the publishing thread, so that a slow fsync never
+  // stalls publishing (the in-flight window would fill while it waits).
+  void PersistLoop(uint64_t persisted) {
+    absl::MutexLock l(&mu);
+    while (true) {
+      auto work = [this, &persisted]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return acked != persisted || persister_stop;
+      };
+      mu.Await(absl::Condition(&work));
+      if (acked != persisted) {
+        const uint64_t cursor = acked;
+        mu.Unlock();
+        absl::Status st = StoreCursor(options.state_path, cursor);
+        mu.Lock();
+        if (!st.ok()) {
+          if (persist_status.ok()) persist_status = st;
+          Wake();
+          return;
+        }
+        persisted = cursor;
+        stats.cursor = cursor;
+        if (persister_stop) continue;  // write the last value before leaving
+        mu.AwaitWithTimeout(absl::Condition(&persister_stop), options.sync_interval);
+        continue;
+      }
+      if (persister_stop) return;
     }
-    return st;
   }
 
   absl::Status Bridge(NatsConnection* nats, uint64_t start_cursor) {
     const std::string ack_prefix = absl::StrCat(nats->inbox_prefix(), ".ack.");
     nats->Subscribe(absl::StrCat(ack_prefix, "*"), "acks");
     std::deque<InFlight> inflight;
-    uint64_t next_seq = 1, acked_cursor = start_cursor, persisted = start_cursor;
-    absl::Time last_sync = absl::Now();
+    uint64_t next_seq = 1, acked_cursor = start_cursor;
     while (true) {
       std::vector<Item> batch;
       bool done;
@@ -201,9 +229,6 @@ struct NatsBridge::Impl {
       }
       if (absl::Status st = nats->Flush(); !st.ok()) return st;
       if (stop.load() || (done && inflight.empty())) {
-        if (acked_cursor != persisted) {
-          if (absl::Status st = Persist(acked_cursor); !st.ok()) return st;
-        }
         return stop.load() ? absl::OkStatus() : reader_st;
       }
 
@@ -238,6 +263,7 @@ struct NatsBridge::Impl {
         }
         inflight[seq - inflight.front().seq].acked = true;
         absl::MutexLock l(&mu);
+        if (!persist_status.ok()) return persist_status;
         if (IsDuplicateAck(msg.payload)) {
           ++stats.duplicates;
         } else {
@@ -248,16 +274,15 @@ struct NatsBridge::Impl {
         acked_cursor = inflight.front().cursor;
         inflight.pop_front();
       }
+      {
+        absl::MutexLock l(&mu);
+        acked = acked_cursor;
+        if (!persist_status.ok()) return persist_status;
+      }
       if (!inflight.empty() && absl::Now() - inflight.front().sent > options.ack_timeout) {
         return absl::DeadlineExceededError(absl::StrCat(
             "JetStream did not acknowledge an alert within ", absl::FormatDuration(options.ack_timeout),
-            "; restart the bridge (it resumes from cursor ", persisted, ")"));
-      }
-      if (acked_cursor != persisted &&
-          (absl::Now() - last_sync >= options.sync_interval || inflight.empty())) {
-        if (absl::Status st = Persist(acked_cursor); !st.ok()) return st;
-        persisted = acked_cursor;
-        last_sync = absl::Now();
+            "; restart the bridge (it resumes from its cursor file)"));
       }
     }
   }
@@ -293,14 +318,23 @@ absl::Status NatsBridge::Run() {
       NatsConnection::Connect(impl.options.url, kRequestTimeout);
   if (!nats.ok()) return nats.status();
   if (absl::Status st = impl.EnsureStream(nats->get()); !st.ok()) return st;
+  {
+    absl::MutexLock l(&impl.mu);
+    impl.acked = *cursor;
+  }
+  std::thread persister([&impl, c = *cursor] { impl.PersistLoop(c); });
   std::thread reader([&impl, c = *cursor] { impl.ReadNode(c); });
   absl::Status st = impl.Bridge(nats->get(), *cursor);
   impl.stop.store(true);
   {
     absl::MutexLock l(&impl.mu);
     if (impl.reader_ctx != nullptr) impl.reader_ctx->TryCancel();
+    impl.persister_stop = true;  // writes the last acked cursor, then exits
   }
   reader.join();
+  persister.join();
+  absl::MutexLock l(&impl.mu);
+  if (st.ok() && !impl.persist_status.ok()) st = impl.persist_status;
   return st;
 }
 

@@ -1,6 +1,8 @@
 #include "interop/nats_client.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,6 +67,10 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Connect(const Na
                                                std::strerror(err),
                                                "; is nats-server running there?"));
   }
+  // Small publishes must leave at once: Nagle plus the server's delayed ACK
+  // would hold each partial batch for up to 40 ms.
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   std::unique_ptr<NatsConnection> c(new NatsConnection(fd));
   c->address_ = address;
   std::random_device rd;
@@ -157,23 +163,30 @@ absl::Status NatsConnection::Receive(absl::Duration timeout) {
     return absl::UnavailableError(
         absl::StrCat("NATS server ", address_, " closed the connection"));
   }
-  if (n > 0) in_.append(buf, static_cast<size_t>(n));
+  if (n > 0) {
+    // Drop what Pop consumed here, once per read: erasing per message would
+    // copy the rest of the buffer for every ack.
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+    in_.append(buf, static_cast<size_t>(n));
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> NatsConnection::Pop(NatsMessage* msg) {
   while (true) {
-    size_t eol = in_.find("\r\n");
+    size_t eol = in_.find("\r\n", in_pos_);
     if (eol == std::string::npos) return false;
-    absl::string_view line(in_.data(), eol);
+    absl::string_view line(in_.data() + in_pos_, eol - in_pos_);
+    const size_t body = eol + 2;
     if (line == "PING") {
-      in_.erase(0, eol + 2);
+      in_pos_ = body;
       out_ += "PONG\r\n";
       if (absl::Status st = Flush(); !st.ok()) return st;
       continue;
     }
     if (line == "PONG" || line == "+OK" || absl::StartsWith(line, "INFO ")) {
-      in_.erase(0, eol + 2);
+      in_pos_ = body;
       continue;
     }
     if (absl::StartsWith(line, "-ERR")) {
@@ -195,18 +208,18 @@ absl::StatusOr<bool> NatsConnection::Pop(NatsMessage* msg) {
         (hmsg && !absl::SimpleAtoi(f[f.size() - 2], &hdr_len)) || hdr_len > total) {
       return absl::DataLossError(absl::StrCat("malformed NATS message line: ", line));
     }
-    if (in_.size() < eol + 2 + total + 2) return false;  // wait for the body
+    if (in_.size() < body + total + 2) return false;  // wait for the body
     msg->subject = std::string(f[1]);
     msg->sid = std::string(f[2]);
     msg->reply = f.size() == want + 1 ? std::string(f[3]) : "";
-    msg->headers = in_.substr(eol + 2, hdr_len);
-    msg->payload = in_.substr(eol + 2 + hdr_len, total - hdr_len);
+    msg->headers = in_.substr(body, hdr_len);
+    msg->payload = in_.substr(body + hdr_len, total - hdr_len);
     msg->status = 0;
     if (absl::StartsWith(msg->headers, "NATS/1.0 ")) {
       int code = 0;
       if (absl::SimpleAtoi(msg->headers.substr(9, 3), &code)) msg->status = code;
     }
-    in_.erase(0, eol + 2 + total + 2);
+    in_pos_ = body + total + 2;
     return true;
   }
 }

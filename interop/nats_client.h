@@ -77,7 +77,8 @@ class NatsConnection {
   absl::StatusOr<std::string> ReadLine(absl::Duration timeout);  // during the handshake
 
   int fd_;
-  std::string in_;   // bytes read, not yet parsed
+  std::string in_;   // bytes read; those before in_pos_ are parsed
+  size_t in_pos_ = 0;
   std::string out_;  // bytes queued, not yet written
   std::string address_;
   std::string inbox_prefix_;
