@@ -2,6 +2,10 @@
 
 #include <ctime>
 
+#include "certs/dsse.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -52,6 +56,38 @@ std::string JsonStringArray(const std::vector<std::string>& values) {
   quoted.reserve(values.size());
   for (const std::string& v : values) quoted.push_back(JsonQuote(v));
   return JsonArray(quoted);
+}
+
+namespace {
+
+bool Plain(absl::string_view s) {
+  for (char ch : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '+' && ch != '/' &&
+        ch != '.' && ch != '_' && ch != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string FastEnvelopeJson(const watchfloor::v1::Envelope& envelope) {
+  if (!Plain(envelope.payload_type())) return certs::EnvelopeToJson(envelope);
+  for (const auto& s : envelope.signatures()) {
+    if (!Plain(s.keyid())) return certs::EnvelopeToJson(envelope);
+  }
+  std::string out;
+  out.reserve(envelope.payload().size() * 4 / 3 + 200);
+  absl::StrAppend(&out, "{\"payload\":\"", absl::Base64Escape(envelope.payload()),
+                  "\",\"payloadType\":\"", envelope.payload_type(), "\",\"signatures\":[");
+  for (int i = 0; i < envelope.signatures_size(); ++i) {
+    const auto& s = envelope.signatures(i);
+    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"keyid\":\"", s.keyid(), "\",\"sig\":\"",
+                    absl::Base64Escape(s.sig()), "\"}");
+  }
+  out += "]}";
+  return out;
 }
 
 std::string StixTimestamp(const google::protobuf::Timestamp& ts) {

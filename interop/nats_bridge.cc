@@ -14,6 +14,7 @@
 #include "certs/dsse.h"
 #include "grpcpp/client_context.h"
 #include "interop/cursor_file.h"
+#include "interop/json_text.h"
 #include "interop/names.h"
 
 namespace watchfloor::interop {
@@ -111,7 +112,7 @@ struct NatsBridge::Impl {
           break;
         }
         Item item{msg.cursor(), msg.id(), NatsSubject(alert.origin(), alert.category()),
-                  certs::EnvelopeToJson(msg.envelope())};
+                  FastEnvelopeJson(msg.envelope())};
         cursor = msg.cursor();
         absl::MutexLock l(&mu);
         auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {

@@ -24,6 +24,7 @@
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "interop/cursor_file.h"
+#include "interop/json_text.h"
 #include "interop/misp.h"
 #include "interop/names.h"
 #include "interop/nats_client.h"
@@ -79,6 +80,22 @@ TEST(UuidTest, MalformedNamespaceIsInvalidArgument) {
     EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_THAT(std::string(u.status().message()), HasSubstr("is not a UUID")) << bad;
   }
+}
+
+TEST(FastEnvelopeJsonTest, MatchesTheProtobufPrinterByteForByte) {
+  certs::SigningKey key = certs::SigningKey::Generate();
+  for (int n = 0; n < 50; ++n) {
+    std::string payload = watchfloor::testing::SampleDraft(n).SerializeAsString();
+    payload.resize(payload.size() - static_cast<size_t>(n % 3));  // every base64 padding
+    watchfloor::v1::Envelope env = certs::SignEnvelope(payload, certs::kAlertPayloadType, key);
+    if (n % 5 == 0) *env.add_signatures() = env.signatures(0);
+    if (n % 7 == 0) env.mutable_signatures(0)->clear_keyid();
+    EXPECT_EQ(FastEnvelopeJson(env), certs::EnvelopeToJson(env)) << n;
+  }
+  watchfloor::v1::Envelope odd;
+  odd.set_payload("x");
+  odd.set_payload_type("a\"b<c>");
+  EXPECT_EQ(FastEnvelopeJson(odd), certs::EnvelopeToJson(odd));
 }
 
 TEST(NatsSubjectTest, OriginDotsBecomeUnderscoresAndCategoryKeepsItsLevels) {
