@@ -16,7 +16,11 @@ PACKAGES=(
   bazel-bootstrap python3 procps
   python3-grpcio python3-protobuf  # tests/reflection_test.sh: a reflection-only client
   clang-14 libclang-rt-14-dev llvm-14
+  python3-jsonschema nats-server
 )
+# Node.js runs the independent NATS client of the bridge test (tests/nats);
+# Debian's nodejs/npm unless a Node.js is already installed.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -34,6 +38,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   say "all Debian packages present"
+fi
+
+# The pinned nats.js client (tests/nats/package-lock.json), from the npm registry.
+if [ ! -d tests/nats/node_modules/nats ]; then
+  say "installing the NATS test client (npm ci in tests/nats)"
+  npm ci --prefix tests/nats --no-audit --no-fund --loglevel=error
 fi
 
 if [ "${WF_SKIP_BUILD:-0}" = 1 ]; then exit 0; fi

@@ -326,7 +326,7 @@ TEST(CliUsageTest, MalformedFlagsAndArgumentsAreUsageErrors) {
 
   r = Wf({"subscribe", "--output=yaml"});
   EXPECT_EQ(r.exit_code, 2) << r;
-  EXPECT_THAT(r.err, HasSubstr("--output \"yaml\" is unknown; use text, json or dsse"));
+  EXPECT_THAT(r.err, HasSubstr("--output \"yaml\" is unknown; use text, json, dsse or stix"));
 
   r = Wf({"get"});
   EXPECT_EQ(r.exit_code, 2) << r;

@@ -16,6 +16,7 @@
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
 #include "node/cli/filter_flags.h"
+#include "node/cli/interop_cmds.h"
 #include "google/protobuf/util/time_util.h"
 #include "node/grpc_status.h"
 
@@ -50,9 +51,9 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
 }
 
 absl::Status CheckOutput(const std::string& output) {
-  if (output != "text" && output != "json" && output != "dsse") {
+  if (output != "text" && output != "json" && output != "dsse" && output != "stix") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "usage: --output \"", output, "\" is unknown; use text, json or dsse"));
+        "usage: --output \"", output, "\" is unknown; use text, json, dsse or stix"));
   }
   return absl::OkStatus();
 }
@@ -65,6 +66,7 @@ absl::Status PrintEnvelope(const std::string& output, uint64_t cursor,
     std::printf("%s\n", certs::EnvelopeToJson(env).c_str());
     return absl::OkStatus();
   }
+  if (output == "stix") return PrintStixLine(id, env);
   watchfloor::v1::Alert alert;
   if (!alert.ParseFromString(env.payload())) {
     return absl::DataLossError(absl::StrCat("alert ", id, " has an unreadable payload"));
@@ -181,7 +183,7 @@ int SubscribeCommand(int argc, char** argv) {
           {"cursor", "N", "start after this store position", "0"},
           {"since", "TIME", "start with alerts stored at/after this RFC 3339 time"},
           {"filter", "EXPR", "only alerts matching EXPR (docs/FILTERS.md); filters OR", "", true},
-          {"output", "FORMAT", "text, json or dsse", "text"},
+          {"output", "FORMAT", "text, json, dsse or stix (a STIX 2.1 bundle per line)", "text"},
           {"replay-only", "", "stop after the history instead of following live"},
           {"count", "N", "exit after N alerts (0 = never)", "0"},
       })};

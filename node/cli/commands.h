@@ -21,6 +21,9 @@ int IngestCommand(int argc, char** argv);
 int VerifyCommand(int argc, char** argv);
 int AuditCommand(int argc, char** argv);
 int ExportCommand(int argc, char** argv);
+// `import --format misp FILE` and `bridge nats` (interop_cmds.cc).
+int ImportCommand(int argc, char** argv);
+int BridgeCommand(int argc, char** argv);
 // `roster <keygen|draft|sign|verify|show>` and `certs <ca|node|client>`:
 // each dispatches on its first word (roster_cmd.cc, certs_cmd.cc).
 int RosterCommand(int argc, char** argv);

@@ -18,6 +18,8 @@
 #include "node/cli/client.h"
 #include "node/cli/commands.h"
 #include "node/cli/filter_flags.h"
+#include "node/cli/interop_cmds.h"
+#include "node/filter_parser.h"
 #include "node/grpc_status.h"
 #include "watchfloor/v1/audit.pb.h"
 
@@ -102,7 +104,8 @@ absl::StatusOr<std::string> FetchBundle(const ParsedArgs& args,
 
 int ExportCommand(int argc, char** argv) {
   std::vector<FlagSpec> flags = {
-      {"out", "FILE", "write the bundle here (must not exist)", "", false, true},
+      {"out", "FILE", "write the bundle here (must not exist; '-' = stdout for stix/misp)", "", false, true},
+      {"format", "FORMAT", "wfb (audit bundle), stix (STIX 2.1 bundle) or misp (MISP events)", "wfb"},
       {"filter", "EXPR", "only alerts matching EXPR (docs/FILTERS.md); filters OR", "", true},
       {"since-checkpoint", "FILE",
        "an older bundle (or a checkpoint note): include consistency proofs from its "
@@ -124,9 +127,16 @@ int ExportCommand(int argc, char** argv) {
       "To audit over time, export with the previous bundle:\n"
       "  watchfloor export --node ... --since-checkpoint old.wfb --out new.wfb\n"
       "  watchfloor audit new.wfb --since old.wfb --roster roster.json\n"
-      "Format: docs/PROTOCOL.md \"Audit bundle\".",
+      "Format: docs/PROTOCOL.md \"Audit bundle\". --format stix or misp writes the\n"
+      "matching alerts as a STIX 2.1 bundle or MISP events instead (docs/INTEROP.md).",
       flags};
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
+    const std::string format = args.Get("format");
+    if (format == "stix" || format == "misp") return ExportInteropFormat(args, format);
+    if (format != "wfb") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "usage: --format \"", format, "\" is unknown; use wfb, stix or misp"));
+    }
     const std::string out = args.Get("out");
     // WriteNewFile refuses it too, but only after the whole export.
     if (std::filesystem::exists(out)) {

@@ -84,6 +84,8 @@ constexpr Command kCommands[] = {
     {"audit", AuditCommand, "check an audit bundle offline"},
     {"roster", RosterCommand, "draft, sign, verify and show the federation roster"},
     {"certs", CertsCommand, "mint a member's TLS CA, node and client certificates"},
+    {"import", ImportCommand, "publish MISP events as alerts through a node"},
+    {"bridge", BridgeCommand, "publish a node's alerts into NATS JetStream"},
 };
 
 void PrintTopUsage(FILE* out) {

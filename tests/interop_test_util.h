@@ -1,0 +1,44 @@
+// Helpers shared by interop_test and nats_bridge_test: running a program and
+// capturing its output, and a child process to SIGKILL.
+#ifndef WATCHFLOOR_TESTS_INTEROP_TEST_UTIL_H_
+#define WATCHFLOOR_TESTS_INTEROP_TEST_UTIL_H_
+
+#include <sys/types.h>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace watchfloor::testing {
+
+struct ProcResult {
+  int exit_code = -1;  // 128+signal if killed
+  std::string out;
+  std::string err;
+};
+std::ostream& operator<<(std::ostream& os, const ProcResult& r);
+
+// Runs argv (argv[0] looked up in PATH) and returns what it printed. Kills it
+// (and fails the test) after `timeout_s`.
+ProcResult RunProcess(const std::vector<std::string>& argv, int timeout_s = 60);
+
+// `watchfloor args...`.
+ProcResult RunWatchfloor(std::vector<std::string> args);
+
+// A background child with stdout and stderr sent to `log_path`.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  ~ChildProcess();  // SIGKILLs it if still running
+  pid_t pid() const { return pid_; }
+  // Sends `sig` and waits; returns the exit code (128+signal if killed).
+  int Signal(int sig);
+  bool Running();
+
+ private:
+  pid_t pid_ = -1;
+};
+
+}  // namespace watchfloor::testing
+
+#endif  // WATCHFLOOR_TESTS_INTEROP_TEST_UTIL_H_
