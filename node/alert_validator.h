@@ -23,6 +23,10 @@ inline constexpr size_t kMaxAlertBytes = 64 * 1024;
 // member, e.g. "nic.cz"), no leading/trailing '-' or '.'.
 absl::Status ValidateOrigin(absl::string_view origin);
 
+// True if `s` is well-formed UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF): what protobuf demands of every string field.
+bool IsValidUtf8(absl::string_view s);
+
 // A domain name in lowercase A-label form without a trailing dot: labels of
 // 1..63 chars of [a-z0-9_-], no leading/trailing '-', total <= 253.
 absl::Status ValidateDomainName(absl::string_view name);

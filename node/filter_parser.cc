@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "certs/status_macros.h"
+#include "node/alert_validator.h"
 #include "node/filter.h"
 
 namespace watchfloor::node {
@@ -484,6 +485,13 @@ absl::StatusOr<Filter> ParseFilter(absl::string_view text) {
         absl::StrCat("filter \"", text, "\": column ", t.column, ", token \"",
                      t.text, "\": ", problem.message()));
   };
+  // A filter travels in proto string fields, which must be UTF-8: refuse
+  // here, where the caller can be told, rather than in serialization.
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError(
+        "filter is not valid UTF-8 text; type it in a UTF-8 terminal or "
+        "escape-free ASCII");
+  }
   std::vector<Token> tokens;
   Token bad;
   absl::Status tokenized = Tokenize(text, &tokens, &bad);

@@ -285,6 +285,23 @@ TEST(FilterParserTest, ErrorsPointAtTheTokenAndSayWhatToDo) {
 
 // A valid filter from another client, not in canonical form, formats to text
 // that parses to its canonical equivalent.
+// Found by filter_parser_fuzz: a label value of bytes that are not UTF-8
+// parsed, and the Filter then could not be serialized (proto strings are
+// UTF-8), so the node could not parse the subscription it was sent.
+TEST(FilterParserTest, TextThatIsNotUtf8IsRefused) {
+  for (const std::string text : {std::string("label:note=\xff\xfe"),
+                                 std::string("domain:cz \xc0\xaf"),
+                                 std::string("label:k=\"\xed\xa0\x80\"")}) {
+    absl::StatusOr<v1::Filter> f = ParseFilter(text);
+    ASSERT_FALSE(f.ok()) << text;
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(f.status().message(),
+              "filter is not valid UTF-8 text; type it in a UTF-8 terminal or "
+              "escape-free ASCII");
+  }
+  EXPECT_TRUE(ParseFilter("label:note=\"caf\xc3\xa9\"").ok());
+}
+
 TEST(FilterParserTest, NonCanonicalFiltersFormatToTheirCanonicalEquivalent) {
   Filter f = ParseText(
       "conditions { origin { origins: 'NIC.CZ' } } "
