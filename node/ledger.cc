@@ -149,6 +149,11 @@ void Ledger::Enqueue(std::unique_ptr<Op> op) {
   if (!Enqueue(op, &reject)) op->Fail(std::move(reject));
 }
 
+void Ledger::SetFailureListener(std::function<void(const absl::Status&)> listener) {
+  absl::MutexLock lock(&mu_);
+  failure_listener_ = std::move(listener);
+}
+
 void Ledger::SetEvidenceListener(std::function<void(const Evidence&)> listener) {
   absl::MutexLock lock(&mu_);
   evidence_listener_ = std::move(listener);
@@ -477,11 +482,14 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     // Nothing of this batch is durable. Stop writing: later alerts would
     // chain onto state we could not persist.
     absl::Status st = cursors.status();
+    std::function<void(const absl::Status&)> failure_listener;
     {
       absl::MutexLock lock(&mu_);
       failure_ = st;
       clear_in_flight();
+      failure_listener = failure_listener_;
     }
+    if (failure_listener) failure_listener(st);
     for (auto& op : ops) {
       op->Fail(op->status.ok() ? absl::UnavailableError(absl::StrCat(
                                      "alert not stored: ", st.message()))

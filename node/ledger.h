@@ -116,6 +116,11 @@ class Ledger {
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
 
+  // Called once, on the writer thread, when health() turns from OK to the
+  // sticky store failure (the node reports NOT_SERVING from it). Must not
+  // call back into the Ledger's write path; may be empty. Thread-safe to set.
+  void SetFailureListener(std::function<void(const absl::Status&)> listener);
+
   // Blocking forms of the above.
   absl::StatusOr<PublishResult> PublishSync(watchfloor::v1::Alert draft);
   absl::StatusOr<IngestResult> IngestSync(watchfloor::v1::Envelope envelope);
@@ -192,6 +197,7 @@ class Ledger {
   std::deque<std::unique_ptr<Op>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const absl::Status&)> failure_listener_ ABSL_GUARDED_BY(mu_);
   // Committed heads, by origin. Written by the writer thread under mu_.
   std::map<std::string, FeedHead> heads_ ABSL_GUARDED_BY(mu_);
   // Ids of ingest ops queued or being committed, for Offer's dedupe.

@@ -466,6 +466,20 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
     (void)s->health_->SetStatus(name, grpc::health::v1::HealthCheckResponse::SERVING);
   }
   (void)s->health_->SetStatus("", grpc::health::v1::HealthCheckResponse::SERVING);
+  // A store failure that retries did not clear stops every write until a
+  // restart (Ledger::health): say so, so that clients and orchestration go
+  // elsewhere. Checked once more after registering, for a failure between.
+  HealthService* health = s->health_.get();
+  auto not_serving = [health, health_names](const absl::Status& failure) {
+    std::fprintf(stderr, "watchfloor node: NOT_SERVING: the store failed: %s\n",
+                 std::string(failure.message()).c_str());
+    for (const std::string& name : health_names) {
+      (void)health->SetStatus(name, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+    }
+    (void)health->SetStatus("", grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  };
+  s->ledger_->SetFailureListener(not_serving);
+  if (absl::Status h = s->ledger_->health(); !h.ok()) not_serving(h);
   if (s->gossip_ != nullptr) s->gossip_->Start();
   return s;
 }
@@ -501,7 +515,10 @@ NodeServer::~NodeServer() {
   }
   if (transparency_ != nullptr) transparency_->Stop();
   if (gossip_ != nullptr) gossip_->Stop();
-  if (ledger_ != nullptr) ledger_->SetEvidenceListener(nullptr);
+  if (ledger_ != nullptr) {
+    ledger_->SetEvidenceListener(nullptr);
+    ledger_->SetFailureListener(nullptr);
+  }
   ledger_.reset();
 }
 

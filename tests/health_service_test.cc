@@ -6,6 +6,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "node/sqlite_alert_store.h"
+#include "sqlite3.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -44,6 +46,31 @@ TEST_F(HealthServiceTest, NodeAndItsServiceAreServingOnceStarted) {
     HealthCheckResponse resp;
     ASSERT_TRUE(Check(name, &resp).ok()) << name;
     EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING) << name;
+  }
+}
+
+// A store failure that retries cannot clear (here the alerts table is
+// dropped under the running node, a damaged store) stops every write; the
+// node must then say NOT_SERVING for "" and its service, so that clients and
+// orchestration go elsewhere.
+TEST_F(HealthServiceTest, AStoreThatFailsForGoodMakesTheNodeNotServing) {
+  ASSERT_TRUE(node_.server()->ledger()->PublishSync(SampleDraft(1)).ok());
+  sqlite3* db = nullptr;
+  const std::string path =
+      node_.config().data_dir() + "/" + node::SqliteAlertStore::kFileName;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alerts", nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  absl::StatusOr<node::PublishResult> r = node_.server()->ledger()->PublishSync(SampleDraft(2));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_FALSE(node_.server()->ledger()->healthy());
+  for (const std::string name : {"", "watchfloor.v1.Node"}) {
+    HealthCheckResponse resp;
+    ASSERT_TRUE(Check(name, &resp).ok()) << name;
+    EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING) << name;
   }
 }
 
