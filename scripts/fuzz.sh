@@ -18,6 +18,9 @@
 # Example: scripts/fuzz.sh --seconds 600 federation   (docs/FUZZING.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so every clone on this
+# machine (CI's included) reuses what any other clone compiled.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
 ALL=(dsse alert_validator filter_parser roster note merkle audit_bundle config federation)
 seconds=60 build=build-asan merge=0 keep=0 targets=()

@@ -7,6 +7,9 @@
 #   WF_BUILD_TARGET=watchfloor scripts/setup.sh   build just the binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so every clone on this
+# machine (CI's included) reuses what any other clone compiled.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache mold git
