@@ -14,6 +14,7 @@
 //   build/bench/nats_bridge_bench [--alerts=20000] [--runs=3] [--seconds=10]
 //   build/bench/nats_bridge_bench --smoke      (small, for ctest)
 // Needs nats-server in PATH (Debian: nats-server).
+#include <unistd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <netinet/in.h>
@@ -47,7 +48,10 @@ constexpr char kOrigin[] = "bench.example/nats1";
 class NatsServer {
  public:
   NatsServer(const std::string& dir, int port) : port_(port) {
-    std::vector<std::string> args = {"nats-server", "-js", "-a", "127.0.0.1", "-p",
+    // Debian installs it in /usr/sbin, which Bazel's test PATH leaves out.
+    const std::string binary =
+        access("/usr/sbin/nats-server", X_OK) == 0 ? "/usr/sbin/nats-server" : "nats-server";
+    std::vector<std::string> args = {binary, "-js", "-a", "127.0.0.1", "-p",
                                      std::to_string(port), "-sd", dir};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -55,7 +59,7 @@ class NatsServer {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&pid_, "nats-server", &fa, nullptr, argv.data(), environ);
+    int rc = posix_spawnp(&pid_, binary.c_str(), &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) Die("cannot run nats-server; install it (apt-get install nats-server)");
     for (int i = 0; i < 200; ++i) {

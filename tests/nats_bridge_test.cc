@@ -2,6 +2,7 @@
 // temp store, loopback) and a real node, read back by an independent client:
 // the official nats.js package run by Node.js (tests/nats/consume.mjs,
 // pinned in tests/nats/package-lock.json, installed by scripts/setup.sh).
+#include <unistd.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -50,7 +51,10 @@ class NatsBridgeTest : public ::testing::Test {
   // nats-server on a free loopback port with a temp store; waits until it answers.
   void StartNats(bool jetstream) {
     nats_port_ = watchfloor::testing::PickFreePort();
-    std::vector<std::string> argv = {"nats-server", "-a", "127.0.0.1", "-p",
+    // Debian installs it in /usr/sbin, which Bazel's test PATH leaves out.
+    const std::string nats_server =
+        access("/usr/sbin/nats-server", X_OK) == 0 ? "/usr/sbin/nats-server" : "nats-server";
+    std::vector<std::string> argv = {nats_server, "-a", "127.0.0.1", "-p",
                                      std::to_string(nats_port_)};
     if (jetstream) {
       argv.insert(argv.end(), {"-js", "-sd", dir_.Join("js")});
