@@ -220,11 +220,15 @@ void Gossip::Stop() {
   if (timer_.joinable()) timer_.join();
   // The store may still hold callbacks (OnStored) that use this engine;
   // FeedStore::Offer promises to run or drop each one.
-  absl::MutexLock lock(&callbacks_->mu);
-  auto none = [cb = callbacks_.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(cb->mu) {
+  Callbacks* cb = callbacks_.get();
+  absl::MutexLock lock(&cb->mu);
+  // Await evaluates the condition with cb->mu held. (No lock annotation on
+  // the lambda: clang cannot name a capture in one.)
+  auto none = [cb]() {
+    cb->mu.AssertHeld();
     return cb->live == 0;
   };
-  callbacks_->mu.Await(absl::Condition(&none));
+  cb->mu.Await(absl::Condition(&none));
 }
 
 Gossip::Link* Gossip::FindLink(const std::string& origin) const {

@@ -146,8 +146,10 @@ class CallbackCountingFeedStore final : public FeedStore {
   absl::Status Offer(Envelope envelope, std::function<void(absl::Status)> stored) override {
     std::shared_ptr<Token> token;
     if (!mark.load()) token = std::make_shared<Token>(&live);
+    // `stored` is captured first so that it is destroyed last: the engine's
+    // guard inside it lets Stop() return, so the token must be gone by then.
     return real_->Offer(std::move(envelope),
-                        [token, stored = std::move(stored)](absl::Status st) { stored(st); });
+                        [stored = std::move(stored), token](absl::Status st) { stored(st); });
   }
   absl::StatusOr<std::vector<EvidencePair>> EvidenceFor(const std::string& origin) override {
     return real_->EvidenceFor(origin);
