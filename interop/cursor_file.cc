@@ -36,7 +36,8 @@ absl::StatusOr<uint64_t> LoadCursor(const std::string& path) {
   }
   std::stringstream buf;
   buf << in.rdbuf();
-  absl::string_view text = buf.str();
+  const std::string content = buf.str();  // text views it: keep it alive
+  absl::string_view text = content;
   uint64_t cursor = 0;
   if (!absl::ConsumePrefix(&text, "cursor ") || !absl::ConsumeSuffix(&text, "\n") ||
       !absl::SimpleAtoi(text, &cursor)) {
