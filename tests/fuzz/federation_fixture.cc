@@ -13,6 +13,7 @@
 #include "certs/ids.h"
 #include "certs/keys.h"
 #include "certs/roster.h"
+#include "federation/federation_handler.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "node/clock.h"
@@ -25,11 +26,6 @@
 
 namespace watchfloor::fuzz {
 namespace {
-
-// Mirrors FederationService's limits (federation_service.cc): the service
-// refuses larger requests before a handler sees them.
-constexpr int kMaxPushEnvelopes = 256;
-constexpr int kMaxCheckpointsPerPush = 64;
 
 template <typename T>
 T Must(absl::StatusOr<T> v, const char* what) {
@@ -54,11 +50,6 @@ std::string MakeTempDir() {
                      "/wf-federation-fuzz.XXXXXX";
   WF_FUZZ_CHECK(mkdtemp(tmpl.data()) != nullptr, "mkdtemp " + tmpl);
   return tmpl;
-}
-
-template <typename Req>
-bool Parse(absl::string_view bytes, Req* req) {
-  return req->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
 }
 
 }  // namespace
@@ -142,58 +133,14 @@ federation::Gossip& FederationNode::gossip() { return *parts_->gossip; }
 
 absl::Status FederationNode::Handle(FederationMethod method, const std::string& caller,
                                     absl::string_view bytes) {
-  federation::Gossip& g = *parts_->gossip;
-  absl::Status status;
-  bool parsed = true;
-  switch (method) {
-    case FederationMethod::kPush: {
-      v1::PushRequest req;
-      if (!(parsed = Parse(bytes, &req))) break;
-      if (req.envelopes_size() > kMaxPushEnvelopes) return absl::InvalidArgumentError("push");
-      (void)g.HandlePush(caller, req);
-      break;
-    }
-    case FederationMethod::kIHave: {
-      v1::IHaveRequest req;
-      if (!(parsed = Parse(bytes, &req))) break;
-      (void)g.HandleIHave(caller, req);
-      break;
-    }
-    case FederationMethod::kFetch: {
-      v1::FetchRequest req;
-      if (!(parsed = Parse(bytes, &req))) break;
-      (void)g.HandleFetch(caller, req);
-      break;
-    }
-    case FederationMethod::kExchangeFrontier: {
-      v1::FrontierMessage req;
-      if (!(parsed = Parse(bytes, &req))) break;
-      (void)g.HandleFrontier(caller, req);
-      break;
-    }
-    case FederationMethod::kPullRange: {
-      v1::PullRangeRequest req;
-      if (!(parsed = Parse(bytes, &req))) break;
-      status = g.HandlePullRange(caller, req).status();
-      break;
-    }
-    case FederationMethod::kPushEvidence: {
-      v1::EvidenceMessage req;
-      if (!(parsed = Parse(bytes, &req))) break;
-      (void)g.HandleEvidence(caller, req);
-      break;
-    }
-    case FederationMethod::kPushCheckpoints: {
-      v1::PushCheckpointsRequest req;
-      if (!(parsed = Parse(bytes, &req))) break;
-      if (req.notes_size() > kMaxCheckpointsPerPush) {
-        return absl::InvalidArgumentError("checkpoints");
-      }
-      (void)g.HandleCheckpoints(caller, req);
-      break;
-    }
-  }
-  if (!parsed) return absl::InvalidArgumentError("request does not parse");
+  static constexpr absl::string_view kNames[kFederationMethods] = {
+      "Push", "IHave", "Fetch", "ExchangeFrontier", "PullRange", "PushEvidence",
+      "PushCheckpoints"};
+  // The service's own path: permission, parse, per-call limits, handler.
+  const absl::Status status =
+      federation::HandleFederationRequest(*parts_->gossip, caller,
+                                          kNames[static_cast<int>(method)], bytes)
+          .status();
   // A checkpoint op with no origin stores nothing; its callback runs after
   // the writer's next commit, so after every op the request queued.
   absl::Notification committed;

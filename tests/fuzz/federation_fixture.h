@@ -42,12 +42,12 @@ class FederationNode {
   // Stops gossip, transparency and the ledger, removes the directory.
   ~FederationNode();
 
-  // Parses `request` as the rpc's request message and hands it to the
-  // Gossip handler as the service does for an authenticated peer `caller`
-  // (with the service's limits: 256 envelopes per Push, 64 notes per
-  // PushCheckpoints). Returns the handler's status (OK for handlers that
-  // answer with a response) or INVALID_ARGUMENT if the bytes do not parse.
-  // Then waits until the ledger has committed what the request queued.
+  // Serves `request` as the rpc's bytes from the authenticated peer
+  // `caller` through federation::HandleFederationRequest, the function the
+  // Federation service calls (permission, parse, per-call limits, handler).
+  // Returns its status: OK for an answered request, INVALID_ARGUMENT for
+  // bytes that do not parse or exceed a limit, PullRange's own codes. Then
+  // waits until the ledger has committed what the request queued.
   absl::Status Handle(FederationMethod method, const std::string& caller,
                       absl::string_view request);
 

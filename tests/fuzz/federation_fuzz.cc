@@ -1,5 +1,6 @@
-// Fuzzes every Federation request handler (federation/gossip.h Handle*)
-// without a network: the first input byte selects the rpc (byte % 7, in the
+// Fuzzes every Federation request handler through the service's own
+// parse-and-handle function (federation/federation_handler.h) without a
+// network: the first input byte selects the rpc (byte % 7, in the
 // order of FederationMethod) and the calling peer ((byte / 7) % 2: a.cz/n1
 // or b.cz/n1), the rest is the serialized request. The node (c.cz/n1) keeps
 // its Ledger, SQLite file and Transparency logs across inputs, like a node
