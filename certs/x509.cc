@@ -746,4 +746,71 @@ absl::StatusOr<KeyAndCert> LoadKeyAndCert(const std::string& key_path,
   return out;
 }
 
+absl::StatusOr<std::shared_ptr<const TrustBundle>> TrustBundle::FromPem(
+    absl::string_view bundle_pem) {
+  WF_ASSIGN_OR_RETURN(BioPtr bio, ReadOnlyBio(bundle_pem));
+  std::shared_ptr<TrustBundle> bundle(new TrustBundle());
+  bundle->store_ = X509_STORE_new();
+  if (bundle->store_ == nullptr) {
+    return OpenSslError(absl::StatusCode::kInternal, "X509_STORE_new");
+  }
+  ERR_clear_error();
+  while (true) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassword, nullptr));
+    if (cert == nullptr) break;
+    if (X509_STORE_add_cert(bundle->store_, cert.get()) != 1) {
+      return OpenSslError(absl::StatusCode::kInvalidArgument,
+                          absl::StrCat("CA certificate ", bundle->size_ + 1, " of the bundle"));
+    }
+    ++bundle->size_;
+  }
+  // The loop ends at the end of the text (PEM_R_NO_START_LINE) or at a
+  // block that does not parse.
+  const unsigned long err = ERR_peek_last_error();  // NOLINT(runtime/int)
+  if (err != 0 && !(ERR_GET_LIB(err) == ERR_LIB_PEM &&
+                    ERR_GET_REASON(err) == PEM_R_NO_START_LINE)) {
+    return OpenSslError(absl::StatusCode::kInvalidArgument,
+                        absl::StrCat("CA certificate ", bundle->size_ + 1, " of the bundle"));
+  }
+  ERR_clear_error();
+  if (bundle->size_ == 0) {
+    return absl::InvalidArgumentError("the CA bundle holds no PEM certificate");
+  }
+  return bundle;
+}
+
+TrustBundle::~TrustBundle() { X509_STORE_free(store_); }
+
+absl::Status TrustBundle::VerifyClient(absl::string_view leaf_pem, absl::Time now) const {
+  if (leaf_pem.empty()) return absl::UnauthenticatedError("no client certificate");
+  absl::StatusOr<X509Ptr> leaf = ParseCert(leaf_pem);
+  if (!leaf.ok()) return absl::UnauthenticatedError(leaf.status().message());
+  StoreCtxPtr ctx(X509_STORE_CTX_new());
+  ERR_clear_error();
+  if (ctx == nullptr || X509_STORE_CTX_init(ctx.get(), store_, leaf->get(), nullptr) != 1 ||
+      X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT) != 1) {
+    return OpenSslError(absl::StatusCode::kInternal, "X509_STORE_CTX setup");
+  }
+  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), absl::ToTimeT(now));
+  if (X509_verify_cert(ctx.get()) == 1) return absl::OkStatus();
+  const int err = X509_STORE_CTX_get_error(ctx.get());
+  const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+  ERR_clear_error();
+  return absl::UnauthenticatedError(
+      absl::StrCat(X509_verify_cert_error_string(err),
+                   depth == 0 ? "" : absl::StrCat(" (at chain depth ", depth, ")"),
+                   "; the certificate must be issued by a CA this node trusts "
+                   "(a roster member's CA, or client_ca_file)"));
+}
+
+std::string ClaimedIdentity(absl::string_view leaf_pem) {
+  if (leaf_pem.empty()) return "no certificate";
+  absl::StatusOr<CertInfo> info = DescribeCertificate(leaf_pem);
+  if (!info.ok()) return "unparsable certificate";
+  const std::string who = !info->uri_sans.empty() ? info->uri_sans[0]
+                          : !info->subject.empty() ? info->subject
+                                                   : std::string("no subject");
+  return absl::StrCat(who, " sha256:", info->sha256_fingerprint.substr(0, 16));
+}
+
 }  // namespace watchfloor::certs

@@ -34,6 +34,7 @@
 #ifndef WATCHFLOOR_CERTS_X509_H_
 #define WATCHFLOOR_CERTS_X509_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "certs/roster.h"
+
+struct x509_store_st;  // OpenSSL's X509_STORE
 
 namespace watchfloor::certs {
 
@@ -175,6 +178,41 @@ absl::StatusOr<PeerIdentity> ParseSpiffeId(absl::string_view uri);
 absl::StatusOr<PeerIdentity> VerifyPeerCertificate(absl::string_view leaf_pem,
                                                    const Roster& roster,
                                                    absl::Time now);
+
+// A set of trusted CA certificates (a roster's CA bundle, or a standalone
+// node's client_ca_file) that a TLS server checks client certificates
+// against itself instead of inside OpenSSL's handshake, so that a refused
+// handshake can be reported with what the peer claimed
+// (node/handshake_verifier.h). Immutable, thread-safe.
+class TrustBundle {
+ public:
+  // Every certificate in `bundle_pem`. INVALID_ARGUMENT if it holds none or
+  // one does not parse.
+  static absl::StatusOr<std::shared_ptr<const TrustBundle>> FromPem(
+      absl::string_view bundle_pem);
+  ~TrustBundle();
+
+  // OK iff the first certificate of `leaf_pem` chains to one of the
+  // bundle's certificates at `now`, with the TLS client purpose (EKU
+  // clientAuth if it has an EKU): the check OpenSSL makes for a server that
+  // requires and verifies client certificates. UNAUTHENTICATED otherwise,
+  // with OpenSSL's reason ("certificate has expired", "unable to get local
+  // issuer certificate", ...).
+  absl::Status VerifyClient(absl::string_view leaf_pem, absl::Time now) const;
+
+  size_t size() const { return size_; }
+
+ private:
+  TrustBundle() = default;
+  ::x509_store_st* store_ = nullptr;  // owned (X509_STORE)
+  size_t size_ = 0;
+};
+
+// What a certificate claims to be, for a log line about a peer whose
+// certificate was refused: its URI SAN, else its subject, and the first 16
+// hex digits of its SHA-256 fingerprint; "no certificate" for empty input,
+// "unparsable certificate" if it does not parse.
+std::string ClaimedIdentity(absl::string_view leaf_pem);
 
 // OK iff `key_pem` (an unencrypted PEM private key) is the private key of
 // the first certificate in `cert_pem`, i.e. the pair can serve TLS.

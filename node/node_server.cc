@@ -24,6 +24,7 @@
 #include "certs/dsse.h"
 #include "certs/x509.h"
 #include "node/config.h"
+#include "node/handshake_verifier.h"
 #include "node/roster_store.h"
 #include "grpcpp/resource_quota.h"
 
@@ -138,8 +139,11 @@ absl::Status CheckTlsFiles(const watchfloor::v1::NodeConfig& config) {
 }
 
 // `roster_ca` is the roster's CA bundle, used when no client_ca_file is set.
+// Sets `*trust` to what the handshake verifier checks client certificates
+// against (node/handshake_verifier.h), for the node to swap at run time.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
-    const watchfloor::v1::NodeConfig& config, const std::string& roster_ca) {
+    const watchfloor::v1::NodeConfig& config, const std::string& roster_ca, Clock* clock,
+    std::shared_ptr<HandshakeTrust>* trust) {
   if (config.insecure_plaintext_loopback()) {
     return grpc::InsecureServerCredentials();
   }
@@ -148,14 +152,20 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   WF_ASSIGN_OR_RETURN(std::string cert, ReadFile(t.cert_file(), "tls cert_file"));
   WF_ASSIGN_OR_RETURN(std::string key, ReadFile(t.key_file(), "tls key_file"));
   std::string ca = roster_ca;
+  std::string ca_source = "the roster's CA bundle";
   if (!t.client_ca_file().empty()) {
     WF_ASSIGN_OR_RETURN(ca, ReadFile(t.client_ca_file(), "tls client_ca_file"));
+    ca_source = absl::StrCat("tls client_ca_file ", t.client_ca_file());
   }
-  grpc::SslServerCredentialsOptions opts(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  opts.pem_root_certs = ca;
-  opts.pem_key_cert_pairs.push_back({key, cert});
-  return grpc::SslServerCredentials(opts);
+  absl::StatusOr<std::shared_ptr<const certs::TrustBundle>> bundle =
+      certs::TrustBundle::FromPem(ca);
+  if (!bundle.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ca_source, ": ", bundle.status().message(),
+        "; it must hold the PEM certificates of the CAs whose clients may connect"));
+  }
+  *trust = std::make_shared<HandshakeTrust>(*std::move(bundle), clock);
+  return MutualTlsServerCredentials(key, cert, *trust);
 }
 
 // Accepts a dialed peer's certificate only if certs::VerifyPeerCertificate
@@ -405,9 +415,10 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   WF_RETURN_IF_ERROR(s->transparency_->Start());
 
   WF_ASSIGN_OR_RETURN(auto creds,
-                      Credentials(config, s->roster_.has_value()
-                                              ? s->roster_->CaBundlePem()
-                                              : std::string()));
+                      Credentials(config,
+                                  s->roster_.has_value() ? s->roster_->CaBundlePem()
+                                                         : std::string(),
+                                  clock, &s->handshake_trust_));
   // Our own Health service (node/health_service.h) instead of gRPC's
   // built-in one, which reflection cannot describe.
   grpc::EnableDefaultHealthCheckService(false);

@@ -15,6 +15,7 @@
 #include "node/ledger_feed_store.h"
 #include "grpcpp/server.h"
 #include "node/clock.h"
+#include "node/handshake_verifier.h"
 #include "node/health_service.h"
 #include "node/key_resolver.h"
 #include "node/ledger.h"
@@ -58,6 +59,8 @@ class NodeServer {
   // and "watchfloor.v1.Federation" in a federation): SERVING once started.
   // Parts of the node set NOT_SERVING here when they cannot do their job.
   HealthService* health() { return health_.get(); }
+  // What TLS handshakes are checked against; nullptr in plaintext mode.
+  HandshakeTrust* handshake_trust() { return handshake_trust_.get(); }
 
  private:
   NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key);
@@ -70,6 +73,8 @@ class NodeServer {
   std::optional<certs::Roster> roster_;
   std::unique_ptr<KeyResolver> resolver_;
   std::unique_ptr<Authorizer> authz_;
+  // What TLS handshakes are checked against (null in plaintext mode).
+  std::shared_ptr<HandshakeTrust> handshake_trust_;
   std::unique_ptr<SqliteAlertStore> store_;
   std::unique_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Ledger> ledger_;

@@ -16,6 +16,7 @@
 #include "certs/x509.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "node/handshake_verifier.h"
 #include "node/node_server.h"
 #include "tests/federation_util.h"
 #include "tests/test_util.h"
@@ -234,6 +235,124 @@ TEST_F(RefusalLogTest, ImpersonationLeavesOneLineNamingTheClaimedIdentity) {
   EXPECT_THAT(lines[0],
               MatchesRegex("watchfloor: refused read from ipv4:127\\.0\\.0\\.1:[0-9]+ "
                            "spiffe://watchfloor/m0\\.test/client/mallory: UNAUTHENTICATED: .*"));
+}
+
+// A handshake refused before any rpc: the node logs what the peer claimed.
+TEST_F(RefusalLogTest, HandshakeWithoutAClientCertificateLeavesOneLine) {
+  const size_t offset = Log().size();
+  {
+    auto stub = v1::Node::NewStub(fed_.ChannelAs(nullptr, 0));
+    v1::Identity id;
+    grpc::ClientContext ctx;
+    ASSERT_EQ(stub->GetIdentity(&ctx, v1::GetIdentityRequest(), &id).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }  // the channel goes: no reconnection attempts add lines
+  std::vector<std::string> lines = RefusalsSince(offset);
+  ASSERT_EQ(lines.size(), 1u) << Log();
+  EXPECT_EQ(lines[0],
+            "watchfloor node: refused TLS handshake peer=\"no certificate\" "
+            "reason=\"no client certificate\"");
+}
+
+TEST_F(RefusalLogTest, HandshakeWithACertificateFromACaNotInTheRosterLeavesOneLine) {
+  absl::StatusOr<certs::KeyAndCert> ca =
+      certs::MintMemberCa("m0.test", now_ - absl::Hours(1), now_ + absl::Hours(1));
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  absl::StatusOr<certs::KeyAndCert> eve = certs::MintClientCert(
+      *ca, "m0.test", "eve", now_ - absl::Hours(1), now_ + absl::Hours(1));
+  ASSERT_TRUE(eve.ok()) << eve.status();
+  const size_t offset = Log().size();
+  {
+    auto stub = v1::Node::NewStub(fed_.ChannelAs(&*eve, 0));
+    v1::Identity id;
+    grpc::ClientContext ctx;
+    ASSERT_EQ(stub->GetIdentity(&ctx, v1::GetIdentityRequest(), &id).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  std::vector<std::string> lines = RefusalsSince(offset);
+  ASSERT_EQ(lines.size(), 1u) << Log();
+  EXPECT_THAT(lines[0],
+              MatchesRegex("watchfloor node: refused TLS handshake "
+                           "peer=\"spiffe://watchfloor/m0\\.test/client/eve sha256:[0-9a-f]{16}\" "
+                           "reason=\"unable to get local issuer certificate; the certificate "
+                           "must be issued by a CA this node trusts .*\""));
+  EXPECT_EQ(fed_.StoredAlertCount(0), 0);
+}
+
+// ------------------------------------------------------- trust at run time
+
+class HandshakeTrustTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    now_ = absl::Now();
+    for (const char* m : {"a.test", "b.test"}) {
+      absl::StatusOr<certs::KeyAndCert> ca =
+          certs::MintMemberCa(m, now_ - absl::Hours(1), now_ + absl::Hours(1));
+      ASSERT_TRUE(ca.ok()) << ca.status();
+      absl::StatusOr<certs::KeyAndCert> client = certs::MintClientCert(
+          *ca, m, "ops", now_ - absl::Hours(1), now_ + absl::Hours(1));
+      ASSERT_TRUE(client.ok()) << client.status();
+      cas_.push_back(*ca);
+      clients_.push_back(*client);
+    }
+  }
+  std::shared_ptr<const certs::TrustBundle> Bundle(const std::string& pem) {
+    absl::StatusOr<std::shared_ptr<const certs::TrustBundle>> b =
+        certs::TrustBundle::FromPem(pem);
+    EXPECT_TRUE(b.ok()) << b.status();
+    return b.ok() ? *b : nullptr;
+  }
+
+  absl::Time now_;
+  std::vector<certs::KeyAndCert> cas_, clients_;
+};
+
+TEST_F(HandshakeTrustTest, SwappingTheBundleChangesWhoMayConnect) {
+  node::HandshakeTrust trust(Bundle(cas_[0].cert_pem), node::Clock::Real());
+  EXPECT_TRUE(trust.Check(clients_[0].cert_pem).ok());
+  EXPECT_EQ(trust.Check(clients_[1].cert_pem).code(), absl::StatusCode::kUnauthenticated);
+  // b.test admitted, a.test removed.
+  trust.Set(Bundle(cas_[1].cert_pem));
+  EXPECT_EQ(trust.Check(clients_[0].cert_pem).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(trust.Check(clients_[1].cert_pem).ok());
+  trust.Set(Bundle(cas_[0].cert_pem + cas_[1].cert_pem));
+  EXPECT_TRUE(trust.Check(clients_[0].cert_pem).ok());
+  EXPECT_TRUE(trust.Check(clients_[1].cert_pem).ok());
+  EXPECT_EQ(trust.refused(), 2u);
+}
+
+TEST_F(HandshakeTrustTest, RefusesWhatOpenSslWouldRefuse) {
+  node::HandshakeTrust trust(Bundle(cas_[0].cert_pem), node::Clock::Real());
+  EXPECT_EQ(trust.Check("").code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(trust.Check("not a certificate").code(), absl::StatusCode::kUnauthenticated);
+  // An expired client certificate does not chain at `now`.
+  absl::StatusOr<certs::KeyAndCert> old = certs::MintClientCert(
+      cas_[0], "a.test", "old", now_ - absl::Hours(3), now_ - absl::Hours(2));
+  ASSERT_TRUE(old.ok()) << old.status();
+  absl::Status s = trust.Check(old->cert_pem);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("certificate has expired"));
+  // A server-only certificate may not be a TLS client.
+  certs::CertSpec spec;
+  spec.common_name = "a.test/n1";
+  spec.uri_sans = {certs::NodeSpiffeId("a.test", "n1")};
+  spec.server_auth = true;
+  spec.not_before = now_ - absl::Hours(1);
+  spec.not_after = now_ + absl::Hours(1);
+  absl::StatusOr<certs::KeyAndCert> server_only = certs::MintCertificate(spec, &cas_[0]);
+  ASSERT_TRUE(server_only.ok()) << server_only.status();
+  EXPECT_EQ(trust.Check(server_only->cert_pem).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(trust.refused(), 4u);
+}
+
+TEST(TrustBundleTest, RefusesABundleWithoutCertificates) {
+  EXPECT_EQ(certs::TrustBundle::FromPem("").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(certs::TrustBundle::FromPem("-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                        "-----END CERTIFICATE-----\n")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
