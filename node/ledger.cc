@@ -187,8 +187,16 @@ absl::Status Ledger::Verify(const Envelope& envelope, Alert* alert) const {
   WF_RETURN_IF_ERROR(certs::CheckNoUnknownFields(envelope, "envelope"));
   WF_RETURN_IF_ERROR(certs::ParseStrictly(envelope.payload(), "envelope payload", alert));
   WF_RETURN_IF_ERROR(ValidateOrigin(alert->origin()));
-  std::optional<certs::PublicKey> key = keys_->Find(alert->origin());
+  // The key of this very sequence: after a key rotation the retired key
+  // signs only the sequences before the switch (so a leaked old key cannot
+  // extend the feed), the new key only those from it on.
+  std::optional<certs::PublicKey> key = keys_->FindAt(alert->origin(), alert->sequence());
   if (!key.has_value()) {
+    if (keys_->Find(alert->origin()).has_value()) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "no key of origin ", alert->origin(), " signs sequence ", alert->sequence(),
+          " in the roster's key history"));
+    }
     return absl::UnauthenticatedError(absl::StrCat(
         "origin ", alert->origin(),
         " is unknown to this node; add its public key to known_origins (or "

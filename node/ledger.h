@@ -98,7 +98,8 @@ class Ledger {
   // Verifies an already-signed envelope on the calling thread, then applies
   // the feed rules on the writer thread. Errors: INVALID_ARGUMENT (malformed
   // envelope or alert), UNAUTHENTICATED (unknown origin, or no valid
-  // signature by the origin's key), ALREADY_EXISTS (id already stored),
+  // signature by the key that signs the alert's sequence of its origin:
+  // KeyResolver::FindAt, read at this call), ALREADY_EXISTS (id already stored),
   // FAILED_PRECONDITION (sequence beyond head+1: a gap), DATA_LOSS (fork or
   // broken chain: evidence is stored and the feed frozen; or the feed was
   // already forked), RESOURCE_EXHAUSTED, UNAVAILABLE.

@@ -25,6 +25,7 @@
 #include "certs/x509.h"
 #include "node/config.h"
 #include "node/handshake_verifier.h"
+#include "node/roster_key_resolver.h"
 #include "node/roster_store.h"
 #include "grpcpp/resource_quota.h"
 
@@ -341,16 +342,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   if (config.has_federation()) {
     WF_RETURN_IF_ERROR(s->LoadRoster());
     const certs::Roster* roster = &*s->roster_;
-    class RosterKeys final : public KeyResolver {
-     public:
-      explicit RosterKeys(const certs::Roster* r) : r_(r) {}
-      std::optional<certs::PublicKey> Find(absl::string_view origin) const override {
-        return r_->NodeKey(origin);
-      }
-     private:
-      const certs::Roster* r_;
-    };
-    s->resolver_ = std::make_unique<RosterKeys>(roster);
+    s->resolver_ = std::make_unique<RosterKeyResolver>(roster);
     s->authz_ = std::make_unique<Authorizer>(Authorizer::Mode::kRoster, member,
                                              roster, clock);
   } else {
