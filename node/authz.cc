@@ -56,20 +56,21 @@ absl::StatusOr<certs::PeerIdentity> Authorizer::Identify(
     constexpr size_t kMaxCached = 1024;
     const absl::Time now = clock_->Now();
     std::string key(pem);
+    // One roster for the whole check (SetRoster may swap it meanwhile).
+    const certs::Roster* roster = roster_.load();
     {
       absl::MutexLock lock(&cache_mu_);
       auto it = cache_.find(key);
-      if (it != cache_.end() && now >= it->second.verified_at &&
-          now - it->second.verified_at < kCacheTtl) {
+      if (it != cache_.end() && it->second.roster == roster &&
+          now >= it->second.verified_at && now - it->second.verified_at < kCacheTtl) {
         return it->second.identity;
       }
     }
-    absl::StatusOr<certs::PeerIdentity> id =
-        certs::VerifyPeerCertificate(pem, *roster_, now);
+    absl::StatusOr<certs::PeerIdentity> id = certs::VerifyPeerCertificate(pem, *roster, now);
     if (id.ok()) {
       absl::MutexLock lock(&cache_mu_);
       if (cache_.size() >= kMaxCached) cache_.clear();
-      cache_[key] = Cached{*id, now};
+      cache_[key] = Cached{*id, now, roster};
     }
     return id;
   }
@@ -84,6 +85,12 @@ absl::StatusOr<certs::PeerIdentity> Authorizer::Identify(
   absl::StatusOr<certs::PeerIdentity> id = certs::ParseSpiffeId(info->uri_sans[0]);
   if (!id.ok()) return absl::UnauthenticatedError(id.status().message());
   return id;
+}
+
+void Authorizer::SetRoster(const certs::Roster* roster) {
+  roster_.store(roster);
+  absl::MutexLock lock(&cache_mu_);
+  cache_.clear();
 }
 
 absl::Status Authorizer::CheckPublisher(const grpc::ServerContextBase& ctx) const {

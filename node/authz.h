@@ -5,6 +5,7 @@
 #ifndef WATCHFLOOR_NODE_AUTHZ_H_
 #define WATCHFLOOR_NODE_AUTHZ_H_
 
+#include <atomic>
 #include <map>
 #include <string>
 
@@ -30,6 +31,15 @@ class Authorizer {
              Clock* clock)
       : mode_(mode), own_member_(std::move(own_member)), roster_(roster),
         clock_(clock) {}
+
+  // kRoster only: makes `roster` (not null; it must outlive the Authorizer,
+  // as RosterManager's versions do) the one every identity is checked
+  // against, and forgets every identity verified against an earlier one, so
+  // a removed member's certificate is refused on its next rpc rather than
+  // when its cache entry would have expired. An rpc already being checked
+  // finishes with the roster it started with. Thread-safe; callable from a
+  // RosterManager listener.
+  void SetRoster(const certs::Roster* roster);
 
   // The caller's identity. UNAUTHENTICATED if there is no usable
   // certificate or (kRoster) it breaks a roster rule. In plaintext mode,
@@ -58,14 +68,19 @@ class Authorizer {
 
   const Mode mode_;
   const std::string own_member_;
-  const certs::Roster* const roster_;
+  // The roster in force (kRoster), swapped by SetRoster.
+  std::atomic<const certs::Roster*> roster_;
   Clock* const clock_;
 
   // Verified identities by leaf certificate, re-verified after kCacheTtl:
-  // verifying a chain costs far more than a gossip push.
+  // verifying a chain costs far more than a gossip push. An entry counts only
+  // while `roster` is the roster in force: an Identify that raced SetRoster
+  // may store a verdict reached under the old roster after SetRoster cleared
+  // the cache, and must not have it used.
   struct Cached {
     certs::PeerIdentity identity;
     absl::Time verified_at;
+    const certs::Roster* roster;
   };
   mutable absl::Mutex cache_mu_;
   mutable std::map<std::string, Cached> cache_ ABSL_GUARDED_BY(cache_mu_);

@@ -53,6 +53,32 @@ Transparency::Transparency(std::string origin, const certs::SigningKey* key,
 
 Transparency::~Transparency() { Stop(); }
 
+void Transparency::SetRoster(const certs::Roster* roster) {
+  // Serialized with Receive and SignNow, so none of them is between reading
+  // accepted_ and storing into it while the roster changes under it.
+  absl::MutexLock serial(&receive_mu_);
+  roster_.store(roster);
+  std::map<std::string, Accepted> accepted;
+  {
+    absl::MutexLock lock(&mu_);
+    accepted = accepted_;
+  }
+  // As at Start: a checkpoint whose origin the roster no longer lists, or
+  // that its origin signed with a key since retired, is not trusted now; it
+  // would also be refused by every peer it is re-sent to. The origin's next
+  // checkpoint is judged against the local copy of its feed instead.
+  std::vector<std::string> drop;
+  for (const auto& [origin, a] : accepted) {
+    absl::StatusOr<Opened> opened = Open(a.note);
+    if (!opened.ok() || opened->origin != origin) drop.push_back(origin);
+  }
+  absl::MutexLock lock(&mu_);
+  for (const std::string& origin : drop) {
+    accepted_.erase(origin);
+    pending_.erase(origin);
+  }
+}
+
 void Transparency::SetBroadcast(std::function<void(const std::string&)> broadcast) {
   broadcast_ = std::move(broadcast);
 }
@@ -157,9 +183,14 @@ absl::StatusOr<Transparency::Opened> Transparency::Open(const std::string& note)
   WF_ASSIGN_OR_RETURN(certs::ParsedNote parsed, certs::ParseNote(note));
   WF_ASSIGN_OR_RETURN(certs::Checkpoint body, certs::ParseCheckpoint(parsed.text));
   WF_ASSIGN_OR_RETURN(std::string origin, certs::FeedOriginFromLogOrigin(body.origin));
+  // The node's current key: a checkpoint is a statement the node makes now,
+  // and a key the roster has retired (replaced, possibly because it leaked)
+  // signs nothing new, checkpoints included. Checkpoints signed before a
+  // rotation therefore stop verifying with it (SetRoster drops them).
+  const certs::Roster* roster = roster_.load();
   std::optional<certs::PublicKey> key;
-  if (roster_ != nullptr) {
-    key = roster_->NodeKey(origin);
+  if (roster != nullptr) {
+    key = roster->NodeKey(origin);
   } else if (origin == origin_) {
     key = key_->public_key();
   }
@@ -170,7 +201,7 @@ absl::StatusOr<Transparency::Opened> Transparency::Open(const std::string& note)
   }
   // One signature by the origin and one cosignature per other roster node
   // is all an honest note carries.
-  const size_t max_lines = roster_ == nullptr ? 1 : Origins().size();
+  const size_t max_lines = roster == nullptr ? 1 : roster->Origins().size();
   if (parsed.signatures.size() > max_lines) {
     return absl::InvalidArgumentError(absl::StrCat(
         "checkpoint note of ", body.origin, " has ", parsed.signatures.size(),
@@ -188,11 +219,12 @@ absl::StatusOr<Transparency::Opened> Transparency::Open(const std::string& note)
       break;
     }
   }
-  return Opened{std::move(origin), std::move(c), certs::FormatNote(base)};
+  return Opened{std::move(origin), std::move(c), certs::FormatNote(base), roster};
 }
 
 std::vector<std::string> Transparency::Origins() const {
-  return roster_ == nullptr ? std::vector<std::string>{origin_} : roster_->Origins();
+  const certs::Roster* roster = roster_.load();
+  return roster == nullptr ? std::vector<std::string>{origin_} : roster->Origins();
 }
 
 std::string Transparency::MergeCosignatures(const std::string& note,
@@ -201,7 +233,8 @@ std::string Transparency::MergeCosignatures(const std::string& note,
   *added = 0;
   absl::StatusOr<certs::ParsedNote> into = certs::ParseNote(note);
   absl::StatusOr<certs::ParsedNote> source = certs::ParseNote(from);
-  if (!into.ok() || !source.ok() || into->text != source->text || roster_ == nullptr) {
+  const certs::Roster* roster = roster_.load();
+  if (!into.ok() || !source.ok() || into->text != source->text || roster == nullptr) {
     return note;
   }
   absl::StatusOr<certs::Checkpoint> body = certs::ParseCheckpoint(into->text);
@@ -212,7 +245,7 @@ std::string Transparency::MergeCosignatures(const std::string& note,
     if (s.name == body->origin || have.count(s.name) != 0) continue;
     absl::StatusOr<std::string> witness = certs::FeedOriginFromLogOrigin(s.name);
     if (!witness.ok()) continue;
-    std::optional<certs::PublicKey> key = roster_->NodeKey(*witness);
+    std::optional<certs::PublicKey> key = roster->NodeKey(*witness);
     if (!key.has_value()) continue;  // not a roster witness: ignored
     if (s.key_id != certs::NoteKeyId(s.name, certs::kNoteTypeCosignatureV1, *key)) continue;
     certs::ParsedNote one{source->text, {s}};
@@ -296,6 +329,16 @@ absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
     return opened.status();
   }
   absl::MutexLock serial(&receive_mu_);
+  if (opened->roster != roster_.load()) {
+    // SetRoster ran since the note was verified: judge it by the roster in
+    // force now (which may have removed its origin or rotated its key).
+    opened = Open(note);
+    if (!opened.ok()) {
+      absl::MutexLock lock(&mu_);
+      ++stats_.refused;
+      return opened.status();
+    }
+  }
   const std::string& origin = opened->origin;
   const certs::Checkpoint& c = opened->checkpoint;
   auto split_view = [&](const Accepted& known) -> absl::StatusOr<bool> {
@@ -512,7 +555,11 @@ absl::StatusOr<StoredCheckpoint> Transparency::ForExport(const std::string& orig
 }
 
 int Transparency::Witnesses(const std::string& origin, const std::string& note) const {
-  if (roster_ == nullptr) return 0;
+  // Cosigners count only while the roster in force lists them, with the
+  // key they cosigned with: a removed member's or a retired key's
+  // cosignature no longer vouches for anything.
+  const certs::Roster* roster = roster_.load();
+  if (roster == nullptr) return 0;
   absl::StatusOr<certs::ParsedNote> parsed = certs::ParseNote(note);
   if (!parsed.ok()) return 0;
   const std::string own_member = MemberOf(origin);
@@ -522,7 +569,7 @@ int Transparency::Witnesses(const std::string& origin, const std::string& note) 
     if (s.name == log_origin) continue;
     absl::StatusOr<std::string> witness = certs::FeedOriginFromLogOrigin(s.name);
     if (!witness.ok() || MemberOf(*witness) == own_member) continue;
-    std::optional<certs::PublicKey> key = roster_->NodeKey(*witness);
+    std::optional<certs::PublicKey> key = roster->NodeKey(*witness);
     if (!key.has_value()) continue;
     certs::ParsedNote one{parsed->text, {s}};
     if (certs::VerifyCosignature(one, s.name, *key).ok()) members.insert(MemberOf(*witness));
@@ -531,8 +578,9 @@ int Transparency::Witnesses(const std::string& origin, const std::string& note) 
 }
 
 int Transparency::DefaultQuorum() const {
-  if (roster_ == nullptr) return 0;
-  return (roster_->proto().members_size() - 1) / 2 + 1;
+  const certs::Roster* roster = roster_.load();
+  if (roster == nullptr) return 0;
+  return (roster->proto().members_size() - 1) / 2 + 1;
 }
 
 absl::StatusOr<std::string> Transparency::RootAt(const std::string& origin,

@@ -18,6 +18,7 @@
 #ifndef WATCHFLOOR_NODE_TRANSPARENCY_H_
 #define WATCHFLOOR_NODE_TRANSPARENCY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,10 +64,23 @@ class Transparency {
 
   // `roster` may be null: a node outside a federation signs its own
   // checkpoints and witnesses nothing. All pointers must outlive this.
+  // Checkpoints (own and peers') are signed and verified with each node's
+  // current key (Roster::NodeKey), never a retired one.
   Transparency(std::string origin, const certs::SigningKey* key,
                const certs::Roster* roster, Ledger* ledger, AlertStore* store,
                Clock* clock, Options options);
   ~Transparency();  // Stop()
+
+  // Makes `roster` (not null; the Transparency must have been constructed
+  // with a roster; it must outlive this, as RosterManager's versions do) the
+  // one in force: whose checkpoints are verified (and with which key: the
+  // node's current one), who witnesses, whose cosignatures count
+  // (Witnesses, DefaultQuorum, merging). Accepted checkpoints that no longer
+  // verify under it (a removed origin, a rotated key) are dropped, as at
+  // Start. A note being received while the roster changes is judged by the
+  // new one. Thread-safe; callable from a RosterManager listener; waits for
+  // a Receive or SignNow in progress.
+  void SetRoster(const certs::Roster* roster);
 
   // Loads the latest stored checkpoint of every origin and starts the
   // thread.
@@ -136,6 +150,7 @@ class Transparency {
     std::string origin;  // feed origin
     certs::Checkpoint checkpoint;
     std::string note;  // the text and the origin's signature line only
+    const certs::Roster* roster;  // the roster it was verified against
   };
 
   // Notes larger than this are refused (an honest one of a 100-node
@@ -171,7 +186,8 @@ class Transparency {
   const std::string origin_;
   const std::string log_origin_;
   const certs::SigningKey* const key_;
-  const certs::Roster* const roster_;
+  // The roster in force (null outside a federation), swapped by SetRoster.
+  std::atomic<const certs::Roster*> roster_;
   Ledger* const ledger_;
   AlertStore* const store_;
   Clock* const clock_;
