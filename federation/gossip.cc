@@ -1,6 +1,8 @@
 #include "federation/gossip.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <deque>
 #include <tuple>
 #include <utility>
@@ -167,6 +169,7 @@ Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
     : self_(std::move(self)),
       store_(store),
       options_(options),
+      channels_(std::move(channels)),
       callbacks_(std::make_shared<Callbacks>()) {
   std::random_device rd;
   rng_.seed(options_.seed != 0 ? options_.seed : (uint64_t{rd()} << 32 | rd()));
@@ -180,41 +183,176 @@ Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
   for (size_t i = 0; i < order.size() && i < options_.eager_fanout; ++i) {
     eager[order[i]] = true;
   }
+  auto links = std::make_shared<LinkList>();
   for (size_t i = 0; i < peers.size(); ++i) {
-    auto link = std::make_unique<Link>(options_.max_link_bytes);
-    link->peer = peers[i];
-    link->stub = watchfloor::v1::Federation::NewStub(channels(peers[i]));
+    std::shared_ptr<Link> link = MakeLink(peers[i]);
     absl::MutexLock lock(&link->mu);
     link->eager = eager[i];
-    links_.push_back(std::move(link));
+    links->push_back(std::move(link));
   }
+  absl::MutexLock lock(&links_mu_);
+  links_ = std::move(links);
 }
 
 Gossip::~Gossip() { Stop(); }
 
+std::shared_ptr<Gossip::Link> Gossip::MakeLink(const Peer& peer) {
+  auto link = std::make_shared<Link>(options_.max_link_bytes);
+  link->peer = peer;
+  link->stub = watchfloor::v1::Federation::NewStub(channels_(peer));
+  return link;
+}
+
+std::shared_ptr<const Gossip::LinkList> Gossip::Links() const {
+  absl::MutexLock lock(&links_mu_);
+  return links_;
+}
+
 void Gossip::Start() {
+  absl::MutexLock life(&lifecycle_mu_);
   absl::MutexLock lock(&mu_);
-  if (started_) return;
+  if (started_ || stopping_) return;
   started_ = true;
-  for (auto& link : links_) {
+  for (const auto& link : *Links()) {
     link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
   }
   timer_ = std::thread([this] { TimerLoop(); });
 }
 
+void Gossip::SetPeers(std::vector<Peer> peers) {
+  absl::MutexLock life(&lifecycle_mu_);
+  std::shared_ptr<const LinkList> old = Links();
+  // Wanted: origin -> endpoint, the first entry per origin.
+  std::map<std::string, std::string> wanted;
+  for (const Peer& p : peers) {
+    if (p.origin != self_) wanted.emplace(p.origin, p.endpoint);
+  }
+  auto next = std::make_shared<LinkList>();
+  LinkList removed;
+  size_t eager = 0;
+  for (const auto& link : *old) {
+    auto it = wanted.find(link->peer.origin);
+    if (it == wanted.end() || it->second != link->peer.endpoint) {
+      removed.push_back(link);
+      continue;
+    }
+    wanted.erase(it);
+    next->push_back(link);
+    absl::MutexLock lock(&link->mu);
+    if (link->eager) ++eager;
+  }
+  LinkList added;
+  for (const Peer& p : peers) {
+    auto it = wanted.find(p.origin);
+    if (it == wanted.end()) continue;
+    std::shared_ptr<Link> link = MakeLink({p.origin, it->second});
+    wanted.erase(it);
+    {
+      absl::MutexLock lock(&link->mu);
+      link->eager = eager < options_.eager_fanout;
+      if (link->eager) ++eager;
+    }
+    next->push_back(link);
+    added.push_back(std::move(link));
+  }
+  if (removed.empty() && added.empty()) return;
+
+  std::set<Link*> gone;
+  for (const auto& link : removed) gone.insert(link.get());
+  std::vector<Parked> unparked;
+  {
+    absl::MutexLock lock(&mu_);
+    {
+      absl::MutexLock l(&links_mu_);
+      links_ = next;
+      retired_.insert(retired_.end(), removed.begin(), removed.end());
+    }
+    const bool running = started_ && !stopping_;
+    for (const auto& link : added) {
+      if (running) {
+        {
+          // The first round: its feed here, our frontier there.
+          absl::MutexLock l(&link->mu);
+          link->round = 2;
+        }
+        link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+      } else if (stopping_) {
+        absl::MutexLock l(&link->mu);
+        link->stopping = true;
+      }
+    }
+    // Whatever waits on a removed peer is dropped: its parked envelopes
+    // (anti-entropy with the remaining peers brings what they were), and
+    // its announcements (never fetched from it now).
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      if (gone.count(it->link) == 0) {
+        ++it;
+        continue;
+      }
+      parked_ids_.erase(it->id);
+      unparked.push_back(std::move(*it));
+      it = parked_.erase(it);
+    }
+    for (auto it = missing_.begin(); it != missing_.end();) {
+      std::vector<std::string>& a = it->second.announcers;
+      a.erase(std::remove_if(a.begin(), a.end(),
+                             [&](const std::string& o) {
+                               for (const auto& link : removed) {
+                                 if (link->peer.origin == o) return true;
+                               }
+                               return false;
+                             }),
+              a.end());
+      it = a.empty() ? missing_.erase(it) : std::next(it);
+    }
+  }
+  for (const Parked& p : unparked) {
+    absl::MutexLock lock(&p.link->mu);
+    p.link->queue.Release(p.held);
+  }
+  for (const auto& link : removed) {
+    absl::MutexLock lock(&link->mu);
+    link->stopping = true;
+    for (grpc::ClientContext* ctx : link->calls) ctx->TryCancel();
+  }
+  for (const auto& link : removed) {
+    // A worker cannot join itself (SetPeers called from it, against the
+    // contract): Stop joins it then.
+    if (link->thread.joinable() && link->thread.get_id() != std::this_thread::get_id()) {
+      link->thread.join();
+    }
+    // Emptied after the worker stopped: a failed push puts its batch back.
+    absl::MutexLock lock(&link->mu);
+    link->queue.TakePushes(SIZE_MAX, SIZE_MAX);
+    link->queue.TakeIHaves();
+    link->queue.TakeFetches();
+    link->queue.TakeEvidence();
+    link->queue.TakeCheckpoints();
+    link->ahead.clear();
+    link->round = 0;
+    link->sync_requested = false;
+  }
+}
+
 void Gossip::Stop() {
+  absl::MutexLock life(&lifecycle_mu_);
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
-  for (auto& link : links_) {
+  LinkList all = *Links();
+  {
+    absl::MutexLock lock(&links_mu_);
+    all.insert(all.end(), retired_.begin(), retired_.end());
+  }
+  for (auto& link : all) {
     absl::MutexLock lock(&link->mu);
     link->stopping = true;
     // A peer that is slow to answer must not hold up the stop.
     for (grpc::ClientContext* ctx : link->calls) ctx->TryCancel();
   }
-  for (auto& link : links_) {
+  for (auto& link : all) {
     if (link->thread.joinable()) link->thread.join();
   }
   if (timer_.joinable()) timer_.join();
@@ -232,7 +370,7 @@ void Gossip::Stop() {
 }
 
 Gossip::Link* Gossip::FindLink(const std::string& origin) const {
-  for (const auto& link : links_) {
+  for (const auto& link : *Links()) {
     if (link->peer.origin == origin) return link.get();
   }
   return nullptr;
@@ -251,7 +389,7 @@ void Gossip::Broadcast(const Envelope& envelope) {
 void Gossip::BroadcastCheckpoint(const std::string& note) {
   const std::string log = note.substr(0, note.find('\n'));
   uint64_t queued = 0;
-  for (auto& link : links_) {
+  for (const auto& link : *Links()) {
     absl::MutexLock lock(&link->mu);
     if (link->queue.AddCheckpoint(log, note, /*replace=*/true)) ++queued;
   }
@@ -280,7 +418,7 @@ void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
   // Split views are re-sent periodically and a link in backoff sends
   // nothing, so the queue keeps one copy of each pair (LinkQueue).
   uint64_t queued = 0;
-  for (auto& link : links_) {
+  for (const auto& link : *Links()) {
     absl::MutexLock lock(&link->mu);
     if (link->queue.AddEvidence(evidence)) ++queued;
   }
@@ -291,7 +429,7 @@ void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
 void Gossip::Forward(const Envelope& envelope, const std::string& id,
                      const std::string& origin, uint64_t sequence,
                      const std::string& exclude) {
-  for (auto& link : links_) {
+  for (const auto& link : *Links()) {
     if (link->peer.origin == exclude || link->peer.origin == origin) continue;
     absl::MutexLock lock(&link->mu);
     // Past the link's byte budget the item is dropped (and counted):
@@ -981,7 +1119,8 @@ void Gossip::TimerLoop() {
     // Peers that sent a push we could not place even after waiting for its
     // predecessor, or whose frontier still shows more than we hold after
     // frontier_grace: sync with them now.
-    for (auto& link : links_) {
+    std::shared_ptr<const LinkList> links = Links();
+    for (const auto& link : *links) {
       bool sync;
       std::map<std::string, uint64_t> ahead;
       {
@@ -999,17 +1138,17 @@ void Gossip::TimerLoop() {
         link->round = 2;
       }
     }
-    if (now >= next_round && !links_.empty()) {
+    if (now >= next_round && !links->empty()) {
       size_t pick;
       {
         absl::MutexLock lock(&mu_);
-        pick = std::uniform_int_distribution<size_t>(0, links_.size() - 1)(rng_);
+        pick = std::uniform_int_distribution<size_t>(0, links->size() - 1)(rng_);
       }
       // Frontiers only; what the peer is ahead by is pulled after
       // frontier_grace unless push brought it by then. The link's own
       // thread runs it (SenderLoop), so the timer never waits on a peer.
       {
-        Link* link = links_[pick].get();
+        Link* link = (*links)[pick].get();
         absl::MutexLock lock(&link->mu);
         link->round = std::max(link->round, 1);
       }
@@ -1024,7 +1163,7 @@ Gossip::Stats Gossip::stats() const {
     absl::MutexLock lock(&mu_);
     out = stats_;
   }
-  for (const auto& link : links_) {
+  for (const auto& link : *Links()) {
     absl::MutexLock lock(&link->mu);
     PeerStats s = link->stats;
     s.eager = link->eager;

@@ -15,6 +15,12 @@
 // Handle* methods are called by the gRPC service on its threads. All public
 // methods are thread-safe.
 //
+// Peers: the set given at construction, replaced at run time by SetPeers
+// (a roster change). Links are copy-on-write: every reader takes the current
+// list and iterates it with no engine lock held; a removed link is stopped
+// and emptied but its object lives as long as the engine, so that the raw
+// Link pointers in store callbacks and parked envelopes stay valid.
+//
 // Memory: everything queued for a peer, and every envelope held on its
 // behalf (parked, or copied into a store callback), counts against that
 // peer's byte budget (Options::max_link_bytes); past it, items are dropped
@@ -131,6 +137,25 @@ class Gossip {
 
   // Starts the sender and timer threads.
   void Start();
+
+  // Makes `peers` the peer set (an entry naming this node is ignored; the
+  // first of two entries for one origin counts), as the roster in force
+  // lists them. A peer in both the old and the new set with the same
+  // endpoint keeps its link untouched (queue, eager/lazy, backoff, stats).
+  // A new peer (or one whose endpoint changed) gets a fresh link: eager if
+  // fewer than eager_fanout links are, its worker started if the engine
+  // runs, and a first anti-entropy round with it at once, which pulls its
+  // feed and shows it this node's frontier (so it pulls every feed's history
+  // from here). A removed peer is no peer from when SetPeers returns:
+  // IsPeer is false (the Federation service refuses its calls with
+  // PERMISSION_DENIED), its calls in progress are cancelled, its worker has
+  // stopped, and what was queued, parked or announced for or by it is
+  // dropped. Handler calls that passed IsPeer before may still finish.
+  // Thread-safe, serialized with Start and Stop; after Stop it only updates
+  // the set. Blocks until the removed workers have stopped: not to be
+  // called from a gossip worker, a Handle* method or a store callback of
+  // this engine (a RosterManager listener on its own thread is fine).
+  void SetPeers(std::vector<Peer> peers);
   // Stops all threads, cancelling calls in progress (a slow peer does not
   // hold it up); pending sends are dropped (anti-entropy repairs). Returns
   // once no store callback (FeedStore::Offer's `stored`) that uses this
@@ -182,7 +207,15 @@ class Gossip {
   struct Callbacks;
   class CallbackGuard;
 
+  using LinkList = std::vector<std::shared_ptr<Link>>;
+
+  // The current links; the list never changes once published (SetPeers
+  // publishes a new one).
+  std::shared_ptr<const LinkList> Links() const;
+  // The current link to `origin`, or null. The pointer stays valid for the
+  // engine's lifetime (removed links are retired, not destroyed).
   Link* FindLink(const std::string& origin) const;
+  std::shared_ptr<Link> MakeLink(const Peer& peer);
   // Queues `envelope` eagerly or lazily to every peer but `exclude` (and but
   // the origin's own node).
   void Forward(const watchfloor::v1::Envelope& envelope, const std::string& id,
@@ -227,7 +260,16 @@ class Gossip {
   const std::string self_;
   FeedStore* const store_;
   const Options options_;
-  std::vector<std::unique_ptr<Link>> links_;
+  const ChannelFactory channels_;
+
+  // Serializes Start, Stop and SetPeers: the starting and joining of link
+  // threads. Taken before mu_.
+  absl::Mutex lifecycle_mu_;
+  // A leaf lock: nothing else is taken under it.
+  mutable absl::Mutex links_mu_;
+  std::shared_ptr<const LinkList> links_ ABSL_GUARDED_BY(links_mu_);
+  // Links SetPeers removed: stopped and emptied, kept until the engine goes.
+  LinkList retired_ ABSL_GUARDED_BY(links_mu_);
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
