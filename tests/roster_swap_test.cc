@@ -7,6 +7,7 @@
 // loopback, real mutual TLS for the authorizer; the rosters are signed and
 // verified as nodes do (tests/roster_fixtures.h).
 #include <atomic>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
+#include "certs/note.h"
 #include "certs/x509.h"
 #include "federation/federation_service.h"
 #include "federation/gossip.h"
@@ -31,6 +33,7 @@
 #include "node/ledger_feed_store.h"
 #include "node/roster_key_resolver.h"
 #include "node/sqlite_alert_store.h"
+#include "node/transparency.h"
 #include "tests/federation_util.h"
 #include "tests/roster_fixtures.h"
 #include "tests/test_util.h"
@@ -203,6 +206,78 @@ TEST_F(KeyRotationTest, BeforeTheSwitchOnlyTheOldKeySigns) {
 
   for (const Envelope& e : HonestFeed(5)) ASSERT_TRUE(node.ledger->IngestSync(e).ok());
   EXPECT_EQ(HeadOf(*node.feed, OriginOf(1)), 5u);
+}
+
+// ---------------------------------------------------------------------------
+// Transparency: whose checkpoints count, and whose cosignatures.
+
+// A checkpoint note of `party`'s feed as `node` holds it, signed by the
+// party's node key, cosigned by the node of each of `cosigners`.
+std::string CheckpointOf(NodeStorage& node, int party, std::initializer_list<int> cosigners) {
+  certs::Checkpoint c;
+  c.origin = certs::LogOrigin(OriginOf(party));
+  const Ledger::LogState log = node.ledger->Log(OriginOf(party));
+  c.size = log.size;
+  c.root_hash = log.root;
+  const std::string text = certs::FormatCheckpoint(c);
+  std::string note = certs::SignNote(text, c.origin, P(party).node_key);
+  for (int w : cosigners) {
+    note += certs::CosignatureLine(text, certs::LogOrigin(OriginOf(w)), P(w).node_key,
+                                   1798761600);
+  }
+  return note;
+}
+
+// a.cz/n1 witnesses b's and c's checkpoints under v1 (a, b, c). v2 removes
+// b: b's accepted checkpoint is dropped, its next one refused
+// (UNAUTHENTICATED, nothing stored), b's cosignature on c's checkpoint no
+// longer counts, and the default quorum follows the smaller federation.
+TEST(TransparencySwapTest, CheckpointsAndCosignaturesFollowTheRosterInForce) {
+  const Roster v1r = Genesis(MakeRoster(1, 2, {0, 1, 2}), {0, 1});
+  absl::StatusOr<Roster> v2r = v1r.VerifyNext(SignedBy(MakeRoster(2, 2, {0, 2}), {0, 2}));
+  ASSERT_TRUE(v2r.ok()) << v2r.status();
+  NodeStorage node(OriginOf(0), &P(0).node_key, &v1r);
+  Transparency t(OriginOf(0), &P(0).node_key, &v1r, node.ledger.get(), node.sqlite.get(),
+                 &node.clock, Transparency::Options());
+  ASSERT_TRUE(t.Start().ok());
+  for (int party : {1, 2}) {
+    std::string previous;
+    for (uint64_t seq = 1; seq <= 3; ++seq) {
+      Envelope e = Signed(P(party).node_key, OriginOf(party), seq, previous,
+                          static_cast<int>(seq));
+      previous = certs::AlertId(e.payload());
+      ASSERT_TRUE(node.ledger->IngestSync(e).ok());
+    }
+  }
+  absl::StatusOr<bool> got = t.Receive(CheckpointOf(node, 1, {2}));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got);
+  got = t.Receive(CheckpointOf(node, 2, {1}));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got);
+  absl::StatusOr<std::string> of_c = t.Latest(OriginOf(2));
+  ASSERT_TRUE(of_c.ok());
+  EXPECT_EQ(t.Witnesses(OriginOf(2), *of_c), 2);  // a (this node) and b
+  EXPECT_EQ(t.DefaultQuorum(), 2);
+  ASSERT_TRUE(t.Latest(OriginOf(1)).ok());
+
+  t.SetRoster(&*v2r);
+  EXPECT_EQ(t.Latest(OriginOf(1)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(t.Witnesses(OriginOf(2), *of_c), 1);  // b's cosignature is void
+  EXPECT_EQ(t.DefaultQuorum(), 1);
+  const uint64_t refused = t.stats().refused;
+  absl::StatusOr<std::vector<StoredCheckpoint>> before = node.sqlite->Checkpoints(OriginOf(1), 16);
+  ASSERT_TRUE(before.ok());
+  got = t.Receive(CheckpointOf(node, 1, {2}));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(got.status().message(),
+            "checkpoint of log watchfloor/b.cz/n1: origin b.cz/n1 is not a node of this "
+            "federation's roster");
+  EXPECT_EQ(t.stats().refused, refused + 1);
+  absl::StatusOr<std::vector<StoredCheckpoint>> after = node.sqlite->Checkpoints(OriginOf(1), 16);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), before->size());
+  t.Stop();
 }
 
 // ---------------------------------------------------------------------------
