@@ -217,6 +217,10 @@ void Gossip::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  {
+    absl::MutexLock lock(&roster_mu_);
+    roster_stopping_ = true;
+  }
   for (auto& link : links_) {
     absl::MutexLock lock(&link->mu);
     link->stopping = true;
@@ -1038,6 +1042,9 @@ Gossip::Stats Gossip::stats() const {
   {
     absl::MutexLock lock(&mu_);
     out = stats_;
+  }
+  {
+    absl::MutexLock lock(&roster_mu_);
     rosters = peer_rosters_;
   }
   for (const auto& link : links_) {
@@ -1088,11 +1095,11 @@ void Gossip::NoteRosterVersion(const std::string& peer, uint64_t version) {
   if (version == 0 || FindLink(peer) == nullptr) return;
   const uint64_t mine = RosterVersion();
   const absl::Time now = absl::Now();
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&roster_mu_);
   PeerRoster& r = peer_rosters_[peer];
   r.version = version;
   r.reported = now;
-  if (!roster_hooks_.adopt || stopping_ || version <= mine) return;
+  if (!roster_hooks_.adopt || roster_stopping_ || version <= mine) return;
   // A peer whose chain to this version was refused is not asked again
   // (it would be refused again); a failed call waits for retry_at.
   if (r.refused_version == version || now < r.retry_at) return;
@@ -1104,17 +1111,17 @@ void Gossip::RosterFetchLoop() {
   for (;;) {
     std::string peer;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !roster_fetch_peer_.empty();
+      absl::MutexLock lock(&roster_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(roster_mu_) {
+        return roster_stopping_ || !roster_fetch_peer_.empty();
       };
-      mu_.Await(absl::Condition(&ready));
-      if (stopping_) return;
+      roster_mu_.Await(absl::Condition(&ready));
+      if (roster_stopping_) return;
       peer.swap(roster_fetch_peer_);
       roster_fetching_ = true;
     }
     FetchRoster(peer);
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&roster_mu_);
     roster_fetching_ = false;
   }
 }
@@ -1124,7 +1131,7 @@ void Gossip::FetchRoster(const std::string& peer) {
   if (link == nullptr) return;
   uint64_t target;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&roster_mu_);
     target = peer_rosters_[peer].version;
   }
   uint64_t mine = RosterVersion();
@@ -1164,8 +1171,8 @@ void Gossip::FetchRoster(const std::string& peer) {
     mine = now_mine;
   }
   {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;  // cancelled calls are no peer's fault
+    absl::MutexLock lock(&roster_mu_);
+    if (roster_stopping_) return;  // cancelled calls are no peer's fault
   }
   if (failed.ok()) return;
   const absl::StatusCode code = failed.code();
@@ -1177,7 +1184,7 @@ void Gossip::FetchRoster(const std::string& peer) {
                        code == absl::StatusCode::kDataLoss;
   bool log;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&roster_mu_);
     PeerRoster& r = peer_rosters_[peer];
     if (refused) {
       r.refused_version = target;
