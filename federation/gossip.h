@@ -102,7 +102,8 @@ class Gossip {
     uint64_t pushed = 0;          // envelopes sent eagerly
     uint64_t received_new = 0;    // full copies that were new
     uint64_t received_dup = 0;    // full copies that were duplicates
-    uint64_t refused = 0;         // invalid envelopes and unparsable requests
+    // Invalid envelopes, unparsable requests and refused roster chains.
+    uint64_t refused = 0;
     uint64_t dropped = 0;         // items dropped (byte budget full)
     uint64_t queued_bytes = 0;    // queued and held now (<= max_link_bytes)
     // The roster version the peer reported in its last frontier exchange

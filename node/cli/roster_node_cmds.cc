@@ -1,5 +1,5 @@
 // `watchfloor roster submit` and `roster status`: the roster commands that
-// talk to a node (docs/FEDERATION.md "Workflow: submitting a version").
+// talk to a node (docs/FEDERATION.md "Governance").
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
