@@ -79,6 +79,10 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
          }
          return g.HandleCheckpoints(peer, r);
        })},
+      {"GetRosterChain", Typed<v1::GetRosterChainRequest>([](Gossip& g, const std::string& peer,
+                                                            const v1::GetRosterChainRequest& r) {
+         return Ok(g.HandleGetRosterChain(peer, r));
+       })},
   };
   return *handlers;
 }

@@ -20,7 +20,7 @@ inline constexpr int kMaxCheckpointsPerPush = 64;
 
 // Handles one Federation rpc: `method` is its name in the service ("Push",
 // "IHave", "Fetch", "ExchangeFrontier", "PullRange", "PushEvidence",
-// "PushCheckpoints"), `request_bytes` the serialized request, and
+// "PushCheckpoints", "GetRosterChain"), `request_bytes` the serialized request, and
 // `caller_origin` the caller's authenticated node origin ("member/node").
 // Returns the serialized response. Errors, in the order checked:
 //   PERMISSION_DENIED  caller_origin is not a peer of this node;

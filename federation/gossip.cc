@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <iterator>
 #include <deque>
 #include <tuple>
@@ -47,6 +48,11 @@ AlertKey KeyOf(const Envelope& e) {
   }
   return k;
 }
+
+// Roster versions per GetRosterChain answer, and answers one fetch reads:
+// a chain longer than that is adopted in part and fetched again.
+constexpr uint32_t kMaxRosterVersions = 64;
+constexpr int kMaxRosterPages = 16;
 
 // Notes per PushCheckpoints call (FederationService::kMaxCheckpointsPerPush).
 constexpr int kMaxCheckpointsPerPush = 64;
@@ -217,6 +223,7 @@ void Gossip::Start() {
     link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
   }
   timer_ = std::thread([this] { TimerLoop(); });
+  if (roster_hooks_.adopt) roster_fetcher_ = std::thread([this] { RosterFetchLoop(); });
 }
 
 void Gossip::SetPeers(std::vector<Peer> peers) {
@@ -334,12 +341,18 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
   }
 }
 
+void Gossip::SetRosterHooks(RosterHooks hooks) { roster_hooks_ = std::move(hooks); }
+
 void Gossip::Stop() {
   absl::MutexLock life(&lifecycle_mu_);
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
+  }
+  {
+    absl::MutexLock lock(&roster_mu_);
+    roster_stopping_ = true;
   }
   LinkList all = *Links();
   {
@@ -356,6 +369,7 @@ void Gossip::Stop() {
     if (link->thread.joinable()) link->thread.join();
   }
   if (timer_.joinable()) timer_.join();
+  if (roster_fetcher_.joinable()) roster_fetcher_.join();
   // The store may still hold callbacks (OnStored) that use this engine;
   // FeedStore::Offer promises to run or drop each one.
   Callbacks* cb = callbacks_.get();
@@ -715,6 +729,8 @@ watchfloor::v1::FetchResponse Gossip::HandleFetch(
 watchfloor::v1::FrontierMessage Gossip::HandleFrontier(
     const std::string& peer, const watchfloor::v1::FrontierMessage& req) {
   watchfloor::v1::FrontierMessage resp;
+  resp.set_roster_version(RosterVersion());
+  NoteRosterVersion(peer, req.roster_version());
   std::map<std::string, const watchfloor::v1::FrontierEntry*> theirs;
   for (const auto& e : req.entries()) theirs[e.origin()] = &e;
   Link* link = FindLink(peer);
@@ -831,6 +847,7 @@ bool Gossip::StillBehind(const std::map<std::string, uint64_t>& ahead) {
 absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
   const std::string& peer = link->peer.origin;
   watchfloor::v1::FrontierMessage mine;
+  mine.set_roster_version(RosterVersion());
   std::map<std::string, FrontierEntry> by_origin;
   for (FrontierEntry& e : store_->Frontier()) {
     auto* out = mine.add_entries();
@@ -851,6 +868,7 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
                                                  " failed: ", st.error_message()));
     }
   }
+  NoteRosterVersion(peer, theirs.roster_version());
   uint64_t bytes = mine.ByteSizeLong() + theirs.ByteSizeLong();
   uint64_t pulled = 0;
   for (const auto& e : theirs.entries()) {
@@ -1159,9 +1177,14 @@ void Gossip::TimerLoop() {
 
 Gossip::Stats Gossip::stats() const {
   Stats out;
+  std::map<std::string, PeerRoster> rosters;
   {
     absl::MutexLock lock(&mu_);
     out = stats_;
+  }
+  {
+    absl::MutexLock lock(&roster_mu_);
+    rosters = peer_rosters_;
   }
   for (const auto& link : *Links()) {
     absl::MutexLock lock(&link->mu);
@@ -1169,9 +1192,159 @@ Gossip::Stats Gossip::stats() const {
     s.eager = link->eager;
     s.dropped += link->queue.dropped();
     s.queued_bytes = link->queue.bytes();
+    auto it = rosters.find(link->peer.origin);
+    if (it != rosters.end()) {
+      s.roster_version = it->second.version;
+      s.roster_reported = it->second.reported;
+    }
     out.peers[link->peer.origin] = s;
   }
   return out;
+}
+
+// ------------------------------------------------------------------ roster
+
+uint64_t Gossip::RosterVersion() const {
+  return roster_hooks_.version ? roster_hooks_.version() : 0;
+}
+
+void Gossip::AnnounceRoster() {
+  for (const auto& link : *Links()) {
+    absl::MutexLock lock(&link->mu);
+    link->round = std::max(link->round, 1);
+  }
+}
+
+watchfloor::v1::GetRosterChainResponse Gossip::HandleGetRosterChain(
+    const std::string& /*peer*/, const watchfloor::v1::GetRosterChainRequest& req) {
+  watchfloor::v1::GetRosterChainResponse resp;
+  if (!roster_hooks_.chain_after) return resp;
+  const uint32_t limit =
+      req.limit() == 0 ? kMaxRosterVersions : std::min(req.limit(), kMaxRosterVersions);
+  size_t bytes = 0;
+  for (Envelope& e : roster_hooks_.chain_after(req.after_version(), limit)) {
+    bytes += e.ByteSizeLong();
+    if (bytes > kMaxBatchBytes && resp.versions_size() > 0) break;
+    *resp.add_versions() = std::move(e);
+  }
+  return resp;
+}
+
+void Gossip::NoteRosterVersion(const std::string& peer, uint64_t version) {
+  if (version == 0 || FindLink(peer) == nullptr) return;
+  const uint64_t mine = RosterVersion();
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&roster_mu_);
+  PeerRoster& r = peer_rosters_[peer];
+  r.version = version;
+  r.reported = now;
+  if (!roster_hooks_.adopt || roster_stopping_ || version <= mine) return;
+  // A peer whose chain to this version was refused is not asked again
+  // (it would be refused again); a failed call waits for retry_at.
+  if (r.refused_version == version || now < r.retry_at) return;
+  if (roster_fetching_ || !roster_fetch_peer_.empty()) return;  // one at a time
+  roster_fetch_peer_ = peer;
+}
+
+void Gossip::RosterFetchLoop() {
+  for (;;) {
+    std::string peer;
+    {
+      absl::MutexLock lock(&roster_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(roster_mu_) {
+        return roster_stopping_ || !roster_fetch_peer_.empty();
+      };
+      roster_mu_.Await(absl::Condition(&ready));
+      if (roster_stopping_) return;
+      peer.swap(roster_fetch_peer_);
+      roster_fetching_ = true;
+    }
+    FetchRoster(peer);
+    absl::MutexLock lock(&roster_mu_);
+    roster_fetching_ = false;
+  }
+}
+
+void Gossip::FetchRoster(const std::string& peer) {
+  Link* link = FindLink(peer);
+  if (link == nullptr) return;
+  uint64_t target;
+  {
+    absl::MutexLock lock(&roster_mu_);
+    target = peer_rosters_[peer].version;
+  }
+  uint64_t mine = RosterVersion();
+  absl::Status failed;
+  for (int page = 0; page < kMaxRosterPages && mine < target && failed.ok(); ++page) {
+    watchfloor::v1::GetRosterChainRequest req;
+    req.set_after_version(mine);
+    watchfloor::v1::GetRosterChainResponse resp;
+    grpc::Status st;
+    {
+      Call call(link, options_.rpc_timeout);
+      st = link->stub->GetRosterChain(call.ctx(), req, &resp);
+    }
+    if (!st.ok()) {
+      failed = absl::UnavailableError(absl::StrCat("GetRosterChain failed: ", st.error_message()));
+      break;
+    }
+    if (resp.versions_size() == 0) {
+      // It reported a newer version but holds none: refused like a bad chain.
+      failed = absl::FailedPreconditionError(
+          absl::StrCat("reported roster v", target, " but sent no version after v", mine));
+      break;
+    }
+    std::vector<Envelope> versions(resp.versions().begin(), resp.versions().end());
+    absl::StatusOr<uint64_t> adopted = roster_hooks_.adopt(versions);
+    // ALREADY_EXISTS: adopted meanwhile by another path (a submission).
+    if (!adopted.ok() && adopted.status().code() != absl::StatusCode::kAlreadyExists) {
+      failed = adopted.status();
+      break;
+    }
+    const uint64_t now_mine = RosterVersion();
+    if (now_mine <= mine) {
+      failed = absl::FailedPreconditionError(absl::StrCat(
+          "its roster chain after v", mine, " brought no newer version"));
+      break;
+    }
+    mine = now_mine;
+  }
+  {
+    absl::MutexLock lock(&roster_mu_);
+    if (roster_stopping_) return;  // cancelled calls are no peer's fault
+  }
+  if (failed.ok()) return;
+  const absl::StatusCode code = failed.code();
+  // What verification refuses is the peer's fault; a failed call or a
+  // store that could not persist is not.
+  const bool refused = code == absl::StatusCode::kInvalidArgument ||
+                       code == absl::StatusCode::kUnauthenticated ||
+                       code == absl::StatusCode::kFailedPrecondition ||
+                       code == absl::StatusCode::kDataLoss;
+  bool log;
+  {
+    absl::MutexLock lock(&roster_mu_);
+    PeerRoster& r = peer_rosters_[peer];
+    if (refused) {
+      r.refused_version = target;
+    } else {
+      r.retry_at = absl::Now() + std::max(options_.anti_entropy_interval, absl::Seconds(1));
+    }
+    // One line per peer and version, however often it is retried.
+    log = r.logged_version != target;
+    r.logged_version = target;
+  }
+  if (log) {
+    std::fprintf(stderr,
+                 "watchfloor node: %s roster chain from peer=%s to version=%llu "
+                 "code=%s reason=\"%s\"\n",
+                 refused ? "refused the" : "could not fetch the", peer.c_str(),
+                 static_cast<unsigned long long>(target),
+                 absl::StatusCodeToString(code).c_str(),
+                 std::string(failed.message()).c_str());
+  }
+  // Last: a test that sees the count sees the log line too.
+  if (refused) CountRefused(peer);
 }
 
 }  // namespace watchfloor::federation

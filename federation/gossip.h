@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "federation/feed_store.h"
@@ -107,9 +108,14 @@ class Gossip {
     uint64_t pushed = 0;          // envelopes sent eagerly
     uint64_t received_new = 0;    // full copies that were new
     uint64_t received_dup = 0;    // full copies that were duplicates
-    uint64_t refused = 0;         // invalid envelopes and unparsable requests
+    // Invalid envelopes, unparsable requests and refused roster chains.
+    uint64_t refused = 0;
     uint64_t dropped = 0;         // items dropped (byte budget full)
     uint64_t queued_bytes = 0;    // queued and held now (<= max_link_bytes)
+    // The roster version the peer reported in its last frontier exchange
+    // with this node (either direction), and when; 0 / InfinitePast if none.
+    uint64_t roster_version = 0;
+    absl::Time roster_reported = absl::InfinitePast();
   };
 
   struct Stats {
@@ -129,11 +135,44 @@ class Gossip {
     std::map<std::string, PeerStats> peers;
   };
 
+  // The node's roster, as gossip needs it: its version for every
+  // FrontierMessage, the versions after a peer's (GetRosterChain), and
+  // adoption of newer versions a peer reports. Federation code does not
+  // depend on node/, so the node passes its RosterManager in as these.
+  // Each may be empty: version 0, no chain served, nothing adopted.
+  struct RosterHooks {
+    // Thread-safe, fast (called per frontier exchange).
+    std::function<uint64_t()> version;
+    // Versions after `after_version`, ascending, at most `max`.
+    std::function<std::vector<watchfloor::v1::Envelope>(uint64_t after_version, size_t max)>
+        chain_after;
+    // Verifies and adopts versions (RosterManager::Adopt): the new current
+    // version, ALREADY_EXISTS if the newest is current, or why they were
+    // refused. Called on the engine's roster fetch thread only.
+    std::function<absl::StatusOr<uint64_t>(const std::vector<watchfloor::v1::Envelope>&)>
+        adopt;
+  };
+
   // `store` must outlive the engine. `self` is this node's origin; `peers`
   // excludes it.
   Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
          ChannelFactory channels, Options options);
   ~Gossip();  // Stop()
+
+  // Before Start(); not thread-safe. With `adopt` set, Start() also starts
+  // the roster fetch thread: when a peer's frontier shows a newer roster
+  // version than `version()`, that thread (one fetch at a time, never a
+  // round's thread) asks the peer for GetRosterChain(after = ours) and
+  // hands the versions to `adopt`. A refused chain counts against the peer
+  // (PeerStats::refused), is logged once, and is not fetched from that peer
+  // again until it reports another version; a failed call is retried after
+  // max(anti_entropy_interval, 1 s).
+  void SetRosterHooks(RosterHooks hooks);
+
+  // Asks every peer for a frontier exchange now (frontiers only), so that
+  // a roster version this node just adopted reaches them in one round trip
+  // rather than one anti-entropy interval per hop. Thread-safe.
+  void AnnounceRoster();
 
   // Starts the sender and timer threads.
   void Start();
@@ -188,6 +227,12 @@ class Gossip {
       const std::string& peer, const watchfloor::v1::EvidenceMessage& req);
   watchfloor::v1::PushCheckpointsResponse HandleCheckpoints(
       const std::string& peer, const watchfloor::v1::PushCheckpointsRequest& req);
+  // The versions after req.after_version from RosterHooks::chain_after, at
+  // most req.limit (0: 64, capped at 64) and at most 960 KiB (at least
+  // one), so the answer fits every node's 1 MiB message limit. Empty
+  // without hooks.
+  watchfloor::v1::GetRosterChainResponse HandleGetRosterChain(
+      const std::string& peer, const watchfloor::v1::GetRosterChainRequest& req);
 
   // One anti-entropy round with `peer` now: swap frontiers, pull what is
   // missing. Returns the number of envelopes pulled.
@@ -255,6 +300,14 @@ class Gossip {
                                       bool* prunes = nullptr);
   void SenderLoop(Link* link);
   void TimerLoop();
+  // RosterHooks::version(), or 0 without hooks.
+  uint64_t RosterVersion() const;
+  // Records the roster version `peer` reported (0: none) and, if it is
+  // newer than ours, queues a fetch from that peer (see SetRosterHooks).
+  void NoteRosterVersion(const std::string& peer, uint64_t version);
+  // The roster fetch thread, and one fetch from `peer`.
+  void RosterFetchLoop();
+  void FetchRoster(const std::string& peer);
   void CheckMissing(absl::Time now);
 
   const std::string self_;
@@ -313,6 +366,26 @@ class Gossip {
   std::map<std::string, std::string> first_from_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> first_from_order_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  RosterHooks roster_hooks_;  // set before Start, then read-only
+  // Roster state has a mutex of its own: the fetch thread waits on it, and
+  // a waiter with a condition on mu_ would cost every unlock of that hot
+  // mutex. No other lock is taken while it is held.
+  mutable absl::Mutex roster_mu_;
+  bool roster_stopping_ ABSL_GUARDED_BY(roster_mu_) = false;
+  // What each peer reported of its roster, and what fetching from it gave.
+  struct PeerRoster {
+    uint64_t version = 0;
+    absl::Time reported = absl::InfinitePast();
+    uint64_t refused_version = 0;  // its chain up to this one was refused
+    uint64_t logged_version = 0;   // a fetch failure logged for this one
+    absl::Time retry_at = absl::InfinitePast();
+  };
+  std::map<std::string, PeerRoster> peer_rosters_ ABSL_GUARDED_BY(roster_mu_);
+  // The peer to fetch from next ("" none), and whether a fetch is running:
+  // one at a time, whatever the number of peers ahead.
+  std::string roster_fetch_peer_ ABSL_GUARDED_BY(roster_mu_);
+  bool roster_fetching_ ABSL_GUARDED_BY(roster_mu_) = false;
+  std::thread roster_fetcher_;
   // Store callbacks that exist (OnStored); shared with them.
   const std::shared_ptr<Callbacks> callbacks_;
   std::thread timer_;

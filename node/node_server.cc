@@ -227,9 +227,9 @@ absl::Status NodeServer::LoadRoster() {
   }
   // The newest version this node adopted before a restart, if it chains
   // from the configured anchor (node/roster_store.h).
-  WF_ASSIGN_OR_RETURN(std::vector<certs::Roster> chain,
-                      RosterStore(config_.data_dir()).Load(*anchor));
-  absl::StatusOr<certs::Roster> roster = chain.back();
+  roster_store_ = std::make_unique<RosterStore>(config_.data_dir());
+  WF_ASSIGN_OR_RETURN(std::vector<certs::Roster> chain, roster_store_->Load(*anchor));
+  const certs::Roster* roster = &chain.back();
   const watchfloor::v1::RosterNode* me = roster->Node(config_.origin());
   if (me == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -243,7 +243,10 @@ absl::Status NodeServer::LoadRoster() {
         " than ", config_.signing_key_file(), " (keyid ", key_.public_key().KeyId(),
         "); use the key the roster names"));
   }
-  roster_ = std::move(*roster);
+  roster_manager_ = std::make_unique<RosterManager>(std::move(chain), roster_store_.get(), clock_);
+  // A node keeps running on an expired roster, and says so (freeze attack).
+  const std::string warning = roster_manager_->ExpiryWarning();
+  if (!warning.empty()) std::fprintf(stderr, "watchfloor node: %s\n", warning.c_str());
   return absl::OkStatus();
 }
 
@@ -252,17 +255,17 @@ absl::Status NodeServer::StartGossip() {
   std::string member = config_.origin().substr(0, config_.origin().find('/'));
   WF_ASSIGN_OR_RETURN(std::string cert, ReadFile(config_.tls().cert_file(), "tls cert_file"));
   WF_ASSIGN_OR_RETURN(std::string key, ReadFile(config_.tls().key_file(), "tls key_file"));
-  std::string roots = roster_->CaBundlePem();
+  std::string roots = roster()->CaBundlePem();
   std::map<std::string, std::string> overrides;
   for (const auto& d : fc.dial_overrides()) overrides[d.origin()] = d.address();
   std::vector<federation::Peer> peers;
-  for (const std::string& origin : roster_->Origins()) {
+  for (const std::string& origin : roster()->Origins()) {
     if (origin == config_.origin()) continue;
-    const watchfloor::v1::RosterNode* n = roster_->Node(origin);
+    const watchfloor::v1::RosterNode* n = roster()->Node(origin);
     auto it = overrides.find(origin);
     peers.push_back({origin, it != overrides.end() ? it->second : n->endpoints(0)});
   }
-  const certs::Roster* roster = &*roster_;
+  const certs::Roster* roster = this->roster();
   Clock* clock = clock_;
   const int max_msg = MaxMessageBytes(config_);
   auto channels = [cert, key, roots, roster, clock, max_msg](const federation::Peer& peer) {
@@ -301,6 +304,24 @@ absl::Status NodeServer::StartGossip() {
   gossip_ = std::make_unique<federation::Gossip>(config_.origin(), feed_store_.get(),
                                                  std::move(peers), channels, opts);
   federation::Gossip* gossip = gossip_.get();
+  // Roster versions ride on every frontier exchange; a newer one a peer
+  // reports is fetched and adopted through the manager, and an adopted one
+  // is announced to every peer at once (docs/FEDERATION.md "Governance").
+  RosterManager* manager = roster_manager_.get();
+  federation::Gossip::RosterHooks hooks;
+  hooks.version = [manager] { return manager->version(); };
+  hooks.chain_after = [manager](uint64_t after, size_t max) {
+    return manager->EnvelopesAfter(after, max);
+  };
+  hooks.adopt = [manager](const std::vector<watchfloor::v1::Envelope>& versions) {
+    return manager->Adopt(versions);
+  };
+  gossip_->SetRosterHooks(std::move(hooks));
+  manager->AddListener([gossip](const certs::Roster& adopted) {
+    std::fprintf(stderr, "watchfloor node: adopted roster v%llu\n",
+                 static_cast<unsigned long long>(adopted.version()));
+    gossip->AnnounceRoster();
+  });
   ledger_->SetEvidenceListener([gossip](const Evidence& e) {
     federation::EvidencePair pair;
     if (e.kind == "split-view") {
@@ -341,7 +362,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
 
   if (config.has_federation()) {
     WF_RETURN_IF_ERROR(s->LoadRoster());
-    const certs::Roster* roster = &*s->roster_;
+    const certs::Roster* roster = s->roster();
     s->resolver_ = std::make_unique<RosterKeyResolver>(roster);
     s->authz_ = std::make_unique<Authorizer>(Authorizer::Mode::kRoster, member,
                                              roster, clock);
@@ -384,7 +405,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
       topts.resend_interval = absl::Milliseconds(tc.resend_interval_ms());
     }
     s->transparency_ = std::make_unique<Transparency>(
-        config.origin(), &s->key_, s->roster_.has_value() ? &*s->roster_ : nullptr,
+        config.origin(), &s->key_, s->roster(),
         s->ledger_.get(), s->store_.get(), clock, topts);
   }
   if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
@@ -400,15 +421,30 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
                             gossip->Broadcast(e);
                           });
 
-  s->service_->SetTransparency(s->transparency_.get(),
-                              s->roster_.has_value() ? &*s->roster_ : nullptr);
+  s->service_->SetTransparency(s->transparency_.get(), s->roster());
+  if (s->roster_manager_ != nullptr) {
+    s->service_->SetRoster(s->roster_manager_.get(), [gossip] {
+      std::vector<watchfloor::v1::PeerRosterStatus> out;
+      for (const auto& [origin, p] : gossip->stats().peers) {
+        watchfloor::v1::PeerRosterStatus& status = out.emplace_back();
+        status.set_origin(origin);
+        status.set_version(p.roster_version);
+        if (p.roster_version != 0) {
+          const int64_t ns = absl::ToUnixNanos(p.roster_reported);
+          status.mutable_reported_at()->set_seconds(ns / 1000000000);
+          status.mutable_reported_at()->set_nanos(static_cast<int32_t>(ns % 1000000000));
+        }
+      }
+      return out;
+    });
+  }
   // Before anything can reach it: peers' checkpoints are judged against the
   // checkpoints and evidence it loads.
   WF_RETURN_IF_ERROR(s->transparency_->Start());
 
   WF_ASSIGN_OR_RETURN(auto creds,
                       Credentials(config,
-                                  s->roster_.has_value() ? s->roster_->CaBundlePem()
+                                  s->roster() != nullptr ? s->roster()->CaBundlePem()
                                                          : std::string(),
                                   clock, &s->handshake_trust_));
   // Our own Health service (node/health_service.h) instead of gRPC's

@@ -19,6 +19,8 @@
 #include "node/health_service.h"
 #include "node/key_resolver.h"
 #include "node/ledger.h"
+#include "node/roster_manager.h"
+#include "node/roster_store.h"
 #include "node/transparency.h"
 #include "node/node_service.h"
 #include "node/sqlite_alert_store.h"
@@ -55,6 +57,9 @@ class NodeServer {
   const NodeService& node_service() const { return *service_; }
   // The gossip engine, or nullptr when the node is not in a federation.
   federation::Gossip* gossip() { return gossip_.get(); }
+  // The node's living roster (adoption, listeners), or nullptr when the node
+  // is not in a federation. Add listeners before other threads adopt.
+  RosterManager* roster_manager() { return roster_manager_.get(); }
   // The grpc.health.v1 statuses the node reports ("", "watchfloor.v1.Node",
   // and "watchfloor.v1.Federation" in a federation): SERVING once started.
   // Parts of the node set NOT_SERVING here when they cannot do their job.
@@ -65,12 +70,19 @@ class NodeServer {
  private:
   NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key);
   absl::Status LoadRoster();
+  // The roster in force (RosterManager::current()), or nullptr outside a
+  // federation. Valid for the server's lifetime.
+  const certs::Roster* roster() const {
+    return roster_manager_ == nullptr ? nullptr : roster_manager_->current();
+  }
   absl::Status StartGossip();
 
   const watchfloor::v1::NodeConfig config_;
   const certs::SigningKey key_;
   Clock* clock_ = nullptr;
-  std::optional<certs::Roster> roster_;
+  // Before everything that holds a roster pointer: it must outlive them.
+  std::unique_ptr<RosterStore> roster_store_;
+  std::unique_ptr<RosterManager> roster_manager_;
   std::unique_ptr<KeyResolver> resolver_;
   std::unique_ptr<Authorizer> authz_;
   // What TLS handshakes are checked against (null in plaintext mode).

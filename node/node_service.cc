@@ -199,6 +199,8 @@ NodeService::NodeService(Ledger* ledger, SubscriptionHub* hub,
   ServeParsed("GetConsistencyProof", &NodeService::GetConsistencyProof, false);
   ServeParsed("ListEvidence", &NodeService::ListEvidence, false);
   ServeParsed("Export", &NodeService::Export, false);
+  ServeParsed("SubmitRoster", &NodeService::SubmitRoster, false);
+  ServeParsed("GetRosterStatus", &NodeService::GetRosterStatus, false);
 }
 
 namespace {

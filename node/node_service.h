@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "certs/keys.h"
@@ -16,6 +17,7 @@
 #include "node/authz.h"
 #include "node/alert_store.h"
 #include "node/ledger.h"
+#include "node/roster_manager.h"
 #include "node/subscription_hub.h"
 #include "node/transparency.h"
 #include "watchfloor/v1/node.grpc.pb.h"
@@ -75,6 +77,26 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
       grpc::CallbackServerContext* ctx,
       const watchfloor::v1::ExportRequest* request) override;
 
+  // Roster rpcs (node_service_roster.cc).
+  grpc::ServerUnaryReactor* SubmitRoster(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::SubmitRosterRequest* request,
+      watchfloor::v1::SubmitRosterResponse* response) override;
+  grpc::ServerUnaryReactor* GetRosterStatus(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::GetRosterStatusRequest* request,
+      watchfloor::v1::GetRosterStatusResponse* response) override;
+
+  // Each peer's last reported roster version (from gossip's frontiers).
+  using PeerRosters = std::function<std::vector<watchfloor::v1::PeerRosterStatus>()>;
+  // The node's living roster, for SubmitRoster and GetRosterStatus (both
+  // FAILED_PRECONDITION without one: a node outside a federation). Set
+  // before the server starts; `manager` must outlive the service.
+  void SetRoster(RosterManager* manager, PeerRosters peers) {
+    roster_manager_ = manager;
+    peer_rosters_ = std::move(peers);
+  }
+
   // The node's transparency logs and the roster exported bundles carry
   // (null outside a federation). Set before the server starts; both must
   // outlive the service.
@@ -118,6 +140,8 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   const AcceptedHook on_accepted_;
   Transparency* transparency_ = nullptr;
   const certs::Roster* roster_ = nullptr;
+  RosterManager* roster_manager_ = nullptr;
+  PeerRosters peer_rosters_;
   std::atomic<int> exports_running_{0};
   std::atomic<uint64_t> unparsable_requests_{0};
 };

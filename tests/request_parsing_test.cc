@@ -176,6 +176,12 @@ std::vector<Rpc> NodeRpcs() {
   exp->set_filter_text("category:dns.*");
   auto exp_utf8 = New<v1::ExportRequest>();
   exp_utf8->set_filter_text("\xff");
+  auto submit = New<v1::SubmitRosterRequest>();
+  submit->add_versions()->set_payload_type("t");
+  auto submit_utf8 = New<v1::SubmitRosterRequest>();
+  submit_utf8->add_versions()->set_payload_type("\xff");
+  auto roster_status = New<v1::GetRosterStatusRequest>();
+  roster_status->ParseFromString(std::string("\x0a\x05hello", 7));
   v1::FrontierEntry entry;  // its field 3 is a string; SubscribeRequest's is filters
   entry.set_id("hello");
   return {
@@ -203,6 +209,10 @@ std::vector<Rpc> NodeRpcs() {
       {"Export", exp,
        BadRequests(*exp, exp_utf8.get(), "filter_text", Hello(),
                    absl::StrCat("filters[0]", kEndGroup))},
+      {"SubmitRoster", submit,
+       BadRequests(*submit, submit_utf8.get(), "versions[0].payload_type", Hello(),
+                   absl::StrCat("versions[0]", kEndGroup))},
+      {"GetRosterStatus", roster_status, BadRequests(*roster_status, nullptr, "", "", "")},
   };
 }
 
@@ -363,6 +373,10 @@ std::vector<Rpc> FederationRpcs() {
   cps->add_notes("note");
   auto cps_utf8 = New<v1::PushCheckpointsRequest>();
   cps_utf8->add_notes("\xff");
+  // Numbers only: no string to break, and a string where a number goes
+  // parses (as an unknown field). A 2-byte varint cut short does not.
+  auto chain = New<v1::GetRosterChainRequest>();
+  chain->set_after_version(300);
   return {
       {"Push", push,
        BadRequests(*push, push_utf8.get(), "envelopes[0].payload_type", Hello(),
@@ -385,6 +399,7 @@ std::vector<Rpc> FederationRpcs() {
       {"PushCheckpoints", cps,
        BadRequests(*cps, cps_utf8.get(), "notes[0]", AnEnvelopeAsString(),
                    absl::StrCat("notes[0]", kBadUtf8))},
+      {"GetRosterChain", chain, BadRequests(*chain, nullptr, "", "", "")},
   };
 }
 

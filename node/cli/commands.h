@@ -24,9 +24,13 @@ int ExportCommand(int argc, char** argv);
 // `import --format misp FILE` and `bridge nats` (interop_cmds.cc).
 int ImportCommand(int argc, char** argv);
 int BridgeCommand(int argc, char** argv);
-// `roster <keygen|draft|sign|verify|show>` and `certs <ca|node|client>`:
+// `roster <keygen|draft|sign|verify|show|submit|status>` and `certs <ca|node|client>`:
 // each dispatches on its first word (roster_cmd.cc, certs_cmd.cc).
 int RosterCommand(int argc, char** argv);
+// `roster submit` and `roster status`, the roster words that dial a node
+// (roster_node_cmds.cc).
+int RosterSubmitCommand(int argc, char** argv);
+int RosterStatusCommand(int argc, char** argv);
 int CertsCommand(int argc, char** argv);
 
 // Parses, handles --help and usage errors, then runs `body`. A non-OK status

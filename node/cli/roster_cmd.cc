@@ -1,4 +1,5 @@
-// `watchfloor roster <keygen|draft|sign|verify|show>`: create, sign, verify
+// `watchfloor roster <keygen|draft|sign|verify|show>` (and `submit`,
+// `status`: roster_node_cmds.cc): create, sign, verify
 // and inspect the federation roster (docs/FEDERATION.md, "Roster").
 #include <errno.h>
 #include <fcntl.h>
@@ -516,6 +517,8 @@ const std::vector<Subcommand>& Subcommands() {
       {"sign", Sign, "add a member's signature to a roster"},
       {"verify", Verify, "verify a roster (genesis, or next after previous)"},
       {"show", Show, "print a roster's members, nodes and signers"},
+      {"submit", RosterSubmitCommand, "hand signed version(s) to a node; gossip spreads them"},
+      {"status", RosterStatusCommand, "a node's roster version, expiry and each peer's"},
   };
   return *subs;
 }

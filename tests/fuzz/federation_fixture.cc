@@ -20,6 +20,8 @@
 #include "node/key_resolver.h"
 #include "node/ledger.h"
 #include "node/ledger_feed_store.h"
+#include "node/roster_manager.h"
+#include "node/roster_store.h"
 #include "node/sqlite_alert_store.h"
 #include "node/transparency.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -73,6 +75,8 @@ struct FederationNode::Parts {
   std::unique_ptr<node::Ledger> ledger;
   std::unique_ptr<node::Transparency> transparency;
   std::unique_ptr<node::LedgerFeedStore> feed_store;
+  std::unique_ptr<node::RosterStore> roster_store;
+  std::unique_ptr<node::RosterManager> roster_manager;
   std::unique_ptr<federation::Gossip> gossip;
 };
 
@@ -100,6 +104,19 @@ FederationNode::FederationNode() : parts_(std::make_unique<Parts>()) {
         return grpc::CreateChannel(peer.endpoint, grpc::InsecureChannelCredentials());
       },
       opts);
+  p.roster_store = std::make_unique<node::RosterStore>(p.dir);
+  p.roster_manager = std::make_unique<node::RosterManager>(
+      std::vector<certs::Roster>{p.roster}, p.roster_store.get(), &p.clock);
+  node::RosterManager* manager = p.roster_manager.get();
+  federation::Gossip::RosterHooks hooks;
+  hooks.version = [manager] { return manager->version(); };
+  hooks.chain_after = [manager](uint64_t after, size_t max) {
+    return manager->EnvelopesAfter(after, max);
+  };
+  hooks.adopt = [manager](const std::vector<v1::Envelope>& versions) {
+    return manager->Adopt(versions);
+  };
+  p.gossip->SetRosterHooks(std::move(hooks));
   federation::Gossip* gossip = p.gossip.get();
   p.ledger->SetEvidenceListener([gossip](const node::Evidence& e) {
     federation::EvidencePair pair;
@@ -121,6 +138,7 @@ FederationNode::FederationNode() : parts_(std::make_unique<Parts>()) {
 FederationNode::~FederationNode() {
   Parts& p = *parts_;
   p.gossip.reset();
+  p.roster_manager.reset();
   p.transparency.reset();
   p.ledger.reset();
   p.feed_store.reset();
@@ -134,13 +152,15 @@ federation::Gossip& FederationNode::gossip() { return *parts_->gossip; }
 absl::Status FederationNode::Handle(FederationMethod method, const std::string& caller,
                                     absl::string_view bytes) {
   static constexpr absl::string_view kNames[kFederationMethods] = {
-      "Push", "IHave", "Fetch", "ExchangeFrontier", "PullRange", "PushEvidence",
-      "PushCheckpoints"};
+      "Push",         "IHave",           "Fetch",          "ExchangeFrontier", "PullRange",
+      "PushEvidence", "PushCheckpoints", "GetRosterChain"};
   // The service's own path: permission, parse, per-call limits, handler.
-  const absl::Status status =
-      federation::HandleFederationRequest(*parts_->gossip, caller,
-                                          kNames[static_cast<int>(method)], bytes)
-          .status();
+  const absl::StatusOr<std::string> answer = federation::HandleFederationRequest(
+      *parts_->gossip, caller, kNames[static_cast<int>(method)], bytes);
+  // No answer may exceed the 1 MiB message every node accepts.
+  WF_FUZZ_CHECK(!answer.ok() || answer->size() < (size_t{1} << 20),
+                std::string(kNames[static_cast<int>(method)]) + " answered over 1 MiB");
+  const absl::Status status = answer.status();
   // A checkpoint op with no origin stores nothing; its callback runs after
   // the writer's next commit, so after every op the request queued.
   absl::Notification committed;

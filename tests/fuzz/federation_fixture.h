@@ -3,7 +3,9 @@
 // tests/testdata/audit/roster.json (members a.cz, b.cz, c.cz; keys from the
 // fixed seeds of tests/make_audit_testdata.cc), with a real Ledger over a
 // real SQLite file in a fresh temp dir, its Transparency logs, the
-// LedgerFeedStore and a Gossip engine whose peers are a.cz/n1 and b.cz/n1.
+// LedgerFeedStore, a RosterManager on that roster (RosterStore in the temp
+// dir) as the engine's roster hooks, and a Gossip engine whose peers are
+// a.cz/n1 and b.cz/n1.
 // Gossip is not started: nothing is sent, pushes queue on the links (bounded
 // by max_link_queue), as if every peer were unreachable.
 #ifndef WATCHFLOOR_TESTS_FUZZ_FEDERATION_FIXTURE_H_
@@ -27,10 +29,11 @@ enum class FederationMethod {
   kPullRange,
   kPushEvidence,
   kPushCheckpoints,
+  kGetRosterChain,
 };
-inline constexpr int kFederationMethods = 7;
+inline constexpr int kFederationMethods = 8;
 
-// The two peers that may call, selected by (first byte / 7) % 2.
+// The two peers that may call, selected by (first byte / 8) % 2.
 inline constexpr absl::string_view kCallers[] = {"a.cz/n1", "b.cz/n1"};
 inline constexpr absl::string_view kSelf = "c.cz/n1";
 

@@ -1,7 +1,7 @@
 // Fuzzes every Federation request handler through the service's own
 // parse-and-handle function (federation/federation_handler.h) without a
-// network: the first input byte selects the rpc (byte % 7, in the
-// order of FederationMethod) and the calling peer ((byte / 7) % 2: a.cz/n1
+// network: the first input byte selects the rpc (byte % 8, in the
+// order of FederationMethod) and the calling peer ((byte / 8) % 2: a.cz/n1
 // or b.cz/n1), the rest is the serialized request. The node (c.cz/n1) keeps
 // its Ledger, SQLite file and Transparency logs across inputs, like a node
 // serving a stream of requests; federation_fixture.h describes it.

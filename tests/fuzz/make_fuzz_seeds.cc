@@ -62,9 +62,10 @@ std::vector<v1::Envelope> Of(const v1::AuditBundle& bundle, const std::string& o
   return out;
 }
 
-// The first byte of a federation seed: rpc + 7 * caller (0 a.cz, 1 b.cz).
+// The first byte of a federation seed: rpc + 8 * caller (0 a.cz, 1 b.cz);
+// 8 is kFederationMethods (federation_fixture.h).
 std::string Request(int method, int caller, const google::protobuf::Message& m) {
-  return std::string(1, static_cast<char>(method + 7 * caller)) + m.SerializeAsString();
+  return std::string(1, static_cast<char>(method + 8 * caller)) + m.SerializeAsString();
 }
 
 }  // namespace
@@ -147,6 +148,10 @@ int main(int argc, char** argv) {
   v1::PushCheckpointsRequest checkpoints;
   for (const auto& c : good.checkpoints()) checkpoints.add_notes(c.note());
   Write(out + "federation_fuzz/checkpoints", Request(6, 0, checkpoints));
+
+  v1::GetRosterChainRequest roster_chain;
+  roster_chain.set_limit(2);
+  Write(out + "federation_fuzz/get-roster-chain", Request(7, 0, roster_chain));
 
   for (size_t i = 0; i < 3; ++i) {
     Write(absl::StrCat(out, "alert_validator_fuzz/payload-a-", i + 1), a[i].payload());
