@@ -176,7 +176,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 class PeerIdentityVerifier final
     : public grpc::experimental::ExternalCertificateVerifier {
  public:
-  PeerIdentityVerifier(const certs::Roster* roster, std::string origin, Clock* clock)
+  PeerIdentityVerifier(const RosterManager* roster, std::string origin, Clock* clock)
       : roster_(roster), origin_(std::move(origin)), clock_(clock) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
@@ -184,7 +184,7 @@ class PeerIdentityVerifier final
               grpc::Status* sync_status) override {
     grpc::string_ref pem = request->peer_cert();
     absl::StatusOr<certs::PeerIdentity> id = certs::VerifyPeerCertificate(
-        absl::string_view(pem.data(), pem.size()), *roster_, clock_->Now());
+        absl::string_view(pem.data(), pem.size()), *roster_->current(), clock_->Now());
     if (!id.ok()) {
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                   std::string(id.status().message()));
@@ -200,7 +200,7 @@ class PeerIdentityVerifier final
   void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
 
  private:
-  const certs::Roster* const roster_;
+  const RosterManager* const roster_;  // the roster in force at each handshake
   const std::string origin_;
   Clock* const clock_;
 };
@@ -250,31 +250,55 @@ absl::Status NodeServer::LoadRoster() {
   return absl::OkStatus();
 }
 
+std::vector<federation::Peer> NodeServer::Peers(const certs::Roster& roster) const {
+  std::map<std::string, std::string> overrides;
+  for (const auto& d : config_.federation().dial_overrides()) overrides[d.origin()] = d.address();
+  std::vector<federation::Peer> peers;
+  for (const std::string& origin : roster.Origins()) {
+    if (origin == config_.origin()) continue;
+    const watchfloor::v1::RosterNode* n = roster.Node(origin);
+    auto it = overrides.find(origin);
+    peers.push_back({origin, it != overrides.end() ? it->second : n->endpoints(0)});
+  }
+  return peers;
+}
+
+void NodeServer::ApplyPeers() {
+  while (true) {
+    const certs::Roster* roster = nullptr;
+    {
+      absl::MutexLock lock(&peers_mu_);
+      peers_mu_.Await(absl::Condition(
+          +[](NodeServer* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->peers_mu_) {
+            return s->pending_peers_ != nullptr || s->peers_stop_;
+          },
+          this));
+      if (peers_stop_) return;
+      roster = pending_peers_;
+      pending_peers_ = nullptr;
+    }
+    gossip_->SetPeers(Peers(*roster));
+  }
+}
+
 absl::Status NodeServer::StartGossip() {
   const auto& fc = config_.federation();
   std::string member = config_.origin().substr(0, config_.origin().find('/'));
   WF_ASSIGN_OR_RETURN(std::string cert, ReadFile(config_.tls().cert_file(), "tls cert_file"));
   WF_ASSIGN_OR_RETURN(std::string key, ReadFile(config_.tls().key_file(), "tls key_file"));
-  std::string roots = roster()->CaBundlePem();
-  std::map<std::string, std::string> overrides;
-  for (const auto& d : fc.dial_overrides()) overrides[d.origin()] = d.address();
-  std::vector<federation::Peer> peers;
-  for (const std::string& origin : roster()->Origins()) {
-    if (origin == config_.origin()) continue;
-    const watchfloor::v1::RosterNode* n = roster()->Node(origin);
-    auto it = overrides.find(origin);
-    peers.push_back({origin, it != overrides.end() ? it->second : n->endpoints(0)});
-  }
-  const certs::Roster* roster = this->roster();
+  std::vector<federation::Peer> peers = Peers(*roster());
+  const RosterManager* manager_for_tls = roster_manager_.get();
   Clock* clock = clock_;
   const int max_msg = MaxMessageBytes(config_);
-  auto channels = [cert, key, roots, roster, clock, max_msg](const federation::Peer& peer) {
-    // TLS with the roster CAs as roots and the node's own certificate, and
+  auto channels = [cert, key, manager_for_tls, clock, max_msg](const federation::Peer& peer) {
+    // TLS with the CAs of the roster in force as roots (a link made after an
+    // adoption trusts the new members) and the node's own certificate, and
     // the peer's certificate bound to the node dialed (PeerIdentityVerifier):
     // SslCredentials would accept any roster CA's certificate that carries
     // the peer's DNS name.
     auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
-        roots, std::vector<grpc::experimental::IdentityKeyCertPair>{{key, cert}});
+        manager_for_tls->current()->CaBundlePem(),
+        std::vector<grpc::experimental::IdentityKeyCertPair>{{key, cert}});
     grpc::experimental::TlsChannelCredentialsOptions opts;
     opts.set_certificate_provider(provider);
     opts.watch_root_certs();
@@ -282,7 +306,7 @@ absl::Status NodeServer::StartGossip() {
     opts.set_verify_server_certs(true);
     opts.set_certificate_verifier(
         grpc::experimental::ExternalCertificateVerifier::Create<PeerIdentityVerifier>(
-            roster, peer.origin, clock));
+            manager_for_tls, peer.origin, clock));
     grpc::ChannelArguments args;
     size_t slash = peer.origin.find('/');
     args.SetSslTargetNameOverride(
@@ -317,11 +341,34 @@ absl::Status NodeServer::StartGossip() {
     return manager->Adopt(versions);
   };
   gossip_->SetRosterHooks(std::move(hooks));
-  manager->AddListener([gossip](const certs::Roster& adopted) {
+  // Everything that reads the roster switches to an adopted version at once,
+  // on the adopting thread (quick pointer swaps); the peer set changes on
+  // the node's own thread (ApplyPeers), because Gossip::SetPeers joins the
+  // removed links' workers and may not run on the threads that adopt.
+  manager->AddListener([this, gossip](const certs::Roster& adopted) {
     std::fprintf(stderr, "watchfloor node: adopted roster v%llu\n",
                  static_cast<unsigned long long>(adopted.version()));
+    roster_resolver_->SetRoster(&adopted);
+    authz_->SetRoster(&adopted);
+    transparency_->SetRoster(&adopted);
+    if (handshake_trust_ != nullptr && config_.tls().client_ca_file().empty()) {
+      absl::StatusOr<std::shared_ptr<const certs::TrustBundle>> bundle =
+          certs::TrustBundle::FromPem(adopted.CaBundlePem());
+      if (bundle.ok()) {
+        handshake_trust_->Set(*std::move(bundle));
+      } else {
+        std::fprintf(stderr, "watchfloor node: roster v%llu: CA bundle: %s\n",
+                     static_cast<unsigned long long>(adopted.version()),
+                     std::string(bundle.status().message()).c_str());
+      }
+    }
+    {
+      absl::MutexLock lock(&peers_mu_);
+      pending_peers_ = &adopted;
+    }
     gossip->AnnounceRoster();
   });
+  peer_updater_ = std::thread([this] { ApplyPeers(); });
   ledger_->SetEvidenceListener([gossip](const Evidence& e) {
     federation::EvidencePair pair;
     if (e.kind == "split-view") {
@@ -363,7 +410,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   if (config.has_federation()) {
     WF_RETURN_IF_ERROR(s->LoadRoster());
     const certs::Roster* roster = s->roster();
-    s->resolver_ = std::make_unique<RosterKeyResolver>(roster);
+    auto resolver = std::make_unique<RosterKeyResolver>(roster);
+    s->roster_resolver_ = resolver.get();
+    s->resolver_ = std::move(resolver);
     s->authz_ = std::make_unique<Authorizer>(Authorizer::Mode::kRoster, member,
                                              roster, clock);
   } else {
@@ -551,6 +600,13 @@ NodeServer::~NodeServer() {
   if (server_ != nullptr) {
     Shutdown();
     server_->Wait();
+  }
+  if (peer_updater_.joinable()) {
+    {
+      absl::MutexLock lock(&peers_mu_);
+      peers_stop_ = true;
+    }
+    peer_updater_.join();
   }
   if (transparency_ != nullptr) transparency_->Stop();
   if (gossip_ != nullptr) gossip_->Stop();

@@ -5,8 +5,11 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "certs/keys.h"
 #include "certs/roster.h"
 #include "federation/federation_service.h"
@@ -18,6 +21,7 @@
 #include "node/handshake_verifier.h"
 #include "node/health_service.h"
 #include "node/key_resolver.h"
+#include "node/roster_key_resolver.h"
 #include "node/ledger.h"
 #include "node/roster_manager.h"
 #include "node/roster_store.h"
@@ -76,6 +80,10 @@ class NodeServer {
     return roster_manager_ == nullptr ? nullptr : roster_manager_->current();
   }
   absl::Status StartGossip();
+  // The gossip peers `roster` names (with config dial_overrides).
+  std::vector<federation::Peer> Peers(const certs::Roster& roster) const;
+  // peer_updater_'s loop: gives gossip the peers of each adopted roster.
+  void ApplyPeers();
 
   const watchfloor::v1::NodeConfig config_;
   const certs::SigningKey key_;
@@ -84,6 +92,7 @@ class NodeServer {
   std::unique_ptr<RosterStore> roster_store_;
   std::unique_ptr<RosterManager> roster_manager_;
   std::unique_ptr<KeyResolver> resolver_;
+  RosterKeyResolver* roster_resolver_ = nullptr;  // resolver_, in a federation
   std::unique_ptr<Authorizer> authz_;
   // What TLS handshakes are checked against (null in plaintext mode).
   std::shared_ptr<HandshakeTrust> handshake_trust_;
@@ -98,6 +107,11 @@ class NodeServer {
   // Before server_: it must outlive every call.
   std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
+  // The newest adopted roster whose peers gossip has not been given yet.
+  absl::Mutex peers_mu_;
+  const certs::Roster* pending_peers_ ABSL_GUARDED_BY(peers_mu_) = nullptr;
+  bool peers_stop_ ABSL_GUARDED_BY(peers_mu_) = false;
+  std::thread peer_updater_;
   int port_ = 0;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
