@@ -318,13 +318,14 @@ int TestFederation::IndexOf(const std::string& origin) const {
 
 absl::Status TestFederation::Mint() {
   const int n = options_.members;
+  const int listed = options_.roster_members != 0 ? options_.roster_members : n;
   const absl::Time now = absl::Now();
   const absl::Time not_before = now - absl::Hours(1);
   const absl::Time not_after = now + absl::Hours(24);
   roster_proto_.set_federation("test-federation");
   roster_proto_.set_version(1);
   roster_proto_.set_threshold(static_cast<uint32_t>(
-      options_.threshold != 0 ? options_.threshold : n / 2 + 1));
+      options_.threshold != 0 ? options_.threshold : listed / 2 + 1));
   roster_proto_.mutable_issued_at()->set_seconds(absl::ToUnixSeconds(now));
   std::set<int> ports;
   for (int i = 0; i < n; ++i) {
@@ -374,15 +375,17 @@ absl::Status TestFederation::Mint() {
     m->log_file = m->dir + "/node.log";
     m->data_dir = m->dir + "/data";
 
-    v1::RosterMember* rm = roster_proto_.add_members();
-    rm->set_name(m->name);
-    rm->set_member_key_pem(m->member_key->public_key().ToPem());
-    rm->set_ca_cert_pem(m->ca.cert_pem);
-    v1::RosterNode* rn = rm->add_nodes();
-    rn->set_origin(m->origin);
-    rn->set_signing_key_pem(m->signing_key->public_key().ToPem());
-    rn->add_endpoints(m->endpoint());
     members_.push_back(std::move(m));
+    if (i >= listed) continue;
+    const FederationMember* mm = members_.back().get();
+    v1::RosterMember* rm = roster_proto_.add_members();
+    rm->set_name(mm->name);
+    rm->set_member_key_pem(mm->member_key->public_key().ToPem());
+    rm->set_ca_cert_pem(mm->ca.cert_pem);
+    v1::RosterNode* rn = rm->add_nodes();
+    rn->set_origin(mm->origin);
+    rn->set_signing_key_pem(mm->signing_key->public_key().ToPem());
+    rn->add_endpoints(mm->endpoint());
   }
   std::vector<int> signers;
   for (int i = 0; i < static_cast<int>(roster_proto_.threshold()); ++i) {
@@ -564,6 +567,11 @@ std::shared_ptr<grpc::Channel> TestFederation::ChannelAs(
     const certs::KeyAndCert* identity, int target) const {
   grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = roster_->CaBundlePem();
+  // Members the genesis roster does not list yet (roster_members): their
+  // nodes are dialed with their own CA trusted too.
+  for (int i = roster_proto_.members_size(); i < size(); ++i) {
+    opts.pem_root_certs += members_[i]->ca.cert_pem;
+  }
   if (identity != nullptr) {
     opts.pem_private_key = identity->key_pem;
     opts.pem_cert_chain = identity->cert_pem;

@@ -131,6 +131,10 @@ struct FederationOptions {
   bool proxies = false;
   // Run nodes as `watchfloor node --config` child processes.
   bool multi_process = false;
+  // How many of the members (the first ones) the genesis roster lists; 0:
+  // all. The others are minted (keys, CA, certificates, config) but stay
+  // outside the federation until a roster version admits them.
+  int roster_members = 0;
 };
 
 class TestFederation {
