@@ -296,5 +296,147 @@ TEST_F(AdmissionTest, ANewMembersNodeCatchesUpPublishesAndCosigns) {
       << "node 3's own checkpoint:\n" << note;
 }
 
+// ---------------------------------------------------------------------------
+
+class RemovalTest : public RosterLiveTest {
+ protected:
+  RemovalTest() : RosterLiveTest(/*members=*/3, /*roster_members=*/0, /*running=*/3) {}
+};
+
+// Members 1 and 3 (m0, m2) sign v2 removing m1.test. Once it is in force,
+// m0's and m2's nodes refuse m1's node at the handshake, take nothing it
+// signs any more (by any path), and keep its earlier alerts.
+TEST_F(RemovalTest, ARemovedMembersNodeIsRefusedAndItsEarlierAlertsStay) {
+  std::vector<std::vector<std::string>> before;
+  for (int i = 0; i < 3; ++i) before.push_back(PublishAt(i, 2, 10 * i));
+  ASSERT_TRUE(fed_.WaitForIds(Union(before), kConverge));
+  for (int target : {0, 2}) {
+    EXPECT_TRUE(PeerCall(1, target).ok()) << PeerCall(1, target).error_message();
+  }
+
+  const std::string v2 = File("roster-v2.json");
+  DraftAndSign(fed_.roster_file(), v2, {"--remove-member", fed_.member(1).name}, {0, 2});
+  ASSERT_NO_FATAL_FAILURE(Submit(0, v2));
+  ASSERT_TRUE(WaitForVersion(2, {0, 2}));
+
+  // The TLS handshake itself fails: the client sees UNAVAILABLE.
+  for (int target : {0, 2}) {
+    grpc::Status st;
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          st = PeerCall(1, target);
+          return st.error_code() == grpc::StatusCode::UNAVAILABLE;
+        },
+        kConverge, absl::Milliseconds(250)))
+        << fed_.origin(target) << ": " << st.error_code() << " " << st.error_message();
+  }
+
+  // What m1's node signs now is stored nowhere else: an alert published at
+  // it (if it still takes one) and the same feed's next alert handed to
+  // m0's node by m0's own operator.
+  v1::PublishResponse published;
+  const grpc::Status at1 = fed_.Publish(1, SampleDraft(500), &published);
+  const Envelope next = Signed(1, *fed_.member(1).signing_key, 3, before[1].back(), 501);
+  for (int node : {0, 2}) {
+    const int64_t stored = fed_.StoredAlertCount(node);
+    grpc::Status st = Ingest(node, next);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+    EXPECT_EQ(st.error_message(),
+              absl::StrCat("origin ", fed_.origin(1), " is unknown to this node; add its public "
+                           "key to known_origins (or its node to the roster)"))
+        << fed_.origin(node);
+    EXPECT_EQ(fed_.StoredAlertCount(node), stored);
+  }
+  // Gossip between the remaining nodes goes on: once a fresh alert of each
+  // has crossed, m1's late alerts would have too.
+  const std::vector<std::string> after0 = PublishAt(0, 1, 600);
+  const std::vector<std::string> after2 = PublishAt(2, 1, 700);
+  ASSERT_TRUE(fed_.WaitForIds(Union({after0, after2}), kConverge, {0, 2}));
+  for (int node : {0, 2}) {
+    SCOPED_TRACE(fed_.origin(node));
+    std::set<std::string> ids = fed_.StoredIds(node);
+    if (at1.ok()) {
+      EXPECT_EQ(ids.count(published.id()), 0u);
+    }
+    EXPECT_EQ(ids.count(certs::AlertId(next.payload())), 0u);
+    // m1's alerts from before the removal stay, and verify with its key.
+    for (const std::string& id : before[1]) {
+      EXPECT_EQ(ids.count(id), 1u) << id;
+      EXPECT_EQ(certs::VerifyEnvelope(AlertAt(node, id), fed_.member(1).signing_key->public_key()),
+                absl::OkStatus());
+    }
+    EXPECT_EQ(fed_.CheckFeedsContiguous(node), absl::OkStatus());
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+class KeyRotationLiveTest : public RosterLiveTest {
+ protected:
+  KeyRotationLiveTest() : RosterLiveTest(/*members=*/3, /*roster_members=*/0, /*running=*/3) {}
+};
+
+// v2 rotates m0.test/n1's signing key from feed sequence kSwitch. After it is
+// in force, the old key at kSwitch is refused; node 0 (only it) is restarted
+// with the new key, since a node keeps signing with the key it started with,
+// and its feed continues contiguously: before kSwitch verifies with the old
+// key, from kSwitch on with the new one, on every node.
+TEST_F(KeyRotationLiveTest, TheFeedContinuesWithTheNewKeyAndTheOldOneIsRefused) {
+  constexpr uint64_t kSwitch = 4;
+  const std::vector<std::string> early = PublishAt(0, kSwitch - 1, 0);
+  ASSERT_TRUE(fed_.WaitForIds({early.begin(), early.end()}, kConverge));
+
+  FederationMember& m0 = fed_.member(0);
+  const certs::SigningKey& old_key = *m0.signing_key;
+  const certs::SigningKey new_key = certs::SigningKey::Generate();
+  const std::string new_key_file = m0.dir + "/signing2.key";
+  const std::string new_pub_file = m0.dir + "/signing2.pub";
+  ASSERT_EQ(new_key.SavePemFile(new_key_file), absl::OkStatus());
+  WriteFile(new_pub_file, new_key.public_key().ToPem());
+  const std::string v2 = File("roster-v2.json");
+  DraftAndSign(fed_.roster_file(), v2,
+               {"--rotate-node-key", absl::StrCat(m0.origin, "=", new_pub_file, "@", kSwitch)},
+               {0, 1});
+  ASSERT_NO_FATAL_FAILURE(Submit(1, v2));
+  ASSERT_TRUE(WaitForVersion(2, {0, 1, 2}));
+
+  // The retired key at kSwitch: refused on both other nodes, nothing stored.
+  const Envelope by_old_key = Signed(0, old_key, kSwitch, early.back(), 99);
+  for (int node : {1, 2}) {
+    const int64_t stored = fed_.StoredAlertCount(node);
+    grpc::Status st = Ingest(node, by_old_key);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+    EXPECT_EQ(st.error_message(),
+              absl::StrCat("no signature by key ", new_key.public_key().KeyId()));
+    EXPECT_EQ(fed_.StoredAlertCount(node), stored);
+  }
+
+  fed_.config(0).set_signing_key_file(new_key_file);
+  fed_.StopNode(0);
+  ASSERT_EQ(fed_.StartNode(0), absl::OkStatus());
+  EXPECT_EQ(VersionAt(0), 2u);
+  const std::vector<std::string> late = PublishAt(0, 3, 50);
+  std::set<std::string> all(early.begin(), early.end());
+  all.insert(late.begin(), late.end());
+  ASSERT_TRUE(fed_.WaitForIds(all, kConverge));
+  for (int node = 0; node < 3; ++node) {
+    SCOPED_TRACE(fed_.origin(node));
+    EXPECT_EQ(fed_.CheckFeedsContiguous(node), absl::OkStatus());
+    EXPECT_EQ(fed_.StoredIds(node).count(certs::AlertId(by_old_key.payload())), 0u);
+    for (const std::string& id : early) {
+      Envelope e = AlertAt(node, id);
+      EXPECT_LT(AlertOf(e).sequence(), kSwitch);
+      EXPECT_EQ(certs::VerifyEnvelope(e, old_key.public_key()), absl::OkStatus());
+    }
+    for (const std::string& id : late) {
+      Envelope e = AlertAt(node, id);
+      EXPECT_GE(AlertOf(e).sequence(), kSwitch);
+      EXPECT_EQ(certs::VerifyEnvelope(e, new_key.public_key()), absl::OkStatus());
+      EXPECT_EQ(certs::VerifyEnvelope(e, old_key.public_key()).code(),
+                absl::StatusCode::kUnauthenticated);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace watchfloor::testing
