@@ -331,7 +331,9 @@ TEST_F(RemovalTest, ARemovedMembersNodeIsRefusedAndItsEarlierAlertsStay) {
         << fed_.origin(target) << ": " << st.error_code() << " " << st.error_message();
   }
 
-  // What m1's node signs now is stored nowhere else: an alert published at
+  // (A node swaps its handshake trust after its key resolver, on the
+  // adopting thread, so a node that refuses the handshake also verifies with
+  // v2 already.) What m1's node signs now is stored nowhere else: an alert published at
   // it (if it still takes one) and the same feed's next alert handed to
   // m0's node by m0's own operator.
   v1::PublishResponse published;
@@ -399,6 +401,27 @@ TEST_F(KeyRotationLiveTest, TheFeedContinuesWithTheNewKeyAndTheOldOneIsRefused) 
                {0, 1});
   ASSERT_NO_FATAL_FAILURE(Submit(1, v2));
   ASSERT_TRUE(WaitForVersion(2, {0, 1, 2}));
+
+  // GetRosterStatus reports v2 a moment before the adopting thread has
+  // switched the key resolver (RosterManager::Adopt publishes the version,
+  // then runs its listeners), so wait until each node verifies with v2: a
+  // new-key alert far past the head is a gap (FAILED_PRECONDITION) under v2
+  // but a bad signature under v1. Neither stores anything.
+  const Envelope probe = Signed(0, new_key, kSwitch + 10, early.back(), 98);
+  for (int node : {1, 2}) {
+    const int64_t stored = fed_.StoredAlertCount(node);
+    grpc::Status st;
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          st = Ingest(node, probe);
+          return st.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+        },
+        kConverge, absl::Milliseconds(100)))
+        << st.error_code() << " " << st.error_message();
+    EXPECT_EQ(st.error_message().rfind(absl::StrCat("gap in feed ", m0.origin, ": "), 0), 0u)
+        << st.error_message();
+    EXPECT_EQ(fed_.StoredAlertCount(node), stored);
+  }
 
   // The retired key at kSwitch: refused on both other nodes, nothing stored.
   const Envelope by_old_key = Signed(0, old_key, kSwitch, early.back(), 99);
