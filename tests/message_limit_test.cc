@@ -202,7 +202,22 @@ void ExpectAllRefusedAsExhausted(const std::vector<CallResult>& results, size_t 
 // The bound on what 8 callers' 64 MiB requests may make a node hold at once.
 // Before the transport limits the node grew by about 465 MiB; with a 32 MiB
 // resource quota it grows by 47-65 MiB (docs/CONFIG.md "Message size").
+// Under AddressSanitizer (build-asan/, where the node is instrumented too)
+// freed blocks stay in ASan's quarantine (256 MiB by default) and every
+// allocation carries redzones: the node grows by 120-245 MiB there, still
+// well under the 465 MiB of buffering whole requests.
+#if defined(__SANITIZE_ADDRESS__)
+#define WF_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WF_UNDER_ASAN 1
+#endif
+#endif
+#ifdef WF_UNDER_ASAN
+constexpr int64_t kMaxRssGrowth = 320 * kMiB;
+#else
 constexpr int64_t kMaxRssGrowth = 96 * kMiB;
+#endif
 
 TEST(MessageLimitTest, PlaintextNodeRefusesEightParallel64MiBRequestsWithBoundedMemory) {
   PlaintextChild node;

@@ -46,7 +46,8 @@ void Check(const absl::StatusOr<certs::AuditReport>& report) {
       certs::kSignatureFailure, certs::kChainBreak,      certs::kInclusionFailure,
       certs::kOutOfOrder,       certs::kMissing,         certs::kCheckpointInvalid,
       certs::kSplitView,        certs::kInconsistent,    certs::kForgedCosignature,
-      certs::kQuorumNotMet,     certs::kMalformedAlert};
+      certs::kQuorumNotMet,     certs::kMalformedAlert,  certs::kNoCheckpoint,
+      certs::kClaimsUnsigned,   certs::kClaimsInvalid,   certs::kClaimsMismatch};
   const std::vector<certs::AuditFinding> findings = report->Findings();
   for (const certs::AuditFinding& f : findings) {
     WF_FUZZ_CHECK(kTokens.count(f.token) == 1, f.token);
