@@ -79,6 +79,19 @@ ProcResult RunWatchfloor(std::vector<std::string> args) {
   return RunProcess(args);
 }
 
+ProcResult DraftAndSignRoster(const std::string& from, const std::string& out,
+                              const std::vector<std::string>& edits,
+                              const std::vector<std::string>& member_key_files) {
+  std::vector<std::string> draft = {"roster", "draft", "--from", from, "--out", out};
+  draft.insert(draft.end(), edits.begin(), edits.end());
+  ProcResult r = RunWatchfloor(draft);
+  for (const std::string& key : member_key_files) {
+    if (r.exit_code != 0) break;
+    r = RunWatchfloor({"roster", "sign", "--in", out, "--key", key, "--out", out});
+  }
+  return r;
+}
+
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

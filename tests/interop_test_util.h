@@ -25,6 +25,13 @@ ProcResult RunProcess(const std::vector<std::string>& argv, int timeout_s = 60);
 // `watchfloor args...`.
 ProcResult RunWatchfloor(std::vector<std::string> args);
 
+// As operators make a roster version: `watchfloor roster draft --from FROM
+// <edits> --out OUT`, then `roster sign --in OUT --key K --out OUT` for each
+// member key file K. Returns the first command that failed, else the last.
+ProcResult DraftAndSignRoster(const std::string& from, const std::string& out,
+                              const std::vector<std::string>& edits,
+                              const std::vector<std::string>& member_key_files);
+
 // A background child with stdout and stderr sent to `log_path`.
 class ChildProcess {
  public:

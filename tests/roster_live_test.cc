@@ -78,15 +78,10 @@ class RosterLiveTest : public ::testing::Test {
   // member in `signers`.
   void DraftAndSign(const std::string& from, const std::string& out,
                     const std::vector<std::string>& edits, const std::vector<int>& signers) {
-    std::vector<std::string> draft = {"roster", "draft", "--from", from, "--out", out};
-    draft.insert(draft.end(), edits.begin(), edits.end());
-    ProcResult r = RunWatchfloor(draft);
+    std::vector<std::string> keys;
+    for (int i : signers) keys.push_back(fed_.member(i).member_key_file);
+    ProcResult r = DraftAndSignRoster(from, out, edits, keys);
     ASSERT_EQ(r.exit_code, 0) << r;
-    for (int i : signers) {
-      r = RunWatchfloor({"roster", "sign", "--in", out, "--key", fed_.member(i).member_key_file,
-                         "--out", out});
-      ASSERT_EQ(r.exit_code, 0) << r;
-    }
   }
 
   void Submit(int node, const std::string& file) {
