@@ -12,9 +12,11 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -28,6 +30,7 @@
 #include "certs/merkle.h"
 #include "certs/note.h"
 #include "certs/proto_check.h"
+#include "certs/roster_rules.h"
 #include "certs/status_macros.h"
 #include "watchfloor/v1/alert.pb.h"
 
@@ -46,17 +49,40 @@ std::string Short(absl::string_view hex) {
   return hex.size() <= 16 ? std::string(hex) : absl::StrCat(hex.substr(0, 16), "...");
 }
 
-// A roster node as the audit needs it.
+// One signing key of a node and the feed sequences it signs.
+struct KeySpan {
+  PublicKey key;
+  uint64_t first = 1;
+  uint64_t last = std::numeric_limits<uint64_t>::max();  // max: still in force
+};
+
+// A roster node as the audit needs it: from the newest version of the chain
+// that holds it (the bundle's roster, or for a removed node the last
+// version before its removal).
 struct NodeInfo {
   std::string origin;      // "<member>/<node>"
   std::string member;
   std::string log_origin;  // "watchfloor/<member>/<node>": key and witness name
-  PublicKey key;           // in the roster that signed the checkpoints
-  uint32_t cosignature_key_id;
-  // Every key the origin had in the verified chain, newest first (key
-  // first): an alert stays attributable after its origin rotates its key,
-  // and it is placed in the log by a checkpoint under the newest key.
-  std::vector<PublicKey> alert_keys;
+  PublicKey key;           // the key in force in that version
+  uint64_t removed_in = 0;  // the version that dropped it (0: in the newest)
+  // That version's key history, newest first: a key with a stated range
+  // signs only the sequences in it.
+  std::vector<KeySpan> spans;
+  // Keys it had in older versions of the chain that the history does not
+  // list (replaced wholesale, from the same sequence): they sign any
+  // sequence, as they did while they were in force.
+  std::vector<PublicKey> unranged;
+  // Every key the node had anywhere in the chain, newest first, with its
+  // note key id: a cosignature made before a rotation still verifies.
+  std::vector<std::pair<uint32_t, PublicKey>> all_keys;
+
+  // The key that signs `sequence`, or nullptr if none does.
+  const PublicKey* KeyFor(uint64_t sequence) const {
+    for (const KeySpan& k : spans) {
+      if (sequence >= k.first && sequence <= k.last) return &k.key;
+    }
+    return nullptr;
+  }
 };
 
 // What the alert pass reads about an origin; immutable while it runs.
@@ -218,7 +244,13 @@ void CheckAlert(const BundledAlert& bundled,
     return;
   }
   const OriginState& state = it->second;
-  const PublicKey& key = state.node->key;
+  const PublicKey* const for_sequence = state.node->KeyFor(out.sequence);
+  if (for_sequence == nullptr) {
+    out.signature_problem = absl::StrCat("no roster key of ", out.origin, " signs sequence ",
+                                         out.sequence);
+    return;
+  }
+  const PublicKey& key = *for_sequence;
   if (env.payload_type() != kAlertPayloadType) {
     out.signature_problem =
         absl::StrCat("payloadType is \"", env.payload_type(), "\", want \"",
@@ -226,12 +258,18 @@ void CheckAlert(const BundledAlert& bundled,
     return;
   }
   bool found = false, valid = false;
+  const KeySpan* other_span = nullptr;  // a signature by another of its keys
   for (const watchfloor::v1::Signature& sig : env.signatures()) {
-    const PublicKey* signer = nullptr;
-    for (const PublicKey& k : state.node->alert_keys) {
-      if (sig.keyid() == k.KeyId()) signer = &k;
+    const PublicKey* signer = sig.keyid() == key.KeyId() ? &key : nullptr;
+    for (const PublicKey& k : state.node->unranged) {
+      if (signer == nullptr && sig.keyid() == k.KeyId()) signer = &k;
     }
-    if (signer == nullptr) continue;
+    if (signer == nullptr) {
+      for (const KeySpan& k : state.node->spans) {
+        if (sig.keyid() == k.key.KeyId()) other_span = &k;
+      }
+      continue;
+    }
     if (!found) {
       // PAE(type, payload), built once into the reused buffer.
       s.pae.clear();
@@ -244,6 +282,16 @@ void CheckAlert(const BundledAlert& bundled,
       valid = true;
       break;
     }
+  }
+  if (!found && other_span != nullptr) {
+    out.signature_problem = absl::StrCat(
+        "signed by keyid ", Short(other_span->key.KeyId()), ", the key of ", out.origin,
+        " for sequences ", other_span->first, "..",
+        other_span->last == std::numeric_limits<uint64_t>::max()
+            ? std::string("")
+            : absl::StrCat(other_span->last),
+        "; sequence ", out.sequence, " must be signed by keyid ", Short(key.KeyId()));
+    return;
   }
   if (!found) {
     std::vector<std::string> keyids;
@@ -311,7 +359,9 @@ class Auditor {
     OriginAudit& oa = origins_[origin];
     if (oa.origin.empty()) {
       oa.origin = origin;
-      oa.in_roster = states_.count(origin) != 0;
+      const auto state = states_.find(origin);
+      oa.in_roster = state != states_.end();
+      if (oa.in_roster) oa.removed_in = state->second.node->removed_in;
       oa.quorum = quorum_;
     }
     return oa;
@@ -347,22 +397,50 @@ class Auditor {
 };
 
 void Auditor::IndexRoster() {
-  for (const auto& member : roster_.proto().members()) {
-    for (const auto& node : member.nodes()) {
-      std::optional<PublicKey> key = roster_.NodeKey(node.origin());
-      if (!key) continue;  // not reached: a verified roster's keys parse
-      const std::string log_origin = LogOrigin(node.origin());
-      const uint32_t id = NoteKeyId(log_origin, kNoteTypeCosignatureV1, *key);
-      std::vector<PublicKey> alert_keys = {*key};
-      for (auto r = chain_.rbegin(); r != chain_.rend(); ++r) {
-        std::optional<PublicKey> older = r->NodeKey(node.origin());
-        if (!older) continue;
-        bool seen = false;
-        for (const PublicKey& k : alert_keys) seen = seen || k.KeyId() == older->KeyId();
-        if (!seen) alert_keys.push_back(*std::move(older));
+  // Newest version first: a node is indexed from the newest version that
+  // holds it, so a removed member's node keeps the keys it had before it
+  // was removed, and its alerts and checkpoints from then verify.
+  std::set<std::string> seen;
+  for (size_t v = chain_.size(); v-- > 0;) {
+    const Roster& roster = chain_[v];
+    for (const auto& member : roster.proto().members()) {
+      for (const auto& node : member.nodes()) {
+        if (!seen.insert(node.origin()).second) continue;
+        std::optional<PublicKey> key = roster.NodeKey(node.origin());
+        if (!key) continue;  // not reached: a verified roster's keys parse
+        NodeInfo info{node.origin(), member.name(), LogOrigin(node.origin()), *key,
+                      /*removed_in=*/0, /*spans=*/{}, /*all_keys=*/{}};
+        if (v + 1 < chain_.size()) info.removed_in = chain_[v + 1].version();
+        info.spans.push_back(KeySpan{*key, KeyFromSequence(node)});
+        for (const auto& p : node.previous_keys()) {
+          absl::StatusOr<PublicKey> older = PublicKey::FromPem(p.signing_key_pem());
+          if (older.ok()) {
+            info.spans.push_back(KeySpan{*std::move(older), p.first_sequence(), p.last_sequence()});
+          }
+        }
+        std::sort(info.spans.begin() + 1, info.spans.end(),
+                  [](const KeySpan& a, const KeySpan& b) { return a.first > b.first; });
+        auto add_key = [&info](const PublicKey& k) {
+          for (const auto& [id, known] : info.all_keys) {
+            if (known.KeyId() == k.KeyId()) return;
+          }
+          info.all_keys.emplace_back(NoteKeyId(info.log_origin, kNoteTypeCosignatureV1, k), k);
+        };
+        for (const KeySpan& span : info.spans) add_key(span.key);
+        for (size_t older = v; older-- > 0;) {
+          std::optional<PublicKey> k = chain_[older].NodeKey(node.origin());
+          if (!k) continue;
+          bool ranged = false;
+          for (const KeySpan& span : info.spans) ranged = ranged || span.key.KeyId() == k->KeyId();
+          if (!ranged) {
+            bool known = false;
+            for (const PublicKey& u : info.unranged) known = known || u.KeyId() == k->KeyId();
+            if (!known) info.unranged.push_back(*k);
+          }
+          add_key(*k);
+        }
+        nodes_.push_back(std::move(info));
       }
-      nodes_.push_back(
-          NodeInfo{node.origin(), member.name(), log_origin, *key, id, std::move(alert_keys)});
     }
   }
   // nodes_ no longer grows: pointers into it stay valid.
@@ -396,8 +474,15 @@ void Auditor::OpenCheckpoints() {
                        " is not in the roster"));
       continue;
     }
+    // Signed by the key of the checkpoint's last entry or by a later one:
+    // never by a key the roster retired before that entry.
     const NodeInfo& node = *state->second.node;
     absl::StatusOr<Checkpoint> open = OpenCheckpoint(note, node.log_origin, node.key);
+    for (size_t k = 1; !open.ok() && k < node.spans.size(); ++k) {
+      if (node.spans[k].last < body->size) break;  // spans are newest first
+      absl::StatusOr<Checkpoint> older = OpenCheckpoint(note, node.log_origin, node.spans[k].key);
+      if (older.ok()) open = std::move(older);
+    }
     if (!open.ok()) {
       ++oa.invalid_checkpoints;
       Add(oa, kCheckpointInvalid,
@@ -459,23 +544,32 @@ void Auditor::CheckOrigin(OriginAudit& oa, const std::vector<const OpenedCheckpo
 
   // Cosignatures: each line checked alone, so one forged line neither hides
   // nor spoils a valid one. Lines under names or key ids that are not the
-  // roster's are someone else's witnesses: ignored.
+  // chain's are someone else's witnesses: ignored. A witness counts toward
+  // the quorum while its member is in the newest roster, under any key its
+  // node had in the chain.
   std::set<std::string> witnesses;
   const std::string& own_member = states_[oa.origin].node->member;
   for (const OpenedCheckpoint* cp : cps) {
     const bool counts = cp->body.size == size && cp->body.root_hash == root;
     for (const NoteSignature& sig : cp->note.signatures) {
       const auto w = by_log_origin_.find(sig.name);
-      if (w == by_log_origin_.end() || sig.key_id != w->second->cosignature_key_id) continue;
+      if (w == by_log_origin_.end()) continue;
+      const PublicKey* witness_key = nullptr;
+      for (const auto& [id, k] : w->second->all_keys) {
+        if (id == sig.key_id) witness_key = &k;
+      }
+      if (witness_key == nullptr) continue;
       ParsedNote one{cp->note.text, {sig}};
-      const absl::StatusOr<uint64_t> time = VerifyCosignature(one, sig.name, w->second->key);
+      const absl::StatusOr<uint64_t> time = VerifyCosignature(one, sig.name, *witness_key);
       if (!time.ok()) {
         Add(oa, kForgedCosignature,
             absl::StrCat(CheckpointLabel(cp->index, cp->body.size), ": ",
                          time.status().message()));
         continue;
       }
-      if (counts && w->second->member != own_member) witnesses.insert(w->second->member);
+      if (counts && w->second->member != own_member && w->second->removed_in == 0) {
+        witnesses.insert(w->second->member);
+      }
     }
   }
   oa.witnesses.assign(witnesses.begin(), witnesses.end());
@@ -756,7 +850,7 @@ void Auditor::CheckSince() {
     const auto state = states_.find(*origin);
     if (state == states_.end()) continue;
     const NodeInfo& node = *state->second.node;
-    for (const PublicKey& key : node.alert_keys) {
+    for (const auto& [id, key] : node.all_keys) {
       absl::StatusOr<Checkpoint> open = OpenCheckpoint(cp.note(), node.log_origin, key);
       if (!open.ok()) continue;
       auto [it, inserted] = old.emplace(*origin, *open);
@@ -1015,7 +1109,11 @@ std::string AuditReport::Summary() const {
   }
   for (const OriginAudit& o : origins) {
     absl::StrAppend(&out, "\norigin ", o.origin, ": ", o.ok() ? "OK" : "FAILED",
-                    o.in_roster ? "" : " (not in the roster)", "\n");
+                    !o.in_roster     ? " (not in the roster)"
+                    : o.removed_in   ? absl::StrCat(" (removed in roster v", o.removed_in,
+                                                    "; checked with the keys it had before)")
+                                     : "",
+                    "\n");
     absl::StrAppend(&out, "  alerts checked      ", o.alerts_checked, "\n");
     absl::StrAppend(&out, "  signature failures  ", o.signature_failures, "\n");
     absl::StrAppend(&out, "  chain breaks        ", o.chain_breaks, "\n");
@@ -1074,7 +1172,7 @@ std::string AuditReport::Json() const {
     for (const std::string& w : o.witnesses) witness_items.push_back(JsonString(w));
     items.push_back(absl::StrCat(
         "{\"origin\":", JsonString(o.origin), ",\"ok\":", Bool(o.ok()),
-        ",\"in_roster\":", Bool(o.in_roster), ",\"complete\":", Bool(o.complete),
+        ",\"in_roster\":", Bool(o.in_roster), ",\"removed_in\":", o.removed_in, ",\"complete\":", Bool(o.complete),
         ",\"alerts_checked\":", o.alerts_checked, ",\"signature_failures\":", o.signature_failures,
         ",\"chain_breaks\":", o.chain_breaks, ",\"inclusion_failures\":", o.inclusion_failures,
         ",\"out_of_order\":", o.out_of_order, ",\"missing\":", o.missing,

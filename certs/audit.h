@@ -132,6 +132,9 @@ struct AuditOptions {
 struct OriginAudit {
   std::string origin;               // "<member>/<node>"
   bool in_roster = false;
+  // The roster version that removed this origin's node (0: it is in the
+  // bundle's roster). Its alerts are checked with the keys it had before.
+  uint64_t removed_in = 0;
   // Every sequence 1..checkpoint_size must be in the bundle: the bundle
   // has no filter (or require_complete).
   bool complete = false;

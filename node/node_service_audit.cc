@@ -371,12 +371,26 @@ grpc::ServerWriteReactor<AuditBundle>* NodeService::Export(
 
   AuditBundle header;
   header.set_format(kBundleFormat);
-  if (roster_ != nullptr) *header.mutable_roster() = roster_->envelope();
+  uint64_t roster_version = 0;
+  if (roster_manager_ != nullptr) {
+    // Every version this node holds, oldest first, the one in force last:
+    // alerts and checkpoints of earlier versions verify with their keys, and
+    // an auditor who trusts any of them can follow the chain to the newest.
+    const std::vector<certs::Roster> chain = roster_manager_->Chain();
+    for (size_t i = 0; i + 1 < chain.size(); ++i) {
+      *header.add_roster_chain() = chain[i].envelope();
+    }
+    *header.mutable_roster() = chain.back().envelope();
+    roster_version = chain.back().version();
+  } else if (roster_ != nullptr) {
+    *header.mutable_roster() = roster_->envelope();
+    roster_version = roster_->version();
+  }
   header.set_filter(request->filter_text());
   header.set_exported_at_ms(absl::ToUnixMillis(absl::Now()));
   watchfloor::v1::ExportClaims claims;
   claims.set_exporter(ledger_->origin());
-  claims.set_roster_version(roster_ != nullptr ? roster_->version() : 0);
+  claims.set_roster_version(roster_version);
   claims.set_filter(header.filter());
   claims.set_exported_at_ms(header.exported_at_ms());
   std::vector<ExportReactor::OriginPlan> plans;

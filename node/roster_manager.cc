@@ -27,6 +27,11 @@ std::vector<watchfloor::v1::Envelope> RosterManager::EnvelopesAfter(
   return out;
 }
 
+std::vector<certs::Roster> RosterManager::Chain() const {
+  absl::MutexLock lock(&mu_);
+  return std::vector<certs::Roster>(chain_.begin(), chain_.end());
+}
+
 absl::StatusOr<uint64_t> RosterManager::Adopt(
     const std::vector<watchfloor::v1::Envelope>& envelopes) {
   absl::MutexLock adopting(&adopt_mu_);

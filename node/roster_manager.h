@@ -57,6 +57,11 @@ class RosterManager {
   std::vector<watchfloor::v1::Envelope> EnvelopesAfter(uint64_t after_version,
                                                        size_t max) const;
 
+  // Every version this node holds, oldest first (the one it started from,
+  // then each it adopted); the last is current() or, during an adoption,
+  // the version just adopted. What an exported bundle carries. Thread-safe.
+  std::vector<certs::Roster> Chain() const;
+
   // Adopts the versions in `envelopes` (ascending; versions not newer than
   // the current one are skipped, so a peer's whole chain may be passed).
   // Returns the new current version. Errors, with nothing changed:

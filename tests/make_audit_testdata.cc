@@ -105,7 +105,10 @@ const SigningKey& NodeKeyOfA(uint64_t version) {
 // The 2-of-3 roster "audit-example" at `version`, signed by a.cz and b.cz
 // (whose member keys never change, so each version also meets the previous
 // one's threshold): v1 is roster.json; v2 and v3 rotate a.cz/n1's node key.
-Envelope MakeRoster(const std::string& genesis_json, uint64_t version = 1) {
+// With `a_key_from` > 1 (v2 only), a.cz/n1's key history is stated: its v2
+// key signs from sequence a_key_from on, its v1 key 1..a_key_from-1.
+Envelope MakeRoster(const std::string& genesis_json, uint64_t version = 1,
+                    uint64_t a_key_from = 0) {
   const v1::Roster ca_source = Must(
       certs::ParseRosterPayload(Must(certs::EnvelopeFromJson(genesis_json), "genesis.json")),
       "genesis.json payload");
@@ -125,6 +128,13 @@ Envelope MakeRoster(const std::string& genesis_json, uint64_t version = 1) {
     n->set_origin(p.origin);
     const SigningKey& node_key = &p == &A() ? NodeKeyOfA(version) : p.node_key;
     n->set_signing_key_pem(node_key.public_key().ToPem());
+    if (&p == &A() && a_key_from > 1) {
+      n->set_key_from_sequence(a_key_from);
+      v1::PreviousNodeKey* prev = n->add_previous_keys();
+      prev->set_signing_key_pem(NodeKeyOfA(1).public_key().ToPem());
+      prev->set_first_sequence(1);
+      prev->set_last_sequence(a_key_from - 1);
+    }
     n->add_endpoints(absl::StrCat("n1.", p.member, ":7443"));
   }
   Envelope env = Must(certs::MakeRosterDraft(roster), "roster draft");
@@ -136,6 +146,8 @@ Envelope MakeRoster(const std::string& genesis_json, uint64_t version = 1) {
 
 // The rosters v1..v3, set once by main's mode.
 std::vector<Envelope>* g_chain = nullptr;
+// v2 with a.cz/n1's key history stated (from sequence 5).
+Envelope* g_history_v2 = nullptr;
 
 // One origin's feed: the signed envelopes and the Merkle tree over their ids.
 struct Feed {
@@ -430,6 +442,36 @@ void CasesForIssue15(const Feed& a, const Feed& b, const AuditBundle& good,
       });
   last().error = "FAILED_PRECONDITION";
   last().anchor = "roster.json";
+  // v2 states a.cz/n1's key history (v1 key 1..4, v2 key from 5): each key
+  // signs only its own range, and a checkpoint is signed by the key of its
+  // last entry or a later one.
+  auto history_bundle = [&b](const KeyForSeq& key_for, const SigningKey& checkpoint_key) {
+    Feed f = BuildFeed(A(), 8, nullptr, key_for);
+    f.checkpoint_key = &checkpoint_key;
+    AuditBundle x = MakeBundle(f, b, {&B(), &C()}, 2);
+    *x.mutable_roster() = *g_history_v2;
+    *x.add_roster_chain() = (*g_chain)[0];
+    SignClaims(x);
+    return x;
+  };
+  auto by_range = [](int seq) -> const SigningKey& { return NodeKeyOfA(seq <= 4 ? 1 : 2); };
+  add("key-history", "ok", "",
+      "v1 -> v2 where v2 states a.cz/n1's key history (v1 key for 1..4, v2 key from 5); "
+      "alerts signed accordingly, checkpoints by the v2 key",
+      [&](AuditBundle& x) { x = history_bundle(by_range, NodeKeyOfA(2)); });
+  add("key-history-retired-key", "signature_failure", "the key of a.cz/n1 for sequences 1..4",
+      "as key-history, but a.cz/n1 #6 is signed by its v1 key, retired after #4",
+      [&](AuditBundle& x) {
+        x = history_bundle(
+            [&](int seq) -> const SigningKey& { return seq == 6 ? NodeKeyOfA(1) : by_range(seq); },
+            NodeKeyOfA(2));
+      });
+  add("key-history-retired-checkpoint-key", "checkpoint_invalid", "no signature by",
+      "as key-history, but a.cz/n1's checkpoints (sizes 5 and 8) are signed by its v1 key, "
+      "which signs only up to #4",
+      [&](AuditBundle& x) { x = history_bundle(by_range, NodeKeyOfA(1)); });
+  last().also = {"no_checkpoint"};
+  last().count = 3;
   // ------------------------------------------------------- auditing over time
   // since-old: the same federation earlier, a.cz/n1 cut at 5.
   AuditBundle old = good;
@@ -644,6 +686,8 @@ int WriteTestdata(const std::string& source_dir) {
   g_roster = &roster;
   static std::vector<Envelope> chain = {roster, MakeRoster(genesis, 2), MakeRoster(genesis, 3)};
   g_chain = &chain;
+  static Envelope history_v2 = MakeRoster(genesis, 2, /*a_key_from=*/5);
+  g_history_v2 = &history_v2;
   const std::string dir = source_dir + "/tests/testdata/audit";
   WriteFile(dir + "/roster.json", certs::EnvelopeToJson(roster) + "\n");
   const std::vector<Case> cases = Cases();

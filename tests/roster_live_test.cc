@@ -182,6 +182,26 @@ class RosterLiveTest : public ::testing::Test {
     return stub->GetRosterChain(WithDeadline(&ctx), req, &resp);
   }
 
+  // `watchfloor export` from node i, then `watchfloor audit` of the bundle
+  // anchored to each roster file in `anchors`: what an auditor who trusts any
+  // version the federation went through sees. Every audit must be clean.
+  // Returns the last audit's report.
+  std::string ExportAndAudit(int node, const std::string& name,
+                             const std::vector<std::string>& anchors) {
+    const std::string bundle = File(name);
+    std::vector<std::string> args = {"export", "--out", bundle};
+    for (const std::string& a : Dial(node)) args.push_back(a);
+    ProcResult exported = RunWatchfloor(args);
+    EXPECT_EQ(exported.exit_code, 0) << exported;
+    std::string report;
+    for (const std::string& anchor : anchors) {
+      ProcResult audited = RunWatchfloor({"audit", bundle, "--roster", anchor});
+      EXPECT_EQ(audited.exit_code, 0) << "anchored to " << anchor << ":\n" << audited;
+      report = audited.out;
+    }
+    return report;
+  }
+
   // Alert `seq` of node i's feed chained to `previous`, signed by `key`.
   Envelope Signed(int node, const certs::SigningKey& key, uint64_t seq,
                   const std::string& previous, int variant) {
@@ -288,6 +308,11 @@ TEST_F(AdmissionTest, ANewMembersNodeCatchesUpPublishesAndCosigns) {
       },
       kConverge, absl::Milliseconds(250)))
       << "node 3's own checkpoint:\n" << note;
+
+  // Bundles from an old member (which holds v1 and v2) and from the new one
+  // (which started on v2) both audit clean for an auditor who trusts v1.
+  ExportAndAudit(0, "from-m0.wfb", {fed_.roster_file(), v2});
+  ExportAndAudit(3, "from-m3.wfb", {fed_.roster_file(), v2});
 }
 
 // ---------------------------------------------------------------------------
@@ -307,6 +332,21 @@ TEST_F(RemovalTest, ARemovedMembersNodeIsRefusedAndItsEarlierAlertsStay) {
   for (int target : {0, 2}) {
     EXPECT_TRUE(PeerCall(1, target).ok()) << PeerCall(1, target).error_message();
   }
+
+  // Node 0 holds m1's checkpoint of both alerts cosigned by m2.test, the
+  // witness that stays: a bundle exported after the removal can prove them.
+  std::string note;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        note = CheckpointAt(0, fed_.origin(1));
+        absl::StatusOr<certs::ParsedNote> parsed = certs::ParseNote(note);
+        absl::StatusOr<certs::Checkpoint> body =
+            parsed.ok() ? certs::ParseCheckpoint(parsed->text)
+                        : absl::StatusOr<certs::Checkpoint>(parsed.status());
+        return body.ok() && body->size == 2 && Cosigners(note).count(fed_.origin(2)) == 1;
+      },
+      kConverge, absl::Milliseconds(250)))
+      << "node 0's checkpoint of m1:\n" << note;
 
   const std::string v2 = File("roster-v2.json");
   DraftAndSign(fed_.roster_file(), v2, {"--remove-member", fed_.member(1).name}, {0, 2});
@@ -363,6 +403,15 @@ TEST_F(RemovalTest, ARemovedMembersNodeIsRefusedAndItsEarlierAlertsStay) {
     }
     EXPECT_EQ(fed_.CheckFeedsContiguous(node), absl::OkStatus());
   }
+
+  // An auditor checks m1's earlier alerts against the version they were
+  // signed under: the bundle carries v1 and v2, so trusting either works.
+  const std::string report = ExportAndAudit(0, "after-removal.wfb", {fed_.roster_file(), v2});
+  EXPECT_NE(report.find(absl::StrCat("origin ", fed_.origin(1),
+                                     ": OK (removed in roster v2; checked with the keys it had "
+                                     "before)")),
+            std::string::npos)
+      << report;
 }
 
 // ---------------------------------------------------------------------------
@@ -453,6 +502,9 @@ TEST_F(KeyRotationLiveTest, TheFeedContinuesWithTheNewKeyAndTheOldOneIsRefused) 
                 absl::StatusCode::kUnauthenticated);
     }
   }
+  // One bundle holds both keys' alerts; each verifies with the key of its
+  // sequence under the chain v1 -> v2.
+  ExportAndAudit(2, "after-rotation.wfb", {fed_.roster_file(), v2});
 }
 
 }  // namespace
