@@ -86,6 +86,18 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
   }
   const auto& t = c.tls();
   const bool federated = c.has_federation();
+  if (!c.next_signing_key_file().empty()) {
+    if (!federated) {
+      return absl::InvalidArgumentError(
+          "config: next_signing_key_file needs a federation: the roster says from which "
+          "feed sequence the next key signs; remove it, or add a federation section");
+    }
+    if (c.next_signing_key_file() == c.signing_key_file()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: next_signing_key_file is the same file as signing_key_file (",
+          c.signing_key_file(), "); give the new key's file"));
+    }
+  }
   const uint32_t max_msg = c.limits().max_message_bytes();
   if (max_msg > kMaxMessageBytesCeiling) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -164,6 +176,9 @@ absl::StatusOr<watchfloor::v1::NodeConfig> ParseConfig(
   }
   config.set_data_dir(Resolve(base_dir, config.data_dir()));
   config.set_signing_key_file(Resolve(base_dir, config.signing_key_file()));
+  if (!config.next_signing_key_file().empty()) {
+    config.set_next_signing_key_file(Resolve(base_dir, config.next_signing_key_file()));
+  }
   for (auto& k : *config.mutable_known_origins()) {
     k.set_public_key_file(Resolve(base_dir, k.public_key_file()));
   }

@@ -602,6 +602,10 @@ absl::Status Ledger::StagePublish(Op& op, Batch& batch) {
           "; an alert can only update or cancel its own origin's alerts"));
     }
   }
+  const certs::SigningKey* key = key_;
+  if (signing_keys_ != nullptr) {
+    WF_ASSIGN_OR_RETURN(key, signing_keys_->ForSequence(head.sequence + 1));
+  }
   const absl::Time now = clock_->Now();
   alert.set_origin(origin_);
   alert.set_sequence(head.sequence + 1);
@@ -614,7 +618,7 @@ absl::Status Ledger::StagePublish(Op& op, Batch& batch) {
 
   std::string payload;
   alert.SerializeToString(&payload);
-  Envelope envelope = certs::SignEnvelope(payload, certs::kAlertPayloadType, *key_);
+  Envelope envelope = certs::SignEnvelope(payload, certs::kAlertPayloadType, *key);
   NewAlert na;
   na.id = certs::AlertId(payload);
   na.origin = origin_;

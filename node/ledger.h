@@ -30,6 +30,7 @@
 #include "node/alert_store.h"
 #include "node/clock.h"
 #include "node/key_resolver.h"
+#include "node/node_keys.h"
 #include "watchfloor/v1/alert.pb.h"
 
 namespace watchfloor::node {
@@ -114,6 +115,12 @@ class Ledger {
   absl::Status Offer(watchfloor::v1::Envelope envelope,
                      std::function<void(absl::StatusOr<IngestResult>)> done);
 
+  // The node's keys under the roster in force: each published alert is
+  // signed with the key of its own sequence (FAILED_PRECONDITION, nothing
+  // stored, if the node does not hold it). Without it the constructor's key
+  // signs everything. Set before the first Publish; must outlive the Ledger.
+  void SetSigningKeys(NodeKeys* keys) { signing_keys_ = keys; }
+
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
 
@@ -188,6 +195,7 @@ class Ledger {
 
   AlertStore* const store_;
   const certs::SigningKey* const key_;
+  NodeKeys* signing_keys_ = nullptr;
   const std::string origin_;
   const KeyResolver* const keys_;
   Clock* const clock_;

@@ -237,12 +237,18 @@ absl::Status NodeServer::LoadRoster() {
         config_.origin(), "; add it to the roster or fix origin"));
   }
   absl::StatusOr<certs::PublicKey> listed = certs::PublicKey::FromPem(me->signing_key_pem());
-  if (!listed.ok() || !(*listed == key_.public_key())) {
+  if (!listed.ok() || !node_keys_->Holds(*listed)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "roster ", path, " lists a different signing key for ", config_.origin(),
-        " than ", config_.signing_key_file(), " (keyid ", key_.public_key().KeyId(),
-        "); use the key the roster names"));
+        "roster ", path, " (v", roster->version(), ") lists a different signing key for ",
+        config_.origin(), " (keyid ", listed.ok() ? listed->KeyId() : "?", ") than ",
+        config_.signing_key_file(), " (keyid ", key_.public_key().KeyId(), ")",
+        config_.next_signing_key_file().empty() ? ""
+                                                : absl::StrCat(" or next_signing_key_file ",
+                                                               config_.next_signing_key_file()),
+        "; use the key the roster names"));
   }
+  const std::string keys_note = node_keys_->SetRoster(roster);
+  if (!keys_note.empty()) std::fprintf(stderr, "watchfloor node: %s\n", keys_note.c_str());
   roster_manager_ = std::make_unique<RosterManager>(std::move(chain), roster_store_.get(), clock_);
   // A node keeps running on an expired roster, and says so (freeze attack).
   const std::string warning = roster_manager_->ExpiryWarning();
@@ -348,6 +354,9 @@ absl::Status NodeServer::StartGossip() {
   manager->AddListener([this, gossip](const certs::Roster& adopted) {
     std::fprintf(stderr, "watchfloor node: adopted roster v%llu\n",
                  static_cast<unsigned long long>(adopted.version()));
+    // First: the next alert this node publishes is signed per the version.
+    const std::string keys_note = node_keys_->SetRoster(&adopted);
+    if (!keys_note.empty()) std::fprintf(stderr, "watchfloor node: %s\n", keys_note.c_str());
     roster_resolver_->SetRoster(&adopted);
     authz_->SetRoster(&adopted);
     transparency_->SetRoster(&adopted);
@@ -404,6 +413,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
                       certs::SigningKey::LoadPemFile(config.signing_key_file()));
   if (!config.insecure_plaintext_loopback()) WF_RETURN_IF_ERROR(CheckTlsFiles(config));
   std::unique_ptr<NodeServer> s(new NodeServer(config, std::move(key)));
+  s->node_keys_ =
+      std::make_unique<NodeKeys>(config.origin(), &s->key_, config.next_signing_key_file());
+  WF_RETURN_IF_ERROR(s->node_keys_->LoadNext());
   s->clock_ = clock;
   const std::string member = config.origin().substr(0, config.origin().find('/'));
 
@@ -456,7 +468,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
     s->transparency_ = std::make_unique<Transparency>(
         config.origin(), &s->key_, s->roster(),
         s->ledger_.get(), s->store_.get(), clock, topts);
+    s->transparency_->SetSigningKeys(s->node_keys_.get());
   }
+  s->ledger_->SetSigningKeys(s->node_keys_.get());
   if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
 
   const auto& lim = config.limits();
@@ -471,6 +485,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
                           });
 
   s->service_->SetTransparency(s->transparency_.get(), s->roster());
+  s->service_->SetSigningKeys(s->node_keys_.get());
   if (s->roster_manager_ != nullptr) {
     s->service_->SetRoster(s->roster_manager_.get(), [gossip] {
       std::vector<watchfloor::v1::PeerRosterStatus> out;

@@ -23,6 +23,7 @@
 #include "node/key_resolver.h"
 #include "node/roster_key_resolver.h"
 #include "node/ledger.h"
+#include "node/node_keys.h"
 #include "node/roster_manager.h"
 #include "node/roster_store.h"
 #include "node/transparency.h"
@@ -87,6 +88,8 @@ class NodeServer {
 
   const watchfloor::v1::NodeConfig config_;
   const certs::SigningKey key_;
+  // key_ and next_signing_key_file under the roster in force.
+  std::unique_ptr<NodeKeys> node_keys_;
   Clock* clock_ = nullptr;
   // Before everything that holds a roster pointer: it must outlive them.
   std::unique_ptr<RosterStore> roster_store_;

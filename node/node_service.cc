@@ -365,8 +365,10 @@ grpc::ServerUnaryReactor* NodeService::GetIdentity(
     return reactor;
   }
   response->set_origin(ledger_->origin());
-  response->set_public_key_pem(public_key_->ToPem());
-  response->set_keyid(public_key_->KeyId());
+  const certs::SigningKey* now = signing_keys_ != nullptr ? signing_keys_->Current() : nullptr;
+  const certs::PublicKey& key = now != nullptr ? now->public_key() : *public_key_;
+  response->set_public_key_pem(key.ToPem());
+  response->set_keyid(key.KeyId());
   response->set_head_sequence(ledger_->OwnHead().sequence);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

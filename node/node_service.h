@@ -17,6 +17,7 @@
 #include "node/authz.h"
 #include "node/alert_store.h"
 #include "node/ledger.h"
+#include "node/node_keys.h"
 #include "node/roster_manager.h"
 #include "node/subscription_hub.h"
 #include "node/transparency.h"
@@ -105,6 +106,10 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
     roster_ = roster;
   }
 
+  // The node's keys under the roster in force: GetIdentity reports the key
+  // the roster names now. Set before the server starts; must outlive this.
+  void SetSigningKeys(NodeKeys* keys) { signing_keys_ = keys; }
+
   // Requests refused because their bytes did not parse (after the caller
   // passed the method's permission check), since start. Thread-safe.
   uint64_t unparsable_requests() const { return unparsable_requests_.load(); }
@@ -135,6 +140,7 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   SubscriptionHub* const hub_;
   AlertStore* const store_;
   const certs::PublicKey* const public_key_;
+  NodeKeys* signing_keys_ = nullptr;
   const size_t max_subscribers_;
   const Authorizer* const authz_;
   const AcceptedHook on_accepted_;

@@ -428,9 +428,10 @@ absl::StatusOr<bool> Transparency::Receive(const std::string& note) {
   WF_ASSIGN_OR_RETURN(certs::ParsedNote parsed, certs::ParseNote(merged));
   bool cosigned = false;
   for (const certs::NoteSignature& sig : parsed.signatures) cosigned |= sig.name == log_origin_;
-  if (!cosigned) {
+  const certs::SigningKey* own = KeyNow();
+  if (!cosigned && own != nullptr) {
     const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(clock_->Now()));
-    merged += certs::CosignatureLine(parsed.text, log_origin_, *key_, now);
+    merged += certs::CosignatureLine(parsed.text, log_origin_, *own, now);
   }
   WF_RETURN_IF_ERROR(Store(origin, c, merged));
   {
@@ -517,11 +518,13 @@ absl::Status Transparency::SignNow() {
       return absl::OkStatus();
     }
   }
+  const certs::SigningKey* own = KeyNow();
+  if (own == nullptr) return absl::OkStatus();  // NodeKeys::SetRoster logged why
   certs::Checkpoint c;
   c.origin = log_origin_;
   c.size = log.size;
   c.root_hash = log.root;
-  std::string note = certs::SignNote(certs::FormatCheckpoint(c), log_origin_, *key_);
+  std::string note = certs::SignNote(certs::FormatCheckpoint(c), log_origin_, *own);
   WF_RETURN_IF_ERROR(Store(origin_, c, note));
   {
     absl::MutexLock lock(&mu_);
@@ -611,7 +614,9 @@ absl::StatusOr<std::vector<std::string>> Transparency::InclusionProof(
 
 watchfloor::v1::Envelope Transparency::SignExportClaims(
     const watchfloor::v1::ExportClaims& claims) const {
-  return certs::SignEnvelope(claims.SerializeAsString(), certs::kExportClaimsPayloadType, *key_);
+  const certs::SigningKey* own = KeyNow();
+  return certs::SignEnvelope(claims.SerializeAsString(), certs::kExportClaimsPayloadType,
+                             own != nullptr ? *own : *key_);
 }
 
 absl::StatusOr<std::vector<std::string>> Transparency::ConsistencyProof(

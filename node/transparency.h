@@ -37,6 +37,7 @@
 #include "node/alert_store.h"
 #include "node/clock.h"
 #include "node/ledger.h"
+#include "node/node_keys.h"
 #include "watchfloor/v1/audit.pb.h"
 
 namespace watchfloor::node {
@@ -70,6 +71,13 @@ class Transparency {
                const certs::Roster* roster, Ledger* ledger, AlertStore* store,
                Clock* clock, Options options);
   ~Transparency();  // Stop()
+
+  // The node's keys under the roster in force (node/node_keys.h): its
+  // checkpoints, cosignatures and export claims are signed with the key the
+  // roster names now, and no checkpoint or cosignature is signed while the
+  // node does not hold it. Without it the constructor's key signs. Set
+  // before Start; must outlive this.
+  void SetSigningKeys(NodeKeys* keys) { signing_keys_ = keys; }
 
   // Makes `roster` (not null; the Transparency must have been constructed
   // with a roster; it must outlive this, as RosterManager's versions do) the
@@ -186,6 +194,10 @@ class Transparency {
   const std::string origin_;
   const std::string log_origin_;
   const certs::SigningKey* const key_;
+  NodeKeys* signing_keys_ = nullptr;
+  const certs::SigningKey* KeyNow() const {
+    return signing_keys_ != nullptr ? signing_keys_->Current() : key_;
+  }
   // The roster in force (null outside a federation), swapped by SetRoster.
   std::atomic<const certs::Roster*> roster_;
   Ledger* const ledger_;

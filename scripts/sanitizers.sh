@@ -3,13 +3,14 @@
 
 # configure_sanitized DIR SANITIZERS FUZZ: configures DIR with clang-14,
 # -DWATCHFLOOR_SANITIZE=SANITIZERS and -DWATCHFLOOR_FUZZ=FUZZ (ON/OFF); -O1
-# and line tables only: quick to build, readable stacks. Idempotent.
+# and line tables only, no benchmarks: quick to build, readable stacks.
+# Idempotent.
 configure_sanitized() {
   cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
     "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
-    -DWATCHFLOOR_SANITIZE="$2" -DWATCHFLOOR_FUZZ="$3" >/dev/null
+    -DWATCHFLOOR_SANITIZE="$2" -DWATCHFLOOR_FUZZ="$3" -DWATCHFLOOR_BENCH=OFF >/dev/null
 }
 
 # Runtime options for every test and every `watchfloor` process a test

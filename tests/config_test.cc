@@ -204,6 +204,26 @@ TEST(ParseConfigTest, PlaintextOnNonLoopbackAddressIsRefused) {
   }
 }
 
+TEST(ParseConfigTest, NextSigningKeyFileNeedsAFederationAndAnotherFile) {
+  absl::StatusOr<NodeConfig> alone = ParseConfig(
+      absl::StrCat(kMinimal, "next_signing_key_file: \"/etc/watchfloor/next.key\"\n"),
+      "node.conf", "");
+  ASSERT_EQ(alone.status().code(), absl::StatusCode::kInvalidArgument) << alone.status();
+  EXPECT_EQ(alone.status().message(),
+            "node.conf: config: next_signing_key_file needs a federation: the roster says from which feed "
+            "sequence the next key signs; remove it, or add a federation section");
+
+  absl::StatusOr<NodeConfig> same = ParseConfig(
+      absl::StrCat(kMinimal,
+                   "next_signing_key_file: \"/etc/watchfloor/node.key\"\n"
+                   "federation { roster_file: \"/etc/watchfloor/roster.json\" }\n"),
+      "node.conf", "");
+  ASSERT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument) << same.status();
+  EXPECT_EQ(same.status().message(),
+            "node.conf: config: next_signing_key_file is the same file as signing_key_file "
+            "(/etc/watchfloor/node.key); give the new key's file");
+}
+
 TEST(IsLoopbackAddressTest, Table) {
   struct Case {
     const char* host_port;

@@ -144,12 +144,17 @@ class CallbackCountingFeedStore final : public FeedStore {
   }
   bool Has(const std::string& id) override { return real_->Has(id); }
   absl::Status Offer(Envelope envelope, std::function<void(absl::Status)> stored) override {
-    std::shared_ptr<Token> token;
-    if (!mark.load()) token = std::make_shared<Token>(&live);
-    // `stored` is captured first so that it is destroyed last: the engine's
-    // guard inside it lets Stop() return, so the token must be gone by then.
-    return real_->Offer(std::move(envelope),
-                        [stored = std::move(stored), token](absl::Status st) { stored(st); });
+    // The engine's guard inside `stored` lets Stop() return, so the token
+    // must be gone before `stored` is: members are destroyed in reverse
+    // order of declaration (a lambda's captures have no defined order).
+    struct Call {
+      std::function<void(absl::Status)> stored;
+      std::shared_ptr<Token> token;
+    };
+    auto call = std::make_shared<Call>();
+    call->stored = std::move(stored);
+    if (!mark.load()) call->token = std::make_shared<Token>(&live);
+    return real_->Offer(std::move(envelope), [call](absl::Status st) { call->stored(st); });
   }
   absl::StatusOr<std::vector<EvidencePair>> EvidenceFor(const std::string& origin) override {
     return real_->EvidenceFor(origin);

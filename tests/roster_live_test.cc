@@ -11,10 +11,10 @@
 //    earlier alerts stay stored and verify;
 //  - key rotation: an alert signed with the retired key at or after the
 //    switch is refused, and the feed continues contiguously with the new
-//    key. The rotated node itself keeps signing with the key it started with
-//    until it is restarted (a known limitation, docs/FEDERATION.md "Node key
-//    rotation"), so that one node, and only it, is restarted with its new key
-//    after the version is in force everywhere.
+//    key: after a restart with the new key as signing_key_file
+//    (KeyRotationLiveTest), or with no restart at all when the node has it
+//    in next_signing_key_file (HotKeyRotationTest), put there before or
+//    after the version arrives.
 // Every wait polls with a generous deadline; nothing asserts timing.
 #include <chrono>
 #include <cstdint>
@@ -505,6 +505,140 @@ TEST_F(KeyRotationLiveTest, TheFeedContinuesWithTheNewKeyAndTheOldOneIsRefused) 
   // One bundle holds both keys' alerts; each verifies with the key of its
   // sequence under the chain v1 -> v2.
   ExportAndAudit(2, "after-rotation.wfb", {fed_.roster_file(), v2});
+}
+
+
+// ---------------------------------------------------------------------------
+
+// Node 0 is configured with next_signing_key_file from the start; the file
+// does not exist until its operator puts the new key there. No node is
+// restarted in these tests.
+class HotKeyRotationTest : public RosterLiveTest {
+ protected:
+  HotKeyRotationTest() : RosterLiveTest(/*members=*/3, /*roster_members=*/0, /*running=*/3) {}
+  void SetUp() override {
+    next_key_file_ = fed_.member(0).dir + "/signing-next.key";
+    fed_.config(0).set_next_signing_key_file(next_key_file_);
+    RosterLiveTest::SetUp();
+  }
+
+  // Drafts v2 rotating node 0 to `key` from `from`, signed by m0 and m1,
+  // submits it at node 1 and waits until every node runs on it.
+  void RotateNode0(const certs::SigningKey& key, uint64_t from) {
+    const std::string pub = fed_.member(0).dir + "/signing-next.pub";
+    WriteFile(pub, key.public_key().ToPem());
+    const std::string v2 = File("roster-v2.json");
+    DraftAndSign(fed_.roster_file(), v2,
+                 {"--rotate-node-key", absl::StrCat(fed_.origin(0), "=", pub, "@", from)},
+                 {0, 1});
+    ASSERT_NO_FATAL_FAILURE(Submit(1, v2));
+    ASSERT_TRUE(WaitForVersion(2, {0, 1, 2}));
+  }
+
+  std::string KeyIdAt(int node) {
+    v1::Identity id;
+    grpc::ClientContext ctx;
+    grpc::Status st =
+        fed_.Client(node)->GetIdentity(WithDeadline(&ctx), v1::GetIdentityRequest(), &id);
+    return st.ok() ? id.keyid() : "";
+  }
+
+  // Every node holds node 0's feed contiguously; sequences before `from`
+  // verify with `old_key` only, from `from` on with `new_key` only.
+  void ExpectFeedSwitchesAt(const std::set<std::string>& ids, uint64_t from,
+                            const certs::SigningKey& old_key, const certs::SigningKey& new_key) {
+    for (int node = 0; node < 3; ++node) {
+      SCOPED_TRACE(fed_.origin(node));
+      EXPECT_EQ(fed_.CheckFeedsContiguous(node), absl::OkStatus());
+      for (const std::string& id : ids) {
+        const Envelope e = AlertAt(node, id);
+        const bool after = AlertOf(e).sequence() >= from;
+        EXPECT_EQ(certs::VerifyEnvelope(e, (after ? new_key : old_key).public_key()),
+                  absl::OkStatus())
+            << "sequence " << AlertOf(e).sequence();
+        EXPECT_EQ(certs::VerifyEnvelope(e, (after ? old_key : new_key).public_key()).code(),
+                  absl::StatusCode::kUnauthenticated);
+      }
+    }
+  }
+
+  std::string next_key_file_;
+};
+
+// The key is in place before v2 arrives: node 0 signs sequence 3 with its
+// old key and 4 on with the new one, its checkpoints with the new key, and
+// the others take all of it.
+TEST_F(HotKeyRotationTest, TheNodeSignsWithItsNextKeyFromTheStatedSequenceWithoutARestart) {
+  constexpr uint64_t kSwitch = 4;
+  const certs::SigningKey& old_key = *fed_.member(0).signing_key;
+  const certs::SigningKey new_key = certs::SigningKey::Generate();
+  const std::vector<std::string> early = PublishAt(0, 2, 0);
+  ASSERT_TRUE(fed_.WaitForIds({early.begin(), early.end()}, kConverge));
+  ASSERT_EQ(new_key.SavePemFile(next_key_file_), absl::OkStatus());
+  ASSERT_NO_FATAL_FAILURE(RotateNode0(new_key, kSwitch));
+  // Node 0 switched when it adopted v2 (its identity names the new key).
+  ASSERT_TRUE(WaitUntil([&] { return KeyIdAt(0) == new_key.public_key().KeyId(); }, kConverge,
+                        absl::Milliseconds(100)))
+      << fed_.LogTail(0);
+
+  const std::vector<std::string> late = PublishAt(0, 3, 50);  // sequences 3, 4, 5
+  std::set<std::string> all(early.begin(), early.end());
+  all.insert(late.begin(), late.end());
+  ASSERT_TRUE(fed_.WaitForIds(all, kConverge)) << fed_.LogTail(0);
+  ExpectFeedSwitchesAt(all, kSwitch, old_key, new_key);
+
+  // Its checkpoint of all five, as node 1 holds it, is signed by the new key
+  // and cosigned by both other nodes.
+  std::string note;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        note = CheckpointAt(1, fed_.origin(0));
+        absl::StatusOr<certs::Checkpoint> c =
+            certs::OpenCheckpoint(note, certs::LogOrigin(fed_.origin(0)), new_key.public_key());
+        return c.ok() && c->size == 5 && Cosigners(note).size() == 2;
+      },
+      kConverge, absl::Milliseconds(250)))
+      << note;
+  EXPECT_NE(fed_.LogTail(0).find(absl::StrCat("rotates this node's signing key to keyid ",
+                                              new_key.public_key().KeyId(),
+                                              " (next_signing_key_file) from feed sequence 4")),
+            std::string::npos)
+      << fed_.LogTail(0);
+}
+
+// v2 arrives before the key: node 0 refuses to publish at the switch and
+// stores nothing (it never signs that sequence with the retired key); once
+// the operator puts the key in place, the next publish takes it.
+TEST_F(HotKeyRotationTest, WithoutTheNextKeyTheNodeRefusesToPublishPastTheSwitchUntilItIsThere) {
+  constexpr uint64_t kSwitch = 3;
+  const certs::SigningKey& old_key = *fed_.member(0).signing_key;
+  const certs::SigningKey new_key = certs::SigningKey::Generate();
+  const std::vector<std::string> early = PublishAt(0, 2, 0);
+  ASSERT_TRUE(fed_.WaitForIds({early.begin(), early.end()}, kConverge));
+  ASSERT_NO_FATAL_FAILURE(RotateNode0(new_key, kSwitch));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return fed_.LogTail(0).find("which this node does not hold") != std::string::npos; },
+      kConverge, absl::Milliseconds(100)))
+      << fed_.LogTail(0);
+
+  const int64_t stored = fed_.StoredAlertCount(0);
+  v1::PublishResponse r;
+  grpc::Status st = fed_.Publish(0, SampleDraft(70), &r);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_EQ(st.error_message(),
+            absl::StrCat("roster v2 has sequence 3 of ", fed_.origin(0), " signed by keyid ",
+                         new_key.public_key().KeyId(),
+                         ", which this node does not hold; put that key in the node's "
+                         "next_signing_key_file (docs/FEDERATION.md \"Node key rotation\")"));
+  EXPECT_EQ(fed_.StoredAlertCount(0), stored);
+
+  ASSERT_EQ(new_key.SavePemFile(next_key_file_), absl::OkStatus());
+  const std::vector<std::string> late = PublishAt(0, 2, 80);  // sequences 3, 4
+  std::set<std::string> all(early.begin(), early.end());
+  all.insert(late.begin(), late.end());
+  ASSERT_TRUE(fed_.WaitForIds(all, kConverge)) << fed_.LogTail(0);
+  ExpectFeedSwitchesAt(all, kSwitch, old_key, new_key);
+  EXPECT_EQ(KeyIdAt(0), new_key.public_key().KeyId());
 }
 
 }  // namespace
