@@ -204,6 +204,45 @@ TEST(ParseConfigTest, PlaintextOnNonLoopbackAddressIsRefused) {
   }
 }
 
+// The HTTP listener has no TLS yet: only loopback, decided at parse time.
+TEST(ParseConfigTest, HttpListenerOnNonLoopbackAddressIsRefused) {
+  for (const char* addr : {"0.0.0.0:9400", "10.0.0.1:9400", "[::]:9400", "node.example:9400"}) {
+    SCOPED_TRACE(addr);
+    absl::StatusOr<NodeConfig> c = ParseConfig(
+        absl::StrCat(kMinimal, "http { listen_address: \"", addr, "\" }\n"), "node.conf", "");
+    EXPECT_EQ(c.status(),
+              absl::InvalidArgumentError(absl::StrCat(
+                  "node.conf: config: http.listen_address ", addr,
+                  " is not a loopback address; the HTTP listener has no TLS yet, so it serves "
+                  "127.0.0.1, [::1] or localhost only (reach it through an SSH tunnel or a "
+                  "TLS-terminating proxy on this host)")));
+  }
+}
+
+TEST(ParseConfigTest, HttpListenerNeedsHostAndPort) {
+  EXPECT_EQ(ParseConfig(absl::StrCat(kMinimal, "http { }\n"), "node.conf", "").status(),
+            absl::InvalidArgumentError(
+                "node.conf: config: http.listen_address is required when http is set; leave "
+                "http out to run without the HTTP listener"));
+  EXPECT_EQ(ParseConfig(absl::StrCat(kMinimal, "http { listen_address: \"127.0.0.1\" }\n"),
+                        "node.conf", "")
+                .status(),
+            absl::InvalidArgumentError("node.conf: config: http.listen_address \"127.0.0.1\" "
+                                       "must be host:port, e.g. 127.0.0.1:9400"));
+}
+
+TEST(ParseConfigTest, HttpListenerOnLoopbackParses) {
+  for (const char* addr : {"127.0.0.1:9400", "[::1]:0", "localhost:9400"}) {
+    absl::StatusOr<NodeConfig> c = ParseConfig(
+        absl::StrCat(kMinimal, "http { listen_address: \"", addr, "\" }\n"), "node.conf", "");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->http().listen_address(), addr);
+  }
+  absl::StatusOr<NodeConfig> off = ParseConfig(kMinimal, "node.conf", "");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->has_http());
+}
+
 TEST(IsLoopbackAddressTest, Table) {
   struct Case {
     const char* host_port;
