@@ -21,7 +21,7 @@ Handler Typed(Handle handle) {
                   absl::string_view bytes) -> absl::StatusOr<std::string> {
     Request request;
     if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      gossip.CountRefused(peer);
+      gossip.CountRefused(peer, "unparsable_request");
       return certs::ParseFailure(*Request::descriptor(), bytes, "request");
     }
     auto response = handle(gossip, peer, request);
@@ -103,7 +103,9 @@ absl::StatusOr<std::string> HandleFederationRequest(Gossip& gossip,
     return absl::UnimplementedError(
         absl::StrCat("watchfloor.v1.Federation has no rpc \"", method.substr(0, 80), "\""));
   }
-  return it->second(gossip, peer, request_bytes);
+  absl::StatusOr<std::string> response = it->second(gossip, peer, request_bytes);
+  if (response.ok()) gossip.CountIncoming(peer, request_bytes.size(), response->size());
+  return response;
 }
 
 }  // namespace watchfloor::federation

@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "certs/ids.h"
 #include "federation/link_queue.h"
@@ -110,6 +111,16 @@ struct Gossip::Link {
     backoff = absl::ZeroDuration();
     next_try = absl::InfinitePast();
     stats.reachable = true;
+    stats.last_contact = absl::Now();
+  }
+  // A call this node made to the peer: what went each way.
+  void CountCall(const google::protobuf::Message& request,
+                 const google::protobuf::Message& response) {
+    const size_t sent = request.ByteSizeLong();
+    const size_t received = response.ByteSizeLong();
+    absl::MutexLock lock(&mu);
+    stats.bytes_sent += sent;
+    stats.bytes_received += received;
   }
 };
 
@@ -422,7 +433,7 @@ watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
     // not store now (overload) or contradicts the feed is not counted here.
     if (!v.ok() && (v.status().code() == absl::StatusCode::kInvalidArgument ||
                     v.status().code() == absl::StatusCode::kUnauthenticated)) {
-      CountRefused(peer);
+      CountRefused(peer, "bad_checkpoint");
     }
   }
   return resp;
@@ -639,12 +650,7 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
     }
     return watchfloor::v1::PUSH_VERDICT_DUPLICATE;
   }
-  absl::MutexLock lock(&mu_);
-  ++stats_.refused;
-  if (link != nullptr) {
-    absl::MutexLock l(&link->mu);
-    ++link->stats.refused;
-  }
+  CountRefused(peer, absl::AsciiStrToLower(absl::StatusCodeToString(st.code())));
   return watchfloor::v1::PUSH_VERDICT_REFUSED;
 }
 
@@ -731,6 +737,7 @@ watchfloor::v1::FrontierMessage Gossip::HandleFrontier(
   watchfloor::v1::FrontierMessage resp;
   resp.set_roster_version(RosterVersion());
   NoteRosterVersion(peer, req.roster_version());
+  NoteFrontier(req);
   std::map<std::string, const watchfloor::v1::FrontierEntry*> theirs;
   for (const auto& e : req.entries()) theirs[e.origin()] = &e;
   Link* link = FindLink(peer);
@@ -795,24 +802,45 @@ watchfloor::v1::PushEvidenceResponse Gossip::HandleEvidence(
     if (st.ok()) resp.set_new_evidence(true);
     if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists &&
         st.code() != absl::StatusCode::kFailedPrecondition) {
-      CountRefused(peer);
+      CountRefused(peer, "bad_evidence");
     }
     return resp;
   }
   for (const Envelope* e : {&req.first(), &req.second()}) {
     absl::Status st = store_->Offer(*e, [](absl::Status) {});
     if (st.ok()) resp.set_new_evidence(true);
-    if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists) CountRefused(peer);
+    if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists) {
+      CountRefused(peer, "bad_evidence");
+    }
   }
   return resp;
 }
 
-void Gossip::CountRefused(const std::string& peer) {
+void Gossip::CountRefused(const std::string& peer, absl::string_view reason) {
   absl::MutexLock lock(&mu_);
   ++stats_.refused;
   if (Link* link = FindLink(peer)) {
     absl::MutexLock l(&link->mu);
     ++link->stats.refused;
+    ++link->stats.refused_by_reason[std::string(reason)];
+  }
+}
+
+void Gossip::CountIncoming(const std::string& peer, size_t request_bytes,
+                           size_t response_bytes) {
+  if (Link* link = FindLink(peer)) {
+    absl::MutexLock l(&link->mu);
+    link->stats.bytes_received += request_bytes;
+    link->stats.bytes_sent += response_bytes;
+    link->stats.last_contact = absl::Now();
+  }
+}
+
+void Gossip::NoteFrontier(const watchfloor::v1::FrontierMessage& frontier) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& e : frontier.entries()) {
+    uint64_t& seen = stats_.peer_frontier[e.origin()];
+    seen = std::max(seen, e.sequence());
   }
 }
 
@@ -868,6 +896,12 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
                                                  " failed: ", st.error_message()));
     }
   }
+  link->CountCall(mine, theirs);
+  {
+    absl::MutexLock lock(&link->mu);
+    link->stats.last_contact = absl::Now();
+  }
+  NoteFrontier(theirs);
   NoteRosterVersion(peer, theirs.roster_version());
   uint64_t bytes = mine.ByteSizeLong() + theirs.ByteSizeLong();
   uint64_t pulled = 0;
@@ -896,9 +930,11 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
       Call call(link, options_.rpc_timeout);
       grpc::Status st = link->stub->PullRange(call.ctx(), req, &resp);
       if (!st.ok()) break;
+      link->CountCall(req, resp);
       bytes += req.ByteSizeLong() + resp.ByteSizeLong();
       if (resp.envelopes_size() == 0) break;
       bool refused = false;
+      std::string refused_reason = "bad_range";
       uint64_t expect = from;
       for (const Envelope& env : resp.envelopes()) {
         // A peer must answer exactly the range asked for, in order; anything
@@ -917,6 +953,7 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
           break;  // our own overload or shutdown, not the peer's fault
         } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
           refused = true;
+          refused_reason = absl::AsciiStrToLower(absl::StatusCodeToString(offered.code()));
           break;
         }
       }
@@ -925,15 +962,16 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
         if (stopping_) break;
       }
       if (refused) {
-        absl::MutexLock lock(&mu_);
-        ++stats_.refused;
-        absl::MutexLock l(&link->mu);
-        ++link->stats.refused;
+        CountRefused(peer, refused_reason);
         break;
       }
       if (expect == from) break;  // nothing usable: stop rather than spin
       from = expect;
     }
+  }
+  if (pulled != 0) {
+    absl::MutexLock lock(&link->mu);
+    link->stats.pulled += pulled;
   }
   absl::MutexLock lock(&mu_);
   ++stats_.anti_entropy_rounds;
@@ -982,7 +1020,11 @@ void Gossip::SenderLoop(Link* link) {
       msg.set_second_note(ev.second_note);
       watchfloor::v1::PushEvidenceResponse resp;
       Call call(link, options_.rpc_timeout);
-      if (!link->stub->PushEvidence(call.ctx(), msg, &resp).ok()) failed = true;
+      if (!link->stub->PushEvidence(call.ctx(), msg, &resp).ok()) {
+        failed = true;
+      } else {
+        link->CountCall(msg, resp);
+      }
     }
     for (auto it = checkpoints.begin(); it != checkpoints.end();) {
       watchfloor::v1::PushCheckpointsRequest req;
@@ -992,7 +1034,9 @@ void Gossip::SenderLoop(Link* link) {
       }
       watchfloor::v1::PushCheckpointsResponse resp;
       Call call(link, options_.rpc_timeout);
-      if (!link->stub->PushCheckpoints(call.ctx(), req, &resp).ok()) {
+      const bool sent = link->stub->PushCheckpoints(call.ctx(), req, &resp).ok();
+      if (sent) link->CountCall(req, resp);
+      if (!sent) {
         failed = true;
         // Keep the newest note per log for after the backoff, unless a newer
         // one was queued meanwhile.
@@ -1013,6 +1057,7 @@ void Gossip::SenderLoop(Link* link) {
         Call call(link, options_.rpc_timeout);
         st = link->stub->Push(call.ctx(), req, &resp);
       }
+      if (st.ok()) link->CountCall(req, resp);
       absl::MutexLock lock(&link->mu);
       if (st.ok()) {
         link->stats.pushed += static_cast<uint64_t>(req.envelopes_size());
@@ -1043,6 +1088,7 @@ void Gossip::SenderLoop(Link* link) {
           failed = true;
           break;
         }
+        link->CountCall(req, resp);
         {
           absl::MutexLock lock(&link->mu);
           link->eager = true;  // graft
@@ -1051,7 +1097,12 @@ void Gossip::SenderLoop(Link* link) {
           absl::MutexLock lock(&mu_);
           stats_.fetched += static_cast<uint64_t>(resp.envelopes_size());
         }
-        for (const Envelope& e : resp.envelopes()) Receive(link->peer.origin, e);
+        uint64_t new_ones = 0;
+        for (const Envelope& e : resp.envelopes()) {
+          if (Receive(link->peer.origin, e) == watchfloor::v1::PUSH_VERDICT_NEW) ++new_ones;
+        }
+        absl::MutexLock lock(&link->mu);
+        link->stats.pulled += new_ones;
       }
     }
     if (!ihaves.empty()) {
@@ -1066,6 +1117,7 @@ void Gossip::SenderLoop(Link* link) {
           failed = true;
           break;
         }
+        link->CountCall(req, resp);
         absl::MutexLock lock(&mu_);
         stats_.ihave_sent += static_cast<uint64_t>(req.refs_size());
       }
@@ -1344,7 +1396,7 @@ void Gossip::FetchRoster(const std::string& peer) {
                  std::string(failed.message()).c_str());
   }
   // Last: a test that sees the count sees the log line too.
-  if (refused) CountRefused(peer);
+  if (refused) CountRefused(peer, "roster_chain");
 }
 
 }  // namespace watchfloor::federation

@@ -41,6 +41,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "federation/feed_store.h"
@@ -110,6 +111,22 @@ class Gossip {
     uint64_t received_dup = 0;    // full copies that were duplicates
     // Invalid envelopes, unparsable requests and refused roster chains.
     uint64_t refused = 0;
+    // The same, by reason (the values sum to `refused`): an envelope's
+    // refusal code in snake case ("unauthenticated", "invalid_argument",
+    // "data_loss", ...), "bad_range" (a pull answer outside the range asked
+    // for), "unparsable_request", "bad_checkpoint", "bad_evidence",
+    // "roster_chain".
+    std::map<std::string, uint64_t> refused_by_reason;
+    // New envelopes this node got from the peer by asking: grafts (Fetch)
+    // and anti-entropy pulls (PullRange). Pushed ones are received_new.
+    uint64_t pulled = 0;
+    // Serialized Federation messages: what this node sent the peer (its
+    // requests, its answers to the peer's calls) and received from it.
+    uint64_t bytes_sent = 0;
+    uint64_t bytes_received = 0;
+    // The last call between the two, either way, that succeeded;
+    // InfinitePast if none yet.
+    absl::Time last_contact = absl::InfinitePast();
     uint64_t dropped = 0;         // items dropped (byte budget full)
     uint64_t queued_bytes = 0;    // queued and held now (<= max_link_bytes)
     // The roster version the peer reported in its last frontier exchange
@@ -133,6 +150,10 @@ class Gossip {
     uint64_t evidence_sent = 0;
     uint64_t checkpoints_sent = 0;
     std::map<std::string, PeerStats> peers;
+    // The highest sequence of each origin that any peer's frontier showed
+    // (either direction of an exchange): how far the federation knows a
+    // feed to go, to compare with this node's own head (frontier lag).
+    std::map<std::string, uint64_t> peer_frontier;
   };
 
   // The node's roster, as gossip needs it: its version for every
@@ -239,8 +260,13 @@ class Gossip {
   absl::StatusOr<uint64_t> AntiEntropyWith(const std::string& peer);
 
   // Counts invalid input from `peer` (an envelope, or a request that does
-  // not parse: HandleFederationRequest) in the totals and against its link.
-  void CountRefused(const std::string& peer);
+  // not parse: HandleFederationRequest) in the totals and against its link,
+  // under `reason` (PeerStats::refused_by_reason).
+  void CountRefused(const std::string& peer, absl::string_view reason);
+
+  // Records a call `peer` made to this node that was answered: its request
+  // and response sizes, and the contact (PeerStats). Thread-safe.
+  void CountIncoming(const std::string& peer, size_t request_bytes, size_t response_bytes);
 
   bool IsPeer(const std::string& origin) const;
   Stats stats() const;
@@ -309,6 +335,8 @@ class Gossip {
   void RosterFetchLoop();
   void FetchRoster(const std::string& peer);
   void CheckMissing(absl::Time now);
+  // Raises stats_.peer_frontier to what `frontier` shows.
+  void NoteFrontier(const watchfloor::v1::FrontierMessage& frontier);
 
   const std::string self_;
   FeedStore* const store_;

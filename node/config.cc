@@ -71,6 +71,25 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
         "config: listen_address \"", c.listen_address(),
         "\" must be host:port, e.g. 127.0.0.1:7400"));
   }
+  if (c.has_http()) {
+    const std::string& http = c.http().listen_address();
+    if (http.empty()) {
+      return absl::InvalidArgumentError(
+          "config: http.listen_address is required when http is set; leave http out to "
+          "run without the HTTP listener");
+    }
+    if (http.find(':') == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: http.listen_address \"", http, "\" must be host:port, e.g. 127.0.0.1:9400"));
+    }
+    if (!IsLoopbackAddress(http)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: http.listen_address ", http,
+          " is not a loopback address; the HTTP listener has no TLS yet, so it serves "
+          "127.0.0.1, [::1] or localhost only (reach it through an SSH tunnel or a "
+          "TLS-terminating proxy on this host)"));
+    }
+  }
   if (c.data_dir().empty()) return missing("data_dir");
   if (c.signing_key_file().empty()) return missing("signing_key_file");
   for (const auto& k : c.known_origins()) {

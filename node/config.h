@@ -33,7 +33,8 @@ absl::StatusOr<watchfloor::v1::NodeConfig> LoadConfigFile(const std::string& pat
 // TLS all-or-nothing; plaintext only with insecure_plaintext_loopback and a
 // loopback listen address; limits.max_message_bytes at most
 // kMaxMessageBytesCeiling, and with a federation at least
-// kFederationMessageBytes. INVALID_ARGUMENT naming the field.
+// kFederationMessageBytes; http.listen_address host:port on loopback.
+// INVALID_ARGUMENT naming the field.
 absl::Status CheckConfig(const watchfloor::v1::NodeConfig& config);
 
 // True iff "host:port" names a loopback host (127.0.0.0/8, ::1, localhost).

@@ -37,6 +37,9 @@ struct Ledger::Op {
   std::optional<Evidence> split_view;
   std::function<void(absl::Status)> checkpoint_done;
 
+  // When Publish / Ingest / Offer was called (publish and ingest latency).
+  absl::Time start;
+
   // Filled while staging.
   absl::Status status;
   int new_index = -1;  // index into Batch::alerts when staged for append
@@ -146,7 +149,17 @@ bool Ledger::Enqueue(std::unique_ptr<Op>& op, absl::Status* reject) {
 
 void Ledger::Enqueue(std::unique_ptr<Op> op) {
   absl::Status reject;
-  if (!Enqueue(op, &reject)) op->Fail(std::move(reject));
+  if (!Enqueue(op, &reject)) Fail(*op, std::move(reject));
+}
+
+void Ledger::CountRefused(metrics::Counter* by_code, const absl::Status& st) {
+  by_code[static_cast<int>(st.code()) % kStatusCodes].Inc();
+}
+
+void Ledger::Fail(Op& op, absl::Status st) {
+  if (op.kind == Op::Kind::kPublish) CountRefused(metrics_.refused_publish, st);
+  if (op.kind == Op::Kind::kIngest) CountRefused(metrics_.refused_ingest, st);
+  op.Fail(std::move(st));
 }
 
 void Ledger::SetFailureListener(std::function<void(const absl::Status&)> listener) {
@@ -161,13 +174,16 @@ void Ledger::SetEvidenceListener(std::function<void(const Evidence&)> listener) 
 
 void Ledger::Publish(Alert draft,
                      std::function<void(absl::StatusOr<PublishResult>)> done) {
+  const absl::Time start = absl::Now();
   absl::Status st = ValidateDraft(draft);
   if (!st.ok()) {
+    CountRefused(metrics_.refused_publish, st);
     done(std::move(st));
     return;
   }
   auto op = std::make_unique<Op>();
   op->kind = Op::Kind::kPublish;
+  op->start = start;
   op->alert = std::move(draft);
   op->publish_done = std::move(done);
   Enqueue(std::move(op));
@@ -211,8 +227,10 @@ void Ledger::Ingest(Envelope envelope,
   // Everything that needs no feed state happens here, on the caller's thread.
   auto op = std::make_unique<Op>();
   op->kind = Op::Kind::kIngest;
+  op->start = absl::Now();
   absl::Status st = Verify(envelope, &op->alert);
   if (!st.ok()) {
+    CountRefused(metrics_.refused_ingest, st);
     done(std::move(st));
     return;
   }
@@ -224,8 +242,16 @@ void Ledger::Ingest(Envelope envelope,
 
 absl::Status Ledger::Offer(Envelope envelope,
                            std::function<void(absl::StatusOr<IngestResult>)> done) {
+  absl::Status st = OfferOrRefuse(std::move(envelope), std::move(done));
+  if (!st.ok()) CountRefused(metrics_.refused_ingest, st);
+  return st;
+}
+
+absl::Status Ledger::OfferOrRefuse(Envelope envelope,
+                                   std::function<void(absl::StatusOr<IngestResult>)> done) {
   auto op = std::make_unique<Op>();
   op->kind = Op::Kind::kIngest;
+  op->start = absl::Now();
   WF_RETURN_IF_ERROR(Verify(envelope, &op->alert));
   op->id = certs::AlertId(envelope.payload());
   // Reserve the id before looking in the store. The writer commits before it
@@ -457,7 +483,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   }
   if (!failure.ok()) {
     for (auto& op : ops) {
-      op->Fail(absl::UnavailableError(absl::StrCat(
+      Fail(*op, absl::UnavailableError(absl::StrCat(
           "node stopped writing after a store failure: ", failure.message())));
     }
     return;
@@ -484,7 +510,10 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   absl::StatusOr<std::vector<uint64_t>> cursors = std::vector<uint64_t>();
   if (!batch.alerts.empty() || !batch.evidence.empty() ||
       !batch.writes.checkpoints.empty()) {
+    const absl::Time begin = absl::Now();
     cursors = AppendWithRetry(batch.writes);
+    metrics_.commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - begin));
+    metrics_.batch_ops.Observe(static_cast<double>(ops.size()));
   }
   if (!cursors.ok()) {
     // Nothing of this batch is durable. Stop writing: later alerts would
@@ -499,7 +528,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     }
     if (failure_listener) failure_listener(st);
     for (auto& op : ops) {
-      op->Fail(op->status.ok() ? absl::UnavailableError(absl::StrCat(
+      Fail(*op, op->status.ok() ? absl::UnavailableError(absl::StrCat(
                                      "alert not stored: ", st.message()))
                                : op->status);
     }
@@ -528,9 +557,10 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     committed.push_back(std::move(s));
   }
   if (listener_ && !committed.empty()) listener_(committed);
+  const absl::Time done_at = absl::Now();
   for (auto& op : ops) {
     if (!op->status.ok()) {
-      op->Fail(std::move(op->status));
+      Fail(*op, std::move(op->status));
       continue;
     }
     if (op->kind == Op::Kind::kCheckpoint) {
@@ -538,7 +568,10 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
       continue;
     }
     const StoredAlert& s = *committed[op->new_index];
+    const double seconds = absl::ToDoubleSeconds(done_at - op->start);
     if (op->kind == Op::Kind::kPublish) {
+      metrics_.published.Inc();
+      metrics_.publish_seconds.Observe(seconds);
       PublishResult r;
       r.cursor = s.cursor;
       r.id = s.id;
@@ -546,6 +579,8 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
       r.envelope = s.envelope;
       op->publish_done(std::move(r));
     } else {
+      metrics_.ingested.Inc();
+      metrics_.ingest_seconds.Observe(seconds);
       IngestResult r;
       r.cursor = s.cursor;
       r.id = s.id;

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "certs/keys.h"
 #include "certs/merkle.h"
+#include "metrics/metrics.h"
 #include "node/alert_store.h"
 #include "node/clock.h"
 #include "node/key_resolver.h"
@@ -168,6 +169,30 @@ class Ledger {
 
   const std::string& origin() const { return origin_; }
 
+  // absl::StatusCode values are 0..16.
+  static constexpr int kStatusCodes = 17;
+  // What the Ledger counts for the node's metrics (docs/OPERATIONS.md), each
+  // a few relaxed atomics per operation or per batch; read at scrape time.
+  struct Metrics {
+    metrics::Counter published;  // this node's alerts, committed
+    metrics::Counter ingested;   // other origins' alerts, committed
+    // Publish and Ingest/Offer calls that failed, by absl::StatusCode (the
+    // index), wherever they failed: validation, verification, the queue,
+    // the feed rules, the store. Offer's ALREADY_EXISTS (a gossip
+    // duplicate) included.
+    metrics::Counter refused_publish[kStatusCodes];
+    metrics::Counter refused_ingest[kStatusCodes];
+    // From the call to the commit (durable, fsync done), of committed alerts.
+    metrics::Histogram publish_seconds{metrics::LatencyBuckets()};
+    metrics::Histogram ingest_seconds{metrics::LatencyBuckets()};
+    // Operations (alerts, checkpoints) per group-commit transaction, and how
+    // long each transaction's store write took, fsync and retries included.
+    metrics::Histogram batch_ops{metrics::BatchSizeBuckets()};
+    metrics::Histogram commit_seconds{metrics::LatencyBuckets()};
+  };
+  // Thread-safe (every member is).
+  const Metrics& metrics() const { return metrics_; }
+
  private:
   struct Op;
   struct Batch;
@@ -177,6 +202,12 @@ class Ledger {
          Options options);
   // Queues `op`; false (with `*reject` set) if it cannot be queued.
   bool Enqueue(std::unique_ptr<Op>& op, absl::Status* reject);
+  // Counts `st` as a refusal of `op` (Metrics), then fails it.
+  void Fail(Op& op, absl::Status st);
+  static void CountRefused(metrics::Counter* by_code, const absl::Status& st);
+  // Offer without the counting.
+  absl::Status OfferOrRefuse(watchfloor::v1::Envelope envelope,
+                             std::function<void(absl::StatusOr<IngestResult>)> done);
   void Enqueue(std::unique_ptr<Op> op);
   absl::Status Verify(const watchfloor::v1::Envelope& envelope,
                       watchfloor::v1::Alert* alert) const;
@@ -215,6 +246,7 @@ class Ledger {
   // Each origin's Merkle log as committed (the compact range of its feed).
   std::map<std::string, certs::CompactRange> logs_ ABSL_GUARDED_BY(mu_);
 
+  Metrics metrics_;
   std::thread writer_;
 };
 

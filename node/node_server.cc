@@ -584,6 +584,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   s->ledger_->SetFailureListener(not_serving);
   if (absl::Status h = s->ledger_->health(); !h.ok()) not_serving(h);
   if (s->gossip_ != nullptr) s->gossip_->Start();
+  WF_RETURN_IF_ERROR(s->StartOperations());
   return s;
 }
 
@@ -609,6 +610,9 @@ void NodeServer::Shutdown() {
 void NodeServer::Wait() { server_->Wait(); }
 
 NodeServer::~NodeServer() {
+  // The HTTP listener and the health monitor read everything below.
+  http_.reset();
+  health_monitor_.reset();
   // Order matters: stop taking calls (in-flight publishes still complete,
   // the ledger is running), stop gossip, then drain the ledger while
   // everything its callbacks touch is still alive.

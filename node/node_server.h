@@ -30,6 +30,9 @@
 #include "node/node_service.h"
 #include "node/sqlite_alert_store.h"
 #include "node/subscription_hub.h"
+#include "metrics/registry.h"
+#include "node/ops_http_server.h"
+#include "node/readiness.h"
 #include "watchfloor/v1/config.pb.h"
 
 namespace watchfloor::node {
@@ -72,6 +75,16 @@ class NodeServer {
   // What TLS handshakes are checked against; nullptr in plaintext mode.
   HandshakeTrust* handshake_trust() { return handshake_trust_.get(); }
 
+  // OK while the node can do its job; otherwise why not, in one line:
+  // UNAVAILABLE after a store failure (Ledger::health), FAILED_PRECONDITION
+  // while the roster in force has expired. What /readyz and the gRPC health
+  // statuses report. Thread-safe.
+  absl::Status Readiness() const;
+  // The node's metric families (node/node_metrics.h), also without `http`.
+  metrics::Registry* metrics() { return metrics_.get(); }
+  // The port of the operations HTTP listener; 0 without `http` in the config.
+  int http_port() const { return http_ == nullptr ? 0 : http_->port(); }
+
  private:
   NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key);
   absl::Status LoadRoster();
@@ -81,6 +94,9 @@ class NodeServer {
     return roster_manager_ == nullptr ? nullptr : roster_manager_->current();
   }
   absl::Status StartGossip();
+  // The metrics registry, the health monitor and the HTTP listener
+  // (node_server_ops.cc); last in Start.
+  absl::Status StartOperations();
   // The gossip peers `roster` names (with config dial_overrides).
   std::vector<federation::Peer> Peers(const certs::Roster& roster) const;
   // peer_updater_'s loop: gives gossip the peers of each adopted roster.
@@ -118,6 +134,11 @@ class NodeServer {
   int port_ = 0;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  // Operations (node_server_ops.cc). They read the parts above, so they go
+  // first in the destructor.
+  std::unique_ptr<metrics::Registry> metrics_;
+  std::unique_ptr<HealthMonitor> health_monitor_;
+  std::unique_ptr<OpsHttpServer> http_;
 };
 
 }  // namespace watchfloor::node

@@ -218,6 +218,17 @@ bool SubscriptionHub::closed() const {
   return closed_;
 }
 
+SubscriptionHub::QueueStats SubscriptionHub::queue_stats() const {
+  absl::MutexLock lock(&mu_);
+  QueueStats out;
+  for (const auto& [id, live] : live_) {
+    ++out.live;
+    out.queued += live.queue.size();
+    out.deepest = std::max(out.deepest, live.queue.size());
+  }
+  return out;
+}
+
 uint64_t SubscriptionHub::last_cursor() const {
   absl::MutexLock lock(&mu_);
   return last_cursor_;

@@ -119,6 +119,15 @@ class SubscriptionHub {
   void Close();
   bool closed() const;
   size_t subscriber_count() const { return subscribers_.load(); }
+
+  // The live subscribers' queues right now (for metrics). Thread-safe; takes
+  // the hub's lock for one pass over the live subscribers.
+  struct QueueStats {
+    size_t live = 0;     // subscribers past their replay
+    size_t queued = 0;   // alerts queued for them, all together
+    size_t deepest = 0;  // the longest queue
+  };
+  QueueStats queue_stats() const;
   size_t max_queue() const { return options_.max_queue; }
 
  private:

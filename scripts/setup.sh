@@ -20,6 +20,8 @@ PACKAGES=(
   python3-grpcio python3-protobuf  # tests/reflection_test.sh: a reflection-only client
   clang-14 libclang-rt-14-dev llvm-14
   python3-jsonschema nats-server
+  libcpp-httplib-dev        # the node's HTTP listener (/metrics, /healthz, /readyz)
+  python3-prometheus-client # tests/metrics_parse.py: the exposition format's reference parser
 )
 # Node.js runs the independent NATS client of the bridge test (tests/nats);
 # Debian's nodejs/npm unless a Node.js is already installed.

@@ -210,8 +210,8 @@ TEST(ParseConfigTest, NextSigningKeyFileNeedsAFederationAndAnotherFile) {
       "node.conf", "");
   ASSERT_EQ(alone.status().code(), absl::StatusCode::kInvalidArgument) << alone.status();
   EXPECT_EQ(alone.status().message(),
-            "node.conf: config: next_signing_key_file needs a federation: the roster says from which feed "
-            "sequence the next key signs; remove it, or add a federation section");
+            "node.conf: config: next_signing_key_file needs a federation: the roster says from "
+            "which feed sequence the next key signs; remove it, or add a federation section");
 
   absl::StatusOr<NodeConfig> same = ParseConfig(
       absl::StrCat(kMinimal,
@@ -222,6 +222,45 @@ TEST(ParseConfigTest, NextSigningKeyFileNeedsAFederationAndAnotherFile) {
   EXPECT_EQ(same.status().message(),
             "node.conf: config: next_signing_key_file is the same file as signing_key_file "
             "(/etc/watchfloor/node.key); give the new key's file");
+}
+
+// The HTTP listener has no TLS yet: only loopback, decided at parse time.
+TEST(ParseConfigTest, HttpListenerOnNonLoopbackAddressIsRefused) {
+  for (const char* addr : {"0.0.0.0:9400", "10.0.0.1:9400", "[::]:9400", "node.example:9400"}) {
+    SCOPED_TRACE(addr);
+    absl::StatusOr<NodeConfig> c = ParseConfig(
+        absl::StrCat(kMinimal, "http { listen_address: \"", addr, "\" }\n"), "node.conf", "");
+    EXPECT_EQ(c.status(),
+              absl::InvalidArgumentError(absl::StrCat(
+                  "node.conf: config: http.listen_address ", addr,
+                  " is not a loopback address; the HTTP listener has no TLS yet, so it serves "
+                  "127.0.0.1, [::1] or localhost only (reach it through an SSH tunnel or a "
+                  "TLS-terminating proxy on this host)")));
+  }
+}
+
+TEST(ParseConfigTest, HttpListenerNeedsHostAndPort) {
+  EXPECT_EQ(ParseConfig(absl::StrCat(kMinimal, "http { }\n"), "node.conf", "").status(),
+            absl::InvalidArgumentError(
+                "node.conf: config: http.listen_address is required when http is set; leave "
+                "http out to run without the HTTP listener"));
+  EXPECT_EQ(ParseConfig(absl::StrCat(kMinimal, "http { listen_address: \"127.0.0.1\" }\n"),
+                        "node.conf", "")
+                .status(),
+            absl::InvalidArgumentError("node.conf: config: http.listen_address \"127.0.0.1\" "
+                                       "must be host:port, e.g. 127.0.0.1:9400"));
+}
+
+TEST(ParseConfigTest, HttpListenerOnLoopbackParses) {
+  for (const char* addr : {"127.0.0.1:9400", "[::1]:0", "localhost:9400"}) {
+    absl::StatusOr<NodeConfig> c = ParseConfig(
+        absl::StrCat(kMinimal, "http { listen_address: \"", addr, "\" }\n"), "node.conf", "");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->http().listen_address(), addr);
+  }
+  absl::StatusOr<NodeConfig> off = ParseConfig(kMinimal, "node.conf", "");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->has_http());
 }
 
 TEST(IsLoopbackAddressTest, Table) {

@@ -327,6 +327,13 @@ absl::Status TestFederation::Mint() {
   roster_proto_.set_threshold(static_cast<uint32_t>(
       options_.threshold != 0 ? options_.threshold : listed / 2 + 1));
   roster_proto_.mutable_issued_at()->set_seconds(absl::ToUnixSeconds(now));
+  if (options_.roster_expires_in != absl::ZeroDuration()) {
+    const absl::Time expires = now + options_.roster_expires_in;
+    roster_proto_.mutable_expires()->set_seconds(absl::ToUnixSeconds(expires));
+    if (expires <= now) {
+      roster_proto_.mutable_issued_at()->set_seconds(absl::ToUnixSeconds(expires - absl::Hours(1)));
+    }
+  }
   std::set<int> ports;
   for (int i = 0; i < n; ++i) {
     auto m = std::make_unique<FederationMember>();

@@ -135,6 +135,9 @@ struct FederationOptions {
   // all. The others are minted (keys, CA, certificates, config) but stay
   // outside the federation until a roster version admits them.
   int roster_members = 0;
+  // The genesis roster's expires, relative to now; zero: none. Negative: it
+  // has expired before the nodes start (issued_at is moved back before it).
+  absl::Duration roster_expires_in = absl::ZeroDuration();
 };
 
 class TestFederation {

@@ -492,7 +492,7 @@ TEST(GossipSetPeersTest, AnAddedPeerReceivesEveryFeedsHistory) {
   EXPECT_EQ(HeadOf(*d.storage.feed, a.origin), 0u);
   EXPECT_EQ(HeadOf(*a.storage.feed, d.origin), 0u);
   // A mark on the a-b link, to tell whether SetPeers kept it.
-  a.gossip->CountRefused(b.origin);
+  a.gossip->CountRefused(b.origin, "test_mark");
   ASSERT_EQ(a.gossip->stats().peers[b.origin].refused, 1u);
 
   for (GossipNode* n : {&a, &b}) n->storage.resolver.SetRoster(&*v2r);

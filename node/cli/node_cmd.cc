@@ -39,6 +39,11 @@ int NodeCommand(int argc, char** argv) {
                 config.insecure_plaintext_loopback() ? "plaintext, loopback only"
                                                       : "mutual TLS",
                 server->public_key().KeyId().c_str(), config.data_dir().c_str());
+    if (server->http_port() != 0) {
+      const std::string& http = config.http().listen_address();
+      std::printf("http %s:%d (/metrics, /healthz, /readyz)\n",
+                  http.substr(0, http.rfind(':')).c_str(), server->http_port());
+    }
     std::fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);

@@ -1,0 +1,124 @@
+#include "node/ops_http_server.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "httplib.h"
+
+namespace watchfloor::node {
+namespace {
+
+// Requests carry no body; anything larger than this is refused (413).
+constexpr size_t kMaxPayloadBytes = 4096;
+// Two workers: a scrape and a probe at once. More requests wait in the queue.
+constexpr size_t kWorkerThreads = 2;
+
+// Splits "host:port" / "[v6]:port"; false if it is neither.
+bool SplitHostPort(const std::string& address, std::string* host, int* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string h = address.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  int p = 0;
+  if (h.empty() || !absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 0 || p > 65535) {
+    return false;
+  }
+  *host = h;
+  *port = p;
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OpsHttpServer>> OpsHttpServer::Start(
+    const std::string& listen_address, Handlers handlers) {
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(listen_address, &host, &port)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "http.listen_address \"", listen_address, "\" must be host:port, e.g. 127.0.0.1:9400"));
+  }
+  std::unique_ptr<OpsHttpServer> s(new OpsHttpServer());
+  s->server_ = std::make_unique<httplib::Server>();
+  httplib::Server& server = *s->server_;
+  // cpp-httplib sets SO_REUSEPORT by default, which would let a second node
+  // bind the same port and take half the scrapes.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  server.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  server.set_payload_max_length(kMaxPayloadBytes);
+  server.set_read_timeout(5, 0);
+  server.set_write_timeout(5, 0);
+  server.set_keep_alive_timeout(5);
+  // Every request is decided here, before cpp-httplib's router: it would
+  // answer 404 for a known path with another method, where 405 is right.
+  server.set_pre_routing_handler([handlers = std::move(handlers)](const httplib::Request& req,
+                                                                   httplib::Response& res) {
+    const std::string& path = req.path;
+    if (path != "/metrics" && path != "/healthz" && path != "/readyz") {
+      res.status = 404;
+      res.set_content("not found: this listener serves /metrics, /healthz and /readyz\n",
+                      "text/plain; charset=utf-8");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+      res.status = 405;
+      res.set_header("Allow", "GET, HEAD");
+      res.set_content(absl::StrCat("method ", req.method, " not allowed: ", path,
+                                   " is read-only (GET, HEAD)\n"),
+                      "text/plain; charset=utf-8");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    res.set_header("Cache-Control", "no-store");
+    if (path == "/metrics") {
+      res.status = 200;
+      res.set_content(handlers.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    } else if (path == "/healthz") {
+      res.status = 200;
+      res.set_content("ok\n", "text/plain; charset=utf-8");
+    } else {
+      absl::Status ready = handlers.ready();
+      res.status = ready.ok() ? 200 : 503;
+      res.set_content(ready.ok() ? std::string("ready\n")
+                                 : absl::StrCat("not ready: ", ready.message(), "\n"),
+                      "text/plain; charset=utf-8");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  if (port == 0) {
+    s->port_ = server.bind_to_any_port(host.c_str());
+  } else if (server.bind_to_port(host.c_str(), port)) {
+    s->port_ = port;
+  }
+  if (s->port_ <= 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on http.listen_address ", listen_address,
+        "; is another process using the port, or is the address not local?"));
+  }
+  s->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  // stop() does nothing until the loop runs, so the destructor could not end
+  // a server still starting: wait for it. The socket is bound, so the loop
+  // starts at once.
+  const absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while (!server.is_running() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  if (!server.is_running()) {
+    return absl::UnavailableError(
+        absl::StrCat("the HTTP listener on ", listen_address, " did not start"));
+  }
+  return s;
+}
+
+OpsHttpServer::~OpsHttpServer() {
+  if (server_ != nullptr) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace watchfloor::node

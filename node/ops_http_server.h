@@ -1,0 +1,64 @@
+// The node's operations HTTP listener (config `http`, docs/OPERATIONS.md):
+// GET /metrics, /healthz and /readyz over plain HTTP/1.1 on loopback, served
+// by cpp-httplib (Debian's libcpp-httplib) on two threads of its own, apart
+// from gRPC's, so that a scraper never competes with alert traffic for a
+// thread.
+//
+//   GET /metrics  200, text/plain; version=0.0.4: Handlers::metrics()
+//   GET /healthz  200 "ok": the process serves HTTP
+//   GET /readyz   200 "ready", or 503 "not ready: <reason>" (Handlers::ready)
+//   other paths   404; other methods on these paths 405 (Allow: GET, HEAD)
+//
+// HEAD is answered like GET, without the body.
+#ifndef WATCHFLOOR_NODE_OPS_HTTP_SERVER_H_
+#define WATCHFLOOR_NODE_OPS_HTTP_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace watchfloor::node {
+
+class OpsHttpServer {
+ public:
+  struct Handlers {
+    // The exposition text. Called on a listener thread, one scrape at a time.
+    std::function<std::string()> metrics;
+    // OK when the node is ready; otherwise a status whose message is the
+    // one-line reason /readyz shows.
+    std::function<absl::Status()> ready;
+  };
+
+  // Binds `listen_address` ("host:port" or "[v6]:port"; port 0 picks a free
+  // port, see port()) and starts serving. The caller checks the address is
+  // loopback (CheckConfig). UNAVAILABLE naming the address if it cannot be
+  // bound (no SO_REUSEPORT: a port in use is an error, as for gRPC);
+  // INVALID_ARGUMENT if it is not host:port. The handlers must stay callable
+  // until the server is destroyed.
+  static absl::StatusOr<std::unique_ptr<OpsHttpServer>> Start(const std::string& listen_address,
+                                                              Handlers handlers);
+
+  // Stops listening, waits for requests in progress, joins the threads.
+  ~OpsHttpServer();
+
+  int port() const { return port_; }
+
+ private:
+  OpsHttpServer() = default;
+
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace watchfloor::node
+
+#endif  // WATCHFLOOR_NODE_OPS_HTTP_SERVER_H_
