@@ -215,6 +215,26 @@ double Ed25519SignRate(const certs::SigningKey& key, const std::string& message,
   return n / elapsed;
 }
 
+double CpuSecondsOf(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t p = s.rfind(')');  // the command name may hold spaces and ')'
+  if (p == std::string::npos) return 0;
+  std::vector<std::string> f;
+  std::string cur;
+  for (size_t i = p + 2; i < s.size(); ++i) {
+    if (s[i] == ' ') {
+      f.push_back(cur);
+      cur.clear();
+    } else {
+      cur += s[i];
+    }
+  }
+  // Fields after the comm: state is [0], utime [11], stime [12].
+  if (f.size() < 13) return 0;
+  return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
+}
+
 absl::Status ReadMemoryFigures(int pid, MemoryFigures* out) {
   std::string path = absl::StrCat("/proc/", pid, "/status");
   std::ifstream in(path);

@@ -115,6 +115,10 @@ struct MemoryFigures {
 };
 absl::Status ReadMemoryFigures(int pid, MemoryFigures* out);
 
+// utime + stime of process `pid` so far, from /proc/<pid>/stat, in seconds
+// (clock-tick resolution); 0 if it cannot be read.
+double CpuSecondsOf(int pid);
+
 // The 1-minute load average, for the header of every report.
 double LoadAverage1();
 
@@ -215,25 +219,7 @@ class NodeProcess {
   }
 
   // utime + stime of the whole process, in seconds.
-  double CpuSeconds() const {
-    std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
-    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t p = s.rfind(')');
-    if (p == std::string::npos) return 0;
-    std::vector<std::string> f;
-    std::string cur;
-    for (size_t i = p + 2; i < s.size(); ++i) {
-      if (s[i] == ' ') {
-        f.push_back(cur);
-        cur.clear();
-      } else {
-        cur += s[i];
-      }
-    }
-    // Fields after the comm: state is [0], utime [11], stime [12].
-    if (f.size() < 13) return 0;
-    return (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
-  }
+  double CpuSeconds() const { return CpuSecondsOf(pid_); }
 
   // Time thread `tid` has run on a CPU, in seconds (schedstat: ns precision).
   double ThreadCpuSeconds(int tid) const {

@@ -1,5 +1,7 @@
-// Helpers shared by interop_test and nats_bridge_test: running a program and
-// capturing its output, and a child process to SIGKILL.
+// Library watchfloor_interop_test_util, linked by interop_test,
+// nats_bridge_test, roster_submit_test, roster_live_test and
+// bench/roster_bench: running a program and capturing its output, drafting
+// and signing a roster version with the CLI, and a child process to SIGKILL.
 #ifndef WATCHFLOOR_TESTS_INTEROP_TEST_UTIL_H_
 #define WATCHFLOOR_TESTS_INTEROP_TEST_UTIL_H_
 
