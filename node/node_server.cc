@@ -351,7 +351,7 @@ absl::Status NodeServer::StartGossip() {
   // on the adopting thread (quick pointer swaps); the peer set changes on
   // the node's own thread (ApplyPeers), because Gossip::SetPeers joins the
   // removed links' workers and may not run on the threads that adopt.
-  manager->AddListener([this, gossip](const certs::Roster& adopted) {
+  manager->AddListener([this](const certs::Roster& adopted) {
     std::fprintf(stderr, "watchfloor node: adopted roster v%llu\n",
                  static_cast<unsigned long long>(adopted.version()));
     // First: the next alert this node publishes is signed per the version.
@@ -375,8 +375,8 @@ absl::Status NodeServer::StartGossip() {
       absl::MutexLock lock(&peers_mu_);
       pending_peers_ = &adopted;
     }
-    gossip->AnnounceRoster();
   });
+  manager->AddAnnouncer([gossip](const certs::Roster&) { gossip->AnnounceRoster(); });
   peer_updater_ = std::thread([this] { ApplyPeers(); });
   ledger_->SetEvidenceListener([gossip](const Evidence& e) {
     federation::EvidencePair pair;

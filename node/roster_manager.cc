@@ -67,10 +67,12 @@ absl::StatusOr<uint64_t> RosterManager::Adopt(
   }
   std::vector<certs::Roster> longer;
   std::vector<Listener> listeners;
+  std::vector<Listener> announcers;
   {
     absl::MutexLock lock(&mu_);
     longer.assign(chain_.begin(), chain_.end());
     listeners = listeners_;
+    announcers = announcers_;
   }
   for (const certs::Roster& r : *verified) longer.push_back(r);
   absl::Status saved = store_->Save(longer);
@@ -82,14 +84,23 @@ absl::StatusOr<uint64_t> RosterManager::Adopt(
     newest = &chain_.back();
     stats_.adopted += verified->size();
   }
-  current_.store(newest);
+  // Everything that judges by the roster switches first; only then is the
+  // version in force (current(), `roster status`) and announced, so nothing
+  // is judged under the old version once a peer can see the new one.
   for (const Listener& l : listeners) l(*newest);
+  current_.store(newest);
+  for (const Listener& a : announcers) a(*newest);
   return newest->version();
 }
 
 void RosterManager::AddListener(Listener listener) {
   absl::MutexLock lock(&mu_);
   listeners_.push_back(std::move(listener));
+}
+
+void RosterManager::AddAnnouncer(Listener announcer) {
+  absl::MutexLock lock(&mu_);
+  announcers_.push_back(std::move(announcer));
 }
 
 std::string RosterManager::ExpiryWarning() const {

@@ -32,9 +32,10 @@ namespace watchfloor::node {
 
 class RosterManager {
  public:
-  // Called after a version is adopted and persisted, with the new current
-  // roster (valid for the manager's lifetime), on the adopting thread, one
-  // adoption at a time. Must not call Adopt.
+  // Called after a version is adopted and persisted, with the new roster
+  // (valid for the manager's lifetime), on the adopting thread, one
+  // adoption at a time. Must not call Adopt. Listeners run before current()
+  // returns the new version, announcers after.
   using Listener = std::function<void(const certs::Roster& adopted)>;
 
   struct Stats {
@@ -73,8 +74,12 @@ class RosterManager {
   // Thread-safe; adoptions are serialized.
   absl::StatusOr<uint64_t> Adopt(const std::vector<watchfloor::v1::Envelope>& envelopes);
 
-  // Adds a listener (before the node starts serving). Thread-safe.
+  // Adds a listener (before the node starts serving): what must switch to
+  // a new version before it is in force. Thread-safe.
   void AddListener(Listener listener);
+  // Adds an announcer (before the node starts serving): what tells others
+  // once the version is in force. Thread-safe.
+  void AddAnnouncer(Listener announcer);
 
   // Empty while the current roster has not expired; otherwise the warning a
   // node logs, reports in metrics and shows in `roster status` (it keeps
@@ -92,6 +97,7 @@ class RosterManager {
   mutable absl::Mutex mu_;
   std::deque<certs::Roster> chain_ ABSL_GUARDED_BY(mu_);  // stable addresses
   std::vector<Listener> listeners_ ABSL_GUARDED_BY(mu_);
+  std::vector<Listener> announcers_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -241,6 +241,26 @@ struct Managed {
   std::vector<uint64_t> heard;
 };
 
+// What judges by the roster switches before the version is in force; what
+// tells the peers runs once it is, so no peer hears of a version this node
+// does not judge by yet.
+TEST(RosterManagerTest, ListenersRunBeforeTheVersionIsInForceAnnouncersAfter) {
+  testing::TempDir dir;
+  Managed m(dir.path());
+  std::vector<std::string> seen;
+  m.manager.AddListener([&](const Roster& r) {
+    seen.push_back(absl::StrCat("listener v", r.version(), " in force v", m.manager.version(),
+                                " chain to v", m.manager.Chain().back().version()));
+  });
+  m.manager.AddAnnouncer([&](const Roster& r) {
+    seen.push_back(absl::StrCat("announcer v", r.version(), " in force v", m.manager.version()));
+  });
+  const std::vector<Envelope> v = Versions();
+  ASSERT_TRUE(m.manager.Adopt({v[1]}).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"listener v2 in force v1 chain to v2",
+                                            "announcer v2 in force v2"}));
+}
+
 TEST(RosterManagerTest, AdoptsPersistsThenTellsTheListeners) {
   testing::TempDir dir;
   Managed m(dir.path());
