@@ -17,6 +17,7 @@
 //    after the version arrives.
 // Every wait polls with a generous deadline; nothing asserts timing.
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -185,20 +186,37 @@ class RosterLiveTest : public ::testing::Test {
   // `watchfloor export` from node i, then `watchfloor audit` of the bundle
   // anchored to each roster file in `anchors`: what an auditor who trusts any
   // version the federation went through sees. Every audit must be clean.
-  // Returns the last audit's report.
+  // An export may come before the newest checkpoints have their witnesses
+  // (the node then exports the newest it has, and the audit says the quorum
+  // is not met), so it is tried again until every audit is clean. Returns
+  // the last audit's report.
   std::string ExportAndAudit(int node, const std::string& name,
                              const std::vector<std::string>& anchors) {
     const std::string bundle = File(name);
-    std::vector<std::string> args = {"export", "--out", bundle};
-    for (const std::string& a : Dial(node)) args.push_back(a);
-    ProcResult exported = RunWatchfloor(args);
-    EXPECT_EQ(exported.exit_code, 0) << exported;
-    std::string report;
-    for (const std::string& anchor : anchors) {
-      ProcResult audited = RunWatchfloor({"audit", bundle, "--roster", anchor});
-      EXPECT_EQ(audited.exit_code, 0) << "anchored to " << anchor << ":\n" << audited;
-      report = audited.out;
-    }
+    std::string failure, report;
+    const bool clean = WaitUntil(
+        [&] {
+          std::remove(bundle.c_str());
+          std::vector<std::string> args = {"export", "--out", bundle};
+          for (const std::string& a : Dial(node)) args.push_back(a);
+          ProcResult exported = RunWatchfloor(args);
+          if (exported.exit_code != 0) {
+            failure = ::testing::PrintToString(exported);
+            return false;
+          }
+          for (const std::string& anchor : anchors) {
+            ProcResult audited = RunWatchfloor({"audit", bundle, "--roster", anchor});
+            report = audited.out;
+            if (audited.exit_code != 0) {
+              failure = absl::StrCat("anchored to ", anchor, ":\n",
+                                     ::testing::PrintToString(audited));
+              return false;
+            }
+          }
+          return true;
+        },
+        kConverge, absl::Milliseconds(500));
+    EXPECT_TRUE(clean) << failure;
     return report;
   }
 
