@@ -190,6 +190,9 @@ void RegisterGossip(Families& f, const federation::Gossip* gossip, const Ledger*
           std::map<std::string, uint64_t> seen = gossip->stats().peer_frontier;
           std::map<std::string, uint64_t> heads;
           for (const FeedHead& h : ledger->Heads()) heads[h.origin] = h.sequence;
+          // Every feed this node holds has a sample from its first alert on,
+          // not only from the first frontier exchange that mentioned it.
+          for (const auto& head : heads) seen.emplace(head.first, 0);
           for (const auto& [origin, sequence] : seen) {
             const uint64_t have = heads.count(origin) ? heads[origin] : 0;
             s.Add({{"origin", origin}}, static_cast<double>(sequence > have ? sequence - have : 0));
