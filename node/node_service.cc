@@ -10,6 +10,7 @@
 #include "certs/proto_check.h"
 #include "node/filter.h"
 #include "node/grpc_status.h"
+#include "node/happens_before.h"
 #include "node/parsing_handlers.h"
 
 namespace watchfloor::node {
@@ -45,6 +46,7 @@ class SubscribeReactor final
   void Start() { Pump(); }
 
   void OnWriteDone(bool ok) override {
+    HappensAfter(this);
     if (!ok) {
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
       return;
@@ -63,6 +65,7 @@ class SubscribeReactor final
   }
 
   void OnDone() override {
+    HappensAfter(this);
     hub_->Quit(id_);
     Unref();
   }
@@ -86,6 +89,7 @@ class SubscribeReactor final
         response_.set_cursor(a->stored.cursor);
         response_.set_id(a->stored.id);
         *response_.mutable_envelope() = a->stored.envelope;
+        HappensBefore(this);
         StartWrite(&response_);
         return;
       }
@@ -150,6 +154,7 @@ class SubscribeReactor final
 
   void FinishOnce(grpc::Status status) {
     if (finished_.exchange(true)) return;
+    HappensBefore(this);
     Finish(std::move(status));
   }
 

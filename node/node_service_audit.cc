@@ -18,6 +18,7 @@
 #include "node/alert_validator.h"
 #include "node/filter.h"
 #include "node/grpc_status.h"
+#include "node/happens_before.h"
 #include "node/node_service.h"
 
 namespace watchfloor::node {
@@ -85,25 +86,32 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
         claims_(std::move(claims)),
         running_(running) {
     piece_ = std::move(header);
+    HappensBefore(this);
     StartWrite(&piece_);
   }
 
   void OnWriteDone(bool ok) override {
+    HappensAfter(this);
     if (!ok || ctx_->IsCancelled()) {
+      HappensBefore(this);
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "exporter went away"));
       return;
     }
     absl::StatusOr<bool> more = NextPiece();
     if (!more.ok()) {
+      HappensBefore(this);
       Finish(ToGrpcStatus(more.status()));
     } else if (*more) {
+      HappensBefore(this);
       StartWrite(&piece_);
     } else {
+      HappensBefore(this);
       Finish(grpc::Status::OK);
     }
   }
 
   void OnDone() override {
+    HappensAfter(this);
     running_->fetch_sub(1);
     delete this;
   }

@@ -15,8 +15,16 @@ configure_sanitized() {
 
 # Runtime options for every test and every `watchfloor` process a test
 # spawns (children inherit the environment). Suppressions name only
-# third-party frames; tests/*.supp say why each is there.
+# third-party frames; tests/*.supp say why each is there. sanitizer_env DIR,
+# for a TSan build DIR, also preloads DIR's libabsl_sync_annotations.so,
+# which shows TSan the synchronisation of Debian's uninstrumented Abseil
+# (tests/tsan/README.md).
 sanitizer_env() {
+  local preload="${1:-}/tests/tsan/libabsl_sync_annotations.so"
+  if [ -n "${1:-}" ] && [ -f "$preload" ]; then
+    case "$preload" in /*) ;; *) preload="$PWD/$preload" ;; esac
+    export LD_PRELOAD="$preload"
+  fi
   export ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1:strict_init_order=1:halt_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

@@ -41,7 +41,7 @@ sanitized_suite() {
   cmake --build "$dir" -j "$JOBS"
   local built=$SECONDS
   say "running CTest under -fsanitize=$sanitizers"
-  sanitizer_env
+  sanitizer_env "$dir"
   # A test that fails is run once more before the suite fails: under the
   # sanitizers' slowdown a few multi-process tests with timing bounds, and
   # an OpenSSL allocation LSan cannot attribute (docs/FUZZING.md), fail
