@@ -1,13 +1,12 @@
 #include "federation/federation_service.h"
 
-#include <cstdio>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "certs/proto_check.h"
 #include "federation/federation_handler.h"
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/method_handler.h"
+#include "log/log.h"
 #include "watchfloor/v1/federation.grpc.pb.h"
 
 namespace watchfloor::federation {
@@ -64,12 +63,12 @@ grpc::Status FederationService::Call(grpc::ServerContext* ctx, const std::string
     if (answer.status().code() == absl::StatusCode::kInvalidArgument &&
         absl::StartsWith(answer.status().message(), "request could not be parsed")) {
       // One line per refusal; the reason names fields, never the bytes sent.
-      std::fprintf(stderr,
-                   "watchfloor node: refused rpc=watchfloor.v1.Federation/%s peer=%s "
-                   "origin=%s code=INVALID_ARGUMENT reason=\"%.*s\"\n",
-                   method.c_str(), ctx->peer().c_str(), caller->c_str(),
-                   static_cast<int>(answer.status().message().size()),
-                   answer.status().message().data());
+      log::Warn("federation", "request_refused",
+                {{"rpc", absl::StrCat("watchfloor.v1.Federation/", method)},
+                 {"peer", ctx->peer()},
+                 {"origin", *caller},
+                 {"code", "INVALID_ARGUMENT"},
+                 {"reason", answer.status().message()}});
     }
     return ToGrpc(answer.status());
   }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <iterator>
 #include <deque>
 #include <tuple>
@@ -13,6 +12,7 @@
 #include "certs/ids.h"
 #include "federation/link_queue.h"
 #include "grpcpp/client_context.h"
+#include "log/log.h"
 
 namespace watchfloor::federation {
 
@@ -1378,7 +1378,7 @@ void Gossip::FetchRoster(const std::string& peer) {
                        code == absl::StatusCode::kUnauthenticated ||
                        code == absl::StatusCode::kFailedPrecondition ||
                        code == absl::StatusCode::kDataLoss;
-  bool log;
+  bool first_for_version;
   {
     absl::MutexLock lock(&roster_mu_);
     PeerRoster& r = peer_rosters_[peer];
@@ -1388,17 +1388,15 @@ void Gossip::FetchRoster(const std::string& peer) {
       r.retry_at = absl::Now() + std::max(options_.anti_entropy_interval, absl::Seconds(1));
     }
     // One line per peer and version, however often it is retried.
-    log = r.logged_version != target;
+    first_for_version = r.logged_version != target;
     r.logged_version = target;
   }
-  if (log) {
-    std::fprintf(stderr,
-                 "watchfloor node: %s roster chain from peer=%s to version=%llu "
-                 "code=%s reason=\"%s\"\n",
-                 refused ? "refused the" : "could not fetch the", peer.c_str(),
-                 static_cast<unsigned long long>(target),
-                 absl::StatusCodeToString(code).c_str(),
-                 std::string(failed.message()).c_str());
+  if (first_for_version) {
+    log::Warn("gossip", refused ? "roster_chain_refused" : "roster_chain_fetch_failed",
+              {{"peer", peer},
+               {"roster_version", target},
+               {"code", absl::StatusCodeToString(code)},
+               {"reason", failed.message()}});
   }
   // Last: a test that sees the count sees the log line too.
   if (refused) CountRefused(peer, "roster_chain");

@@ -1,39 +1,39 @@
 #include "node/authz.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
+#include "log/log.h"
 
 namespace watchfloor::node {
 namespace {
 
-// The peer's address, and the identity its certificate claims (verified or
-// not: a refused peer's claim is what the operator needs to see).
-std::string PeerName(const grpc::ServerContextBase& ctx) {
-  std::string name = ctx.peer();
+// The identity the peer's certificate claims (verified or not: a refused
+// peer's claim is what the operator needs to see), "no certificate", or ""
+// without TLS.
+std::string ClaimedIdentity(const grpc::ServerContextBase& ctx) {
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-  if (auth == nullptr) return name;
+  if (auth == nullptr) return "";
   for (const char* property : {GRPC_PEER_SPIFFE_ID_PROPERTY_NAME, GRPC_X509_CN_PROPERTY_NAME}) {
     std::vector<grpc::string_ref> v = auth->FindPropertyValues(property);
-    if (!v.empty()) return absl::StrCat(name, " ", absl::string_view(v[0].data(), v[0].size()));
+    if (!v.empty()) return std::string(v[0].data(), v[0].size());
   }
   if (auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME).empty()) {
-    return absl::StrCat(name, " (no certificate)");
+    return "no certificate";
   }
-  return name;
+  return "";
 }
 
 }  // namespace
 
 absl::Status Authorizer::Refuse(const grpc::ServerContextBase& ctx, absl::string_view kind,
                                 absl::Status status) const {
-  // One fprintf: concurrent refusals do not interleave within a line.
-  std::string line =
-      absl::StrCat("watchfloor: refused ", kind, " from ", PeerName(ctx), ": ",
-                   absl::StatusCodeToString(status.code()), ": ", status.message(), "\n");
-  std::fputs(line.c_str(), stderr);
+  log::Warn("node", "call_refused",
+            {{"kind", kind},
+             {"peer", ctx.peer()},
+             {"identity", ClaimedIdentity(ctx)},
+             {"code", absl::StatusCodeToString(status.code())},
+             {"reason", status.message()}});
   return status;
 }
 
@@ -114,13 +114,13 @@ absl::Status Authorizer::CheckReader(const grpc::ServerContextBase& ctx) const {
 absl::StatusOr<std::string> Authorizer::AuthenticatePeer(
     const grpc::ServerContextBase& ctx) const {
   if (mode_ != Mode::kRoster) {
-    return Refuse(ctx, "federation call",
+    return Refuse(ctx, "federation",
                   absl::PermissionDeniedError("this node is not in a federation"));
   }
   absl::StatusOr<certs::PeerIdentity> id = Identify(ctx);
-  if (!id.ok()) return Refuse(ctx, "federation call", id.status());
+  if (!id.ok()) return Refuse(ctx, "federation", id.status());
   if (id->is_client) {
-    return Refuse(ctx, "federation call", absl::PermissionDeniedError(absl::StrCat(
+    return Refuse(ctx, "federation", absl::PermissionDeniedError(absl::StrCat(
         id->spiffe_id, " is a client certificate; only roster nodes may gossip")));
   }
   return id->origin();

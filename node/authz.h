@@ -61,8 +61,8 @@ class Authorizer {
       const grpc::ServerContextBase& ctx) const;
 
  private:
-  // Logs the refusal of a `kind` call ("publish", "read", "federation
-  // call") from the peer of `ctx`, and returns `status`.
+  // Logs the refusal of a `kind` call ("publish", "read", "federation")
+  // from the peer of `ctx` (event call_refused), and returns `status`.
   absl::Status Refuse(const grpc::ServerContextBase& ctx, absl::string_view kind,
                       absl::Status status) const;
 

@@ -1,6 +1,5 @@
 #include "node/handshake_verifier.h"
 
-#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -8,6 +7,7 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "log/log.h"
 
 namespace watchfloor::node {
 namespace {
@@ -53,8 +53,7 @@ absl::Status HandshakeTrust::Check(absl::string_view leaf_pem) {
                        ? absl::UnauthenticatedError("this node trusts no CA yet")
                        : bundle->VerifyClient(leaf_pem, clock_->Now());
   if (s.ok()) return s;
-  Log(absl::StrCat("watchfloor node: refused TLS handshake peer=\"",
-                   certs::ClaimedIdentity(leaf_pem), "\" reason=\"", s.message(), "\"\n"));
+  Log(certs::ClaimedIdentity(leaf_pem), s.message());
   return s;
 }
 
@@ -63,19 +62,16 @@ uint64_t HandshakeTrust::refused() const {
   return refused_;
 }
 
-void HandshakeTrust::Log(const std::string& line) {
-  std::string out;
+void HandshakeTrust::Log(const std::string& identity, absl::string_view reason) {
+  uint64_t unlogged = 0;
+  bool log_this = false;
   {
     absl::MutexLock lock(&mu_);
     ++refused_;
     // Wall time, not clock_: the limit is about the log, not the protocol.
     const absl::Time now = absl::Now();
     if (now - log_window_ >= absl::Seconds(1)) {
-      if (unlogged_ > 0) {
-        out = absl::StrCat("watchfloor node: ", unlogged_,
-                           " more TLS handshakes refused and not logged (at most ",
-                           kMaxLinesPerSecond, " lines a second)\n");
-      }
+      unlogged = unlogged_;
       log_window_ = now;
       logged_in_window_ = 0;
       unlogged_ = 0;
@@ -84,11 +80,16 @@ void HandshakeTrust::Log(const std::string& line) {
       ++unlogged_;
     } else {
       ++logged_in_window_;
-      out += line;
+      log_this = true;
     }
   }
-  // One fputs: concurrent refusals do not interleave within a line.
-  if (!out.empty()) std::fputs(out.c_str(), stderr);
+  if (unlogged > 0) {
+    log::Warn("tls", "tls_handshakes_not_logged",
+              {{"count", unlogged}, {"max_lines_per_second", kMaxLinesPerSecond}});
+  }
+  if (log_this) {
+    log::Warn("tls", "tls_handshake_refused", {{"identity", identity}, {"reason", reason}});
+  }
 }
 
 std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(

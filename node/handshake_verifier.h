@@ -42,17 +42,16 @@ class HandshakeTrust {
   // already established are not affected (the per-rpc check is).
   void Set(std::shared_ptr<const certs::TrustBundle> bundle) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // OK, or UNAUTHENTICATED with the reason; a refusal is also logged to
-  // stderr as one line:
-  //   watchfloor node: refused TLS handshake peer="<claimed identity>" reason="<why>"
-  // (certs::ClaimedIdentity; at most 20 such lines a second, then one line
-  // counting those not logged).
+  // OK, or UNAUTHENTICATED with the reason; a refusal is also logged as
+  // event tls_handshake_refused with fields identity (certs::ClaimedIdentity)
+  // and reason: at most 20 such lines a second, then one
+  // tls_handshakes_not_logged line counting those not logged.
   absl::Status Check(absl::string_view leaf_pem) ABSL_LOCKS_EXCLUDED(mu_);
 
   uint64_t refused() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Log(const std::string& line) ABSL_LOCKS_EXCLUDED(mu_);
+  void Log(const std::string& identity, absl::string_view reason) ABSL_LOCKS_EXCLUDED(mu_);
 
   Clock* const clock_;
   mutable absl::Mutex mu_;

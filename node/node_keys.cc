@@ -3,12 +3,12 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "certs/roster_rules.h"
+#include "log/log.h"
 
 namespace watchfloor::node {
 
@@ -86,17 +86,27 @@ std::string NodeKeys::SetRoster(const certs::Roster* roster) {
   }
   if (before->current_keyid == plan->current_keyid) return "";
   if (plan->current == nullptr) {
-    return absl::StrCat(
+    std::string message = absl::StrCat(
         "roster v", plan->version, " rotates this node's signing key to keyid ",
         plan->current_keyid, " from feed sequence ", from, ", which this node does not hold",
         next_path_.empty() ? " (no next_signing_key_file is configured)"
                            : absl::StrCat(" (next_signing_key_file ", next_path_, ")"),
         load_error, ": it refuses to publish sequence ", from,
         " and later, and signs no checkpoint or cosignature, until it has that key");
+    log::Error("node", "signing_key_missing",
+               {{"roster_version", plan->version}, {"keyid", plan->current_keyid},
+                {"from_sequence", from}, {"next_signing_key_file", next_path_},
+                {"message", message}});
+    return message;
   }
-  return absl::StrCat("roster v", plan->version, " rotates this node's signing key to keyid ",
-                      plan->current_keyid, " (next_signing_key_file) from feed sequence ", from,
-                      "; it signs its checkpoints and cosignatures with it from now on");
+  std::string message = absl::StrCat(
+      "roster v", plan->version, " rotates this node's signing key to keyid ",
+      plan->current_keyid, " (next_signing_key_file) from feed sequence ", from,
+      "; it signs its checkpoints and cosignatures with it from now on");
+  log::Info("node", "signing_key_rotated",
+            {{"roster_version", plan->version}, {"keyid", plan->current_keyid},
+             {"from_sequence", from}, {"message", message}});
+  return message;
 }
 
 std::shared_ptr<const NodeKeys::Plan> NodeKeys::plan() const {
@@ -116,8 +126,7 @@ bool NodeKeys::Refresh() {
     absl::MutexLock lock(&mu_);
     if (next_ == nullptr) return false;
   }
-  const std::string note = SetRoster(roster);
-  if (!note.empty()) std::fprintf(stderr, "watchfloor node: %s\n", note.c_str());
+  SetRoster(roster);  // logs the rotation
   return true;
 }
 

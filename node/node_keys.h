@@ -47,7 +47,9 @@ class NodeKeys {
 
   // Follows `roster` (which must outlive its use here; a RosterManager's
   // versions do). Returns what changed for this node in words, or "" if
-  // nothing did: the node logs it.
+  // nothing did, and logs it: event signing_key_rotated (info), or
+  // signing_key_missing (error) when the node does not hold the key the
+  // roster names.
   std::string SetRoster(const certs::Roster* roster);
 
   // The key that signs `sequence` of the node's own feed. FAILED_PRECONDITION

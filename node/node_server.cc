@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "certs/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "watchfloor/v1/federation.grpc.pb.h"
@@ -23,6 +24,7 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "certs/dsse.h"
 #include "certs/x509.h"
+#include "log/log.h"
 #include "node/config.h"
 #include "node/handshake_verifier.h"
 #include "node/roster_key_resolver.h"
@@ -247,12 +249,15 @@ absl::Status NodeServer::LoadRoster() {
                                                                config_.next_signing_key_file()),
         "; use the key the roster names"));
   }
-  const std::string keys_note = node_keys_->SetRoster(roster);
-  if (!keys_note.empty()) std::fprintf(stderr, "watchfloor node: %s\n", keys_note.c_str());
+  node_keys_->SetRoster(roster);  // logs a key rotation
   roster_manager_ = std::make_unique<RosterManager>(std::move(chain), roster_store_.get(), clock_);
   // A node keeps running on an expired roster, and says so (freeze attack).
   const std::string warning = roster_manager_->ExpiryWarning();
-  if (!warning.empty()) std::fprintf(stderr, "watchfloor node: %s\n", warning.c_str());
+  if (!warning.empty()) {
+    log::Warn("node", "roster_expired",
+              {{"roster_version", roster_manager_->version()},
+               {"reason", absl::StripPrefix(warning, "WARNING: ")}});
+  }
   return absl::OkStatus();
 }
 
@@ -352,11 +357,10 @@ absl::Status NodeServer::StartGossip() {
   // the node's own thread (ApplyPeers), because Gossip::SetPeers joins the
   // removed links' workers and may not run on the threads that adopt.
   manager->AddListener([this](const certs::Roster& adopted) {
-    std::fprintf(stderr, "watchfloor node: adopted roster v%llu\n",
-                 static_cast<unsigned long long>(adopted.version()));
-    // First: the next alert this node publishes is signed per the version.
-    const std::string keys_note = node_keys_->SetRoster(&adopted);
-    if (!keys_note.empty()) std::fprintf(stderr, "watchfloor node: %s\n", keys_note.c_str());
+    log::Info("node", "roster_adopted", {{"roster_version", adopted.version()}});
+    // First: the next alert this node publishes is signed per the version
+    // (logs a key rotation).
+    node_keys_->SetRoster(&adopted);
     roster_resolver_->SetRoster(&adopted);
     authz_->SetRoster(&adopted);
     transparency_->SetRoster(&adopted);
@@ -366,9 +370,9 @@ absl::Status NodeServer::StartGossip() {
       if (bundle.ok()) {
         handshake_trust_->Set(*std::move(bundle));
       } else {
-        std::fprintf(stderr, "watchfloor node: roster v%llu: CA bundle: %s\n",
-                     static_cast<unsigned long long>(adopted.version()),
-                     std::string(bundle.status().message()).c_str());
+        log::Error("node", "roster_ca_bundle_refused",
+                   {{"roster_version", adopted.version()},
+                    {"reason", bundle.status().message()}});
       }
     }
     {
@@ -574,8 +578,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   // elsewhere. Checked once more after registering, for a failure between.
   HealthService* health = s->health_.get();
   auto not_serving = [health, health_names](const absl::Status& failure) {
-    std::fprintf(stderr, "watchfloor node: NOT_SERVING: the store failed: %s\n",
-                 std::string(failure.message()).c_str());
+    log::Error("node", "not_serving",
+               {{"code", absl::StatusCodeToString(failure.code())},
+                {"reason", absl::StrCat("the store failed: ", failure.message())}});
     for (const std::string& name : health_names) {
       (void)health->SetStatus(name, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
     }

@@ -1,13 +1,13 @@
 #include "node/node_service.h"
 
 #include <atomic>
-#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "certs/ids.h"
 #include "certs/proto_check.h"
+#include "log/log.h"
 #include "node/filter.h"
 #include "node/grpc_status.h"
 #include "node/happens_before.h"
@@ -263,11 +263,11 @@ grpc::Status NodeService::RefuseUnparsable(const grpc::CallbackServerContext& ct
   unparsable_requests_.fetch_add(1);
   absl::Status refused = certs::ParseFailure(type, bytes, "request");
   // One line per refusal; the reason names fields, never the bytes sent.
-  std::fprintf(stderr,
-               "watchfloor node: refused rpc=watchfloor.v1.Node/%.*s peer=%s "
-               "code=INVALID_ARGUMENT reason=\"%.*s\"\n",
-               static_cast<int>(method.size()), method.data(), ctx.peer().c_str(),
-               static_cast<int>(refused.message().size()), refused.message().data());
+  log::Warn("node", "request_refused",
+            {{"rpc", absl::StrCat("watchfloor.v1.Node/", method)},
+             {"peer", ctx.peer()},
+             {"code", "INVALID_ARGUMENT"},
+             {"reason", refused.message()}});
   return ToGrpcStatus(refused);
 }
 
@@ -283,10 +283,16 @@ grpc::ServerUnaryReactor* NodeService::Publish(
                                          absl::StatusOr<PublishResult> r) {
     if (r.ok()) {
       if (on_accepted_) on_accepted_(r->envelope);
+      // Names and numbers only: never the alert's content.
+      log::Debug("node", "alert_published",
+                 {{"id", r->id}, {"sequence", r->sequence}, {"cursor", r->cursor}});
       response->set_id(r->id);
       response->set_sequence(r->sequence);
       response->set_cursor(r->cursor);
       *response->mutable_envelope() = std::move(r->envelope);
+    } else {
+      // The code only: a validation message may quote the draft.
+      log::Debug("node", "publish_refused", {{"code", absl::StatusCodeToString(r.status().code())}});
     }
     reactor->Finish(ToGrpcStatus(r.status()));
   });

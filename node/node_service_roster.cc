@@ -1,11 +1,11 @@
 // The roster rpcs of watchfloor.v1.Node: SubmitRoster (`watchfloor roster
 // submit`) and GetRosterStatus (`watchfloor roster status`);
 // docs/FEDERATION.md "Governance".
-#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "log/log.h"
 #include "node/grpc_status.h"
 #include "node/node_service.h"
 
@@ -71,17 +71,15 @@ grpc::ServerUnaryReactor* NodeService::SubmitRoster(
   if (!adopted.ok()) {
     const absl::Status refused = AsSubmitError(adopted.status());
     if (refused.code() != absl::StatusCode::kAlreadyExists) {
-      std::fprintf(stderr,
-                   "watchfloor node: refused roster submission peer=%s code=%s "
-                   "reason=\"%s\"\n",
-                   ctx->peer().c_str(), absl::StatusCodeToString(refused.code()).c_str(),
-                   std::string(refused.message()).c_str());
+      log::Warn("node", "roster_submission_refused",
+                {{"peer", ctx->peer()},
+                 {"code", absl::StatusCodeToString(refused.code())},
+                 {"reason", refused.message()}});
     }
     reactor->Finish(ToGrpcStatus(refused));
     return reactor;
   }
-  std::fprintf(stderr, "watchfloor node: roster v%llu submitted by peer=%s is in force\n",
-               static_cast<unsigned long long>(*adopted), ctx->peer().c_str());
+  log::Info("node", "roster_submitted", {{"roster_version", *adopted}, {"peer", ctx->peer()}});
   response->set_version(*adopted);
   reactor->Finish(grpc::Status::OK);
   return reactor;

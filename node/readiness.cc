@@ -1,7 +1,8 @@
 #include "node/readiness.h"
 
-#include <cstdio>
 #include <utility>
+
+#include "log/log.h"
 
 namespace watchfloor::node {
 
@@ -35,9 +36,11 @@ void HealthMonitor::CheckNow() {
   // FAILED_PRECONDITION after the node's shutdown began: nothing to do.
   (void)health_->SetStatus("", status);
   for (const std::string& name : names_) (void)health_->SetStatus(name, status);
-  if (known_ || !serving) {
-    std::fprintf(stderr, "watchfloor node: %s%s\n", serving ? "SERVING again" : "NOT_SERVING: ",
-                 serving ? "" : std::string(ready.message()).c_str());
+  if (serving && known_) {
+    log::Info("node", "serving_again");
+  } else if (!serving) {
+    log::Error("node", "not_serving",
+               {{"code", absl::StatusCodeToString(ready.code())}, {"reason", ready.message()}});
   }
   known_ = true;
   serving_ = serving;

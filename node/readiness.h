@@ -25,8 +25,9 @@ class HealthMonitor {
  public:
   // Checks `ready` now, then every `interval` (real time) on a thread of its
   // own, and sets "" and each of `names` SERVING while it is OK, NOT_SERVING
-  // otherwise, logging each change with its reason to stderr. `health` must
-  // outlive the monitor; `ready` must be thread-safe.
+  // otherwise, logging each change with its reason (events not_serving and
+  // serving_again). `health` must outlive the monitor; `ready` must be
+  // thread-safe.
   HealthMonitor(std::function<absl::Status()> ready, HealthService* health,
                 std::vector<std::string> names, absl::Duration interval);
   // Stops the thread. Leaves the statuses as they are.

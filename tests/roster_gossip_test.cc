@@ -308,10 +308,12 @@ TEST(RosterGossipTest, ARefusedChainCountsAgainstThePeerOnceAndChangesNothing) {
   EXPECT_EQ(a.OnDisk(), (std::vector<uint64_t>{1}));
   EXPECT_FALSE(std::filesystem::exists(a.roster_store.path()));
   EXPECT_EQ(a.manager.stats().refused, 1u);
+  // The structured line (log/log.h, JSON by default) after its time.
   const std::string line =
-      "watchfloor node: refused the roster chain from peer=b.cz/n1 to version=2 "
-      "code=UNAUTHENTICATED reason=\"roster chain link v2: roster v2 has 1 valid member "
-      "signature; 2 required (threshold of v1)";
+      "\"level\":\"warn\",\"component\":\"gossip\",\"event\":\"roster_chain_refused\","
+      "\"peer\":\"b.cz/n1\",\"roster_version\":2,\"code\":\"UNAUTHENTICATED\","
+      "\"reason\":\"roster chain link v2: roster v2 has 1 valid member signature; 2 required "
+      "(threshold of v1)";
   size_t count = 0;
   for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++count;
   EXPECT_EQ(count, 1u) << log;

@@ -163,7 +163,7 @@ TEST_F(RosterSubmitTest, AVersionSubmittedAtOneNodeReachesAndIsPersistedByEveryN
     absl::StatusOr<Envelope> persisted = certs::EnvelopeFromJson(lines[1]);
     ASSERT_TRUE(persisted.ok()) << persisted.status();
     EXPECT_EQ(persisted->SerializeAsString(), submitted);
-    EXPECT_NE(Slurp(fed_.member(i).log_file).find("adopted roster v2"), std::string::npos);
+    EXPECT_NE(Slurp(fed_.member(i).log_file).find("\"event\":\"roster_adopted\",\"roster_version\":2}"), std::string::npos);
   }
   // Node 0 sees every peer on v2 once each has reported it in a frontier.
   ProcResult status;

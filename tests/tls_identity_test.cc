@@ -30,6 +30,10 @@ namespace v1 = ::watchfloor::v1;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
+// The start of a structured log line (log/log.h, JSON): what follows is the
+// level, component, event and fields, in that order.
+const std::string kTimeRe = "\\{\"time\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\",";
+
 FederationOptions Members(int n, bool multi_process) {
   FederationOptions o;
   o.members = n;
@@ -190,11 +194,14 @@ TEST_F(RefusalLogTest, AnotherMembersClientPublishingLeavesOneLineNamingPeerAndR
   std::vector<std::string> lines = RefusalsSince(offset);
   ASSERT_EQ(lines.size(), 1u) << Log();
   EXPECT_THAT(lines[0],
-              MatchesRegex("watchfloor: refused publish from ipv4:127\\.0\\.0\\.1:[0-9]+ "
-                           "spiffe://watchfloor/m1\\.test/client/operator: PERMISSION_DENIED: "
-                           "spiffe://watchfloor/m1\\.test/client/operator may not publish "
-                           "through this node: only client certificates of member m0\\.test "
-                           "may"));
+              MatchesRegex(kTimeRe + "\"level\":\"warn\",\"component\":\"node\","
+                           "\"event\":\"call_refused\",\"kind\":\"publish\","
+                           "\"peer\":\"ipv4:127\\.0\\.0\\.1:[0-9]+\","
+                           "\"identity\":\"spiffe://watchfloor/m1\\.test/client/operator\","
+                           "\"code\":\"PERMISSION_DENIED\","
+                           "\"reason\":\"spiffe://watchfloor/m1\\.test/client/operator may not "
+                           "publish through this node: only client certificates of member "
+                           "m0\\.test may\"\\}"));
   EXPECT_EQ(fed_.StoredAlertCount(0), 0);
 }
 
@@ -208,9 +215,13 @@ TEST_F(RefusalLogTest, ClientCertificateOnTheFederationServiceLeavesOneLine) {
   std::vector<std::string> lines = RefusalsSince(offset);
   ASSERT_EQ(lines.size(), 1u) << Log();
   EXPECT_THAT(lines[0],
-              MatchesRegex("watchfloor: refused federation call from ipv4:127\\.0\\.0\\.1:[0-9]+ "
-                           "spiffe://watchfloor/m0\\.test/client/operator: PERMISSION_DENIED: "
-                           ".* is a client certificate; only roster nodes may gossip"));
+              MatchesRegex(kTimeRe + "\"level\":\"warn\",\"component\":\"node\","
+                           "\"event\":\"call_refused\",\"kind\":\"federation\","
+                           "\"peer\":\"ipv4:127\\.0\\.0\\.1:[0-9]+\","
+                           "\"identity\":\"spiffe://watchfloor/m0\\.test/client/operator\","
+                           "\"code\":\"PERMISSION_DENIED\","
+                           "\"reason\":\".* is a client certificate; only roster nodes may "
+                           "gossip\"\\}"));
 }
 
 TEST_F(RefusalLogTest, ImpersonationLeavesOneLineNamingTheClaimedIdentity) {
@@ -233,8 +244,11 @@ TEST_F(RefusalLogTest, ImpersonationLeavesOneLineNamingTheClaimedIdentity) {
   std::vector<std::string> lines = RefusalsSince(offset);
   ASSERT_EQ(lines.size(), 1u) << Log();
   EXPECT_THAT(lines[0],
-              MatchesRegex("watchfloor: refused read from ipv4:127\\.0\\.0\\.1:[0-9]+ "
-                           "spiffe://watchfloor/m0\\.test/client/mallory: UNAUTHENTICATED: .*"));
+              MatchesRegex(kTimeRe + "\"level\":\"warn\",\"component\":\"node\","
+                           "\"event\":\"call_refused\",\"kind\":\"read\","
+                           "\"peer\":\"ipv4:127\\.0\\.0\\.1:[0-9]+\","
+                           "\"identity\":\"spiffe://watchfloor/m0\\.test/client/mallory\","
+                           "\"code\":\"UNAUTHENTICATED\",\"reason\":\".*\"\\}"));
 }
 
 // A handshake refused before any rpc: the node logs what the peer claimed.
@@ -249,9 +263,10 @@ TEST_F(RefusalLogTest, HandshakeWithoutAClientCertificateLeavesOneLine) {
   }  // the channel goes: no reconnection attempts add lines
   std::vector<std::string> lines = RefusalsSince(offset);
   ASSERT_EQ(lines.size(), 1u) << Log();
-  EXPECT_EQ(lines[0],
-            "watchfloor node: refused TLS handshake peer=\"no certificate\" "
-            "reason=\"no client certificate\"");
+  EXPECT_THAT(lines[0],
+              MatchesRegex(kTimeRe + "\"level\":\"warn\",\"component\":\"tls\","
+                           "\"event\":\"tls_handshake_refused\",\"identity\":\"no certificate\","
+                           "\"reason\":\"no client certificate\"\\}"));
 }
 
 TEST_F(RefusalLogTest, HandshakeWithACertificateFromACaNotInTheRosterLeavesOneLine) {
@@ -272,10 +287,12 @@ TEST_F(RefusalLogTest, HandshakeWithACertificateFromACaNotInTheRosterLeavesOneLi
   std::vector<std::string> lines = RefusalsSince(offset);
   ASSERT_EQ(lines.size(), 1u) << Log();
   EXPECT_THAT(lines[0],
-              MatchesRegex("watchfloor node: refused TLS handshake "
-                           "peer=\"spiffe://watchfloor/m0\\.test/client/eve sha256:[0-9a-f]{16}\" "
-                           "reason=\"unable to get local issuer certificate; the certificate "
-                           "must be issued by a CA this node trusts .*\""));
+              MatchesRegex(kTimeRe + "\"level\":\"warn\",\"component\":\"tls\","
+                           "\"event\":\"tls_handshake_refused\","
+                           "\"identity\":\"spiffe://watchfloor/m0\\.test/client/eve "
+                           "sha256:[0-9a-f]{16}\",\"reason\":\"unable to get local issuer "
+                           "certificate; the certificate must be issued by a CA this node "
+                           "trusts .*\"\\}"));
   EXPECT_EQ(fed_.StoredAlertCount(0), 0);
 }
 
