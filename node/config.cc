@@ -10,6 +10,7 @@
 #include "certs/status_macros.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "log/log.h"
 #include "node/alert_validator.h"
 
 namespace watchfloor::node {
@@ -88,6 +89,20 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
           " is not a loopback address; the HTTP listener has no TLS yet, so it serves "
           "127.0.0.1, [::1] or localhost only (reach it through an SSH tunnel or a "
           "TLS-terminating proxy on this host)"));
+    }
+  }
+  if (!c.logging().level().empty()) {
+    absl::StatusOr<log::Level> level = log::ParseLevel(c.logging().level());
+    if (!level.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: logging.level: ", level.status().message()));
+    }
+  }
+  if (!c.logging().format().empty()) {
+    absl::StatusOr<log::Format> format = log::ParseFormat(c.logging().format());
+    if (!format.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: logging.format: ", format.status().message()));
     }
   }
   if (c.data_dir().empty()) return missing("data_dir");

@@ -33,7 +33,9 @@ absl::StatusOr<watchfloor::v1::NodeConfig> LoadConfigFile(const std::string& pat
 // TLS all-or-nothing; plaintext only with insecure_plaintext_loopback and a
 // loopback listen address; limits.max_message_bytes at most
 // kMaxMessageBytesCeiling, and with a federation at least
-// kFederationMessageBytes; http.listen_address host:port on loopback.
+// kFederationMessageBytes; http.listen_address host:port on loopback;
+// logging.level and logging.format empty or a name log::ParseLevel /
+// log::ParseFormat take.
 // INVALID_ARGUMENT naming the field.
 absl::Status CheckConfig(const watchfloor::v1::NodeConfig& config);
 

@@ -263,6 +263,27 @@ TEST(ParseConfigTest, HttpListenerOnLoopbackParses) {
   EXPECT_FALSE(off->has_http());
 }
 
+TEST(ParseConfigTest, LoggingTakesTheLevelAndFormatNamesOnly) {
+  absl::StatusOr<NodeConfig> c = ParseConfig(
+      absl::StrCat(kMinimal, "logging { level: \"warn\" format: \"logfmt\" }\n"), "node.conf",
+      "");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->logging().level(), "warn");
+  EXPECT_EQ(c->logging().format(), "logfmt");
+  EXPECT_EQ(ParseConfig(absl::StrCat(kMinimal, "logging { level: \"Info\" }\n"), "node.conf", "")
+                .status(),
+            absl::InvalidArgumentError("node.conf: config: logging.level: log level \"Info\" is "
+                                       "not one of debug, info, warn, error"));
+  EXPECT_EQ(ParseConfig(absl::StrCat(kMinimal, "logging { format: \"text\" }\n"), "node.conf", "")
+                .status(),
+            absl::InvalidArgumentError("node.conf: config: logging.format: log format \"text\" "
+                                       "is not one of json, logfmt"));
+  EXPECT_EQ(ParseConfig(absl::StrCat(kMinimal, "logging { colour: true }\n"), "node.conf", "")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(IsLoopbackAddressTest, Table) {
   struct Case {
     const char* host_port;
