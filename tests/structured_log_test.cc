@@ -6,7 +6,8 @@
 //
 // Events driven: start, a publish (debug: alert_published), two requests
 // that do not parse (one of them invalid UTF-8, which libprotobuf would
-// otherwise log on its own), SIGTERM.
+// otherwise log on its own), SIGTERM; once more with gRPC's own debug
+// messages switched on.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -257,7 +258,9 @@ class StructuredLogTest : public ::testing::Test {
 
   // Starts `watchfloor node --config node.conf <flags>` with stdout and
   // stderr in files of their own; returns the address it listens on.
-  std::string StartNode(const std::vector<std::string>& flags) {
+  // `grpc_verbosity`, if not empty, is the child's GRPC_VERBOSITY.
+  std::string StartNode(const std::vector<std::string>& flags,
+                        const std::string& grpc_verbosity = "") {
     const std::string bin = WatchfloorBinary();
     const std::string conf = dir_.Join("node.conf");
     std::vector<std::string> argv = {bin, "node", "--config", conf};
@@ -271,6 +274,7 @@ class StructuredLogTest : public ::testing::Test {
       const int err = open(err_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(out, STDOUT_FILENO);
       dup2(err, STDERR_FILENO);
+      if (!grpc_verbosity.empty()) setenv("GRPC_VERBOSITY", grpc_verbosity.c_str(), 1);
       execv(args[0], args.data());
       _exit(127);
     }
@@ -446,6 +450,28 @@ TEST_F(StructuredLogTest, TheConfigsLoggingSectionAppliesWithoutFlags) {
       << err;
   ASSERT_FALSE(records.empty());
   EXPECT_EQ(records[0].Get("log_level"), "info");
+}
+
+// With GRPC_VERBOSITY=DEBUG gRPC talks a lot; every word of it arrives as a
+// grpc_log line at its level, none as raw text.
+TEST_F(StructuredLogTest, GrpcsOwnMessagesAreLogLinesToo) {
+  WriteConfig("");
+  const std::string address = StartNode({"--log-level", "debug"}, "DEBUG");
+  ASSERT_FALSE(address.empty());
+  DriveEvents(address);
+  ASSERT_EQ(StopNode(), 0);
+  const std::string err = ReadFile(err_path());
+  std::vector<Record> records = ParseAll(err, /*json=*/true);
+  std::vector<Record> grpc = WithEvent(records, "grpc_log");
+  ASSERT_FALSE(grpc.empty()) << err;
+  for (const Record& r : grpc) {
+    EXPECT_EQ(r.Get("component"), "grpc");
+    EXPECT_THAT(r.Get("level"), MatchesRegex("debug|info|warn")) << r.raw;
+    EXPECT_THAT(r.Get("source"), MatchesRegex("[A-Za-z0-9_.-]+\\.(cc|c|h):[0-9]+")) << r.raw;
+    EXPECT_FALSE(r.Get("message").empty()) << r.raw;
+  }
+  EXPECT_EQ(WithEvent(records, "request_refused").size(), 2u);
+  ExpectNoSecrets(err);
 }
 
 // Bad values: exit code 2 for a flag, 1 for the config, the allowed values
