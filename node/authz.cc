@@ -1,6 +1,7 @@
 #include "node/authz.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
 #include "log/log.h"
@@ -28,6 +29,13 @@ std::string ClaimedIdentity(const grpc::ServerContextBase& ctx) {
 
 absl::Status Authorizer::Refuse(const grpc::ServerContextBase& ctx, absl::string_view kind,
                                 absl::Status status) const {
+  // Wall time, not clock_: the limit is about the log.
+  const log::RateLimiter::Decision d = refusal_log_.Admit(absl::Now());
+  if (d.unreported > 0) {
+    log::Warn("node", "calls_refused_not_logged",
+              {{"count", d.unreported}, {"max_lines_per_second", refusal_log_.per_second()}});
+  }
+  if (!d.write) return status;
   log::Warn("node", "call_refused",
             {{"kind", kind},
              {"peer", ctx.peer()},

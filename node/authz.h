@@ -14,6 +14,7 @@
 #include "certs/roster.h"
 #include "certs/x509.h"
 #include "grpcpp/server_context.h"
+#include "log/rate_limiter.h"
 #include "node/clock.h"
 
 namespace watchfloor::node {
@@ -62,7 +63,9 @@ class Authorizer {
 
  private:
   // Logs the refusal of a `kind` call ("publish", "read", "federation")
-  // from the peer of `ctx` (event call_refused), and returns `status`.
+  // from the peer of `ctx` (event call_refused; at most 20 lines a second,
+  // then one calls_refused_not_logged line counting the rest), and returns
+  // `status`.
   absl::Status Refuse(const grpc::ServerContextBase& ctx, absl::string_view kind,
                       absl::Status status) const;
 
@@ -84,6 +87,9 @@ class Authorizer {
   };
   mutable absl::Mutex cache_mu_;
   mutable std::map<std::string, Cached> cache_ ABSL_GUARDED_BY(cache_mu_);
+  // call_refused lines a second: a caller with a valid certificate can make
+  // refusals as fast as it can send calls.
+  mutable log::RateLimiter refusal_log_{20};
 };
 
 }  // namespace watchfloor::node

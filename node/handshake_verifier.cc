@@ -12,8 +12,6 @@
 namespace watchfloor::node {
 namespace {
 
-constexpr int kMaxLinesPerSecond = 20;
-
 // gRPC owns this object (ExternalCertificateVerifier::Create); the trust it
 // reads is shared with the node.
 class Verifier final : public grpc::experimental::ExternalCertificateVerifier {
@@ -63,31 +61,17 @@ uint64_t HandshakeTrust::refused() const {
 }
 
 void HandshakeTrust::Log(const std::string& identity, absl::string_view reason) {
-  uint64_t unlogged = 0;
-  bool log_this = false;
   {
     absl::MutexLock lock(&mu_);
     ++refused_;
-    // Wall time, not clock_: the limit is about the log, not the protocol.
-    const absl::Time now = absl::Now();
-    if (now - log_window_ >= absl::Seconds(1)) {
-      unlogged = unlogged_;
-      log_window_ = now;
-      logged_in_window_ = 0;
-      unlogged_ = 0;
-    }
-    if (logged_in_window_ >= kMaxLinesPerSecond) {
-      ++unlogged_;
-    } else {
-      ++logged_in_window_;
-      log_this = true;
-    }
   }
-  if (unlogged > 0) {
+  // Wall time, not clock_: the limit is about the log, not the protocol.
+  const log::RateLimiter::Decision d = log_limit_.Admit(absl::Now());
+  if (d.unreported > 0) {
     log::Warn("tls", "tls_handshakes_not_logged",
-              {{"count", unlogged}, {"max_lines_per_second", kMaxLinesPerSecond}});
+              {{"count", d.unreported}, {"max_lines_per_second", log_limit_.per_second()}});
   }
-  if (log_this) {
+  if (d.write) {
     log::Warn("tls", "tls_handshake_refused", {{"identity", identity}, {"reason", reason}});
   }
 }

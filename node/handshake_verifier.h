@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "certs/x509.h"
 #include "grpcpp/security/server_credentials.h"
+#include "log/rate_limiter.h"
 #include "node/clock.h"
 
 namespace watchfloor::node {
@@ -57,9 +58,7 @@ class HandshakeTrust {
   mutable absl::Mutex mu_;
   std::shared_ptr<const certs::TrustBundle> bundle_ ABSL_GUARDED_BY(mu_);
   uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time log_window_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  int logged_in_window_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t unlogged_ ABSL_GUARDED_BY(mu_) = 0;
+  log::RateLimiter log_limit_{20};  // lines a second
 };
 
 // TLS server credentials presenting `cert_pem`/`key_pem` and admitting only

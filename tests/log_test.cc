@@ -2,6 +2,7 @@
 // UTF-8, long values, reserved keys), level and format names, and Write's
 // filtering and whole lines under concurrent writers.
 #include "log/log.h"
+#include "log/rate_limiter.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -94,6 +95,29 @@ TEST(LogNamesTest, LevelsAndFormatsRoundTripAndOthersAreRefusedWithTheChoices) {
   absl::StatusOr<Format> xml = ParseFormat("text");
   EXPECT_EQ(xml.status(),
             absl::InvalidArgumentError("log format \"text\" is not one of json, logfmt"));
+}
+
+TEST(RateLimiterTest, AtMostNPerWindowThenTheDroppedAreReportedOnceInTheNext) {
+  RateLimiter limiter(3);
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  std::vector<bool> written;
+  for (int i = 0; i < 5; ++i) {
+    RateLimiter::Decision d = limiter.Admit(t0 + absl::Milliseconds(100 * i));
+    EXPECT_EQ(d.unreported, 0u) << i;
+    written.push_back(d.write);
+  }
+  EXPECT_EQ(written, (std::vector<bool>{true, true, true, false, false}));
+  // 999 ms after the window opened: still the same window.
+  EXPECT_FALSE(limiter.Admit(t0 + absl::Milliseconds(999)).write);
+  // A new window: the three dropped are reported with the first event.
+  RateLimiter::Decision next = limiter.Admit(t0 + absl::Seconds(1));
+  EXPECT_TRUE(next.write);
+  EXPECT_EQ(next.unreported, 3u);
+  RateLimiter::Decision after = limiter.Admit(t0 + absl::Milliseconds(1001));
+  EXPECT_TRUE(after.write);
+  EXPECT_EQ(after.unreported, 0u) << "reported once";
+  // A quiet spell reports nothing, for nothing was dropped.
+  EXPECT_EQ(limiter.Admit(t0 + absl::Hours(1)).unreported, 0u);
 }
 
 // Write to a temporary file instead of stderr; restores the options after.

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "certs/x509.h"
@@ -202,6 +204,47 @@ TEST_F(RefusalLogTest, AnotherMembersClientPublishingLeavesOneLineNamingPeerAndR
                            "\"reason\":\"spiffe://watchfloor/m1\\.test/client/operator may not "
                            "publish through this node: only client certificates of member "
                            "m0\\.test may\"\\}"));
+  EXPECT_EQ(fed_.StoredAlertCount(0), 0);
+}
+
+// A client with a valid certificate can cause refusals as fast as it sends
+// calls: at most 20 call_refused lines a second, and the rest counted.
+TEST_F(RefusalLogTest, AFloodOfRefusedCallsIsCappedAndCounted) {
+  const size_t offset = Log().size();
+  auto stub = v1::Node::NewStub(fed_.ChannelAs(&fed_.member(1).client_tls, 0));
+  auto publish = [&] {
+    v1::PublishRequest req;
+    *req.mutable_alert() = SampleDraft(1);
+    v1::PublishResponse resp;
+    grpc::ClientContext ctx;
+    return stub->Publish(&ctx, req, &resp).error_code();
+  };
+  constexpr int kFlood = 200;
+  for (int i = 0; i < kFlood; ++i) ASSERT_EQ(publish(), grpc::StatusCode::PERMISSION_DENIED);
+  // The count of those left out comes with the first refusal of a later
+  // second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_EQ(publish(), grpc::StatusCode::PERMISSION_DENIED);
+  std::vector<std::string> lines = RefusalsSince(offset);
+  uint64_t written = 0, counted = 0, count_lines = 0;
+  for (const std::string& l : lines) {
+    if (absl::StrContains(l, "\"event\":\"call_refused\"")) {
+      ++written;
+    } else if (absl::StrContains(l, "\"event\":\"calls_refused_not_logged\"")) {
+      ++count_lines;
+      uint64_t n = 0;
+      const size_t at = l.find("\"count\":");
+      ASSERT_NE(at, std::string::npos) << l;
+      ASSERT_TRUE(absl::SimpleAtoi(l.substr(at + 8, l.find(',', at) - at - 8), &n)) << l;
+      EXPECT_THAT(l, HasSubstr("\"max_lines_per_second\":20}"));
+      counted += n;
+    } else {
+      ADD_FAILURE() << "unexpected line: " << l;
+    }
+  }
+  EXPECT_GE(count_lines, 1u) << Log().substr(offset);
+  EXPECT_LT(written, static_cast<uint64_t>(kFlood)) << "the limit held";
+  EXPECT_EQ(written + counted, static_cast<uint64_t>(kFlood + 1)) << "every refusal is accounted for";
   EXPECT_EQ(fed_.StoredAlertCount(0), 0);
 }
 
