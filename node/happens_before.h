@@ -6,8 +6,12 @@
 // (scripts/test.sh --tsan) these say so to TSan; elsewhere they compile to
 // nothing. tests/tsan/README.md.
 //
-//   HappensBefore(this);  // before StartWrite / Finish
-//   HappensAfter(this);   // first thing in OnWriteDone / OnDone
+//   HappensBefore(this);                    // before StartWrite / Finish
+//   const ReactionScope reaction(this);     // first thing in OnWriteDone
+//   HappensAfter(this);                     // first thing in OnDone
+//
+// gRPC runs OnDone after every other reaction has returned, so a reaction's
+// end (ReactionScope) happens before OnDone.
 #ifndef WATCHFLOOR_NODE_HAPPENS_BEFORE_H_
 #define WATCHFLOOR_NODE_HAPPENS_BEFORE_H_
 
@@ -41,6 +45,19 @@ inline void HappensAfter(const void* addr) {
   (void)addr;
 #endif
 }
+
+// HappensAfter(reactor) on entry, HappensBefore(reactor) on exit: for a
+// reaction gRPC runs (OnWriteDone), never for one the application runs.
+class ReactionScope {
+ public:
+  explicit ReactionScope(const void* reactor) : reactor_(reactor) { HappensAfter(reactor_); }
+  ~ReactionScope() { HappensBefore(reactor_); }
+  ReactionScope(const ReactionScope&) = delete;
+  ReactionScope& operator=(const ReactionScope&) = delete;
+
+ private:
+  const void* const reactor_;
+};
 
 }  // namespace watchfloor::node
 

@@ -46,7 +46,7 @@ class SubscribeReactor final
   void Start() { Pump(); }
 
   void OnWriteDone(bool ok) override {
-    HappensAfter(this);
+    const ReactionScope reaction(this);
     if (!ok) {
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
       return;

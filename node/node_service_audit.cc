@@ -91,7 +91,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<AuditBundle> {
   }
 
   void OnWriteDone(bool ok) override {
-    HappensAfter(this);
+    const ReactionScope reaction(this);
     if (!ok || ctx_->IsCancelled()) {
       HappensBefore(this);
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "exporter went away"));

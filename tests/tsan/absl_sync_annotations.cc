@@ -20,12 +20,14 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "grpc/grpc.h"
 
 extern "C" {
 void __tsan_mutex_pre_lock(void* addr, unsigned flags) __attribute__((weak));
@@ -388,3 +390,84 @@ bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
 
 ABSL_NAMESPACE_END
 }  // namespace absl
+
+// ------------------------------------------------------------------- gRPC
+//
+// gRPC orders everything a caller did before starting an operation
+// (grpc_call_start_batch, grpc_server_request_*call) before the completion
+// of that operation is handed to whoever dequeues its tag. The queue is
+// inside the uninstrumented libgrpc; the callback API's completions are
+// dequeued by libgrpc++ with grpc_completion_queue_next and run there. The
+// tag is the edge: released at the start, acquired when it is dequeued. The
+// tag's memory is never touched; small integers used as tags are skipped.
+
+namespace {
+
+bool TagIsAddress(void* tag) { return reinterpret_cast<uintptr_t>(tag) >= 0x10000; }
+
+void ReleaseTag(void* tag) {
+  if (HaveTsan() && TagIsAddress(tag)) __tsan_release(tag);
+}
+
+void AcquireTag(const grpc_event& ev) {
+  if (HaveTsan() && ev.type == GRPC_OP_COMPLETE && TagIsAddress(ev.tag)) __tsan_acquire(ev.tag);
+}
+
+}  // namespace
+
+extern "C" {
+
+grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op* ops, size_t nops, void* tag,
+                                      void* reserved) {
+  ReleaseTag(tag);
+  return REAL(grpc_call_error (*)(grpc_call*, const grpc_op*, size_t, void*, void*),
+              "grpc_call_start_batch")(call, ops, nops, tag, reserved);
+}
+
+grpc_call_error grpc_server_request_call(grpc_server* server, grpc_call** call,
+                                         grpc_call_details* details,
+                                         grpc_metadata_array* request_metadata,
+                                         grpc_completion_queue* cq_bound_to_call,
+                                         grpc_completion_queue* cq_for_notification,
+                                         void* tag_new) {
+  ReleaseTag(tag_new);
+  return REAL(grpc_call_error (*)(grpc_server*, grpc_call**, grpc_call_details*,
+                                  grpc_metadata_array*, grpc_completion_queue*,
+                                  grpc_completion_queue*, void*),
+              "grpc_server_request_call")(server, call, details, request_metadata,
+                                          cq_bound_to_call, cq_for_notification, tag_new);
+}
+
+grpc_call_error grpc_server_request_registered_call(
+    grpc_server* server, void* registered_method, grpc_call** call, gpr_timespec* deadline,
+    grpc_metadata_array* request_metadata, grpc_byte_buffer** optional_payload,
+    grpc_completion_queue* cq_bound_to_call, grpc_completion_queue* cq_for_notification,
+    void* tag_new) {
+  ReleaseTag(tag_new);
+  return REAL(grpc_call_error (*)(grpc_server*, void*, grpc_call**, gpr_timespec*,
+                                  grpc_metadata_array*, grpc_byte_buffer**,
+                                  grpc_completion_queue*, grpc_completion_queue*, void*),
+              "grpc_server_request_registered_call")(server, registered_method, call, deadline,
+                                                     request_metadata, optional_payload,
+                                                     cq_bound_to_call, cq_for_notification,
+                                                     tag_new);
+}
+
+grpc_event grpc_completion_queue_next(grpc_completion_queue* cq, gpr_timespec deadline,
+                                      void* reserved) {
+  const grpc_event ev = REAL(grpc_event (*)(grpc_completion_queue*, gpr_timespec, void*),
+                             "grpc_completion_queue_next")(cq, deadline, reserved);
+  AcquireTag(ev);
+  return ev;
+}
+
+grpc_event grpc_completion_queue_pluck(grpc_completion_queue* cq, void* tag,
+                                       gpr_timespec deadline, void* reserved) {
+  const grpc_event ev =
+      REAL(grpc_event (*)(grpc_completion_queue*, void*, gpr_timespec, void*),
+           "grpc_completion_queue_pluck")(cq, tag, deadline, reserved);
+  AcquireTag(ev);
+  return ev;
+}
+
+}  // extern "C"
