@@ -9,6 +9,7 @@
 #include "certs/status_macros.h"
 #include "node/node_metrics.h"
 #include "node/node_server.h"
+#include "node/watch_page.h"
 #include "watchfloor/v1/federation.grpc.pb.h"
 #include "watchfloor/v1/node.grpc.pb.h"
 
@@ -57,6 +58,15 @@ absl::Status NodeServer::StartOperations() {
   metrics::Registry* registry = metrics_.get();
   handlers.metrics = [registry] { return registry->Render(); };
   handlers.ready = [this] { return Readiness(); };
+  WatchPage::Sources page;
+  page.hub = hub_.get();
+  page.ledger = ledger_.get();
+  page.transparency = transparency_.get();
+  page.max_subscribers = service_->max_subscribers();
+  page.gossip = gossip_.get();
+  page.roster = roster_manager_.get();
+  page_ = std::make_unique<WatchPage>(page);
+  handlers.page = page_.get();
   WF_ASSIGN_OR_RETURN(http_, OpsHttpServer::Start(config_.http().listen_address(),
                                                   std::move(handlers)));
   return absl::OkStatus();

@@ -7,6 +7,11 @@
 //   GET /metrics  200, text/plain; version=0.0.4: Handlers::metrics()
 //   GET /healthz  200 "ok": the process serves HTTP
 //   GET /readyz   200 "ready", or 503 "not ready: <reason>" (Handlers::ready)
+//   GET /         the watch-floor page, and its API (node/watch_page.h):
+//   GET /api/stream?filter=F   Server-Sent Events, alerts matching F
+//   GET /api/filter?q=F        200 F's canonical form, 400 the parser's error
+//   GET /api/federation        JSON: peers, up/down, lag, refusals, contact
+//   GET /api/feeds             JSON: per origin head, lag, checkpoint
 //   other paths   404; other methods on these paths 405 (Allow: GET, HEAD)
 //
 // HEAD is answered like GET, without the body.
@@ -27,6 +32,8 @@ class Server;
 
 namespace watchfloor::node {
 
+class WatchPage;
+
 class OpsHttpServer {
  public:
   struct Handlers {
@@ -35,6 +42,9 @@ class OpsHttpServer {
     // OK when the node is ready; otherwise a status whose message is the
     // one-line reason /readyz shows.
     std::function<absl::Status()> ready;
+    // The page and its API; null leaves them out (404). Must outlive the
+    // server: streams in progress use it until the destructor returns.
+    WatchPage* page = nullptr;
   };
 
   // Binds `listen_address` ("host:port" or "[v6]:port"; port 0 picks a free

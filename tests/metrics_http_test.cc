@@ -217,11 +217,14 @@ TEST_F(OpsHttpTest, PublishedCounterAndLatencyCountGrowByExactlyTheAlertsPublish
 TEST_F(OpsHttpTest, UnknownPathsAre404AndOtherMethodsAre405WithNothingChanged) {
   httplib::Client c = Client();
   const Samples before = Scrape(port_);
-  for (const char* path : {"/", "/metrics/", "/metricsx", "/healthz/x", "/nope"}) {
+  for (const char* path : {"/index.html", "/metrics/", "/metricsx", "/healthz/x", "/nope", "/api",
+                           "/api/streams"}) {
     auto r = c.Get(path);
     ASSERT_TRUE(r) << path;
     EXPECT_EQ(r->status, 404) << path;
-    EXPECT_EQ(r->body, "not found: this listener serves /metrics, /healthz and /readyz\n");
+    EXPECT_EQ(r->body,
+              "not found: this listener serves /, /api/stream, /api/filter, /api/federation, "
+              "/api/feeds, /metrics, /healthz and /readyz\n");
   }
   auto check405 = [](const httplib::Result& r, const std::string& method, const std::string& path) {
     ASSERT_TRUE(r) << method << " " << path;
