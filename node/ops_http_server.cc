@@ -144,6 +144,9 @@ absl::StatusOr<std::unique_ptr<OpsHttpServer>> OpsHttpServer::Start(
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // Each alert on a page stream is one small write; Nagle's algorithm would
+  // hold it back while an earlier one waits for a (delayed) ACK.
+  server.set_tcp_nodelay(true);
   server.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   server.set_payload_max_length(kMaxPayloadBytes);
   server.set_read_timeout(5, 0);

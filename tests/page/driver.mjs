@@ -12,6 +12,7 @@
 //   peer MS ORIGIN up|down   the federation panel shows ORIGIN so within MS  -> ok | timeout JSON(panel)
 //   watch-paint              from now on, note when each new row is painted
 //   paint-times              {alert id: epoch ms of its paint}               -> ok JSON
+//   insert-times             {alert id: epoch ms its row was inserted}       -> ok JSON
 //   eval JS                  evaluate JS in the page                         -> ok JSON(result)
 //   screenshot PATH          a PNG of the whole page                         -> ok
 //   quit
@@ -109,6 +110,7 @@ async function handle(line) {
     case "watch-paint":
       await page.evaluate(() => {
         window.__paint = {};
+        window.__insert = {};
         // A row is painted in the frame after its insertion: the time noted
         // is when that frame's rendering has run (a task posted from
         // requestAnimationFrame runs after the frame is produced).
@@ -116,6 +118,8 @@ async function handle(line) {
           const ids = [];
           for (const r of records) for (const n of r.addedNodes) if (n.dataset && n.dataset.id) ids.push(n.dataset.id);
           if (ids.length === 0) return;
+          const inserted = performance.timeOrigin + performance.now();
+          for (const id of ids) window.__insert[id] = inserted;
           requestAnimationFrame(() => {
             const ch = new MessageChannel();
             ch.port1.onmessage = () => {
@@ -129,6 +133,8 @@ async function handle(line) {
       return "ok";
     case "paint-times":
       return "ok " + JSON.stringify(await page.evaluate(() => window.__paint));
+    case "insert-times":
+      return "ok " + JSON.stringify(await page.evaluate(() => window.__insert));
     case "eval":
       return "ok " + JSON.stringify(await page.evaluate(rest));
     case "screenshot":
