@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "certs/https_server.h"
 #include "httplib.h"
 #include "node/watch_page.h"
 
@@ -28,9 +29,10 @@ constexpr int kWorkerThreads = 8;
 constexpr int kMaxStreams = kWorkerThreads - 2;
 // How long a stream waits for alerts before the server looks at whether it is
 // stopping; and how often an idle stream writes a comment, which is how a
-// viewer that went away is noticed.
+// viewer that went away is noticed (the write after the peer closed fails,
+// so within two intervals).
 constexpr absl::Duration kStreamPoll = absl::Milliseconds(250);
-constexpr absl::Duration kStreamKeepalive = absl::Seconds(5);
+constexpr absl::Duration kStreamKeepalive = absl::Seconds(2);
 
 // GET /api/stream?filter=...: Server-Sent Events (node/watch_page.h).
 void ServeStream(WatchPage& page, const httplib::Request& req, httplib::Response& res,
@@ -128,7 +130,7 @@ void ServePage(WatchPage& page, const httplib::Request& req, httplib::Response& 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<OpsHttpServer>> OpsHttpServer::Start(
-    const std::string& listen_address, Handlers handlers) {
+    const std::string& listen_address, Handlers handlers, const Tls* tls) {
   std::string host;
   int port = 0;
   if (!SplitHostPort(listen_address, &host, &port)) {
@@ -136,7 +138,21 @@ absl::StatusOr<std::unique_ptr<OpsHttpServer>> OpsHttpServer::Start(
         "http.listen_address \"", listen_address, "\" must be host:port, e.g. 127.0.0.1:9400"));
   }
   std::unique_ptr<OpsHttpServer> s(new OpsHttpServer());
-  s->server_ = std::make_unique<httplib::Server>();
+  if (tls == nullptr) {
+    s->server_ = std::make_unique<httplib::Server>();
+  } else {
+    if (handlers.viewer == nullptr) {
+      return absl::InvalidArgumentError("an HTTPS listener needs Handlers::viewer");
+    }
+    absl::Status configured;
+    auto https = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+      configured = certs::ConfigureHttpsServer(&ctx, tls->cert_file, tls->key_file);
+      return configured.ok();
+    });
+    if (!configured.ok()) return configured;
+    if (!https->is_valid()) return absl::InternalError("cannot set up TLS for the HTTP listener");
+    s->server_ = std::move(https);
+  }
   httplib::Server& server = *s->server_;
   // cpp-httplib sets SO_REUSEPORT by default, which would let a second node
   // bind the same port and take half the scrapes.
@@ -157,6 +173,17 @@ absl::StatusOr<std::unique_ptr<OpsHttpServer>> OpsHttpServer::Start(
   auto streams = std::make_shared<std::atomic<int>>(0);
   server.set_pre_routing_handler([handlers = std::move(handlers), streams](
                                      const httplib::Request& req, httplib::Response& res) {
+    if (handlers.viewer != nullptr) {
+      absl::StatusOr<std::string> pem = certs::PeerLeafPem(req.ssl);
+      absl::StatusOr<std::string> viewer =
+          pem.ok() ? handlers.viewer(*pem) : absl::StatusOr<std::string>(pem.status());
+      if (!viewer.ok()) {
+        res.status = 403;
+        res.set_content(absl::StrCat("forbidden: ", viewer.status().message(), "\n"),
+                        "text/plain; charset=utf-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     const std::string& path = req.path;
     const bool page = handlers.page != nullptr;
     const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" ||

@@ -268,5 +268,83 @@ TEST_F(WatchPageTest, StreamResumesAfterLastEventId) {
   EXPECT_FALSE(absl::StrContains(body, "id: 2\n"));
 }
 
+// Off loopback the listener is HTTPS, and every request needs a client
+// certificate the roster vouches for (the reader rule of Subscribe).
+class WatchPageTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FederationOptions options;
+    options.members = 2;
+    fed_ = std::make_unique<TestFederation>(options);
+    ASSERT_TRUE(fed_->ok());
+    // Not a loopback address, so HTTPS; reached through 127.0.0.1 all the same.
+    fed_->config(0).mutable_http()->set_listen_address("0.0.0.0:0");
+    ASSERT_EQ(fed_->StartAll(), absl::OkStatus());
+    port_ = fed_->server(0)->http_port();
+    ASSERT_NE(port_, 0);
+  }
+
+  // An HTTPS client presenting `cert`/`key` (none if empty). The node's
+  // certificate names the node, not 127.0.0.1: this tests the client side.
+  std::unique_ptr<httplib::SSLClient> Client(const std::string& cert, const std::string& key) {
+    auto c = cert.empty() ? std::make_unique<httplib::SSLClient>("127.0.0.1", port_)
+                          : std::make_unique<httplib::SSLClient>("127.0.0.1", port_, cert, key);
+    c->enable_server_certificate_verification(false);
+    c->set_read_timeout(10, 0);
+    return c;
+  }
+
+  std::unique_ptr<TestFederation> fed_;
+  int port_ = 0;
+};
+
+TEST_F(WatchPageTlsTest, MembersClientCertificatesReadEveryoneElseIsRefused) {
+  ASSERT_TRUE(fed_->Publish(0, SampleDraft(1)).ok());
+  // The node's own member and another member of the roster may read.
+  for (int m : {0, 1}) {
+    SCOPED_TRACE(m);
+    auto c = Client(fed_->member(m).client_cert_file, fed_->member(m).client_key_file);
+    auto page = c->Get("/");
+    ASSERT_TRUE(page) << httplib::to_string(page.error());
+    EXPECT_EQ(page->status, 200);
+    EXPECT_THAT(page->body, HasSubstr("<title>watchfloor</title>"));
+    auto feeds = c->Get("/api/feeds");
+    ASSERT_TRUE(feeds);
+    EXPECT_THAT(feeds->body, HasSubstr(absl::StrCat("{\"origin\":\"", fed_->origin(0),
+                                                    "\",\"head\":1,")));
+    std::string body;
+    c->Get("/api/stream?filter=severity%3E%3Dhigh", [&](const char* data, size_t n) {
+      body.append(data, n);
+      return !absl::StrContains(body, "\n\n");
+    });
+    EXPECT_THAT(body, HasSubstr("id: 1\nevent: alert\n"));
+  }
+  // No client certificate: the handshake fails, nothing is served.
+  auto anonymous = Client("", "");
+  auto refused = anonymous->Get("/api/feeds");
+  EXPECT_FALSE(refused);
+  // The streams the clients closed are noticed (at the next keepalive write
+  // at the latest) and leave the hub.
+  EXPECT_TRUE(WaitUntil([&] { return fed_->server(0)->hub()->subscriber_count() == 0; },
+                        absl::Seconds(10)));
+  // A certificate of a CA the roster does not list: 403, with the reason.
+  TestFederation stranger(FederationOptions{.members = 1});
+  ASSERT_TRUE(stranger.ok());
+  auto other = Client(stranger.member(0).client_cert_file, stranger.member(0).client_key_file);
+  for (const char* path : {"/", "/api/stream", "/api/feeds", "/metrics"}) {
+    auto r = other->Get(path);
+    ASSERT_TRUE(r) << path << ": " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 403) << path;
+    EXPECT_THAT(r->body, HasSubstr("forbidden: "));
+    EXPECT_FALSE(absl::StrContains(r->body, "<title>"));
+  }
+  EXPECT_EQ(fed_->server(0)->hub()->subscriber_count(), 0u);
+  // Plain HTTP on the same port gets nothing either.
+  httplib::Client plain("127.0.0.1", port_);
+  plain.set_read_timeout(5, 0);
+  auto p = plain.Get("/api/feeds");
+  EXPECT_TRUE(!p || p->status != 200);
+}
+
 }  // namespace
 }  // namespace watchfloor::testing
