@@ -59,29 +59,7 @@ absl::StatusOr<certs::PeerIdentity> Authorizer::Identify(
         "no TLS peer certificate; connect with a client certificate");
   }
   absl::string_view pem(pems[0].data(), pems[0].size());
-  if (mode_ == Mode::kRoster) {
-    constexpr absl::Duration kCacheTtl = absl::Seconds(30);
-    constexpr size_t kMaxCached = 1024;
-    const absl::Time now = clock_->Now();
-    std::string key(pem);
-    // One roster for the whole check (SetRoster may swap it meanwhile).
-    const certs::Roster* roster = roster_.load();
-    {
-      absl::MutexLock lock(&cache_mu_);
-      auto it = cache_.find(key);
-      if (it != cache_.end() && it->second.roster == roster &&
-          now >= it->second.verified_at && now - it->second.verified_at < kCacheTtl) {
-        return it->second.identity;
-      }
-    }
-    absl::StatusOr<certs::PeerIdentity> id = certs::VerifyPeerCertificate(pem, *roster, now);
-    if (id.ok()) {
-      absl::MutexLock lock(&cache_mu_);
-      if (cache_.size() >= kMaxCached) cache_.clear();
-      cache_[key] = Cached{*id, now, roster};
-    }
-    return id;
-  }
+  if (mode_ == Mode::kRoster) return IdentifyCertificate(pem);
   // TLS already verified the chain to client_ca_file; the SAN names who.
   absl::StatusOr<certs::CertInfo> info = certs::DescribeCertificate(pem);
   if (!info.ok()) return absl::UnauthenticatedError(info.status().message());
@@ -93,6 +71,41 @@ absl::StatusOr<certs::PeerIdentity> Authorizer::Identify(
   absl::StatusOr<certs::PeerIdentity> id = certs::ParseSpiffeId(info->uri_sans[0]);
   if (!id.ok()) return absl::UnauthenticatedError(id.status().message());
   return id;
+}
+
+absl::StatusOr<certs::PeerIdentity> Authorizer::IdentifyCertificate(
+    absl::string_view pem) const {
+  if (mode_ != Mode::kRoster) {
+    return absl::FailedPreconditionError(
+        "certificates are checked against a roster, and this node is not in a federation");
+  }
+  constexpr absl::Duration kCacheTtl = absl::Seconds(30);
+  constexpr size_t kMaxCached = 1024;
+  const absl::Time now = clock_->Now();
+  std::string key(pem);
+  // One roster for the whole check (SetRoster may swap it meanwhile).
+  const certs::Roster* roster = roster_.load();
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && it->second.roster == roster &&
+        now >= it->second.verified_at && now - it->second.verified_at < kCacheTtl) {
+      return it->second.identity;
+    }
+  }
+  absl::StatusOr<certs::PeerIdentity> id = certs::VerifyPeerCertificate(pem, *roster, now);
+  if (id.ok()) {
+    absl::MutexLock lock(&cache_mu_);
+    if (cache_.size() >= kMaxCached) cache_.clear();
+    cache_[key] = Cached{*id, now, roster};
+  }
+  return id;
+}
+
+absl::StatusOr<certs::PeerIdentity> Authorizer::CheckReaderCertificate(
+    absl::string_view pem) const {
+  // The rule of CheckReader: any identity the roster vouches for may read.
+  return IdentifyCertificate(pem);
 }
 
 void Authorizer::SetRoster(const certs::Roster* roster) {

@@ -48,6 +48,16 @@ class Authorizer {
   absl::StatusOr<certs::PeerIdentity> Identify(
       const grpc::ServerContextBase& ctx) const;
 
+  // kRoster only: the identity of a leaf certificate `pem`, verified against
+  // the roster in force (cached as for Identify). UNAUTHENTICATED if it
+  // breaks a roster rule; FAILED_PRECONDITION in the other modes.
+  absl::StatusOr<certs::PeerIdentity> IdentifyCertificate(absl::string_view pem) const;
+
+  // The reader rule of CheckReader for a certificate presented outside gRPC
+  // (the watch-floor page over HTTPS): the identity, or why it may not read.
+  // Logs nothing.
+  absl::StatusOr<certs::PeerIdentity> CheckReaderCertificate(absl::string_view pem) const;
+
   // Publish and Ingest: a client certificate of this node's own member.
   // PERMISSION_DENIED for anyone else. Refusals are logged (see above), as
   // in CheckReader and AuthenticatePeer.

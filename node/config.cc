@@ -83,12 +83,15 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
       return absl::InvalidArgumentError(absl::StrCat(
           "config: http.listen_address \"", http, "\" must be host:port, e.g. 127.0.0.1:9400"));
     }
-    if (!IsLoopbackAddress(http)) {
+    // Off loopback the listener serves HTTPS to certificates the roster
+    // vouches for, so it needs a roster and the node's TLS identity.
+    if (!IsLoopbackAddress(http) && (!c.has_federation() || c.tls().cert_file().empty())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "config: http.listen_address ", http,
-          " is not a loopback address; the HTTP listener has no TLS yet, so it serves "
-          "127.0.0.1, [::1] or localhost only (reach it through an SSH tunnel or a "
-          "TLS-terminating proxy on this host)"));
+          " is not a loopback address; off loopback the HTTP listener serves HTTPS to "
+          "members' client certificates, checked against the roster, so it needs a "
+          "federation node (federation and tls set); otherwise use 127.0.0.1, [::1] or "
+          "localhost (or reach it through an SSH tunnel)"));
     }
   }
   if (!c.logging().level().empty()) {

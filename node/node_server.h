@@ -32,6 +32,7 @@
 #include "node/subscription_hub.h"
 #include "metrics/registry.h"
 #include "node/ops_http_server.h"
+#include "node/watch_page.h"
 #include "node/readiness.h"
 #include "watchfloor/v1/config.pb.h"
 
@@ -138,6 +139,7 @@ class NodeServer {
   // first in the destructor.
   std::unique_ptr<metrics::Registry> metrics_;
   std::unique_ptr<HealthMonitor> health_monitor_;
+  std::unique_ptr<WatchPage> page_;  // used by http_'s streams: declared before it
   std::unique_ptr<OpsHttpServer> http_;
 };
 

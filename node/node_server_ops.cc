@@ -7,8 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "certs/roster_rules.h"
 #include "certs/status_macros.h"
+#include "node/config.h"
 #include "node/node_metrics.h"
 #include "node/node_server.h"
+#include "node/watch_page.h"
 #include "watchfloor/v1/federation.grpc.pb.h"
 #include "watchfloor/v1/node.grpc.pb.h"
 
@@ -57,8 +59,33 @@ absl::Status NodeServer::StartOperations() {
   metrics::Registry* registry = metrics_.get();
   handlers.metrics = [registry] { return registry->Render(); };
   handlers.ready = [this] { return Readiness(); };
+  WatchPage::Sources page;
+  page.hub = hub_.get();
+  page.ledger = ledger_.get();
+  page.transparency = transparency_.get();
+  page.max_subscribers = service_->max_subscribers();
+  page.gossip = gossip_.get();
+  page.roster = roster_manager_.get();
+  page_ = std::make_unique<WatchPage>(page);
+  handlers.page = page_.get();
+  // Off loopback (a federation node only, CheckConfig): HTTPS, and every
+  // request needs a client certificate the roster vouches for, by the rule
+  // of Subscribe (Authorizer::CheckReader).
+  OpsHttpServer::Tls tls;
+  const OpsHttpServer::Tls* https = nullptr;
+  if (!IsLoopbackAddress(config_.http().listen_address())) {
+    tls.cert_file = config_.tls().cert_file();
+    tls.key_file = config_.tls().key_file();
+    https = &tls;
+    const Authorizer* authz = authz_.get();
+    handlers.viewer = [authz](const std::string& pem) -> absl::StatusOr<std::string> {
+      absl::StatusOr<certs::PeerIdentity> id = authz->CheckReaderCertificate(pem);
+      if (!id.ok()) return id.status();
+      return id->spiffe_id;
+    };
+  }
   WF_ASSIGN_OR_RETURN(http_, OpsHttpServer::Start(config_.http().listen_address(),
-                                                  std::move(handlers)));
+                                                  std::move(handlers), https));
   return absl::OkStatus();
 }
 

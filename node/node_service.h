@@ -113,6 +113,9 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   // Requests refused because their bytes did not parse (after the caller
   // passed the method's permission check), since start. Thread-safe.
   uint64_t unparsable_requests() const { return unparsable_requests_.load(); }
+  // The most Subscribe streams served at once (the watch page's streams
+  // count against it too).
+  size_t max_subscribers() const { return max_subscribers_; }
 
  private:
   // Serves `method` through a parsing handler in front of `typed`.

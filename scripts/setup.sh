@@ -22,8 +22,10 @@ PACKAGES=(
   python3-jsonschema nats-server
   libcpp-httplib-dev        # the node's HTTP listener (/metrics, /healthz, /readyz)
   python3-prometheus-client # tests/metrics_parse.py: the exposition format's reference parser
+  chromium                  # tests/watch_page_test, bench/page_latency_bench: the page in a real browser
 )
-# Node.js runs the independent NATS client of the bridge test (tests/nats);
+# Node.js runs the independent NATS client of the bridge test (tests/nats)
+# and the browser driver of the page test (tests/page);
 # Debian's nodejs/npm unless a Node.js is already installed.
 if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
@@ -49,6 +51,12 @@ fi
 if [ ! -d tests/nats/node_modules/nats ]; then
   say "installing the NATS test client (npm ci in tests/nats)"
   npm ci --prefix tests/nats --no-audit --no-fund --loglevel=error
+fi
+# The pinned puppeteer-core (tests/page/package-lock.json) drives Debian's
+# chromium; it must not download a browser of its own.
+if [ ! -d tests/page/node_modules/puppeteer-core ]; then
+  say "installing the browser test driver (npm ci in tests/page)"
+  PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/page --no-audit --no-fund --loglevel=error
 fi
 
 if [ "${WF_SKIP_BUILD:-0}" = 1 ]; then exit 0; fi

@@ -224,8 +224,9 @@ TEST(ParseConfigTest, NextSigningKeyFileNeedsAFederationAndAnotherFile) {
             "(/etc/watchfloor/node.key); give the new key's file");
 }
 
-// The HTTP listener has no TLS yet: only loopback, decided at parse time.
-TEST(ParseConfigTest, HttpListenerOnNonLoopbackAddressIsRefused) {
+// Off loopback the HTTP listener is HTTPS for roster identities: a node
+// outside a federation may only listen on loopback, decided at parse time.
+TEST(ParseConfigTest, HttpListenerOnNonLoopbackAddressIsRefusedOutsideAFederation) {
   for (const char* addr : {"0.0.0.0:9400", "10.0.0.1:9400", "[::]:9400", "node.example:9400"}) {
     SCOPED_TRACE(addr);
     absl::StatusOr<NodeConfig> c = ParseConfig(
@@ -233,9 +234,10 @@ TEST(ParseConfigTest, HttpListenerOnNonLoopbackAddressIsRefused) {
     EXPECT_EQ(c.status(),
               absl::InvalidArgumentError(absl::StrCat(
                   "node.conf: config: http.listen_address ", addr,
-                  " is not a loopback address; the HTTP listener has no TLS yet, so it serves "
-                  "127.0.0.1, [::1] or localhost only (reach it through an SSH tunnel or a "
-                  "TLS-terminating proxy on this host)")));
+" is not a loopback address; off loopback the HTTP listener serves HTTPS to "
+                  "members' client certificates, checked against the roster, so it needs a "
+                  "federation node (federation and tls set); otherwise use 127.0.0.1, [::1] or "
+                  "localhost (or reach it through an SSH tunnel)")));
   }
 }
 

@@ -217,11 +217,14 @@ TEST_F(OpsHttpTest, PublishedCounterAndLatencyCountGrowByExactlyTheAlertsPublish
 TEST_F(OpsHttpTest, UnknownPathsAre404AndOtherMethodsAre405WithNothingChanged) {
   httplib::Client c = Client();
   const Samples before = Scrape(port_);
-  for (const char* path : {"/", "/metrics/", "/metricsx", "/healthz/x", "/nope"}) {
+  for (const char* path : {"/index.html", "/metrics/", "/metricsx", "/healthz/x", "/nope", "/api",
+                           "/api/streams"}) {
     auto r = c.Get(path);
     ASSERT_TRUE(r) << path;
     EXPECT_EQ(r->status, 404) << path;
-    EXPECT_EQ(r->body, "not found: this listener serves /metrics, /healthz and /readyz\n");
+    EXPECT_EQ(r->body,
+              "not found: this listener serves /, /api/stream, /api/filter, /api/federation, "
+              "/api/feeds, /metrics, /healthz and /readyz\n");
   }
   auto check405 = [](const httplib::Result& r, const std::string& method, const std::string& path) {
     ASSERT_TRUE(r) << method << " " << path;
@@ -298,7 +301,8 @@ TEST(OpsHttpStartTest, ABusyPortIsUnavailableAndNothingKeepsRunning) {
   close(fd);
 }
 
-// The CLI refuses a non-loopback listener before anything starts.
+// The CLI refuses a non-loopback listener outside a federation before
+// anything starts.
 TEST(OpsHttpStartTest, ANonLoopbackAddressIsRefusedAtStartWithTheReason) {
   TempDir dir;
   ProcResult keygen = RunWatchfloor({"keygen", "--origin", "example.cz/n1", "--out", dir.Join("keys")});
@@ -314,9 +318,10 @@ TEST(OpsHttpStartTest, ANonLoopbackAddressIsRefusedAtStartWithTheReason) {
   EXPECT_EQ(r.err, absl::StrCat(
                        "error: ", dir.Join("node.conf"),
                        ": config: http.listen_address 0.0.0.0:9400 is not a loopback address; "
-                       "the HTTP listener has no TLS yet, so it serves 127.0.0.1, [::1] or "
-                       "localhost only (reach it through an SSH tunnel or a TLS-terminating "
-                       "proxy on this host)\n"));
+                       "off loopback the HTTP listener serves HTTPS to members' client "
+                       "certificates, checked against the roster, so it needs a federation node "
+                       "(federation and tls set); otherwise use 127.0.0.1, [::1] or localhost "
+                       "(or reach it through an SSH tunnel)\n"));
   EXPECT_EQ(r.out, "");
   // Nothing was created.
   EXPECT_NE(access(dir.Join("data").c_str(), F_OK), 0);
