@@ -297,15 +297,16 @@ struct DirectCosts {
 };
 
 // The direct measurements (see the top of the file), `n` GETs and renders,
-// medians of 5 batches each, on `node`'s listener while nothing publishes.
-DirectCosts MeasureDirect(RunningNode& node, int n) {
+// medians of `batches` batches each, on `node`'s listener while nothing
+// publishes.
+DirectCosts MeasureDirect(RunningNode& node, int batches, int n) {
   DirectCosts d;
   httplib::Client client("127.0.0.1", node.server->http_port());
   client.set_keep_alive(true);
   std::vector<double> get_cpu, get_wall, idle, render, inc, observe;
   metrics::Counter counter;
   metrics::Histogram histogram(metrics::LatencyBuckets());
-  for (int batch = 0; batch < 5; ++batch) {
+  for (int batch = 0; batch < batches; ++batch) {
     double cpu0 = ProcessCpuSeconds();
     const auto t0 = SteadyClock::now();
     for (int i = 0; i < n; ++i) {
@@ -340,7 +341,8 @@ DirectCosts MeasureDirect(RunningNode& node, int n) {
     for (int i = 0; i < kUpdates; ++i) histogram.Observe(1e-4 + (i % 30) * 1e-4);
     observe.push_back((ThreadCpuSeconds() - cpu0) * 1e9 / kUpdates);
   }
-  if (counter.value() != 5u * 1000000 || histogram.snapshot().count != 5u * 1000000) {
+  const uint64_t updates = static_cast<uint64_t>(batches) * 1000000;
+  if (counter.value() != updates || histogram.snapshot().count != updates) {
     d.ok = false;
   }
   d.get_cpu_us = Median(get_cpu);
@@ -441,7 +443,7 @@ int Main(int argc, char** argv) {
   std::printf("A/B cost (1 - B/A): %.1f %%\n", cost);
 
   // Direct: CPU per scrape and per hot-path update, vs A's CPU per alert.
-  const DirectCosts d = MeasureDirect(b, smoke ? 5 : 100);
+  const DirectCosts d = MeasureDirect(b, smoke ? 1 : 5, smoke ? 5 : 100);
   if (!d.ok) {
     std::printf("FAILED: a direct-measurement GET /metrics or update went wrong\n");
     failed = true;
@@ -452,7 +454,8 @@ int Main(int argc, char** argv) {
   const double cpu_per_s_a = Median(cpu_a) * med_a;  // us of CPU per second, A
   const double scrape_share = cpu_per_s_a > 0 ? 100 * d.get_cpu_us / interval / cpu_per_s_a : 0;
   const double hot_share = Median(cpu_a) > 0 ? 100 * hot_ns / 1000 / Median(cpu_a) : 0;
-  std::printf("\ndirect (same run, same process, publishers idle; medians of 5 batches):\n");
+  std::printf("\ndirect (same run, same process, publishers idle; medians of %d batches):\n",
+              smoke ? 1 : 5);
   std::printf("  one GET /metrics: %.0f us CPU (client and node together, less %.0f us the "
               "process burns idle in as long), %.0f us wall back to back; one "
               "Registry::Render: %.0f us CPU\n",
