@@ -466,12 +466,13 @@ int Main(int argc, char** argv) {
               "hot-path updates %.3f %% (always on, in A too): %.3f %% in all\n",
               Median(cpu_a), med_a, interval, scrape_share, hot_share, scrape_share + hot_share);
   const double direct = scrape_share + hot_share;
-  // The A/B settles the target only when its rounds agree to within it.
+  // The A/B settles the target only when at least 3 pairs of rounds agree
+  // to within it.
   const double spread = 100 * (Max(pair_ratio) - Percentile(pair_ratio, 0));
   char ab[160];
-  if (spread > kTargetCostPercent) {
-    std::snprintf(ab, sizeof(ab), "cannot resolve %.0f %% here (cost %.1f %%, per-round B/A "
-                  "spread %.0f points)", kTargetCostPercent, cost, spread);
+  if (rounds < 3 || spread > kTargetCostPercent) {
+    std::snprintf(ab, sizeof(ab), "cannot resolve %.0f %% here (cost %.1f %%, %d round(s), "
+                  "per-round B/A spread %.0f points)", kTargetCostPercent, cost, rounds, spread);
   } else {
     std::snprintf(ab, sizeof(ab), "%s (cost %.1f %%)",
                   cost <= kTargetCostPercent ? "MET" : "MISSED", cost);
