@@ -471,6 +471,26 @@ void Gossip::Forward(const Envelope& envelope, const std::string& id,
   }
 }
 
+std::function<void(absl::Status)> Gossip::OnPulled(Link* link) {
+  {
+    absl::MutexLock lock(&mu_);
+    // After Stop() nothing may be left that calls back into the engine.
+    if (stopping_) return [](absl::Status) {};
+    absl::MutexLock l(&callbacks_->mu);
+    ++callbacks_->live;
+  }
+  auto guard = std::make_shared<const CallbackGuard>(callbacks_, link, 0);
+  return [this, link, guard](absl::Status stored) {
+    if (!stored.ok()) return;
+    {
+      absl::MutexLock lock(&link->mu);
+      ++link->stats.pulled;
+    }
+    absl::MutexLock lock(&mu_);
+    ++stats_.anti_entropy_pulled;
+  };
+}
+
 std::function<void(absl::Status)> Gossip::OnStored(Link* link, const Envelope& envelope,
                                                    absl::Time give_up, bool first) {
   if (link == nullptr) return [](absl::Status) {};
@@ -950,7 +970,7 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
         // peer at once): skip what is stored or being stored before paying
         // for its signature check.
         if (store_->Has(certs::AlertId(env.payload()))) continue;
-        absl::Status offered = store_->Offer(env, [](absl::Status) {});
+        absl::Status offered = store_->Offer(env, OnPulled(link));
         if (offered.ok()) {
           ++pulled;
         } else if (offered.code() == absl::StatusCode::kResourceExhausted ||
@@ -974,14 +994,10 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
       from = expect;
     }
   }
-  if (pulled != 0) {
-    absl::MutexLock lock(&link->mu);
-    link->stats.pulled += pulled;
-  }
+  // The pulled counters move in OnPulled, as the store commits.
   absl::MutexLock lock(&mu_);
   ++stats_.anti_entropy_rounds;
   stats_.anti_entropy_bytes += bytes;
-  stats_.anti_entropy_pulled += pulled;
   return pulled;
 }
 

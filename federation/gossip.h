@@ -143,7 +143,7 @@ class Gossip {
     uint64_t fetched = 0;
     uint64_t anti_entropy_rounds = 0;
     uint64_t anti_entropy_bytes = 0;  // frontier exchange + pulled ranges
-    uint64_t anti_entropy_pulled = 0;  // envelopes pulled by anti-entropy
+    uint64_t anti_entropy_pulled = 0;  // pulled by anti-entropy and committed
     // Envelopes that arrived before their predecessor and were offered
     // again (see OnStored), counted once each.
     uint64_t reordered = 0;
@@ -256,7 +256,8 @@ class Gossip {
       const std::string& peer, const watchfloor::v1::GetRosterChainRequest& req);
 
   // One anti-entropy round with `peer` now: swap frontiers, pull what is
-  // missing. Returns the number of envelopes pulled.
+  // missing. Returns the number of envelopes the store accepted for storing
+  // (Stats count them as they are committed).
   absl::StatusOr<uint64_t> AntiEntropyWith(const std::string& peer);
 
   // Counts invalid input from `peer` (an envelope, or a request that does
@@ -303,6 +304,12 @@ class Gossip {
   // True if this node's frontier is behind any of `ahead` (origin ->
   // sequence), ignoring feeds it holds as forked.
   bool StillBehind(const std::map<std::string, uint64_t>& ahead);
+  // The store callback for an envelope an anti-entropy round pulled from
+  // `link`: counts it as pulled only once the store has committed it (an
+  // offer it accepted may still be refused at commit, e.g. a gap when two
+  // links pull the same origin at once, and be pulled again later). Live
+  // for Stop like OnStored's.
+  std::function<void(absl::Status)> OnPulled(Link* link);
   // The callback for the store's final verdict on an envelope `link`'s peer
   // sent. A gap (FAILED_PRECONDITION: its predecessor is not stored yet) is
   // mostly a reordering between paths (a fetch, a link turning eager while

@@ -399,10 +399,17 @@ class AntiEntropyCostTest : public ::testing::Test {
     federation::Gossip::Stats before = fed_.gossip(from)->stats();
     absl::StatusOr<uint64_t> pulled = fed_.gossip(from)->AntiEntropyWith(fed_.origin(to));
     EXPECT_TRUE(pulled.ok()) << pulled.status();
+    // The pulled counter moves as the store commits what the round offered.
+    const uint64_t want = pulled.ok() ? *pulled : 0;
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          return fed_.gossip(from)->stats().anti_entropy_pulled - before.anti_entropy_pulled ==
+                 want;
+        },
+        kConverge));
     federation::Gossip::Stats after = fed_.gossip(from)->stats();
     EXPECT_EQ(after.anti_entropy_rounds, before.anti_entropy_rounds + 1);
-    EXPECT_EQ(after.anti_entropy_pulled - before.anti_entropy_pulled,
-              pulled.ok() ? *pulled : 0);
+    EXPECT_EQ(after.anti_entropy_pulled - before.anti_entropy_pulled, want);
     return {after.anti_entropy_bytes - before.anti_entropy_bytes,
             pulled.ok() ? *pulled : 0};
   }
