@@ -40,6 +40,9 @@ std::string PrefixedHash(unsigned char prefix, absl::string_view a,
 int BitWidth(uint64_t x) { return x == 0 ? 0 : 64 - __builtin_clzll(x); }
 int PopCount(uint64_t x) { return __builtin_popcountll(x); }
 int TrailingZeros(uint64_t x) { return x == 0 ? 64 : __builtin_ctzll(x); }
+// x >> n for any n >= 0 (C++ leaves a shift by 64 undefined; a tree of more
+// than 2^63 leaves makes BitWidth 64).
+uint64_t ShiftRight(uint64_t x, int n) { return n >= 64 ? 0 : x >> n; }
 
 // The largest power of two strictly below n, for n >= 2: RFC 6962's k.
 uint64_t SplitPoint(uint64_t n) { return uint64_t{1} << (BitWidth(n - 1) - 1); }
@@ -270,7 +273,7 @@ absl::StatusOr<std::string> RootFromInclusionProof(
   // Levels where the path from the leaf and the path from the last leaf
   // differ ("inner"), then right-edge levels where the node is a right child.
   const int inner = BitWidth(index ^ (size - 1));
-  const int border = PopCount(index >> inner);
+  const int border = PopCount(ShiftRight(index, inner));
   const size_t want = static_cast<size_t>(inner + border);
   if (proof.size() != want) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -330,7 +333,7 @@ absl::Status VerifyConsistency(uint64_t size1, uint64_t size2,
     // then it is left out of the proof.
     const int shift = TrailingZeros(size1);
     const int inner = BitWidth((size1 - 1) ^ (size2 - 1));
-    const int border = PopCount((size1 - 1) >> inner);
+    const int border = PopCount(ShiftRight(size1 - 1, inner));
     const bool seed_in_proof = size1 != (uint64_t{1} << shift);
     want = (seed_in_proof ? 1 : 0) + static_cast<size_t>(inner - shift) +
            static_cast<size_t>(border);

@@ -595,5 +595,16 @@ TEST(MerkleTamperTest, EveryCaseFileFailsWithItsExactCodeAndMessage) {
   }
 }
 
+// Trees past 2^63 leaves make the level count 64; verification must refuse
+// the wrong-length proof without shifting a 64-bit value by 64 (undefined:
+// the merkle fuzzer found it under UBSan, tests/fuzz/regressions/).
+TEST(MerkleVerifyTest, HugeTreeSizesAreRefusedWithoutUndefinedShifts) {
+  const std::string h(32, 'h');
+  const uint64_t huge = (uint64_t{1} << 63) + 1;
+  absl::StatusOr<std::string> root = RootFromInclusionProof(0, huge, h, {h});
+  EXPECT_EQ(root.status().code(), absl::StatusCode::kInvalidArgument) << root.status();
+  EXPECT_EQ(VerifyConsistency(1, huge, {h}, h, h).code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace watchfloor::certs
