@@ -137,9 +137,12 @@ FederationNode::FederationNode() : parts_(std::make_unique<Parts>()) {
 
 FederationNode::~FederationNode() {
   Parts& p = *parts_;
+  // As NodeServer does: the transparency thread broadcasts through the
+  // gossip engine, so it stops first (the other order let a checkpoint
+  // broadcast run on a destroyed engine: UBSan "invalid vptr", once).
+  p.transparency.reset();
   p.gossip.reset();
   p.roster_manager.reset();
-  p.transparency.reset();
   p.ledger.reset();
   p.feed_store.reset();
   p.store.reset();
