@@ -288,6 +288,7 @@ void NodeServer::ApplyPeers() {
       roster = pending_peers_;
       pending_peers_ = nullptr;
     }
+    dial_roster_.store(roster);
     gossip_->SetPeers(Peers(*roster));
   }
 }
@@ -299,16 +300,20 @@ absl::Status NodeServer::StartGossip() {
   WF_ASSIGN_OR_RETURN(std::string key, ReadFile(config_.tls().key_file(), "tls key_file"));
   std::vector<federation::Peer> peers = Peers(*roster());
   const RosterManager* manager_for_tls = roster_manager_.get();
+  dial_roster_.store(roster());
+  const std::atomic<const certs::Roster*>* dial_roster = &dial_roster_;
   Clock* clock = clock_;
   const int max_msg = MaxMessageBytes(config_);
-  auto channels = [cert, key, manager_for_tls, clock, max_msg](const federation::Peer& peer) {
-    // TLS with the CAs of the roster in force as roots (a link made after an
-    // adoption trusts the new members) and the node's own certificate, and
+  auto channels = [cert, key, manager_for_tls, dial_roster, clock,
+                   max_msg](const federation::Peer& peer) {
+    // TLS with the CAs of the roster whose peers are being applied as roots
+    // (a link made for an adoption trusts the members it admits) and the
+    // node's own certificate, and
     // the peer's certificate bound to the node dialed (PeerIdentityVerifier):
     // SslCredentials would accept any roster CA's certificate that carries
     // the peer's DNS name.
     auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
-        manager_for_tls->current()->CaBundlePem(),
+        dial_roster->load()->CaBundlePem(),
         std::vector<grpc::experimental::IdentityKeyCertPair>{{key, cert}});
     grpc::experimental::TlsChannelCredentialsOptions opts;
     opts.set_certificate_provider(provider);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,8 +30,12 @@
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/note.h"
+#include "certs/roster.h"
+#include "federation/gossip.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
+#include "node/node_server.h"
+#include "node/roster_manager.h"
 #include "tests/federation_util.h"
 #include "tests/interop_test_util.h"
 #include "tests/test_util.h"
@@ -53,13 +58,13 @@ class RosterLiveTest : public ::testing::Test {
  protected:
   // The nodes of the first `running` members are started; the others are
   // minted (and, with roster_members, left outside the genesis roster).
-  RosterLiveTest(int members, int roster_members, int running)
-      : fed_(Options(members, roster_members)), running_(running) {}
-  static FederationOptions Options(int members, int roster_members) {
+  RosterLiveTest(int members, int roster_members, int running, bool multi_process = true)
+      : fed_(Options(members, roster_members, multi_process)), running_(running) {}
+  static FederationOptions Options(int members, int roster_members, bool multi_process) {
     FederationOptions o;
     o.members = members;
     o.roster_members = roster_members;
-    o.multi_process = true;
+    o.multi_process = multi_process;
     return o;
   }
   void SetUp() override {
@@ -245,7 +250,29 @@ std::set<std::string> Union(const std::vector<std::vector<std::string>>& lists) 
 
 class AdmissionTest : public RosterLiveTest {
  protected:
-  AdmissionTest() : RosterLiveTest(/*members=*/4, /*roster_members=*/3, /*running=*/3) {}
+  explicit AdmissionTest(bool multi_process = true)
+      : RosterLiveTest(/*members=*/4, /*roster_members=*/3, /*running=*/3, multi_process) {}
+
+  // v2 = v1 plus member m3.test (its node at its endpoint), signed by m0 and
+  // m1 (the threshold) and checked with `roster verify`; returns its path.
+  std::string DraftAdmissionOf3() {
+    FederationMember& m3 = fed_.member(3);
+    WriteFile(m3.dir + "/member.pub", m3.member_key->public_key().ToPem());
+    WriteFile(m3.dir + "/signing.pub", m3.signing_key->public_key().ToPem());
+    const std::string member_file = m3.dir + "/m3.test.member";
+    WriteFile(member_file, absl::StrCat("name: \"", m3.name, "\"\n",
+                                        "member_key_pem: \"@member.pub\"\n",
+                                        "ca_cert_pem: \"@ca.crt\"\n",
+                                        "nodes {\n  origin: \"", m3.origin, "\"\n",
+                                        "  signing_key_pem: \"@signing.pub\"\n",
+                                        "  endpoints: \"", m3.endpoint(), "\"\n}\n"));
+    const std::string v2 = File("roster-v2.json");
+    DraftAndSign(fed_.roster_file(), v2, {"--add-member", member_file}, {0, 1});
+    ProcResult verify =
+        RunWatchfloor({"roster", "verify", "--previous", fed_.roster_file(), "--in", v2});
+    EXPECT_EQ(verify.exit_code, 0) << verify;
+    return v2;
+  }
 };
 
 // Members 1 and 2 (m0, m1) sign v2 admitting m3.test; it is submitted at one
@@ -259,20 +286,8 @@ TEST_F(AdmissionTest, ANewMembersNodeCatchesUpPublishesAndCosigns) {
   ASSERT_TRUE(fed_.WaitForIds(history, kConverge, {0, 1, 2}));
 
   FederationMember& m3 = fed_.member(3);
-  WriteFile(m3.dir + "/member.pub", m3.member_key->public_key().ToPem());
-  WriteFile(m3.dir + "/signing.pub", m3.signing_key->public_key().ToPem());
-  const std::string member_file = m3.dir + "/m3.test.member";
-  WriteFile(member_file, absl::StrCat("name: \"", m3.name, "\"\n",
-                                      "member_key_pem: \"@member.pub\"\n",
-                                      "ca_cert_pem: \"@ca.crt\"\n",
-                                      "nodes {\n  origin: \"", m3.origin, "\"\n",
-                                      "  signing_key_pem: \"@signing.pub\"\n",
-                                      "  endpoints: \"", m3.endpoint(), "\"\n}\n"));
-  const std::string v2 = File("roster-v2.json");
-  DraftAndSign(fed_.roster_file(), v2, {"--add-member", member_file}, {0, 1});
-  ProcResult verify =
-      RunWatchfloor({"roster", "verify", "--previous", fed_.roster_file(), "--in", v2});
-  ASSERT_EQ(verify.exit_code, 0) << verify;
+  const std::string v2 = DraftAdmissionOf3();
+  ASSERT_FALSE(HasFailure());
   ASSERT_NO_FATAL_FAILURE(Submit(1, v2));
   ASSERT_TRUE(WaitForVersion(2, {0, 1, 2}));
 
@@ -331,6 +346,66 @@ TEST_F(AdmissionTest, ANewMembersNodeCatchesUpPublishesAndCosigns) {
   // (which started on v2) both audit clean for an auditor who trusts v1.
   ExportAndAudit(0, "from-m0.wfb", {fed_.roster_file(), v2});
   ExportAndAudit(3, "from-m3.wfb", {fed_.roster_file(), v2});
+}
+
+// The same admission with node 0 in this process, so a test can widen the
+// window in which its gossip engine adds the link to the new member while
+// the adoption is still running its listeners (the manager's current()
+// still the old version). A link made then must trust the new member's CA:
+// its channel's roots are fixed when it is made. Once bound to the old
+// version's roots, node 0 could never call m3 (found by a CI run under
+// load: m3 never got a checkpoint to cosign).
+class AdmissionDialTest : public AdmissionTest {
+ protected:
+  AdmissionDialTest() : AdmissionTest(/*multi_process=*/false) {}
+};
+
+TEST_F(AdmissionDialTest, ALinkMadeWhileTheAdoptionRunsTrustsTheAdmittedMembersCa) {
+  // Registered after the node's own listener, which hands the new peer set
+  // to the gossip engine: the adoption stays in its listeners for 2 s.
+  fed_.server(0)->roster_manager()->AddListener(
+      [](const certs::Roster&) { absl::SleepFor(absl::Seconds(2)); });
+  const std::string v2 = DraftAdmissionOf3();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NO_FATAL_FAILURE(Submit(0, v2));
+  ASSERT_TRUE(WaitForVersion(2, {0, 1, 2}));
+  const std::string m3 = fed_.origin(3);
+  auto link_to_m3 = [&] {
+    federation::Gossip::Stats stats = fed_.gossip(0)->stats();
+    auto it = stats.peers.find(m3);
+    return it == stats.peers.end() ? std::optional<federation::Gossip::PeerStats>()
+                                   : std::make_optional(it->second);
+  };
+  // Node 0 dialed m3 while it was down: the link is in backoff.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::optional<federation::Gossip::PeerStats> p = link_to_m3();
+        return p.has_value() && !p->reachable;
+      },
+      kConverge, absl::Milliseconds(100)));
+
+  fed_.config(3).mutable_federation()->set_roster_file(v2);
+  ASSERT_EQ(fed_.StartNode(3), absl::OkStatus());
+  // Node 0's own calls to m3 succeed (the link leaves backoff only then)...
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        std::optional<federation::Gossip::PeerStats> p = link_to_m3();
+        return p.has_value() && p->reachable;
+      },
+      kConverge, absl::Milliseconds(100)))
+      << "node 0 never reached m3";
+  // ...so m3 gets what only node 0 sends it: its alerts pushed, and m3's
+  // cosignature on node 0's checkpoint comes back.
+  const std::vector<std::string> from0 = PublishAt(0, 1, 400);
+  EXPECT_TRUE(fed_.WaitForIds({from0.begin(), from0.end()}, kConverge, {3}));
+  std::string note;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        note = CheckpointAt(0, fed_.origin(0));
+        return Cosigners(note).count(m3) == 1;
+      },
+      kConverge, absl::Milliseconds(250)))
+      << "node 0's checkpoint:\n" << note;
 }
 
 // ---------------------------------------------------------------------------
