@@ -240,17 +240,18 @@ void Gossip::Start() {
 void Gossip::SetPeers(std::vector<Peer> peers) {
   absl::MutexLock life(&lifecycle_mu_);
   std::shared_ptr<const LinkList> old = Links();
-  // Wanted: origin -> endpoint, the first entry per origin.
-  std::map<std::string, std::string> wanted;
+  // Wanted: origin -> peer, the first entry per origin.
+  std::map<std::string, Peer> wanted;
   for (const Peer& p : peers) {
-    if (p.origin != self_) wanted.emplace(p.origin, p.endpoint);
+    if (p.origin != self_) wanted.emplace(p.origin, p);
   }
   auto next = std::make_shared<LinkList>();
   LinkList removed;
   size_t eager = 0;
   for (const auto& link : *old) {
     auto it = wanted.find(link->peer.origin);
-    if (it == wanted.end() || it->second != link->peer.endpoint) {
+    if (it == wanted.end() || it->second.endpoint != link->peer.endpoint ||
+        it->second.trust_roots_pem != link->peer.trust_roots_pem) {
       removed.push_back(link);
       continue;
     }
@@ -263,7 +264,7 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
   for (const Peer& p : peers) {
     auto it = wanted.find(p.origin);
     if (it == wanted.end()) continue;
-    std::shared_ptr<Link> link = MakeLink({p.origin, it->second});
+    std::shared_ptr<Link> link = MakeLink(it->second);
     wanted.erase(it);
     {
       absl::MutexLock lock(&link->mu);

@@ -53,6 +53,10 @@ namespace watchfloor::federation {
 struct Peer {
   std::string origin;    // "member/node"
   std::string endpoint;  // "host:port" to dial
+  // What the channel trusts for the peer's certificate (in the node: its
+  // member's CA from the roster). A link is remade when this or the
+  // endpoint changes, since a channel's roots are fixed when it is made.
+  std::string trust_roots_pem;
 };
 
 // Makes the channel to a peer (mutual TLS in the node).

@@ -269,7 +269,14 @@ std::vector<federation::Peer> NodeServer::Peers(const certs::Roster& roster) con
     if (origin == config_.origin()) continue;
     const watchfloor::v1::RosterNode* n = roster.Node(origin);
     auto it = overrides.find(origin);
-    peers.push_back({origin, it != overrides.end() ? it->second : n->endpoints(0)});
+    // The channel trusts the peer's own member CA, from the roster whose
+    // peer set this is (not RosterManager::current(), which moves to an
+    // adopted version only after every listener ran: a link to a member
+    // just admitted, made in between, would never trust its certificate).
+    const watchfloor::v1::RosterMember* m =
+        roster.Member(absl::string_view(origin).substr(0, origin.find('/')));
+    peers.push_back({origin, it != overrides.end() ? it->second : n->endpoints(0),
+                     m != nullptr ? m->ca_cert_pem() : std::string()});
   }
   return peers;
 }
@@ -288,7 +295,6 @@ void NodeServer::ApplyPeers() {
       roster = pending_peers_;
       pending_peers_ = nullptr;
     }
-    dial_roster_.store(roster);
     gossip_->SetPeers(Peers(*roster));
   }
 }
@@ -300,20 +306,16 @@ absl::Status NodeServer::StartGossip() {
   WF_ASSIGN_OR_RETURN(std::string key, ReadFile(config_.tls().key_file(), "tls key_file"));
   std::vector<federation::Peer> peers = Peers(*roster());
   const RosterManager* manager_for_tls = roster_manager_.get();
-  dial_roster_.store(roster());
-  const std::atomic<const certs::Roster*>* dial_roster = &dial_roster_;
   Clock* clock = clock_;
   const int max_msg = MaxMessageBytes(config_);
-  auto channels = [cert, key, manager_for_tls, dial_roster, clock,
-                   max_msg](const federation::Peer& peer) {
-    // TLS with the CAs of the roster whose peers are being applied as roots
-    // (a link made for an adoption trusts the members it admits) and the
-    // node's own certificate, and
-    // the peer's certificate bound to the node dialed (PeerIdentityVerifier):
-    // SslCredentials would accept any roster CA's certificate that carries
-    // the peer's DNS name.
+  auto channels = [cert, key, manager_for_tls, clock, max_msg](const federation::Peer& peer) {
+    // TLS with the peer's member CA as the only root (Peers: from the roster
+    // whose peer set is applied; a member's new CA remakes the link), the
+    // node's own certificate, and the peer's certificate bound to the node
+    // dialed (PeerIdentityVerifier): SslCredentials would accept any roster
+    // CA's certificate that carries the peer's DNS name.
     auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
-        dial_roster->load()->CaBundlePem(),
+        peer.trust_roots_pem,
         std::vector<grpc::experimental::IdentityKeyCertPair>{{key, cert}});
     grpc::experimental::TlsChannelCredentialsOptions opts;
     opts.set_certificate_provider(provider);

@@ -132,12 +132,6 @@ class NodeServer {
   absl::Mutex peers_mu_;
   const certs::Roster* pending_peers_ ABSL_GUARDED_BY(peers_mu_) = nullptr;
   bool peers_stop_ ABSL_GUARDED_BY(peers_mu_) = false;
-  // The roster whose member CAs a new gossip link trusts as roots: the one
-  // whose peer set is being applied. Not RosterManager::current(), which
-  // moves to an adopted version only after every listener ran, so a link to
-  // a just-admitted member made in between would never trust its server
-  // certificate (its channel's roots are fixed when it is made).
-  std::atomic<const certs::Roster*> dial_roster_{nullptr};
   std::thread peer_updater_;
   int port_ = 0;
   absl::Mutex mu_;

@@ -515,6 +515,48 @@ TEST(GossipSetPeersTest, AnAddedPeerReceivesEveryFeedsHistory) {
   EXPECT_EQ(b.storage.Stored(), 60);
 }
 
+// A link's channel trusts what its Peer says (in the node: the peer's member
+// CA from the roster), fixed when the channel is made. So a roster version
+// that gives a member a new CA must remake the links to its nodes, and only
+// those: the others keep their state.
+TEST(GossipSetPeersTest, ANewTrustRootRemakesOnlyThatPeersLink) {
+  const Roster v1r = Genesis(MakeRoster(1, 1, {0, 1, 2}), {0});
+  NodeStorage a(OriginOf(0), &P(0).node_key, &v1r);
+  const std::string b = OriginOf(1), c = OriginOf(2);
+  const std::string b_addr = absl::StrCat("127.0.0.1:", PickFreePort());
+  const std::string c_addr = absl::StrCat("127.0.0.1:", PickFreePort());
+  std::vector<Peer> made;  // every channel the engine asked for
+  absl::Mutex made_mu;
+  federation::ChannelFactory channels = [&](const Peer& peer) {
+    absl::MutexLock lock(&made_mu);
+    made.push_back(peer);
+    return grpc::CreateChannel(peer.endpoint, grpc::InsecureChannelCredentials());
+  };
+  Gossip gossip(OriginOf(0), a.feed.get(),
+                {{b, b_addr, "ca-of-b-1"}, {c, c_addr, "ca-of-c"}}, channels, FastOptions());
+  gossip.CountRefused(b, "test_mark");
+  gossip.CountRefused(c, "test_mark");
+  {
+    absl::MutexLock lock(&made_mu);
+    ASSERT_EQ(made.size(), 2u);
+  }
+
+  gossip.SetPeers({{b, b_addr, "ca-of-b-2"}, {c, c_addr, "ca-of-c"}});
+  {
+    absl::MutexLock lock(&made_mu);
+    ASSERT_EQ(made.size(), 3u);
+    EXPECT_EQ(made.back().origin, b);
+    EXPECT_EQ(made.back().trust_roots_pem, "ca-of-b-2");
+  }
+  EXPECT_EQ(gossip.stats().peers[b].refused, 0u) << "b's link was not remade";
+  EXPECT_EQ(gossip.stats().peers[c].refused, 1u) << "c's link was remade";
+
+  // The same peers again: nothing is remade.
+  gossip.SetPeers({{b, b_addr, "ca-of-b-2"}, {c, c_addr, "ca-of-c"}});
+  absl::MutexLock lock(&made_mu);
+  EXPECT_EQ(made.size(), 3u);
+}
+
 // A Federation peer that answers every call after 30 s (or when released):
 // a call to it is in flight when the peer is removed.
 class SlowPeer final : public v1::Federation::Service {
