@@ -398,4 +398,18 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+audit_bench: offline audit of a 100,000-alert bundle (certs::Audit, what
+`watchfloor audit` runs) against the raw Ed25519 verify rate of the same
+signatures, measured in the same run.
+
+Usage: audit_bench [--alerts=100000] [--runs=5] [--binary=PATH] [--dir=/tmp]
+       audit_bench --smoke   (a < 5 s check that everything works)
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage, {"alerts", "binary", "dir", "runs", "smoke"});
+  return watchfloor::bench::Main(argc, argv);
+}

@@ -321,6 +321,32 @@ bool HasFlag(int argc, char** argv, const std::string& name) {
   return false;
 }
 
+void CheckFlags(int argc, char** argv, const char* usage,
+                std::initializer_list<const char*> flags) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      if (*usage == '\n') ++usage;  // R"(<newline>...)" in the callers
+      std::fputs(usage, stdout);
+      std::exit(0);
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    absl::string_view name = a;
+    bool known = false;
+    if (absl::ConsumePrefix(&name, "--")) {
+      name = name.substr(0, name.find('='));
+      for (const char* f : flags) known |= name == f;
+    }
+    if (!known) {
+      std::fprintf(stderr, "%s: error: unknown argument \"%s\"; see --help for the flags\n",
+                   program_invocation_short_name, argv[i]);
+      std::exit(2);
+    }
+  }
+}
+
 void Die(const std::string& msg) {
   std::fprintf(stderr, "%s: error: %s\n", program_invocation_short_name, msg.c_str());
   std::exit(1);

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <cstdint>
 #include <string>
@@ -130,6 +131,13 @@ void PrintMachineHeader(const std::string& data_dir);
 std::string FlagValue(int argc, char** argv, const std::string& name,
                       const std::string& def);
 bool HasFlag(int argc, char** argv, const std::string& name);
+
+// The command line of a benchmark, checked before it runs: with --help (or
+// -h) prints `usage` to stdout and exits 0; an argument that is not --NAME
+// or --NAME=VALUE for a NAME in `flags` is refused (exit 2, naming it), since
+// a misspelt flag would otherwise be ignored and the run measure defaults.
+void CheckFlags(int argc, char** argv, const char* usage,
+                std::initializer_list<const char*> flags);
 
 // Prints "<program>: error: <msg>" to stderr and exits 1.
 [[noreturn]] void Die(const std::string& msg);

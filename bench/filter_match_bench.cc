@@ -254,6 +254,15 @@ int main(int argc, char** argv) {
   bool brute = true;
   for (int i = 1; i < argc; ++i) {
     using watchfloor::node::Flag;
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::printf(
+          "filter_match_bench: FilterIndex::Match against brute force over --filters\n"
+          "subscriptions of one filter each, ns per alert (medians over --reps).\n\n"
+          "usage: filter_match_bench [--filters=10000] [--alerts=5000] [--reps=5]\n"
+          "                          [--no_brute]   (index only: for profiling)\n"
+          "       filter_match_bench --smoke   (a < 5 s check that everything works)\n");
+      return 0;
+    }
     if (std::strcmp(argv[i], "--smoke") == 0) {
       filters = 1000;
       alerts = 200;

@@ -188,4 +188,20 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+idle_rss_bench: resident memory of the real `watchfloor node` process,
+idle, on a store of --alerts alerts [target VmRSS <= 64 MiB at 100,000],
+next to the same binary idle on an empty store (the reference).
+
+Usage: idle_rss_bench [--binary=build/node/cli/watchfloor] [--alerts=100000]
+                      [--runs=3] [--idle_seconds=3] [--dir=/tmp]
+       idle_rss_bench --smoke   (a < 5 s check that everything works)
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage,
+                                {"alerts", "binary", "dir", "idle_seconds", "runs", "smoke"});
+  return watchfloor::bench::Main(argc, argv);
+}

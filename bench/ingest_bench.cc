@@ -379,4 +379,24 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+ingest_bench: ingest throughput of the Ledger on its real path (verify on
+the submitting thread, feed rules and SQLite group commit on the writer
+thread, synchronous=FULL), driven by ONE submitting thread that keeps a
+bounded window of Ingest calls in flight.
+
+Usage: ingest_bench [--n=50000] [--reps=5] [--window=2048] [--chunk=2500]
+                    [--dir=/tmp]
+                    [--no_reference]   (ingest only: for profiling)
+                    [--breakdown]      (also time each caller-side step)
+       ingest_bench --smoke   (a < 5 s check that everything works)
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage,
+                                {"breakdown", "chunk", "dir", "n", "no_reference", "reps", "smoke",
+                                 "window"});
+  return watchfloor::bench::Main(argc, argv);
+}

@@ -491,4 +491,20 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+metrics_cost_bench: what the node's Prometheus metrics cost in publish
+throughput (issue 12: target <= 2 %), as an A/B in one run.
+
+Usage: metrics_cost_bench [--rounds=7] [--seconds=3] [--publishers=4]
+                          [--scrape_interval=1] [--dir=/tmp]
+       metrics_cost_bench --smoke   (a < 5 s check that everything works)
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage,
+                                {"dir", "publishers", "rounds", "scrape_interval", "seconds",
+                                 "smoke"});
+  return watchfloor::bench::Main(argc, argv);
+}

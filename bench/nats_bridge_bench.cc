@@ -265,7 +265,18 @@ Latency LiveLatency(node::NodeServer* server, uint64_t head, const TempDir& dir,
 }  // namespace
 }  // namespace watchfloor::bench
 
+namespace {
+constexpr char kUsage[] = R"(
+Issue 14: the NATS bridge against the node's own subscription, in one run.
+
+  build/bench/nats_bridge_bench [--alerts=20000] [--runs=3] [--seconds=10]
+  build/bench/nats_bridge_bench --smoke      (small, for ctest)
+Needs nats-server in PATH (Debian: nats-server).
+)";
+}  // namespace
+
 int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage, {"alerts", "runs", "seconds", "smoke"});
   using namespace watchfloor::bench;
   const bool smoke = HasFlag(argc, argv, "smoke");
   const int64_t n = std::stoll(FlagValue(argc, argv, "alerts", smoke ? "300" : "20000"));

@@ -183,4 +183,17 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+Issue 12: the watch-floor page's latency from publish to paint in
+Debian's headless Chromium on loopback (target: p50 <= 100 ms), next to
+the gRPC Subscribe delivery latency of the same alerts in the same run.
+
+  page_latency_bench [--alerts=N] [--gap_ms=MS] [--smoke]
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage, {"alerts", "gap_ms", "smoke"});
+  return watchfloor::bench::Main(argc, argv);
+}

@@ -355,4 +355,19 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+proof_bench: inclusion and consistency proofs served from a node's stored
+Merkle log (node::Transparency over a real SqliteAlertStore) are O(log n)
+in size and time.
+
+Usage: proof_bench [--sizes=1024,16384,131072,1048576] [--max_n=1048576]
+                   [--proofs=2000] [--dir=/tmp]
+       proof_bench --smoke   (a < 5 s check that everything works)
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage, {"dir", "max_n", "proofs", "sizes", "smoke"});
+  return watchfloor::bench::Main(argc, argv);
+}

@@ -442,4 +442,21 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+publish_bench: publish throughput and acknowledgement latency of a real
+node (NodeServer in this process on 127.0.0.1:0, SQLite in WAL mode with
+synchronous=FULL on a temporary data dir) driven by gRPC clients.
+
+Usage: publish_bench [--runs=3] [--seconds=3] [--publishers=1,4,16]
+                     [--rate=1000] [--open_seconds=10] [--dir=/tmp] [--fresh]
+       publish_bench --smoke   (a < 5 s check that everything works)
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage,
+                                {"dir", "fresh", "open_seconds", "publishers", "rate", "runs",
+                                 "seconds", "smoke"});
+  return watchfloor::bench::Main(argc, argv);
+}

@@ -503,4 +503,29 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+roster_bench: issue 9's two timings of a running federation changing its
+roster, on `watchfloor node` child processes over real mutual TLS on
+127.0.0.1, real SQLite, the DEFAULT gossip intervals (anti-entropy 2 s,
+graft 150 ms, eager fanout 3). The federation and its files come from the
+tests' TestFederation (multi-process mode); versions are drafted and
+signed with the CLI (`roster draft --from`, `roster sign`) as operators do.
+
+Usage: roster_bench [--nodes=5,10] [--rounds=6] [--alerts=100000]
+                    [--catchup_nodes=3] [--publishers=12] [--poll_ms=10]
+                    [--skip_adoption] [--skip_catchup]
+       roster_bench --smoke   (3 nodes, 2 rounds, 300 alerts: a check that
+                               everything works, ~10 s)
+The `watchfloor` binary is found as the tests find it (WATCHFLOOR_BIN, else
+the build tree's node/cli/watchfloor); node logs and data live in a temp
+dir under $TEST_TMPDIR or /tmp, removed at exit.
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage,
+                                {"alerts", "catchup_nodes", "nodes", "poll_ms", "publishers",
+                                 "rounds", "skip_adoption", "skip_catchup", "smoke"});
+  return watchfloor::bench::Main(argc, argv);
+}

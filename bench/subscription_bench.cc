@@ -1137,4 +1137,22 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace watchfloor::bench
 
-int main(int argc, char** argv) { return watchfloor::bench::Main(argc, argv); }
+namespace {
+constexpr char kUsage[] = R"(
+subscription_bench: filtered live subscriptions on a real node, in one run.
+
+Usage: subscription_bench [--binary=build/node/cli/watchfloor]
+         [--subscribers=1000] [--per_connection=10] [--rate=1000]
+         [--seconds=10] [--baseline_seconds=5] [--stall_alerts=50000]
+         [--index_subscriptions=10000] [--seed=20240501] [--dir=/tmp]
+       subscription_bench --smoke   (a < 5 s check that everything works)
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  watchfloor::bench::CheckFlags(argc, argv, kUsage,
+                                {"baseline_seconds", "binary", "dir", "index_subscriptions",
+                                 "per_connection", "rate", "seconds", "seed", "smoke",
+                                 "stall_alerts", "subscribers"});
+  return watchfloor::bench::Main(argc, argv);
+}
