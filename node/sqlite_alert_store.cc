@@ -185,6 +185,12 @@ SqliteAlertStore::SqliteAlertStore(std::string path) : path_(std::move(path)) {}
 
 SqliteAlertStore::~SqliteAlertStore() {
   {
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  if (checkpointer_ != nullptr) sqlite3_close_v2(checkpointer_);
+  {
     absl::MutexLock lock(&pool_mu_);
     for (sqlite3* db : all_readers_) sqlite3_close_v2(db);
     if (writer_ != nullptr) sqlite3_close_v2(writer_);
@@ -262,8 +268,7 @@ absl::Status SqliteAlertStore::Init(const std::string& origin) {
   // acknowledged alert survives kill -9 and power loss.
   WF_RETURN_IF_ERROR(Exec(writer_,
                           "PRAGMA synchronous=FULL;"
-                          "PRAGMA cache_size=-2048;"
-                          "PRAGMA wal_autocheckpoint=4000;",
+                          "PRAGMA cache_size=-2048;",
                           "configuring", path_));
   {
     Stmt s(writer_, "PRAGMA quick_check");
@@ -309,7 +314,60 @@ absl::Status SqliteAlertStore::Init(const std::string& origin) {
       if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "writing meta", path_);
     }
   }
+  // Checkpoints: replaces SQLite's autocheckpoint (also a WAL hook), which
+  // ran them inside a commit on the appending thread (docs/PERFORMANCE.md).
+  rc = sqlite3_open_v2(path_.c_str(), &checkpointer_,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(checkpointer_, rc, "opening the checkpointer", path_);
+  WF_RETURN_IF_ERROR(Exec(checkpointer_, "PRAGMA synchronous=FULL;", "configuring", path_));
+  sqlite3_wal_hook(writer_, &SqliteAlertStore::OnWalCommit, this);
+  checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
   return absl::OkStatus();
+}
+
+int SqliteAlertStore::OnWalCommit(void* arg, sqlite3* db, const char* schema, int frames) {
+  auto* self = static_cast<SqliteAlertStore*>(arg);
+  if (frames >= kWriterCheckpointFrames) {
+    // PASSIVE: copies what the background checkpoint has not, never waits
+    // for readers, and is busy (skipped until the next commit) while the
+    // background one runs.
+    const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                             nullptr);
+    absl::MutexLock lock(&self->checkpoint_mu_);
+    ++(rc == SQLITE_OK ? self->checkpoint_stats_.on_writer : self->checkpoint_stats_.busy);
+  } else if (frames / kBackgroundCheckpointFrames > self->wal_bucket_) {
+    // Once per kBackgroundCheckpointFrames more frames, not per commit:
+    // each checkpoint syncs the WAL and the database file, and the disk is
+    // shared with the commits' own fsyncs.
+    absl::MutexLock lock(&self->checkpoint_mu_);
+    self->checkpoint_wanted_ = true;
+  }
+  self->wal_bucket_ = frames / kBackgroundCheckpointFrames;  // 0 after a WAL restart
+  // Whatever happened, the commit stands: an error here would be reported
+  // as the statement's although its transaction committed.
+  return SQLITE_OK;
+}
+
+void SqliteAlertStore::CheckpointLoop() {
+  absl::MutexLock lock(&checkpoint_mu_);
+  while (true) {
+    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) {
+      return checkpoint_wanted_ || checkpoint_stop_;
+    };
+    checkpoint_mu_.Await(absl::Condition(&woken));
+    if (checkpoint_stop_) return;
+    checkpoint_wanted_ = false;
+    checkpoint_mu_.Unlock();
+    const int rc = sqlite3_wal_checkpoint_v2(checkpointer_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                             nullptr, nullptr);
+    checkpoint_mu_.Lock();
+    ++(rc == SQLITE_OK ? checkpoint_stats_.background : checkpoint_stats_.busy);
+  }
+}
+
+SqliteAlertStore::CheckpointStats SqliteAlertStore::checkpoint_stats() const {
+  absl::MutexLock lock(&checkpoint_mu_);
+  return checkpoint_stats_;
 }
 
 absl::StatusOr<sqlite3*> SqliteAlertStore::BorrowReader() {

@@ -2,8 +2,10 @@
 #ifndef WATCHFLOOR_NODE_SQLITE_ALERT_STORE_H_
 #define WATCHFLOOR_NODE_SQLITE_ALERT_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -62,6 +64,23 @@ class SqliteAlertStore final : public AlertStore {
 
   const std::string& path() const { return path_; }
 
+  // WAL checkpoints so far. The copy of WAL frames into the database file
+  // and its fsync run on a background thread (own connection) once the WAL
+  // holds kBackgroundCheckpointFrames, off the thread that appends, so an
+  // append never waits for them; at kWriterCheckpointFrames the appending
+  // thread checkpoints too (PASSIVE, right after a commit), which then has
+  // little left to copy and lets the WAL restart from its beginning (a
+  // background checkpoint alone rarely completes between two commits under
+  // a steady stream). `busy`: a checkpoint found another one running.
+  struct CheckpointStats {
+    uint64_t background = 0;
+    uint64_t on_writer = 0;
+    uint64_t busy = 0;
+  };
+  CheckpointStats checkpoint_stats() const;
+  static constexpr int kBackgroundCheckpointFrames = 1000;
+  static constexpr int kWriterCheckpointFrames = 4000;
+
  private:
   // A read-only connection borrowed from the pool; returned on destruction.
   class Reader;
@@ -70,10 +89,20 @@ class SqliteAlertStore final : public AlertStore {
   absl::Status Init(const std::string& origin);
   absl::StatusOr<sqlite3*> BorrowReader();
   void ReturnReader(sqlite3* db);
+  // sqlite3_wal_hook on the writer connection: after each commit.
+  static int OnWalCommit(void* self, sqlite3* db, const char* schema, int frames);
+  void CheckpointLoop();
 
   const std::string path_;
   int lock_fd_ = -1;  // holds the exclusive flock on <data_dir>/LOCK
   sqlite3* writer_ = nullptr;  // used only by the Append caller thread
+  sqlite3* checkpointer_ = nullptr;  // used only by checkpoint_thread_
+  int wal_bucket_ = 0;  // WAL frames / kBackgroundCheckpointFrames; writer thread only
+  std::thread checkpoint_thread_;
+  mutable absl::Mutex checkpoint_mu_;
+  bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  bool checkpoint_stop_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  CheckpointStats checkpoint_stats_ ABSL_GUARDED_BY(checkpoint_mu_);
 
   absl::Mutex pool_mu_;
   std::vector<sqlite3*> idle_readers_ ABSL_GUARDED_BY(pool_mu_);

@@ -382,10 +382,39 @@ TEST_F(StoreTest, WriterUsesWalAndSynchronousFull) {
   sqlite3_cancel_auto_extension(reinterpret_cast<void (*)()>(&CaptureConnection));
   g_opened = nullptr;
   ASSERT_TRUE(s.ok()) << s.status();
-  // Open makes exactly one connection, the writer; readers come later.
-  ASSERT_EQ(opened.size(), 1u);
+  // Open makes exactly two connections, the writer and the checkpointer
+  // (which syncs what it copies as FULL too); readers come later.
+  ASSERT_EQ(opened.size(), 2u);
   EXPECT_EQ(PragmaText(opened[0], "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(PragmaText(opened[0], "PRAGMA synchronous"), "2");  // FULL
+  EXPECT_EQ(PragmaText(opened[1], "PRAGMA synchronous"), "2");
+}
+
+// Under a steady stream of single-alert commits the WAL is checkpointed in
+// the background (the appending thread never copies the bulk of it) and
+// still restarts from its beginning, so it stays bounded; every alert is
+// there after a reopen.
+TEST_F(StoreTest, TheWalIsCheckpointedInTheBackgroundAndStaysBounded) {
+  constexpr int kAlerts = 1500;  // ~5 WAL frames each: several thousand frames
+  std::vector<NewAlert> feed = MakeFeed(key_, kOrigin, 1, kAlerts);
+  int64_t max_wal = 0;
+  const std::string wal = DbPath() + "-wal";
+  for (const NewAlert& a : feed) {
+    AppendOk({a});
+    struct stat st;
+    if (stat(wal.c_str(), &st) == 0) max_wal = std::max<int64_t>(max_wal, st.st_size);
+  }
+  SqliteAlertStore::CheckpointStats stats = store_->checkpoint_stats();
+  EXPECT_GT(stats.background, 0u);
+  // Bounded: about kWriterCheckpointFrames pages of 4 KiB, plus a commit.
+  EXPECT_LT(max_wal, int64_t{SqliteAlertStore::kWriterCheckpointFrames + 200} * 4120)
+      << "checkpoints: " << stats.background << " background, " << stats.on_writer
+      << " on the writer, " << stats.busy << " busy";
+  Reopen();
+  EXPECT_EQ(LastCursor(), static_cast<uint64_t>(kAlerts));
+  absl::StatusOr<std::optional<StoredAlert>> last = store_->Get(feed.back().id);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_TRUE(last->has_value());
 }
 
 TEST_F(StoreTest, FileIsMarkedWalForOtherReaders) {
