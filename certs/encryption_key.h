@@ -16,6 +16,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+// OpenSSL's EVP_PKEY, declared so the header need not include OpenSSL.
+struct evp_pkey_st;
+
 namespace watchfloor::certs {
 
 inline constexpr size_t kX25519KeySize = 32;
@@ -103,8 +106,14 @@ class EncryptionKey {
 
  private:
   EncryptionKey(const std::array<unsigned char, kX25519KeySize>& sk,
-                EncryptionPublicKey pk);
+                evp_pkey_st* pkey, EncryptionPublicKey pk);
+  void Clear();
+
   std::array<unsigned char, kX25519KeySize> sk_;
+  // The same key as an OpenSSL handle, owned, made once so that each
+  // DiffieHellman() costs one scalar multiplication (creating the handle
+  // computes the public key). OpenSSL wipes it when freed.
+  evp_pkey_st* pkey_;
   EncryptionPublicKey public_key_;
 };
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace watchfloor::certs {
 namespace {
@@ -134,6 +135,17 @@ absl::Status WriteNewFile(const std::string& path, absl::string_view data,
     return status;
   }
   return SyncParentDir(path);
+}
+
+std::string LooseKeyModeMessage(const std::string& path, mode_t mode) {
+  const mode_t loose = mode & 077;
+  const char* access = (loose & 044)   ? "readable"
+                       : (loose & 022) ? "writable"
+                                       : "accessible";
+  const char* who = (loose & 007) ? "others" : "group members";
+  return absl::StrFormat(
+      "key file %s is %s by %s (mode %04o); run chmod 600 %s", path, access,
+      who, mode & 07777, path);
 }
 
 }  // namespace watchfloor::certs

@@ -37,6 +37,11 @@ absl::StatusOr<FileContents> ReadSmallFile(const std::string& path,
 absl::Status WriteNewFile(const std::string& path, absl::string_view data,
                           mode_t mode);
 
+// The PERMISSION_DENIED message for a private key file whose mode has
+// group/other bits: "key file <path> is readable by others (mode 0644); run
+// chmod 600 <path>".
+std::string LooseKeyModeMessage(const std::string& path, mode_t mode);
+
 }  // namespace watchfloor::certs
 
 #endif  // WATCHFLOOR_CERTS_FILE_IO_H_

@@ -119,18 +119,6 @@ absl::StatusOr<std::string> EncodePrivatePem(const unsigned char* seed) {
   return BioContents(bio.get());
 }
 
-// The PERMISSION_DENIED message for a key file with group/other bits.
-std::string LooseModeMessage(const std::string& path, mode_t mode) {
-  const mode_t loose = mode & 077;
-  const char* access = (loose & 044)   ? "readable"
-                       : (loose & 022) ? "writable"
-                                       : "accessible";
-  const char* who = (loose & 007) ? "others" : "group members";
-  return absl::StrFormat(
-      "key file %s is %s by %s (mode %04o); run chmod 600 %s", path, access,
-      who, mode & 07777, path);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- PublicKey
@@ -299,7 +287,7 @@ absl::StatusOr<SigningKey> SigningKey::LoadPemFile(const std::string& path) {
                     "; run `watchfloor keygen` to create a node key"));
   if ((file.mode & 077) != 0) {
     OPENSSL_cleanse(file.data.data(), file.data.size());
-    return absl::PermissionDeniedError(LooseModeMessage(path, file.mode));
+    return absl::PermissionDeniedError(LooseKeyModeMessage(path, file.mode));
   }
   absl::StatusOr<SigningKey> key = FromPem(file.data);
   OPENSSL_cleanse(file.data.data(), file.data.size());
