@@ -10,7 +10,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "certs/ids.h"
 #include "certs/keys.h"
 #include "gmock/gmock.h"
@@ -102,9 +104,17 @@ TEST(EncryptionKeyTest, PemRoundTripAndKeyId) {
   absl::StatusOr<EncryptionPublicKey> pub = EncryptionPublicKey::FromPem(pub_pem);
   ASSERT_TRUE(pub.ok()) << pub.status();
   EXPECT_EQ(*pub, key.public_key());
-  // SPKI DER of X25519 (RFC 8410): 302a300506032b656e032100 || key.
+  // SPKI DER of X25519 (RFC 8410): 302a300506032b656e032100 || key, and
+  // exactly the DER inside OpenSSL's PEM.
   EXPECT_EQ(HexEncode(key.public_key().SpkiDer()),
             absl::StrCat("302a300506032b656e032100", kAlicePublic));
+  std::string body;
+  for (absl::string_view line : absl::StrSplit(pub_pem, '\n')) {
+    if (!line.empty() && line[0] != '-') absl::StrAppend(&body, line);
+  }
+  std::string der;
+  ASSERT_TRUE(absl::Base64Unescape(body, &der));
+  EXPECT_EQ(HexEncode(der), HexEncode(key.public_key().SpkiDer()));
   EXPECT_EQ(key.public_key().KeyId(), HexEncode(Sha256(key.public_key().SpkiDer())));
 }
 
