@@ -62,7 +62,7 @@ std::string HpkeSuiteId(Aead aead) {
 }
 
 // OpenSSL fetches are slow (a provider lookup, also for the digest named in
-// the KDF's parameters: about 8 us per HKDF call here). So each thread keeps
+// the KDF's parameters: about 3 us per HKDF call here). So each thread keeps
 // one HKDF-SHA256 context whose digest is set once; every call then sets all
 // of mode, key, salt and info (see RunHkdf). OpenSSL 3.0 cannot duplicate an
 // HKDF context (no dupctx before 3.1), hence per thread. Null on failure.

@@ -264,6 +264,26 @@ TEST(SealTest, SealRefusesBadInputs) {
             absl::InvalidArgumentError("content key must be 32 bytes, got 31"));
 }
 
+// docs/PROTOCOL.md prints the vector: its hex must be the data's.
+TEST(SealVectorTest, ProtocolDocPrintsThisVector) {
+  const WorkedVector v = LoadVector();
+  std::ifstream in(WF_SOURCE_DIR "/docs/PROTOCOL.md");
+  ASSERT_TRUE(in.good());
+  std::string hex_lines;  // the indented hex blocks, joined
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("    ", 0) == 0 &&
+        line.find_first_not_of("0123456789abcdef ") == std::string::npos) {
+      hex_lines += line.substr(4);
+    }
+  }
+  for (const std::string* bytes :
+       {&v.outer, &v.inner, &v.context, &v.content_key, &v.nonce}) {
+    EXPECT_NE(hex_lines.find(HexEncode(*bytes)), std::string::npos)
+        << HexEncode(*bytes);
+  }
+}
+
 // ------------------------------------------------------------ the cases
 
 absl::StatusCode CodeNamed(const std::string& name) {
