@@ -192,7 +192,10 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> seal_us(counts.size()), open_us(counts.size()),
       seal_ratio(counts.size()), open_ratio(counts.size());
   sign();  // warm-up: OpenSSL's first fetches, per-thread contexts
-  for (const Fixture& f : fixtures) Seal(f), Open(f);
+  for (const Fixture& f : fixtures) {
+    Seal(f);
+    Open(f);
+  }
   for (int r = 0; r < reps; ++r) {
     const double s = CpuUsPerCall(iters, sign);
     const double v = CpuUsPerCall(iters, verify);

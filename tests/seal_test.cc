@@ -284,6 +284,21 @@ TEST(SealVectorTest, ProtocolDocPrintsThisVector) {
   }
 }
 
+// A clear alert passes the shape check (it is not sealed), but there is
+// nothing to open.
+TEST(SealTest, OpeningAClearAlertIsInvalidArgument) {
+  Alert clear;
+  clear.set_origin("nic.cz/prg1");
+  clear.set_sequence(1);
+  clear.set_tlp(watchfloor::v1::TLP_AMBER);
+  clear.set_title("in clear");
+  EXPECT_EQ(ValidateSealedShape(clear), absl::OkStatus());
+  EXPECT_EQ(OpenSealedAlert(clear, "cesnet.cz/prg2",
+                            [](uint64_t) -> const EncryptionKey* { return nullptr; })
+                .status(),
+            absl::InvalidArgumentError("alert is not sealed (tlp TLP_AMBER)"));
+}
+
 // ------------------------------------------------------------ the cases
 
 absl::StatusCode CodeNamed(const std::string& name) {
@@ -357,7 +372,9 @@ TEST(SealCasesTest, EveryCaseGivesItsExactStatus) {
       absl::StatusOr<Alert> full =
           OpenAsCase(v, outer, One(f, "node"), One(f, "keys"));
       got = full.status();
-      if (full.ok()) EXPECT_EQ(full->title(), v.full.title());
+      if (full.ok()) {
+        EXPECT_EQ(full->title(), v.full.title());
+      }
       ++opens;
       // Whatever OpenSealedAlert says, a relay's shape check passes for
       // every open case: these tamperings are only visible with a key.
