@@ -224,6 +224,30 @@ absl::StatusOr<std::string> ContentKeyFor(const Alert& outer,
       "opened here"));
 }
 
+// Appends one HPKE-wrapped copy of the content key per recipient to
+// `sealed`, in (node, key_epoch) order.
+absl::Status WrapContentKey(const std::vector<SealRecipient>& recipients,
+                            const std::vector<size_t>& order,
+                            const SealSecrets& secrets,
+                            absl::string_view context,
+                            watchfloor::v1::Sealed* sealed) {
+  for (size_t i : order) {
+    const SealRecipient& r = recipients[i];
+    const EncryptionKey* ephemeral =
+        secrets.ephemeral.empty() ? nullptr : secrets.ephemeral[i];
+    WF_ASSIGN_OR_RETURN(
+        hpke::Sealed wrapped,
+        hpke::SealBase(r.key, WrapInfo(context, r.node, r.key_epoch), "",
+                       secrets.content_key, kAead, ephemeral));
+    auto* key = sealed->add_keys();
+    key->set_node(r.node);
+    key->set_key_epoch(r.key_epoch);
+    key->set_enc(std::move(wrapped.enc));
+    key->set_wrapped_key(std::move(wrapped.ciphertext));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsSealedTlp(watchfloor::v1::Tlp tlp) {
@@ -287,20 +311,8 @@ absl::StatusOr<Alert> SealAlert(const Alert& full,
   WF_ASSIGN_OR_RETURN(*sealed->mutable_ciphertext(),
                       hpke::AeadSeal(kAead, secrets.content_key,
                                      secrets.nonce, context, inner));
-  for (size_t i : order) {
-    const SealRecipient& r = recipients[i];
-    const EncryptionKey* ephemeral =
-        secrets.ephemeral.empty() ? nullptr : secrets.ephemeral[i];
-    WF_ASSIGN_OR_RETURN(
-        hpke::Sealed wrapped,
-        hpke::SealBase(r.key, WrapInfo(context, r.node, r.key_epoch), "",
-                       secrets.content_key, kAead, ephemeral));
-    auto* key = sealed->add_keys();
-    key->set_node(r.node);
-    key->set_key_epoch(r.key_epoch);
-    key->set_enc(std::move(wrapped.enc));
-    key->set_wrapped_key(std::move(wrapped.ciphertext));
-  }
+  WF_RETURN_IF_ERROR(
+      WrapContentKey(recipients, order, secrets, context, sealed));
   // Names, sizes and coverage of every member, checked as a relay will.
   WF_RETURN_IF_ERROR(ValidateSealedShape(outer));
   return outer;
