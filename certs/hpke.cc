@@ -65,7 +65,9 @@ std::string HpkeSuiteId(Aead aead) {
 // the KDF's parameters: about 3 us per HKDF call here). So each thread keeps
 // one HKDF-SHA256 context whose digest is set once; every call then sets all
 // of mode, key, salt and info (see RunHkdf). OpenSSL 3.0 cannot duplicate an
-// HKDF context (no dupctx before 3.1), hence per thread. Null on failure.
+// HKDF context (no dupctx before 3.1), hence per thread. The last call's
+// key stays in the context until the next call or the thread's exit (freed
+// with OPENSSL_clear_free). Null on failure.
 EVP_KDF_CTX* ThreadHkdfSha256() {
   thread_local const KdfCtxPtr ctx = [] {
     EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
@@ -436,6 +438,13 @@ absl::StatusOr<std::string> Context::Export(absl::string_view exporter_context,
   if (length > 255 * kHashSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "HPKE export length ", length, " exceeds ", 255 * kHashSize));
+  }
+  // OpenSSL 3.0's HKDF holds at most 1024 bytes of info; the labeled info
+  // adds 22 to the exporter context.
+  if (exporter_context.size() > kMaxExporterContext) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HPKE exporter context is ", exporter_context.size(),
+                     " bytes; the limit is ", kMaxExporterContext));
   }
   return LabeledExpand(HpkeSuiteId(aead_), exporter_secret_, "sec",
                        exporter_context, length);

@@ -35,6 +35,8 @@ inline constexpr uint16_t kKdfHkdfSha256 = 0x0001;
 inline constexpr size_t kEncSize = 32;    // Nenc: the ephemeral public key
 inline constexpr size_t kNonceSize = 12;  // Nn for both AEADs
 inline constexpr size_t kTagSize = 16;    // Nt for both AEADs
+// Longest Export() context (OpenSSL 3.0's HKDF info buffer is 1024 bytes).
+inline constexpr size_t kMaxExporterContext = 1000;
 
 // The AEADs; the values are the RFC 9180 aead_id.
 enum class Aead : uint16_t {
@@ -113,7 +115,8 @@ class Context {
   // ComputeNonce(seq) = base_nonce XOR I2OSP(seq, Nn).
   std::string NonceAt(uint64_t seq) const;
   // Secret export (RFC 9180 5.3): LabeledExpand(exporter_secret, "sec",
-  // exporter_context, length). INVALID_ARGUMENT if length > 255 * 32.
+  // exporter_context, length). INVALID_ARGUMENT if length > 255 * 32 or
+  // the context is longer than kMaxExporterContext.
   absl::StatusOr<std::string> Export(absl::string_view exporter_context,
                                      size_t length) const;
 

@@ -319,6 +319,10 @@ TEST_F(HpkeRejectTest, ExportLengthIsBounded) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->Export("", 255 * 32 + 1).status(),
             absl::InvalidArgumentError("HPKE export length 8161 exceeds 8160"));
+  EXPECT_EQ(c->Export(std::string(1001, 'c'), 32).status(),
+            absl::InvalidArgumentError(
+                "HPKE exporter context is 1001 bytes; the limit is 1000"));
+  EXPECT_TRUE(c->Export(std::string(1000, 'c'), 32).ok());
 }
 
 }  // namespace
