@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <set>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -9,6 +10,8 @@
 #include "absl/strings/str_split.h"
 #include "certs/ids.h"
 #include "certs/proto_check.h"
+#include "certs/roster.h"
+#include "certs/seal.h"
 #include "certs/status_macros.h"
 
 namespace watchfloor::node {
@@ -76,6 +79,75 @@ absl::Status ValidateTimestamp(absl::string_view field,
   return absl::OkStatus();
 }
 
+// The recipients rules shared by drafts, opened and sealed alerts: a list
+// of 1..kMaxRecipients valid member names, each once, for a sealed TLP;
+// none otherwise. Sorting is the node's job (it adds its own member), so a
+// draft may give them in any order; ValidateSigned checks the order.
+absl::Status ValidateRecipients(const Alert& a) {
+  if (!IsSealedTlp(a.tlp())) {
+    if (a.recipients_size() != 0) {
+      return absl::InvalidArgumentError(
+          "recipients are only for TLP AMBER+STRICT and RED alerts, which are "
+          "sealed to them; leave them out, or raise the tlp");
+    }
+    return absl::OkStatus();
+  }
+  if (a.recipients_size() == 0) {
+    return absl::InvalidArgumentError(
+        "a TLP AMBER+STRICT or RED alert needs recipients: name the members "
+        "it is for (watchfloor publish --to member1,member2)");
+  }
+  if (a.recipients_size() > kMaxRecipients) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "recipients has ", a.recipients_size(), " entries; the limit is ",
+        kMaxRecipients));
+  }
+  std::set<absl::string_view> seen;
+  for (const std::string& r : a.recipients()) {
+    absl::Status st = certs::ValidateMemberName(r);
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("recipient: ", st.message()));
+    }
+    if (!seen.insert(r).second) {
+      return Invalid("recipient", r, "is listed twice; name each member once");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Origin, size, feed position and issue time: what the origin's node fills,
+// in clear on every alert, sealed or not.
+absl::Status ValidateHeader(const Alert& alert) {
+  WF_RETURN_IF_ERROR(ValidateOrigin(alert.origin()));
+  // The same limit as for a draft, counted with the feed fields: a node that
+  // signed a bigger alert would break its feed at every peer, whose Ingest
+  // refuses payloads over kMaxAlertBytes.
+  size_t size = alert.ByteSizeLong();
+  if (size > kMaxAlertBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "alert is ", size, " bytes; the limit is ", kMaxAlertBytes,
+        alert.has_sealed() ? " sealed (shorten the description, split the lists or name "
+                             "fewer recipients)"
+                           : " (shorten the description or split the lists)"));
+  }
+  if (alert.sequence() == 0) {
+    return absl::InvalidArgumentError("sequence is 0; feeds start at 1");
+  }
+  if (alert.sequence() == 1 && !alert.previous().empty()) {
+    return Invalid("previous", alert.previous(),
+                   "must be empty for sequence 1");
+  }
+  if (alert.sequence() > 1 && !certs::IsHexId(alert.previous())) {
+    return Invalid("previous", alert.previous(),
+                   "must be the 64-char hex id of sequence-1");
+  }
+  if (!alert.has_issued_at()) {
+    return absl::InvalidArgumentError("issued_at is not set");
+  }
+  return ValidateTimestamp("issued_at", alert.issued_at());
+}
+
 absl::Status ValidateContent(const Alert& a) {
   if (a.severity() < watchfloor::v1::SEVERITY_INFO ||
       a.severity() > watchfloor::v1::SEVERITY_CRITICAL) {
@@ -86,12 +158,11 @@ absl::Status ValidateContent(const Alert& a) {
     return Invalid("tlp", absl::StrCat(static_cast<int>(a.tlp())),
                    "must be one of clear, green, amber, amber+strict, red");
   }
-  if (a.tlp() == watchfloor::v1::TLP_AMBER_STRICT ||
-      a.tlp() == watchfloor::v1::TLP_RED) {
-    return absl::UnimplementedError(
-        "tlp AMBER+STRICT and RED alerts must be sealed to their recipients, "
-        "and this node does not seal yet; publish at AMBER or lower, or share "
-        "out of band");
+  WF_RETURN_IF_ERROR(ValidateRecipients(a));
+  if (a.has_sealed()) {
+    return absl::InvalidArgumentError(
+        "sealed is set on an alert with its content in clear; an alert is "
+        "either sealed (only the header in clear) or not");
   }
   WF_RETURN_IF_ERROR(ValidateCategory(a.category()));
   if (a.title().empty()) {
@@ -355,34 +426,37 @@ absl::Status ValidateDraft(const Alert& draft) {
 }
 
 absl::Status ValidateSigned(const Alert& alert) {
+  if (IsSealedTlp(alert.tlp()) || alert.has_sealed()) {
+    WF_RETURN_IF_ERROR(RefuseUnknownFields(
+        alert, "alert",
+        "this node stores and forwards only alerts whose every field it can validate"));
+    WF_RETURN_IF_ERROR(ValidateHeader(alert));
+    if (!IsSealedTlp(alert.tlp())) {
+      return Invalid("tlp", absl::StrCat(static_cast<int>(alert.tlp())),
+                     "a sealed alert must be TLP AMBER+STRICT or RED");
+    }
+    if (!alert.has_sealed()) {
+      return absl::InvalidArgumentError(
+          "a TLP AMBER+STRICT or RED alert must be sealed to its recipients; "
+          "this one carries its content in clear");
+    }
+    WF_RETURN_IF_ERROR(ValidateRecipients(alert));
+    for (int i = 1; i < alert.recipients_size(); ++i) {
+      if (alert.recipients(i - 1) >= alert.recipients(i)) {
+        return Invalid("recipients", alert.recipients(i),
+                       "must be sorted, each member once");
+      }
+    }
+    return certs::ValidateSealedShape(alert);
+  }
+  return ValidateOpened(alert);
+}
+
+absl::Status ValidateOpened(const Alert& alert) {
   WF_RETURN_IF_ERROR(RefuseUnknownFields(
       alert, "alert",
       "this node stores and forwards only alerts whose every field it can validate"));
-  WF_RETURN_IF_ERROR(ValidateOrigin(alert.origin()));
-  // The same limit as for a draft, counted with the feed fields: a node that
-  // signed a bigger alert would break its feed at every peer, whose Ingest
-  // refuses payloads over kMaxAlertBytes.
-  size_t size = alert.ByteSizeLong();
-  if (size > kMaxAlertBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "alert is ", size, " bytes; the limit is ", kMaxAlertBytes,
-        " (shorten the description or split the lists)"));
-  }
-  if (alert.sequence() == 0) {
-    return absl::InvalidArgumentError("sequence is 0; feeds start at 1");
-  }
-  if (alert.sequence() == 1 && !alert.previous().empty()) {
-    return Invalid("previous", alert.previous(),
-                   "must be empty for sequence 1");
-  }
-  if (alert.sequence() > 1 && !certs::IsHexId(alert.previous())) {
-    return Invalid("previous", alert.previous(),
-                   "must be the 64-char hex id of sequence-1");
-  }
-  if (!alert.has_issued_at()) {
-    return absl::InvalidArgumentError("issued_at is not set");
-  }
-  WF_RETURN_IF_ERROR(ValidateTimestamp("issued_at", alert.issued_at()));
+  WF_RETURN_IF_ERROR(ValidateHeader(alert));
   if (alert.has_expires_at() &&
       (alert.expires_at().seconds() < alert.issued_at().seconds() ||
        (alert.expires_at().seconds() == alert.issued_at().seconds() &&

@@ -1,7 +1,7 @@
 // Validation of alert content. Pure functions: no I/O, no clocks.
 //
-// Every failure is INVALID_ARGUMENT (UNIMPLEMENTED for sealed TLP) with a
-// message that names the field, the offending value and the rule.
+// Every failure is INVALID_ARGUMENT with a message that names the field, the
+// offending value and the rule.
 #ifndef WATCHFLOOR_NODE_ALERT_VALIDATOR_H_
 #define WATCHFLOOR_NODE_ALERT_VALIDATOR_H_
 
@@ -18,6 +18,14 @@ namespace watchfloor::node {
 
 // The largest serialized Alert a node signs or accepts.
 inline constexpr size_t kMaxAlertBytes = 64 * 1024;
+// The most members one sealed alert may name as recipients.
+inline constexpr int kMaxRecipients = 64;
+
+// TLP AMBER+STRICT and RED: the labels whose content is sealed to named
+// recipients (alert.proto Sealed).
+inline bool IsSealedTlp(watchfloor::v1::Tlp tlp) {
+  return tlp == watchfloor::v1::TLP_AMBER_STRICT || tlp == watchfloor::v1::TLP_RED;
+}
 
 // "member/node": two names of 1..63 chars of [a-z0-9-] (dots allowed in the
 // member, e.g. "nic.cz"), no leading/trailing '-' or '.'.
@@ -53,13 +61,27 @@ bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b);
 // signed, stored and forwarded as bytes nobody validated.
 
 // Validates a publisher's draft: origin, sequence, previous and issued_at must
-// be unset (the node fills them); everything else as for a signed alert.
+// be unset (the node fills them); everything else as for a signed alert. A
+// TLP AMBER+STRICT or RED draft carries its content in clear (the node seals
+// it) and names 1..kMaxRecipients distinct members in recipients, in any
+// order; any other TLP names none. `sealed` must be unset.
 absl::Status ValidateDraft(const watchfloor::v1::Alert& draft);
 
-// Validates a complete, signed alert as received through Ingest: origin,
-// sequence >= 1, previous empty iff sequence == 1 (else a hex id), issued_at
-// set, and the content rules of ValidateDraft.
+// Validates a complete, signed alert as received through Ingest and as
+// stored: origin, sequence >= 1, previous empty iff sequence == 1 (else a
+// hex id), issued_at set, then
+//  - TLP CLEAR/GREEN/AMBER: the content rules of ValidateDraft, no
+//    recipients, no sealed;
+//  - TLP AMBER+STRICT/RED: sealed, with recipients sorted and each once, and
+//    the shape rules of certs::ValidateSealedShape (nothing but the header
+//    in clear). The ciphertext is never opened here: relaying nodes cannot.
 absl::Status ValidateSigned(const watchfloor::v1::Alert& alert);
+
+// Validates an alert with its content in clear and its header filled: a
+// clear-TLP alert as ValidateSigned, or a sealed-TLP alert before sealing
+// (the origin node) or after opening (a recipient node): header rules plus
+// the content rules, recipients in any order, no `sealed`.
+absl::Status ValidateOpened(const watchfloor::v1::Alert& alert);
 
 }  // namespace watchfloor::node
 
