@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 #include "certs/dsse.h"
+#include "certs/encryption_key.h"
 #include "certs/proto_check.h"
 #include "certs/roster_rules.h"
 #include "certs/status_macros.h"
@@ -208,7 +209,7 @@ absl::Status ValidateRoster(const watchfloor::v1::Roster& roster) {
                      roster.members_size(), " (the number of members)"));
   }
   WF_RETURN_IF_ERROR(ValidateExpiry(roster));
-  std::set<std::string> names, origins, member_keys, node_keys, ca_keys;
+  std::set<std::string> names, origins, member_keys, node_keys, ca_keys, encryption_keys;
   std::map<std::string, std::string> endpoints;  // endpoint -> origin
   for (int m = 0; m < roster.members_size(); ++m) {
     const RosterMember& member = roster.members(m);
@@ -265,6 +266,21 @@ absl::Status ValidateRoster(const watchfloor::v1::Roster& roster) {
             " is another node's key too; each node needs its own"));
       }
       WF_RETURN_IF_ERROR(ValidateNodeKeyHistory(node, nwhere, &node_keys));
+      if (!node.encryption_key_pem().empty()) {
+        WF_RETURN_IF_ERROR(At(nwhere, "encryption_key_pem",
+                              CheckOnePemBlock(node.encryption_key_pem(), "PUBLIC KEY")));
+        absl::StatusOr<EncryptionPublicKey> ekey =
+            EncryptionPublicKey::FromPem(node.encryption_key_pem());
+        if (!ekey.ok()) return At(nwhere, "encryption_key_pem", ekey.status());
+        // Two nodes with one encryption key could each open what is
+        // sealed to the other.
+        if (!encryption_keys.insert(ekey->KeyId()).second) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              nwhere, ": encryption_key_pem: keyid ", ShortKeyId(ekey->KeyId()),
+              " is another node's encryption key too; each node needs its own "
+              "(watchfloor keygen writes one)"));
+        }
+      }
       if (node.endpoints_size() == 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             nwhere, ": endpoints: none; give at least one host:port"));

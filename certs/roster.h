@@ -68,6 +68,8 @@ absl::Status ValidateOrigin(absl::string_view origin);
 //    keys sign rosters only); at least one endpoint, each "host:port" or
 //    "[v6addr]:port" with port 1..65535, each listed once in the whole
 //    roster (one address reaches one node);
+//  - encryption_key_pem, when set, an X25519 public key (not Ed25519),
+//    distinct across all nodes;
 //  - every *_pem field is exactly one PEM block of its kind; one holding a
 //    PRIVATE KEY is refused with a message that says so.
 // INVALID_ARGUMENT naming the member or node and the field, e.g.

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "certs/seal.h"
 #include "watchfloor/v1/alert.pb.h"
 
 namespace watchfloor::node {
@@ -19,13 +20,11 @@ namespace watchfloor::node {
 // The largest serialized Alert a node signs or accepts.
 inline constexpr size_t kMaxAlertBytes = 64 * 1024;
 // The most members one sealed alert may name as recipients.
-inline constexpr int kMaxRecipients = 64;
+inline constexpr int kMaxRecipients = certs::kMaxSealedRecipients;
 
 // TLP AMBER+STRICT and RED: the labels whose content is sealed to named
 // recipients (alert.proto Sealed).
-inline bool IsSealedTlp(watchfloor::v1::Tlp tlp) {
-  return tlp == watchfloor::v1::TLP_AMBER_STRICT || tlp == watchfloor::v1::TLP_RED;
-}
+using certs::IsSealedTlp;
 
 // "member/node": two names of 1..63 chars of [a-z0-9-] (dots allowed in the
 // member, e.g. "nic.cz"), no leading/trailing '-' or '.'.

@@ -135,6 +135,14 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
           c.signing_key_file(), "); give the new key's file"));
     }
   }
+  if (!c.encryption_key_file().empty() &&
+      (c.encryption_key_file() == c.signing_key_file() ||
+       c.encryption_key_file() == c.next_signing_key_file())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: encryption_key_file is the same file as a signing key (",
+        c.encryption_key_file(), "); a node's X25519 encryption key is a key of its own: "
+        "give the encryption.key that 'watchfloor keygen' wrote"));
+  }
   const uint32_t max_msg = c.limits().max_message_bytes();
   if (max_msg > kMaxMessageBytesCeiling) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -262,6 +262,7 @@ AlertFacts AlertFacts::From(const watchfloor::v1::Alert& alert) {
   f.labels.reserve(alert.labels_size());
   for (const auto& l : alert.labels()) f.labels.emplace_back(l.key(), l.value());
   f.issued_at_us = TimestampMicros(alert.issued_at());
+  f.content_sealed = alert.has_sealed();
   return f;
 }
 

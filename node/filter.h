@@ -33,6 +33,10 @@ struct AlertFacts {
   std::vector<uint32_t> asns;
   std::vector<std::pair<std::string, std::string>> labels;
   int64_t issued_at_us = 0;  // microseconds since the Unix epoch
+  // A sealed alert seen from outside (its header only): the content fields
+  // above are empty because they are sealed, not because the alert has none,
+  // so a condition on them never matches, negated or not.
+  bool content_sealed = false;
 
   // Alerts in the store have passed validation, so this cannot fail; an
   // unparsable prefix is skipped.
@@ -87,8 +91,16 @@ struct CompiledCondition {
 
   // True iff the alert satisfies the condition, ignoring `negate`.
   bool Holds(const AlertFacts& facts) const;
+  // Holds() != negate, except that a condition on a sealed field (category,
+  // severity, domain, prefix, asn, label) never matches a sealed alert's
+  // header (AlertFacts::content_sealed).
   bool Matches(const AlertFacts& facts) const {
+    if (facts.content_sealed && OnSealedField()) return false;
     return Holds(facts) != negate;
+  }
+  // True for the kinds that look at fields a sealed alert hides.
+  bool OnSealedField() const {
+    return kind != Kind::kOrigin && kind != Kind::kMaxTlp && kind != Kind::kIssuedAt;
   }
 };
 

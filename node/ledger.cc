@@ -648,7 +648,19 @@ absl::Status Ledger::StagePublish(Op& op, Batch& batch) {
   const int64_t micros = absl::ToUnixMicros(now);
   alert.mutable_issued_at()->set_seconds(micros / 1000000);
   alert.mutable_issued_at()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
-  // Re-check the fields only the node could fill (expiry vs issued_at).
+  if (IsSealedTlp(alert.tlp())) {
+    // The content in clear is checked once more with its header, then
+    // sealed; what is signed and stored is the sealed alert.
+    WF_RETURN_IF_ERROR(ValidateOpened(alert));
+    if (sealer_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "TLP AMBER+STRICT and RED alerts are sealed to their recipients, and "
+          "this node cannot seal (not in a federation); publish at AMBER or lower");
+    }
+    WF_ASSIGN_OR_RETURN(alert, sealer_->Seal(std::move(alert)));
+  }
+  // Re-check the fields only the node could fill (expiry vs issued_at), and
+  // the sealed alert's shape and size.
   WF_RETURN_IF_ERROR(ValidateSigned(alert));
 
   std::string payload;

@@ -32,6 +32,7 @@
 #include "node/clock.h"
 #include "node/key_resolver.h"
 #include "node/node_keys.h"
+#include "node/sealing.h"
 #include "watchfloor/v1/alert.pb.h"
 
 namespace watchfloor::node {
@@ -89,8 +90,10 @@ class Ledger {
   ~Ledger();
 
   // Validates and publishes a draft as this node's origin. `done` gets the
-  // result once it is durable. Errors: INVALID_ARGUMENT / UNIMPLEMENTED from
-  // validation (alert_validator.h), INVALID_ARGUMENT if updates/cancels names
+  // result once it is durable. A TLP AMBER+STRICT or RED draft is sealed
+  // (SetSealer) before it is signed. Errors: INVALID_ARGUMENT from
+  // validation (alert_validator.h), those of Sealer::Seal (FAILED_PRECONDITION
+  // also without a sealer), INVALID_ARGUMENT if updates/cancels names
   // no alert of this origin, DATA_LOSS if this origin's own feed is forked,
   // RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE after a store
   // failure or during shutdown.
@@ -121,6 +124,12 @@ class Ledger {
   // stored, if the node does not hold it). Without it the constructor's key
   // signs everything. Set before the first Publish; must outlive the Ledger.
   void SetSigningKeys(NodeKeys* keys) { signing_keys_ = keys; }
+
+  // Seals this node's TLP AMBER+STRICT and RED alerts (on the writer thread,
+  // after the header is filled, before signing). Without one such a draft
+  // is refused FAILED_PRECONDITION. Set before the first Publish; must
+  // outlive the Ledger.
+  void SetSealer(const Sealer* sealer) { sealer_ = sealer; }
 
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
@@ -227,6 +236,7 @@ class Ledger {
   AlertStore* const store_;
   const certs::SigningKey* const key_;
   NodeKeys* signing_keys_ = nullptr;
+  const Sealer* sealer_ = nullptr;
   const std::string origin_;
   const KeyResolver* const keys_;
   Clock* const clock_;

@@ -261,6 +261,41 @@ absl::Status NodeServer::LoadRoster() {
   return absl::OkStatus();
 }
 
+absl::Status NodeServer::LoadEncryptionKey() {
+  const std::string& path = config_.encryption_key_file();
+  if (!path.empty()) {
+    WF_ASSIGN_OR_RETURN(certs::EncryptionKey key, certs::EncryptionKey::LoadPemFile(path));
+    const certs::Roster* in_force = roster();
+    const watchfloor::v1::RosterNode* me =
+        in_force == nullptr ? nullptr : in_force->Node(config_.origin());
+    if (me != nullptr && !me->encryption_key_pem().empty()) {
+      absl::StatusOr<certs::EncryptionPublicKey> listed =
+          certs::EncryptionPublicKey::FromPem(me->encryption_key_pem());
+      if (!listed.ok() || *listed != key.public_key()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "roster v", in_force->version(), " lists a different encryption key for ",
+            config_.origin(), " (keyid ", listed.ok() ? listed->KeyId() : "?", ") than ",
+            path, " (keyid ", key.public_key().KeyId(),
+            "); use the key the roster names, or have the roster updated"));
+      }
+    } else if (in_force != nullptr) {
+      log::Warn("node", "encryption_key_not_in_roster",
+                {{"roster_version", in_force->version()},
+                 {"reason", absl::StrCat("roster lists no encryption_key_pem for ",
+                                         config_.origin(),
+                                         "; nobody can seal alerts to this node until it does")}});
+    }
+    encryption_keys_.Add(0, std::move(key));
+  }
+  sealed_reader_ = std::make_unique<SealedReader>(config_.origin(), &encryption_keys_);
+  if (roster_manager_ != nullptr) {
+    const RosterManager* manager = roster_manager_.get();
+    sealer_ = std::make_unique<Sealer>(config_.origin(),
+                                       [manager] { return manager->current(); });
+  }
+  return absl::OkStatus();
+}
+
 std::vector<federation::Peer> NodeServer::Peers(const certs::Roster& roster) const {
   std::map<std::string, std::string> overrides;
   for (const auto& d : config_.federation().dial_overrides()) overrides[d.origin()] = d.address();
@@ -457,10 +492,13 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
         member, nullptr, clock);
   }
 
+  WF_RETURN_IF_ERROR(s->LoadEncryptionKey());
+
   WF_ASSIGN_OR_RETURN(s->store_,
                       SqliteAlertStore::Open(config.data_dir(), config.origin()));
   WF_ASSIGN_OR_RETURN(uint64_t last_cursor, s->store_->LastCursor());
   s->hub_ = std::make_unique<SubscriptionHub>(s->store_.get(), last_cursor);
+  s->hub_->SetSealedReader(s->sealed_reader_.get());
   SubscriptionHub* hub = s->hub_.get();
   WF_ASSIGN_OR_RETURN(
       s->ledger_,
@@ -482,6 +520,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
     s->transparency_->SetSigningKeys(s->node_keys_.get());
   }
   s->ledger_->SetSigningKeys(s->node_keys_.get());
+  s->ledger_->SetSealer(s->sealer_.get());
   if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
 
   const auto& lim = config.limits();
@@ -497,6 +536,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
 
   s->service_->SetTransparency(s->transparency_.get(), s->roster());
   s->service_->SetSigningKeys(s->node_keys_.get());
+  s->service_->SetSealedReader(s->sealed_reader_.get());
   if (s->roster_manager_ != nullptr) {
     s->service_->SetRoster(s->roster_manager_.get(), [gossip] {
       std::vector<watchfloor::v1::PeerRosterStatus> out;

@@ -26,6 +26,7 @@
 #include "node/ledger.h"
 #include "node/node_keys.h"
 #include "node/roster_manager.h"
+#include "node/sealing.h"
 #include "node/roster_store.h"
 #include "node/transparency.h"
 #include "node/node_service.h"
@@ -90,6 +91,10 @@ class NodeServer {
  private:
   NodeServer(watchfloor::v1::NodeConfig config, certs::SigningKey key);
   absl::Status LoadRoster();
+  // Loads encryption_key_file, if set (checked against the roster's
+  // encryption_key_pem for this node: FAILED_PRECONDITION if they differ),
+  // and makes the sealer (federation only) and the sealed reader.
+  absl::Status LoadEncryptionKey();
   // The roster in force (RosterManager::current()), or nullptr outside a
   // federation. Valid for the server's lifetime.
   const certs::Roster* roster() const {
@@ -117,6 +122,11 @@ class NodeServer {
   std::unique_ptr<Authorizer> authz_;
   // What TLS handshakes are checked against (null in plaintext mode).
   std::shared_ptr<HandshakeTrust> handshake_trust_;
+  // The node's encryption keys and what seals and opens with them
+  // (node/sealing.h); before the hub, ledger and service that use them.
+  EncryptionKeyRing encryption_keys_;
+  std::unique_ptr<Sealer> sealer_;
+  std::unique_ptr<SealedReader> sealed_reader_;
   std::unique_ptr<SqliteAlertStore> store_;
   std::unique_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Ledger> ledger_;

@@ -22,6 +22,20 @@ using watchfloor::v1::SubscribeResponse;
 constexpr size_t kReadBatch = 256;
 constexpr int kMaxFilters = 64;
 
+// Puts the opened form of a sealed alert (or why it did not open) into a
+// response for a subscriber `entitled` to it; clears both otherwise.
+void SetOpened(const CommittedAlert& a, bool entitled, SubscribeResponse* out) {
+  out->clear_opened();
+  out->clear_open_error();
+  if (!entitled || a.opened == nullptr) return;
+  if (a.opened->status.ok()) {
+    *out->mutable_opened() = a.opened->alert;
+  } else {
+    out->mutable_open_error()->set_code(static_cast<int>(a.opened->status.code()));
+    out->mutable_open_error()->set_message(std::string(a.opened->status.message()));
+  }
+}
+
 // One reactor per Subscribe stream. It replays history from the store,
 // filtering as it reads, then goes live and drains its queue in the hub.
 // Exactly one of these drives it at a time: Start, OnWriteDone (a write was in
@@ -34,14 +48,15 @@ class SubscribeReactor final
   // `id` from SubscriptionHub::TryJoin.
   SubscribeReactor(grpc::CallbackServerContext* ctx, SubscriptionHub* hub,
                    SubscriptionHub::Id id, std::shared_ptr<const Matcher> matcher,
-                   uint64_t cursor, bool replay_only)
+                   uint64_t cursor, bool replay_only, bool entitled)
       : ctx_(ctx),
         hub_(hub),
         id_(id),
         matcher_(std::move(matcher)),
         scanned_(cursor),
         last_sent_(cursor),
-        replay_only_(replay_only) {}
+        replay_only_(replay_only),
+        entitled_(entitled) {}
 
   void Start() { Pump(); }
 
@@ -84,11 +99,12 @@ class SubscribeReactor final
         if (a->stored.cursor <= scanned_) continue;
         scanned_ = a->stored.cursor;
         // Live alerts were matched by the hub's index already.
-        if (!live_ && !matcher_->Matches(a->facts)) continue;
+        if (!live_ && !matcher_->Matches(a->FactsFor(entitled_))) continue;
         last_sent_ = a->stored.cursor;
         response_.set_cursor(a->stored.cursor);
         response_.set_id(a->stored.id);
         *response_.mutable_envelope() = a->stored.envelope;
+        SetOpened(*a, entitled_, &response_);
         HappensBefore(this);
         StartWrite(&response_);
         return;
@@ -115,7 +131,7 @@ class SubscribeReactor final
           return;
         }
         // Caught up: go live, unless something was committed meanwhile.
-        if (hub_->GoLive(id_, this, matcher_, scanned_)) live_ = true;
+        if (hub_->GoLive(id_, this, matcher_, scanned_, entitled_)) live_ = true;
         continue;
       }
       bool armed = false;
@@ -165,6 +181,7 @@ class SubscribeReactor final
   uint64_t scanned_;    // every alert up to here was considered
   uint64_t last_sent_;  // the cursor of the last alert written
   const bool replay_only_;
+  const bool entitled_;  // may read this node's opened sealed alerts
   bool live_ = false;
   std::vector<AlertRef> batch_;
   size_t next_ = 0;
@@ -332,7 +349,7 @@ grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
                      " subscribers; retry later")));
   }
   auto* reactor = new SubscribeReactor(ctx, hub_, id, std::move(*matcher), cursor,
-                                       request->replay_only());
+                                       request->replay_only(), MayReadOpened(*ctx));
   reactor->Start();
   return reactor;
 }
@@ -361,10 +378,28 @@ grpc::ServerUnaryReactor* NodeService::GetAlert(
         absl::StrCat("no alert ", request->id(), " on this node")));
   } else {
     response->set_cursor((*got)->cursor);
+    watchfloor::v1::Alert alert;
+    if (reader_ != nullptr && alert.ParseFromString((*got)->envelope.payload()) &&
+        reader_->ShouldOpen(alert) && MayReadOpened(*ctx)) {
+      absl::StatusOr<watchfloor::v1::Alert> opened = reader_->Open(alert);
+      if (!opened.ok()) {
+        // An entitled reader is told why, rather than handed a header it
+        // might take for the whole alert.
+        reactor->Finish(ToGrpcStatus(opened.status()));
+        return reactor;
+      }
+      *response->mutable_opened() = *std::move(opened);
+    }
     *response->mutable_envelope() = std::move((*got)->envelope);
     reactor->Finish(grpc::Status::OK);
   }
   return reactor;
+}
+
+bool NodeService::MayReadOpened(const grpc::CallbackServerContext& ctx) const {
+  if (reader_ == nullptr) return false;
+  absl::StatusOr<certs::PeerIdentity> who = authz_->Identify(ctx);
+  return who.ok() && who->is_client && who->member == reader_->member();
 }
 
 grpc::ServerUnaryReactor* NodeService::GetIdentity(

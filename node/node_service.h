@@ -19,6 +19,7 @@
 #include "node/ledger.h"
 #include "node/node_keys.h"
 #include "node/roster_manager.h"
+#include "node/sealing.h"
 #include "node/subscription_hub.h"
 #include "node/transparency.h"
 #include "watchfloor/v1/node.grpc.pb.h"
@@ -110,6 +111,14 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   // the roster names now. Set before the server starts; must outlive this.
   void SetSigningKeys(NodeKeys* keys) { signing_keys_ = keys; }
 
+  // Opens sealed alerts for the clients entitled to them: a client
+  // certificate of this node's own member, when that member is a recipient
+  // (node.proto SubscribeResponse.opened). Everyone else, peers and other
+  // members' clients included, gets the sealed envelope only. Without a
+  // reader nobody gets opened alerts. Set before the server starts; must
+  // outlive the service.
+  void SetSealedReader(const SealedReader* reader) { reader_ = reader; }
+
   // Requests refused because their bytes did not parse (after the caller
   // passed the method's permission check), since start. Thread-safe.
   uint64_t unparsable_requests() const { return unparsable_requests_.load(); }
@@ -139,11 +148,15 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
                                 const google::protobuf::Descriptor& type,
                                 absl::string_view bytes);
 
+  // True iff the caller may read opened sealed alerts (SetSealedReader).
+  bool MayReadOpened(const grpc::CallbackServerContext& ctx) const;
+
   Ledger* const ledger_;
   SubscriptionHub* const hub_;
   AlertStore* const store_;
   const certs::PublicKey* const public_key_;
   NodeKeys* signing_keys_ = nullptr;
+  const SealedReader* reader_ = nullptr;
   const size_t max_subscribers_;
   const Authorizer* const authz_;
   const AcceptedHook on_accepted_;

@@ -9,11 +9,22 @@
 
 namespace watchfloor::node {
 
-AlertRef MakeAlertRef(StoredAlert stored) {
+AlertRef MakeAlertRef(StoredAlert stored, const SealedReader* reader) {
   auto ref = std::make_shared<CommittedAlert>();
   watchfloor::v1::Alert alert;
   if (alert.ParseFromString(stored.envelope.payload())) {
     ref->facts = AlertFacts::From(alert);
+    if (reader != nullptr && reader->ShouldOpen(alert)) {
+      auto opened = std::make_shared<OpenedAlert>();
+      absl::StatusOr<watchfloor::v1::Alert> a = reader->Open(alert);
+      if (a.ok()) {
+        opened->alert = *std::move(a);
+        opened->facts = AlertFacts::From(opened->alert);
+      } else {
+        opened->status = a.status();
+      }
+      ref->opened = std::move(opened);
+    }
   }
   ref->stored = std::move(stored);
   return ref;
@@ -72,7 +83,7 @@ void SubscriptionHub::OnCommitted(const std::vector<StoredRef>& alerts) {
   // Facts are computed once per alert, outside the lock.
   std::vector<AlertRef> refs;
   refs.reserve(alerts.size());
-  for (const StoredRef& a : alerts) refs.push_back(MakeAlertRef(*a));
+  for (const StoredRef& a : alerts) refs.push_back(MakeAlertRef(*a, reader_));
 
   std::vector<LiveSubscriber*> wake;
   std::vector<Id> matched;
@@ -83,6 +94,7 @@ void SubscriptionHub::OnCommitted(const std::vector<StoredRef>& alerts) {
       if (live_.empty()) continue;
       matched.clear();
       index_.Match(ref->facts, &matched);
+      entitled_index_.Match(ref->FactsFor(true), &matched);
       for (Id id : matched) {
         auto it = live_.find(id);
         if (it == live_.end()) continue;
@@ -112,7 +124,7 @@ absl::StatusOr<std::vector<AlertRef>> SubscriptionHub::ReadHistory(
   if (!rows.ok()) return rows.status();
   std::vector<AlertRef> out;
   out.reserve(rows->size());
-  for (StoredAlert& s : *rows) out.push_back(MakeAlertRef(std::move(s)));
+  for (StoredAlert& s : *rows) out.push_back(MakeAlertRef(std::move(s), reader_));
   return out;
 }
 
@@ -126,13 +138,13 @@ absl::StatusOr<uint64_t> SubscriptionHub::CursorBefore(int64_t received_at_ms) {
 
 bool SubscriptionHub::GoLive(Id id, LiveSubscriber* s,
                              std::shared_ptr<const Matcher> matcher,
-                             uint64_t cursor) {
+                             uint64_t cursor, bool entitled) {
   absl::MutexLock lock(&mu_);
   if (last_cursor_ > cursor || closed_) return false;
   Live& l = live_[id];
   l.subscriber = s;
   s->Ref();
-  index_.Add(id, std::move(matcher));
+  (entitled ? entitled_index_ : index_).Add(id, std::move(matcher));
   return true;
 }
 
@@ -175,6 +187,7 @@ bool SubscriptionHub::Leave(Id id) {
       drop = it->second.subscriber;
       was_armed = it->second.armed;
       index_.Remove(id);
+      entitled_index_.Remove(id);
       live_.erase(it);
     }
   }

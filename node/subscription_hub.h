@@ -23,13 +23,34 @@
 #include "node/alert_store.h"
 #include "node/filter.h"
 #include "node/filter_index.h"
+#include "node/sealing.h"
 
 namespace watchfloor::node {
+
+// A sealed alert as this node opened it (or failed to), for the clients
+// entitled to read it (node.proto SubscribeResponse.opened).
+struct OpenedAlert {
+  // OK, or why the node could not open it (SealedReader::Open's codes).
+  absl::Status status;
+  watchfloor::v1::Alert alert;  // when status is OK: header + content
+  AlertFacts facts;             // of `alert`, when status is OK
+};
 
 // A stored alert with its filter facts, shared by every subscriber it goes to.
 struct CommittedAlert {
   StoredAlert stored;
+  // Of the alert as signed: a sealed alert's header only
+  // (AlertFacts::content_sealed).
   AlertFacts facts;
+  // Set iff the alert is sealed to this node's member (SealedReader::
+  // ShouldOpen): opened once, here, for every entitled subscriber.
+  std::shared_ptr<const OpenedAlert> opened;
+
+  // The facts a subscriber matches: the opened alert's for one entitled to
+  // read it (when it opened), the header's for everyone else.
+  const AlertFacts& FactsFor(bool entitled) const {
+    return entitled && opened != nullptr && opened->status.ok() ? opened->facts : facts;
+  }
 };
 using AlertRef = std::shared_ptr<const CommittedAlert>;
 // What the Ledger hands over on commit.
@@ -71,6 +92,12 @@ class SubscriptionHub {
   // Delivers the wake-ups already handed over, then joins the wake-up thread.
   ~SubscriptionHub();
 
+  // Opens sealed alerts addressed to this node's member as they are
+  // committed or read from history (CommittedAlert::opened). Without one
+  // (null) nothing is opened. Set before the first commit or read; must
+  // outlive the hub.
+  void SetSealedReader(const SealedReader* reader) { reader_ = reader; }
+
   // The Ledger's CommitListener: matches each alert against the live
   // subscribers' filters, queues it for the matching ones, and hands the
   // waiting ones to the wake-up thread (one handover per batch).
@@ -88,8 +115,11 @@ class SubscriptionHub {
   // committed yet; otherwise returns false and the caller reads more history.
   // From then on every committed alert that `matcher` matches is queued for
   // it. Takes a reference on `s` until Leave().
+  // `entitled`: the subscriber may read this node's opened sealed alerts
+  // (a client of this node's own member), so its filters match them on
+  // their content (CommittedAlert::FactsFor).
   bool GoLive(Id id, LiveSubscriber* s, std::shared_ptr<const Matcher> matcher,
-              uint64_t cursor);
+              uint64_t cursor, bool entitled = false);
 
   struct Take {
     std::vector<AlertRef> alerts;
@@ -147,7 +177,11 @@ class SubscriptionHub {
   const Options options_;
   mutable absl::Mutex mu_;
   uint64_t last_cursor_ ABSL_GUARDED_BY(mu_);
+  // Live subscribers' filters: those not entitled to opened alerts, matched
+  // against header facts; and the entitled ones, matched against FactsFor.
   FilterIndex index_ ABSL_GUARDED_BY(mu_);
+  FilterIndex entitled_index_ ABSL_GUARDED_BY(mu_);
+  const SealedReader* reader_ = nullptr;
   std::map<Id, Live> live_ ABSL_GUARDED_BY(mu_);
   Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
@@ -160,8 +194,9 @@ class SubscriptionHub {
 };
 
 // Parses a stored envelope's payload into facts. Alerts in the store were
-// validated on the way in, so an unparsable payload yields empty facts.
-AlertRef MakeAlertRef(StoredAlert stored);
+// validated on the way in, so an unparsable payload yields empty facts. With
+// a `reader`, a sealed alert addressed to its member is opened too.
+AlertRef MakeAlertRef(StoredAlert stored, const SealedReader* reader = nullptr);
 
 }  // namespace watchfloor::node
 

@@ -29,6 +29,7 @@
 #include "absl/strings/str_split.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
+#include "certs/encryption_key.h"
 #include "certs/keys.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -45,6 +46,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::StartsWith;
 using Clock = std::chrono::steady_clock;
 
@@ -551,17 +553,61 @@ TEST(CliKeygenTest, WritesPrivateKeyMode0600AndPublicKeyThatOpensslReads) {
   EXPECT_EQ(st.st_mode & 07777, 0700u);  // created by keygen
   auto pub = certs::PublicKey::LoadPemFile(keys + "/signing.pub");
   ASSERT_TRUE(pub.ok()) << pub.status();
+  ASSERT_EQ(stat((keys + "/encryption.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  auto enc = certs::EncryptionPublicKey::LoadPemFile(keys + "/encryption.pub");
+  ASSERT_TRUE(enc.ok()) << enc.status();
   EXPECT_EQ(r.out, absl::StrCat("origin  ", kOrigin, "\nkeyid   ", pub->KeyId(),
                                 "\nprivate ", keys, "/signing.key (mode 0600)\n",
-                                "public  ", keys, "/signing.pub\n"));
+                                "public  ", keys, "/signing.pub\n",
+                                "encryption keyid   ", enc->KeyId(), "\n",
+                                "encryption private ", keys, "/encryption.key (mode 0600)\n",
+                                "encryption public  ", keys, "/encryption.pub\n"));
   EXPECT_THAT(r.err, IsEmpty());
+  // Two keys for two purposes.
+  EXPECT_NE(ReadFileOrDie(keys + "/signing.pub"), ReadFileOrDie(keys + "/encryption.pub"));
 
-  RunResult check = RunCommand({"openssl", "pkey", "-in", keys + "/signing.key", "-noout"});
-  EXPECT_EQ(check.exit_code, 0) << check;
-  // The public file is exactly the public half of the private one.
-  RunResult derived = RunCommand({"openssl", "pkey", "-in", keys + "/signing.key", "-pubout"});
-  EXPECT_EQ(derived.exit_code, 0) << derived;
-  EXPECT_EQ(derived.out, ReadFileOrDie(keys + "/signing.pub"));
+  for (const char* name : {"signing", "encryption"}) {
+    const std::string priv = absl::StrCat(keys, "/", name, ".key");
+    RunResult check = RunCommand({"openssl", "pkey", "-in", priv, "-noout"});
+    EXPECT_EQ(check.exit_code, 0) << check;
+    // The public file is exactly the public half of the private one.
+    RunResult derived = RunCommand({"openssl", "pkey", "-in", priv, "-pubout"});
+    EXPECT_EQ(derived.exit_code, 0) << derived;
+    EXPECT_EQ(derived.out, ReadFileOrDie(absl::StrCat(keys, "/", name, ".pub")));
+  }
+  RunResult text = RunCommand({"openssl", "pkey", "-in", keys + "/encryption.key", "-noout",
+                               "-text"});
+  EXPECT_THAT(text.out, HasSubstr("X25519"));
+}
+
+TEST(CliKeygenTest, EncryptionOnlyAddsTheEncryptionKeyNextToAnExistingSigningKey) {
+  TempDir dir;
+  const std::string keys = dir.Join("keys");
+  ASSERT_EQ(Wf({"keygen", "--origin", kOrigin, "--out", keys}).exit_code, 0);
+  const std::string signing_before = ReadFileOrDie(keys + "/signing.key");
+  // The set is complete: a second --encryption-only run refuses, unchanged.
+  const std::string enc_before = ReadFileOrDie(keys + "/encryption.key");
+  RunResult again = Wf({"keygen", "--origin", kOrigin, "--out", keys, "--encryption-only"});
+  EXPECT_EQ(again.exit_code, 1) << again;
+  EXPECT_EQ(again.err, absl::StrCat("error: ", keys,
+                                    "/encryption.key already exists; refusing to "
+                                    "overwrite it\n"));
+  EXPECT_EQ(ReadFileOrDie(keys + "/encryption.key"), enc_before);
+
+  // A node from before encryption keys: only signing.key/.pub.
+  const std::string old_keys = dir.Join("old");
+  ASSERT_EQ(Wf({"keygen", "--origin", kOrigin, "--out", old_keys}).exit_code, 0);
+  ASSERT_EQ(unlink((old_keys + "/encryption.key").c_str()), 0);
+  ASSERT_EQ(unlink((old_keys + "/encryption.pub").c_str()), 0);
+  const std::string old_signing = ReadFileOrDie(old_keys + "/signing.key");
+  RunResult r = Wf({"keygen", "--origin", kOrigin, "--out", old_keys, "--encryption-only"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("encryption private " + old_keys + "/encryption.key (mode 0600)"));
+  EXPECT_THAT(r.out, Not(HasSubstr("signing.key")));
+  EXPECT_EQ(ReadFileOrDie(old_keys + "/signing.key"), old_signing);
+  EXPECT_TRUE(certs::EncryptionKey::LoadPemFile(old_keys + "/encryption.key").ok());
+  EXPECT_EQ(ReadFileOrDie(keys + "/signing.key"), signing_before);
 }
 
 TEST(CliKeygenTest, SecondKeygenIntoTheSameDirFailsAndKeepsTheKey) {
@@ -842,12 +888,22 @@ TEST_F(CliAgainstNodeTest, RefusedPublishStoresNothing) {
          R"({"severity": "high", "category": "dns.hijack", "tlp": "green", "title": "t", "sevrity": "low"})");
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_THAT(r.err, StartsWith("error: alert JSON: sevrity: unknown key"));
-  // Sealed TLP is the node's to refuse (a capability, not a draft error), and
-  // it says so: exit 1.
+  // A sealed TLP without recipients is a draft error, caught before dialing.
   r = Wf({"publish", node_.flag(), "--severity", "high", "--category",
           "dns.hijack", "--tlp", "red", "--title", "t"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_THAT(r.err, StartsWith("error: a TLP AMBER+STRICT or RED alert needs recipients"));
+  // With recipients, sealing is the node's capability: this one is not in a
+  // federation, and says so (exit 1).
+  r = Wf({"publish", node_.flag(), "--severity", "high", "--category",
+          "dns.hijack", "--tlp", "red", "--to", "m2.example", "--title", "t"});
   EXPECT_EQ(r.exit_code, 1) << r;
-  EXPECT_THAT(r.err, HasSubstr("must be sealed"));
+  EXPECT_THAT(r.err, HasSubstr("this node is not in a federation"));
+  // Recipients on a clear TLP are a draft error.
+  r = Wf({"publish", node_.flag(), "--severity", "high", "--category",
+          "dns.hijack", "--tlp", "amber", "--to", "m2.example", "--title", "t"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_THAT(r.err, StartsWith("error: recipients are only for TLP AMBER+STRICT and RED"));
 
   RunResult after = Replay(node_, "json");
   EXPECT_EQ(after.exit_code, 0) << after;

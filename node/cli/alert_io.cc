@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "certs/status_macros.h"
 #include "google/protobuf/util/json_util.h"
@@ -182,6 +183,9 @@ absl::StatusOr<Alert> DraftFromJson(absl::string_view json) {
     } else if (key == "references") {
       WF_ASSIGN_OR_RETURN(auto v, want_strings());
       for (auto& s : v) a.add_references(s);
+    } else if (key == "recipients") {
+      WF_ASSIGN_OR_RETURN(auto v, want_strings());
+      for (auto& s : v) a.add_recipients(s);
     } else if (key == "asns") {
       if (value.kind != JsonValue::Kind::kArray) {
         return JsonError(key, "must be a list of AS numbers 1..4294967295");
@@ -205,7 +209,8 @@ absl::StatusOr<Alert> DraftFromJson(absl::string_view json) {
       return JsonError(key,
                        "unknown key; use severity, category, tlp, title, "
                        "description, domains, ip_prefixes, asns, labels, "
-                       "references, expires_at, updates or cancels");
+                       "references, expires_at, updates, cancels or "
+                       "recipients");
     }
   }
   return a;
@@ -226,6 +231,11 @@ absl::StatusOr<Alert> DraftFromFlags(const ParsedArgs& args) {
   a.set_description(args.Get("description"));
   for (const auto& d : args.GetAll("domain")) a.add_domains(d);
   for (const auto& p : args.GetAll("prefix")) a.add_ip_prefixes(p);
+  for (const auto& to : args.GetAll("to")) {
+    for (absl::string_view member : absl::StrSplit(to, ',', absl::SkipWhitespace())) {
+      a.add_recipients(std::string(absl::StripAsciiWhitespace(member)));
+    }
+  }
   for (const auto& s : args.GetAll("asn")) {
     std::string n = s;
     if (absl::StartsWith(absl::AsciiStrToLower(n), "as")) n = n.substr(2);
@@ -256,17 +266,7 @@ absl::StatusOr<Alert> DraftFromFlags(const ParsedArgs& args) {
   return a;
 }
 
-absl::Status CheckDraft(const Alert& draft) {
-  if (draft.tlp() != watchfloor::v1::TLP_AMBER_STRICT && draft.tlp() != watchfloor::v1::TLP_RED) {
-    return node::ValidateDraft(draft);
-  }
-  // ValidateDraft answers UNIMPLEMENTED for sealed TLP before it looks at the
-  // other fields; check those with the TLP the node accepts in clear. Same
-  // serialized size: both are one-byte enum values.
-  Alert copy = draft;
-  copy.set_tlp(watchfloor::v1::TLP_AMBER);
-  return node::ValidateDraft(copy);
-}
+absl::Status CheckDraft(const Alert& draft) { return node::ValidateDraft(draft); }
 
 std::string FormatAlertText(uint64_t cursor, const std::string& id,
                             const Alert& a) {
@@ -301,6 +301,12 @@ std::string FormatAlertText(uint64_t cursor, const std::string& id,
   }
   if (!a.updates().empty()) absl::StrAppend(&s, "    updates ", a.updates(), "\n");
   if (!a.cancels().empty()) absl::StrAppend(&s, "    cancels ", a.cancels(), "\n");
+  if (!a.recipients().empty()) {
+    absl::StrAppend(&s, "    recipients: ", absl::StrJoin(a.recipients(), ", "), "\n");
+  }
+  if (a.has_sealed()) {
+    absl::StrAppend(&s, "    (sealed: only the recipients' own nodes show it to their clients)\n");
+  }
   return s;
 }
 

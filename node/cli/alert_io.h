@@ -24,7 +24,8 @@ std::string TlpName(watchfloor::v1::Tlp t);            // "AMBER+STRICT"
 //    "title": "...", "description": "...", "domains": ["example.cz"],
 //    "ip_prefixes": ["192.0.2.0/24"], "asns": [64500],
 //    "labels": {"incident": "INC-1"}, "references": ["https://..."],
-//    "expires_at": "2026-12-01T00:00:00Z", "updates": "<id>"}
+//    "expires_at": "2026-12-01T00:00:00Z", "updates": "<id>",
+//    "recipients": ["m2.example"]}
 // "labels" may also be the proto3 JSON list [{"key": ..., "value": ...}].
 // Labels keep the order of the document (alert.proto: serialization order is
 // the order the publisher gave). Malformed JSON, a key given twice and
@@ -36,11 +37,10 @@ absl::StatusOr<watchfloor::v1::Alert> DraftFromJson(absl::string_view json);
 absl::StatusOr<watchfloor::v1::Alert> DraftFromFlags(const ParsedArgs& args);
 
 // The node's own draft checks (node/alert_validator.h ValidateDraft: every
-// documented field rule and limit), run before dialing so that the CLI and
-// the node refuse the same drafts with the same words. Sealed TLP
-// (AMBER+STRICT, RED) is left for the node to refuse or accept: that is the
-// node's capability, not a property of the draft; the rest of such a draft is
-// still checked here. INVALID_ARGUMENT as ValidateDraft words it.
+// documented field rule and limit, recipients included), run before dialing
+// so that the CLI and the node refuse the same drafts with the same words.
+// Whether the recipients are roster members is the node's to check.
+// INVALID_ARGUMENT as ValidateDraft words it.
 absl::Status CheckDraft(const watchfloor::v1::Alert& draft);
 
 // Human-readable, multi-line.

@@ -59,16 +59,31 @@ absl::Status CheckOutput(const std::string& output) {
 }
 
 // Prints one envelope in the chosen form.
+// `opened`: the node's opened form of a sealed envelope (node.proto
+// SubscribeResponse.opened), printed instead of the sealed header by the
+// text and json outputs; dsse always prints the envelope as signed.
+// `open_error`: why the node could not open it for this entitled caller,
+// printed to stderr next to the header.
 absl::Status PrintEnvelope(const std::string& output, uint64_t cursor,
                            const std::string& id,
-                           const watchfloor::v1::Envelope& env) {
+                           const watchfloor::v1::Envelope& env,
+                           const watchfloor::v1::Alert* opened = nullptr,
+                           const watchfloor::v1::OpenError* open_error = nullptr) {
   if (output == "dsse") {
     std::printf("%s\n", certs::EnvelopeToJson(env).c_str());
     return absl::OkStatus();
   }
+  if (open_error != nullptr && open_error->code() != 0) {
+    std::fprintf(stderr, "error: alert %s is sealed to your member, but the node could not "
+                 "open it (%s): %s\n", id.c_str(),
+                 absl::StatusCodeToString(static_cast<absl::StatusCode>(open_error->code())).c_str(),
+                 open_error->message().c_str());
+  }
   if (output == "stix") return PrintStixLine(id, env);
   watchfloor::v1::Alert alert;
-  if (!alert.ParseFromString(env.payload())) {
+  if (opened != nullptr && opened->sequence() != 0) {
+    alert = *opened;
+  } else if (!alert.ParseFromString(env.payload())) {
     return absl::DataLossError(absl::StrCat("alert ", id, " has an unreadable payload"));
   }
   if (output == "json") {
@@ -94,7 +109,7 @@ absl::StatusOr<watchfloor::v1::Alert> DraftFromArgs(const ParsedArgs& args) {
   if (args.Has("json")) {
     for (const char* f : {"severity", "category", "tlp", "title", "description",
                           "domain", "prefix", "asn", "label", "reference",
-                          "expires", "updates", "cancels"}) {
+                          "expires", "updates", "cancels", "to"}) {
       if (args.Has(f)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "usage: --json and --", f, " do not mix; put the field in the JSON"));
@@ -123,7 +138,13 @@ const char kAlertFieldHelp[] =
     "documented limit (proto/watchfloor/v1/alert.proto) before the node is\n"
     "dialed; a bad draft is a usage error (exit 2).\n"
     "The node assigns origin, sequence, previous and issued_at, signs the\n"
-    "alert, and answers once it is durable. Prints the id and sequence.";
+    "alert, and answers once it is durable. Prints the id and sequence.\n\n"
+    "TLP amber+strict and red alerts are sealed end to end: name the member(s)\n"
+    "they are for with --to (JSON: \"recipients\"); your own member is added.\n"
+    "Every node relays and verifies them; only the recipients' own nodes show\n"
+    "the content, and only to their own member's clients:\n"
+    "  watchfloor publish --tlp red --to m2.example,m3.example --severity high \\\n"
+    "                     --category dns.hijack --title '...' --domain example.cz";
 
 }  // namespace
 
@@ -135,7 +156,8 @@ int PublishCommand(int argc, char** argv) {
           {"json", "FILE", "read the alert from a JSON file ('-' = stdin)"},
           {"severity", "LEVEL", "info, low, medium, high or critical"},
           {"category", "PATH", "dotted category, e.g. dns.hijack"},
-          {"tlp", "LABEL", "clear, green or amber (amber+strict/red need sealing)"},
+          {"tlp", "LABEL", "clear, green, amber, amber+strict or red (the last two are sealed to --to)"},
+          {"to", "MEMBERS", "amber+strict/red: the recipient members, comma-separated (your own member is added)", "", true},
           {"title", "TEXT", "one-line summary"},
           {"description", "TEXT", "free text"},
           {"domain", "NAME", "affected domain", "", true},
@@ -220,7 +242,7 @@ int SubscribeCommand(int argc, char** argv) {
     uint64_t seen = 0;
     while (reader->Read(&msg)) {
       WF_RETURN_IF_ERROR(PrintEnvelope(args.Get("output"), msg.cursor(), msg.id(),
-                                       msg.envelope()));
+                                       msg.envelope(), &msg.opened(), &msg.open_error()));
       std::fflush(stdout);
       if (count != 0 && ++seen >= count) {
         ctx.TryCancel();
@@ -262,7 +284,8 @@ int GetCommand(int argc, char** argv) {
     req.set_id(args.positional()[0]);
     watchfloor::v1::GetAlertResponse resp;
     WF_RETURN_IF_ERROR(FromGrpcStatus(stub->GetAlert(&ctx, req, &resp)));
-    return PrintEnvelope(args.Get("output"), resp.cursor(), req.id(), resp.envelope());
+    return PrintEnvelope(args.Get("output"), resp.cursor(), req.id(), resp.envelope(),
+                         &resp.opened());
   });
 }
 

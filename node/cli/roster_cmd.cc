@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "certs/dsse.h"
+#include "certs/encryption_key.h"
 #include "certs/keys.h"
 #include "certs/roster.h"
 #include "certs/status_macros.h"
@@ -253,6 +254,7 @@ int Draft(int argc, char** argv) {
       "    member_key_pem: \"@nic.cz/member.pub\"\n"
       "    ca_cert_pem: \"@nic.cz/ca/ca.crt\"\n"
       "    nodes { origin: \"nic.cz/prg1\" signing_key_pem: \"@nic.cz/prg1/signing.pub\"\n"
+      "            encryption_key_pem: \"@nic.cz/prg1/encryption.pub\"\n"
       "            endpoints: \"prg1.nic.cz:7443\" }\n"
       "  }\n"
       "  members { ... }",
@@ -314,6 +316,9 @@ int Draft(int argc, char** argv) {
       for (auto& node : *member.mutable_nodes()) {
         WF_RETURN_IF_ERROR(ResolveAt(node.mutable_signing_key_pem(),
                                      "node " + node.origin() + " signing_key_pem",
+                                     base));
+        WF_RETURN_IF_ERROR(ResolveAt(node.mutable_encryption_key_pem(),
+                                     "node " + node.origin() + " encryption_key_pem",
                                      base));
       }
     }
@@ -493,9 +498,15 @@ int Show(int argc, char** argv) {
       }
       for (const auto& n : m.nodes()) {
         absl::StatusOr<certs::PublicKey> k = certs::PublicKey::FromPem(n.signing_key_pem());
-        std::printf("  node %s\n    key       %s\n    endpoints %s\n", n.origin().c_str(),
-                    k.ok() ? k->KeyId().c_str() : "(unparsable)",
-                    absl::StrJoin(n.endpoints(), ", ").c_str());
+        std::string encryption = "(none: it cannot be sent sealed alerts)";
+        if (!n.encryption_key_pem().empty()) {
+          absl::StatusOr<certs::EncryptionPublicKey> e =
+              certs::EncryptionPublicKey::FromPem(n.encryption_key_pem());
+          encryption = e.ok() ? e->KeyId() : "(unparsable)";
+        }
+        std::printf("  node %s\n    key       %s\n    encryption %s\n    endpoints %s\n",
+                    n.origin().c_str(), k.ok() ? k->KeyId().c_str() : "(unparsable)",
+                    encryption.c_str(), absl::StrJoin(n.endpoints(), ", ").c_str());
       }
     }
     std::printf("\nsignatures: %d of %d members of v%llu (threshold %u%s)\n", own.valid,

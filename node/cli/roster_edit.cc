@@ -90,6 +90,8 @@ std::vector<FlagSpec> RosterEditFlags() {
       {"commit-next-key", "ORIGIN=PUBFILE",
        "pre-commit a node's next signing key (its keyid goes in the roster)", "", true,
        false},
+      {"encryption-key", "ORIGIN=PUBFILE",
+       "set a node's X25519 encryption key (encryption.pub from keygen)", "", true, false},
       {"threshold", "N", "the new threshold", "", false, false},
       {"expires", "TIME", "when the new version expires, e.g. 2027-06-30T00:00:00Z", "",
        false, false},
@@ -139,6 +141,10 @@ absl::StatusOr<Roster> NextRosterVersion(const Roster& current, const ParsedArgs
     for (RosterNode& n : *member.mutable_nodes()) {
       WF_RETURN_IF_ERROR(ResolveAt(n.mutable_signing_key_pem(),
                                    absl::StrCat(where, " node ", n.origin()), base));
+      WF_RETURN_IF_ERROR(ResolveAt(n.mutable_encryption_key_pem(),
+                                   absl::StrCat(where, " node ", n.origin(),
+                                                " encryption_key_pem"),
+                                   base));
     }
     *next.add_members() = std::move(member);
   }
@@ -149,6 +155,14 @@ absl::StatusOr<Roster> NextRosterVersion(const Roster& current, const ParsedArgs
     if (node == nullptr) return UnknownNode("endpoints", parts.first, current);
     node->clear_endpoints();
     for (absl::string_view e : absl::StrSplit(parts.second, ',')) node->add_endpoints(std::string(e));
+  }
+  for (const std::string& value : args.GetAll("encryption-key")) {
+    WF_ASSIGN_OR_RETURN(auto parts, OriginAnd("encryption-key", value, "ORIGIN=PUBFILE"));
+    RosterNode* node = FindNode(next, parts.first);
+    if (node == nullptr) return UnknownNode("encryption-key", parts.first, current);
+    WF_ASSIGN_OR_RETURN(std::string pem,
+                        ReadFile(parts.second, "--encryption-key key file"));
+    node->set_encryption_key_pem(pem);
   }
   for (const std::string& value : args.GetAll("rotate-node-key")) {
     WF_ASSIGN_OR_RETURN(auto parts, OriginAnd("rotate-node-key", value, "ORIGIN=PUBFILE@SEQ"));
