@@ -351,8 +351,12 @@ absl::Status TestFederation::Mint() {
     m->signing_key = std::make_unique<certs::SigningKey>(certs::SigningKey::Generate());
     m->member_key_file = m->dir + "/member.key";
     m->signing_key_file = m->dir + "/signing.key";
+    m->encryption_key =
+        std::make_unique<certs::EncryptionKey>(certs::EncryptionKey::Generate());
+    m->encryption_key_file = m->dir + "/encryption.key";
     absl::Status st = m->member_key->SavePemFile(m->member_key_file);
     if (st.ok()) st = m->signing_key->SavePemFile(m->signing_key_file);
+    if (st.ok()) st = m->encryption_key->SavePemFile(m->encryption_key_file);
     if (!st.ok()) return st;
 
     absl::StatusOr<certs::KeyAndCert> ca = certs::MintMemberCa(m->name, not_before, not_after);
@@ -392,6 +396,9 @@ absl::Status TestFederation::Mint() {
     v1::RosterNode* rn = rm->add_nodes();
     rn->set_origin(mm->origin);
     rn->set_signing_key_pem(mm->signing_key->public_key().ToPem());
+    if (options_.encryption_keys) {
+      rn->set_encryption_key_pem(mm->encryption_key->public_key().ToPem());
+    }
     rn->add_endpoints(mm->endpoint());
   }
   std::vector<int> signers;
@@ -440,6 +447,7 @@ absl::Status TestFederation::WriteConfigs() {
     c.set_listen_address(m.endpoint());
     c.set_data_dir(m.data_dir);
     c.set_signing_key_file(m.signing_key_file);
+    if (options_.encryption_keys) c.set_encryption_key_file(m.encryption_key_file);
     c.mutable_tls()->set_cert_file(m.node_cert_file);
     c.mutable_tls()->set_key_file(m.node_key_file);
     v1::FederationConfig* f = c.mutable_federation();

@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "certs/encryption_key.h"
 #include "certs/keys.h"
 #include "certs/roster.h"
 #include "certs/x509.h"
@@ -102,12 +103,15 @@ struct FederationMember {
 
   std::unique_ptr<certs::SigningKey> member_key;   // signs rosters
   std::unique_ptr<certs::SigningKey> signing_key;  // the node's alert key
+  // The node's X25519 key that sealed alerts are wrapped to.
+  std::unique_ptr<certs::EncryptionKey> encryption_key;
   certs::KeyAndCert ca;
   certs::KeyAndCert node_tls;
   certs::KeyAndCert client_tls;
 
   std::string member_key_file;
   std::string signing_key_file;  // mode 0600
+  std::string encryption_key_file;  // mode 0600
   std::string ca_key_file, ca_cert_file;
   std::string node_key_file, node_cert_file;      // mode 0600 key
   std::string client_key_file, client_cert_file;  // mode 0600 key
@@ -138,6 +142,10 @@ struct FederationOptions {
   // The genesis roster's expires, relative to now; zero: none. Negative: it
   // has expired before the nodes start (issued_at is moved back before it).
   absl::Duration roster_expires_in = absl::ZeroDuration();
+  // Every node gets an encryption key (always minted): listed in the roster
+  // as encryption_key_pem and configured as encryption_key_file. False: in
+  // neither, as for nodes from before sealed alerts.
+  bool encryption_keys = true;
 };
 
 class TestFederation {
