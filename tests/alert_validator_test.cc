@@ -8,6 +8,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "certs/encryption_key.h"
+#include "certs/seal.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -19,7 +21,6 @@ using watchfloor::v1::Alert;
 
 constexpr absl::StatusCode kOk = absl::StatusCode::kOk;
 constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
-constexpr absl::StatusCode kUnimplemented = absl::StatusCode::kUnimplemented;
 
 const std::string kIdA(64, 'a');
 const std::string kIdB(64, 'b');
@@ -45,8 +46,10 @@ std::vector<ContentCase> ContentCases() {
       {"tlp 9", [](Alert& a) { a.set_tlp(static_cast<v1::Tlp>(9)); }, kInvalid},
       {"tlp clear", [](Alert& a) { a.set_tlp(v1::TLP_CLEAR); }, kOk},
       {"tlp amber", [](Alert& a) { a.set_tlp(v1::TLP_AMBER); }, kOk},
-      {"tlp amber+strict needs sealing", [](Alert& a) { a.set_tlp(v1::TLP_AMBER_STRICT); }, kUnimplemented},
-      {"tlp red needs sealing", [](Alert& a) { a.set_tlp(v1::TLP_RED); }, kUnimplemented},
+      // Sealed TLPs need recipients (their own table below).
+      {"tlp amber+strict without recipients", [](Alert& a) { a.set_tlp(v1::TLP_AMBER_STRICT); }, kInvalid},
+      {"tlp red without recipients", [](Alert& a) { a.set_tlp(v1::TLP_RED); }, kInvalid},
+      {"recipients on green", [](Alert& a) { a.add_recipients("nic.cz"); }, kInvalid},
       // Category.
       {"category empty", [](Alert& a) { a.set_category(""); }, kInvalid},
       {"category empty label", [](Alert& a) { a.set_category("dns..hijack"); }, kInvalid},
@@ -141,6 +144,88 @@ TEST(ValidateSignedTest, ContentRulesGiveExactCodes) {
   for (const ContentCase& c : ContentCases()) {
     SCOPED_TRACE(c.name);
     Alert a = SignedSample();
+    c.mutate(a);
+    EXPECT_EQ(ValidateSigned(a).code(), c.code) << ValidateSigned(a);
+  }
+}
+
+TEST(ValidateDraftTest, SealedTlpRecipientRulesGiveExactCodes) {
+  struct Case {
+    std::string name;
+    v1::Tlp tlp;
+    std::vector<std::string> recipients;
+    absl::StatusCode code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"red to one member", v1::TLP_RED, {"nic.cz"}, kOk, ""},
+      {"amber+strict to two, any order", v1::TLP_AMBER_STRICT, {"sk-nic.sk", "cesnet.cz"}, kOk, ""},
+      {"red to nobody", v1::TLP_RED, {}, kInvalid, "needs recipients"},
+      {"red to a member twice", v1::TLP_RED, {"nic.cz", "nic.cz"}, kInvalid, "listed twice"},
+      {"red to an uppercase name", v1::TLP_RED, {"NIC.cz"}, kInvalid, "recipient: "},
+      {"red to a node, not a member", v1::TLP_RED, {"nic.cz/prg1"}, kInvalid, "recipient: "},
+      {"red to an empty name", v1::TLP_RED, {""}, kInvalid, "recipient: "},
+      {"amber with recipients", v1::TLP_AMBER, {"nic.cz"}, kInvalid, "only for TLP AMBER+STRICT and RED"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Alert a = SampleDraft();
+    a.set_tlp(c.tlp);
+    for (const std::string& r : c.recipients) a.add_recipients(r);
+    absl::Status st = ValidateDraft(a);
+    EXPECT_EQ(st.code(), c.code) << st;
+    EXPECT_NE(st.message().find(c.says), absl::string_view::npos) << st;
+  }
+  Alert many = SampleDraft();
+  many.set_tlp(v1::TLP_RED);
+  for (int i = 0; i <= kMaxRecipients; ++i) many.add_recipients(absl::StrCat("m", i, ".cz"));
+  EXPECT_EQ(ValidateDraft(many).code(), kInvalid);
+  many.mutable_recipients()->RemoveLast();
+  EXPECT_EQ(ValidateDraft(many), absl::OkStatus());
+  // A draft never carries a sealed part: the node seals.
+  Alert sealed = SampleDraft();
+  sealed.set_tlp(v1::TLP_RED);
+  sealed.add_recipients("nic.cz");
+  sealed.mutable_sealed()->set_nonce(std::string(12, 'n'));
+  absl::Status st = ValidateDraft(sealed);
+  EXPECT_EQ(st.code(), kInvalid) << st;
+  EXPECT_NE(st.message().find("sealed is set"), absl::string_view::npos) << st;
+}
+
+// The signed (outer) form of a sealed alert: header in clear plus sealed,
+// checked without any key; the same alert with its content in clear is
+// refused, as is a sealed part on a clear TLP.
+TEST(ValidateSignedTest, SealedAlertsAreCheckedForShapeWithoutKeys) {
+  Alert full = SignedSample();
+  full.set_tlp(v1::TLP_RED);
+  full.add_recipients("cesnet.cz");
+  full.add_recipients("nic.cz");
+  EXPECT_EQ(ValidateOpened(full), absl::OkStatus());
+  EXPECT_EQ(ValidateSigned(full).code(), kInvalid);
+  EXPECT_NE(ValidateSigned(full).message().find("must be sealed"), absl::string_view::npos);
+
+  certs::EncryptionKey k1 = certs::EncryptionKey::Generate();
+  certs::EncryptionKey k2 = certs::EncryptionKey::Generate();
+  absl::StatusOr<Alert> outer = certs::SealAlert(
+      full, {{"cesnet.cz/n1", 0, k1.public_key()}, {"nic.cz/prg1", 0, k2.public_key()}});
+  ASSERT_TRUE(outer.ok()) << outer.status();
+  EXPECT_EQ(ValidateSigned(*outer), absl::OkStatus());
+  EXPECT_TRUE(outer->title().empty());
+
+  const std::vector<ContentCase> cases = {
+      {"content in clear next to sealed", [](Alert& a) { a.set_title("t"); }, kInvalid},
+      {"tlp lowered to amber", [](Alert& a) { a.set_tlp(v1::TLP_AMBER); }, kInvalid},
+      {"recipients unsorted", [](Alert& a) { a.mutable_recipients()->SwapElements(0, 1); }, kInvalid},
+      {"recipients dropped", [](Alert& a) { a.clear_recipients(); }, kInvalid},
+      {"nonce 11 bytes", [](Alert& a) { a.mutable_sealed()->set_nonce(std::string(11, 'n')); }, kInvalid},
+      {"no wrapped keys", [](Alert& a) { a.mutable_sealed()->clear_keys(); }, kInvalid},
+      {"sealed cleared", [](Alert& a) { a.clear_sealed(); }, kInvalid},
+      {"header sequence 0", [](Alert& a) { a.set_sequence(0); }, kInvalid},
+      {"amber+strict is sealed too", [](Alert& a) { a.set_tlp(v1::TLP_AMBER_STRICT); }, kOk},
+  };
+  for (const ContentCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    Alert a = *outer;
     c.mutate(a);
     EXPECT_EQ(ValidateSigned(a).code(), c.code) << ValidateSigned(a);
   }
