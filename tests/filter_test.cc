@@ -295,6 +295,54 @@ TEST(FilterTest, EachConditionMatchesExactlyAsSpecified) {
   }
 }
 
+// A sealed alert as a non-recipient sees it: the header only. Conditions on
+// sealed fields never match it, negated or not; header conditions do.
+TEST(FilterTest, SealedFieldConditionsNeverMatchASealedHeader) {
+  Alert header = BaseAlert();
+  header.set_tlp(v1::TLP_RED);
+  header.add_recipients("nic.cz");
+  header.mutable_sealed()->set_nonce(std::string(12, 'n'));
+  for (auto* clear : {header.mutable_category(), header.mutable_title()}) clear->clear();
+  header.clear_severity();
+  header.clear_domains();
+  header.clear_ip_prefixes();
+  header.clear_asns();
+  header.clear_labels();
+  const AlertFacts facts = AlertFacts::From(header);
+  EXPECT_TRUE(facts.content_sealed);
+  struct Case {
+    const char* filter;
+    bool match;
+  };
+  const std::vector<Case> cases = {
+      {"conditions { domain { zones: 'cz' } }", false},
+      {"conditions { negate: true domain { zones: 'cz' } }", false},
+      {"conditions { negate: true category { patterns: 'abuse.*' } }", false},
+      {"conditions { min_severity: SEVERITY_INFO }", false},
+      {"conditions { negate: true min_severity: SEVERITY_CRITICAL }", false},
+      {"conditions { negate: true asn { asns: 1 } }", false},
+      {"conditions { negate: true ip_prefix { prefixes: '10.0.0.0/8' } }", false},
+      {"conditions { negate: true label { labels { key: 'x' } } }", false},
+      {"conditions { max_tlp: TLP_RED }", true},
+      {"conditions { max_tlp: TLP_AMBER }", false},
+      {"", true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.filter);
+    auto matcher = CompileOne(c.filter);
+    ASSERT_NE(matcher, nullptr);
+    EXPECT_EQ(matcher->Matches(facts), c.match);
+  }
+  // The same alert opened (no sealed part): its content matches as usual.
+  Alert opened = BaseAlert();
+  opened.set_tlp(v1::TLP_RED);
+  opened.add_recipients("nic.cz");
+  EXPECT_FALSE(AlertFacts::From(opened).content_sealed);
+  EXPECT_EQ(CompileOne("conditions { negate: true category { patterns: 'abuse.*' } }")
+                ->Matches(AlertFacts::From(opened)),
+            true);
+}
+
 TEST(FilterTest, FiltersAreOredAndNoFiltersMatchEverything) {
   RepeatedPtrField<Filter> none;
   auto all = Matcher::Compile(none);

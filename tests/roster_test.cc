@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "certs/dsse.h"
+#include "certs/encryption_key.h"
 #include "certs/keys.h"
 #include "certs/roster.h"
 #include "certs/x509.h"
@@ -198,6 +199,28 @@ std::vector<InvalidCase> InvalidCases() {
          node(r, 1)->set_signing_key_pem(r.members(0).member_key_pem());
        },
        "is both a member key and a node signing key"},
+      {"encryption key is an Ed25519 key",
+       [node](v1::Roster& r) {
+         node(r, 1)->set_encryption_key_pem(Outsider().public_key().ToPem());
+       },
+       "node b.cz/n1: encryption_key_pem: "},
+      {"encryption key is the node's signing key",
+       [node](v1::Roster& r) {
+         node(r, 1)->set_encryption_key_pem(r.members(1).nodes(0).signing_key_pem());
+       },
+       "node b.cz/n1: encryption_key_pem: "},
+      {"encryption key shared by two nodes",
+       [node](v1::Roster& r) {
+         const std::string pem = certs::EncryptionKey::Generate().public_key().ToPem();
+         node(r, 0)->set_encryption_key_pem(pem);
+         node(r, 1)->set_encryption_key_pem(pem);
+       },
+       "node b.cz/n1: encryption_key_pem: keyid"},
+      {"encryption key is a private key",
+       [node](v1::Roster& r) {
+         node(r, 1)->set_encryption_key_pem(certs::EncryptionKey::Generate().ToPem());
+       },
+       "node b.cz/n1: encryption_key_pem: "},
       {"no endpoints", [node](v1::Roster& r) { node(r, 1)->clear_endpoints(); },
        "node b.cz/n1: endpoints: none"},
       {"endpoint without port",
@@ -230,6 +253,19 @@ TEST(ValidateRosterTest, EachBrokenRuleIsInvalidArgumentNamingTheField) {
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
     EXPECT_THAT(std::string(st.message()), HasSubstr(c.message));
   }
+}
+
+TEST(ValidateRosterTest, EachNodesOwnX25519EncryptionKeyIsAccepted) {
+  v1::Roster r = MakeRoster(1, 2, {0, 1, 2});
+  for (auto& m : *r.mutable_members()) {
+    for (auto& n : *m.mutable_nodes()) {
+      n.set_encryption_key_pem(certs::EncryptionKey::Generate().public_key().ToPem());
+    }
+  }
+  EXPECT_EQ(ValidateRoster(r), absl::OkStatus());
+  // Optional: a node without one is valid too.
+  r.mutable_members(0)->mutable_nodes(0)->clear_encryption_key_pem();
+  EXPECT_EQ(ValidateRoster(r), absl::OkStatus());
 }
 
 TEST(ValidateRosterTest, Ipv6AndIpv4EndpointsAreAccepted) {
