@@ -224,6 +224,22 @@ TEST(ParseConfigTest, NextSigningKeyFileNeedsAFederationAndAnotherFile) {
             "(/etc/watchfloor/node.key); give the new key's file");
 }
 
+TEST(ParseConfigTest, EncryptionKeyFileIsOptionalAndNeverASigningKeyFile) {
+  absl::StatusOr<NodeConfig> ok = ParseConfig(
+      absl::StrCat(kMinimal, "encryption_key_file: \"/etc/watchfloor/encryption.key\"\n"),
+      "node.conf", "");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->encryption_key_file(), "/etc/watchfloor/encryption.key");
+  absl::StatusOr<NodeConfig> same = ParseConfig(
+      absl::StrCat(kMinimal, "encryption_key_file: \"/etc/watchfloor/node.key\"\n"),
+      "node.conf", "");
+  ASSERT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument) << same.status();
+  EXPECT_EQ(same.status().message(),
+            "node.conf: config: encryption_key_file is the same file as a signing key "
+            "(/etc/watchfloor/node.key); a node's X25519 encryption key is a key of its own: "
+            "give the encryption.key that 'watchfloor keygen' wrote");
+}
+
 // Off loopback the HTTP listener is HTTPS for roster identities: a node
 // outside a federation may only listen on loopback, decided at parse time.
 TEST(ParseConfigTest, HttpListenerOnNonLoopbackAddressIsRefusedOutsideAFederation) {
