@@ -4,6 +4,8 @@
 // test checks what was delivered and what was not, byte for byte: no
 // message a non-entitled caller receives, and no byte of a non-recipient
 // node's store, contains any of the sealed strings.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <functional>
 #include <set>
@@ -560,6 +562,33 @@ TEST(SealedRosterTest, RecipientWithoutAnEncryptionKeyIsRefusedFailedPreconditio
   EXPECT_TRUE(absl::StrContains(st.error_message(), "has no encryption key in roster v1"))
       << st.error_message();
   EXPECT_EQ(fed.StoredAlertCount(0), 0);
+}
+
+// A node refuses to start with an encryption key others can read, or with
+// one that is not the key its roster entry names; nothing is served.
+TEST(SealedStartTest, NodeRefusesAReadableOrWrongEncryptionKeyFile) {
+  FederationOptions o;
+  o.members = 2;
+  TestFederation fed(o);
+  ASSERT_TRUE(fed.ok());
+  const std::string key_file = fed.member(0).encryption_key_file;
+  ASSERT_EQ(chmod(key_file.c_str(), 0644), 0);
+  absl::Status st = fed.StartNode(0);
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "chmod 600")) << st;
+  EXPECT_FALSE(fed.running(0));
+  ASSERT_EQ(chmod(key_file.c_str(), 0600), 0);
+
+  fed.config(0).set_encryption_key_file(fed.member(1).encryption_key_file);
+  st = fed.StartNode(0);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "lists a different encryption key for m0.test/n1"))
+      << st;
+  EXPECT_FALSE(fed.running(0));
+
+  fed.config(0).set_encryption_key_file(key_file);
+  st = fed.StartNode(0);
+  EXPECT_TRUE(st.ok()) << st;
 }
 
 }  // namespace
