@@ -336,10 +336,11 @@ TEST_F(SealedLiveTest, RedAlertIsReadOnlyByRecipientMembersClientsAtTheirOwnNode
     v1::AuditBundle bundle;
     ASSERT_TRUE(bundle.ParseFromString(bytes));
     bool found = false;
-    for (const v1::Envelope& e : bundle.alerts()) {
-      if (certs::AlertId(e.payload()) == red.id()) {
+    for (const v1::BundledAlert& b : bundle.alerts()) {
+      if (certs::AlertId(b.envelope().payload()) == red.id()) {
         found = true;
-        EXPECT_EQ(e.SerializeAsString(), red.envelope().SerializeAsString());
+        EXPECT_EQ(b.envelope().SerializeAsString(), red.envelope().SerializeAsString());
+        EXPECT_FALSE(b.inclusion_proof().empty());
       }
     }
     EXPECT_TRUE(found);
