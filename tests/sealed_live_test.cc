@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "certs/audit.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
@@ -354,6 +356,60 @@ TEST_F(SealedLiveTest, RedAlertIsReadOnlyByRecipientMembersClientsAtTheirOwnNode
     EXPECT_TRUE(report->ok()) << report->Summary();
     EXPECT_EQ(report->alerts, 2u);
   }
+}
+
+// The live tail follows the same rules as the replay: a sealed alert
+// committed while a subscriber waits is matched on its content for an
+// entitled subscriber, on its header for everyone else.
+TEST_F(SealedLiveTest, LiveSubscribersGetTheSameViewAsReplays) {
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader;
+  };
+  auto open = [&](int node, int as, const std::vector<std::string>& filters) {
+    auto s = std::make_unique<Stream>();
+    v1::SubscribeRequest req;
+    for (v1::Filter& f : Filters(filters)) *req.add_filters() = std::move(f);
+    WithDeadline(&s->ctx);
+    s->reader = fed_.Client(node, as)->Subscribe(&s->ctx, req);
+    return s;
+  };
+  const std::string both_domains = "domain:example.cz";
+  const std::string secret_domain = "domain:" + std::string(kSecretDomain);
+  std::unique_ptr<Stream> m1 = open(1, 1, {both_domains, secret_domain});
+  std::unique_ptr<Stream> m2_all = open(2, 2, {});
+  std::unique_ptr<Stream> m2_secret = open(2, 2, {both_domains, secret_domain});
+
+  // A clear alert first: every stream has passed its (empty) replay once it
+  // has this one.
+  v1::PublishResponse clear = PublishOk(0, SampleDraft(1));
+  for (Stream* s : {m1.get(), m2_all.get(), m2_secret.get()}) {
+    v1::SubscribeResponse msg;
+    ASSERT_TRUE(s->reader->Read(&msg));
+    EXPECT_EQ(msg.id(), clear.id());
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  v1::PublishResponse red = PublishOk(0, SealedDraft(v1::TLP_RED, {fed_.member(1).name}));
+  // And a clear one after it, so a stream that (rightly) skips the sealed
+  // one has something to read.
+  v1::PublishResponse after = PublishOk(0, SampleDraft(2));
+
+  v1::SubscribeResponse msg;
+  ASSERT_TRUE(m1->reader->Read(&msg));
+  EXPECT_EQ(msg.id(), red.id());
+  EXPECT_EQ(msg.opened().title(), kSecretTitle);
+
+  std::string bytes;
+  ASSERT_TRUE(m2_all->reader->Read(&msg));
+  EXPECT_EQ(msg.id(), red.id());
+  EXPECT_FALSE(msg.has_opened());
+  msg.AppendToString(&bytes);
+
+  ASSERT_TRUE(m2_secret->reader->Read(&msg));
+  EXPECT_EQ(msg.id(), after.id());  // the sealed alert never matched
+  msg.AppendToString(&bytes);
+  EXPECT_TRUE(HasNoSecret(bytes));
+  for (Stream* s : {m1.get(), m2_all.get(), m2_secret.get()}) s->ctx.TryCancel();
 }
 
 // AMBER+STRICT addressed to m2 by m0: m2's clients at m2's node read it,
