@@ -409,7 +409,10 @@ TEST_F(SealedLiveTest, LiveSubscribersGetTheSameViewAsReplays) {
   EXPECT_EQ(msg.id(), after.id());  // the sealed alert never matched
   msg.AppendToString(&bytes);
   EXPECT_TRUE(HasNoSecret(bytes));
-  for (Stream* s : {m1.get(), m2_all.get(), m2_secret.get()}) s->ctx.TryCancel();
+  for (Stream* s : {m1.get(), m2_all.get(), m2_secret.get()}) {
+    s->ctx.TryCancel();
+    (void)s->reader->Finish();
+  }
 }
 
 // AMBER+STRICT addressed to m2 by m0: m2's clients at m2's node read it,
