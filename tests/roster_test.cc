@@ -815,6 +815,7 @@ TEST(RosterCliTest, DraftFromTheCurrentVersionAppliesEdits) {
                      "name: \"d.cz\" member_key_pem: \"@d.cz/member.pub\"\n"
                      "ca_cert_pem: \"@d.cz/ca/ca.crt\"\n"
                      "nodes { origin: \"d.cz/n1\" signing_key_pem: \"@d.cz/n1/signing.pub\" "
+                     "encryption_key_pem: \"@d.cz/n1/encryption.pub\" "
                      "endpoints: \"127.0.0.1:7444\" }\n");
   ASSERT_EQ(Sh(dir, "keygen --origin a.cz/n1 --out a.cz/n1-next").code, 0);
   ASSERT_EQ(Sh(dir, "roster draft --spec v1.spec --out v1.json").code, 0);
@@ -824,6 +825,7 @@ TEST(RosterCliTest, DraftFromTheCurrentVersionAppliesEdits) {
   CmdResult r = Sh(dir,
                    "roster draft --from v1.json --add-member d.member --remove-member c.cz "
                    "--rotate-node-key a.cz/n1=a.cz/n1-next/signing.pub@101 "
+                   "--encryption-key b.cz/n1=b.cz/n1/encryption.pub "
                    "--expires 2099-01-01T00:00:00Z --out v2.json");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("wrote v2.json: roster dns-cert v2 after v1, 3 members, "
@@ -842,6 +844,22 @@ TEST(RosterCliTest, DraftFromTheCurrentVersionAppliesEdits) {
   r = Sh(dir, "roster show --in v2.json");
   EXPECT_THAT(r.output, HasSubstr("member d.cz"));
   EXPECT_THAT(r.output, Not(HasSubstr("member c.cz")));
+  // The member file's and the edit's encryption keys are in v2; a.cz's node
+  // has none.
+  for (const char* m : {"b.cz", "d.cz"}) {
+    absl::StatusOr<certs::EncryptionPublicKey> enc = certs::EncryptionPublicKey::LoadPemFile(
+        absl::StrCat(dir, "/", m, "/n1/encryption.pub"));
+    ASSERT_TRUE(enc.ok()) << enc.status();
+    EXPECT_THAT(r.output, HasSubstr(absl::StrCat("  node ", m, "/n1\n    key       ")));
+    EXPECT_THAT(r.output, HasSubstr(absl::StrCat("    encryption ", enc->KeyId(), "\n")));
+  }
+  EXPECT_THAT(r.output, HasSubstr("    encryption (none: it cannot be sent sealed alerts)\n"));
+  EXPECT_THAT(Sh(dir, "roster draft --from v1.json --encryption-key x.cz/n1=b.cz/n1/encryption.pub "
+                      "--out v2x.json").output,
+              HasSubstr("error: --encryption-key: node x.cz/n1 is not in roster v1"));
+  EXPECT_THAT(Sh(dir, "roster draft --from v1.json --encryption-key b.cz/n1=b.cz/n1/signing.pub "
+                      "--out v2y.json").output,
+              HasSubstr("node b.cz/n1: encryption_key_pem: "));
 
   struct Bad {
     std::string flags;
