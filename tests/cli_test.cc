@@ -490,8 +490,18 @@ std::vector<LimitCase> LimitCases() {
       {"publish_updates_and_cancels", Concat(ValidPublish(), {"--updates", hex, "--cancels", hex}),
        "an alert may either update or cancel an earlier alert, not both"},
       // Sealed TLP is the node's to refuse; the rest of the draft is checked here.
-      {"publish_red_with_bad_category", ValidPublish({{"tlp", "red"}, {"category", "Bad"}}),
+      {"publish_red_with_bad_category",
+       Concat(ValidPublish({{"tlp", "red"}, {"category", "Bad"}}), {"--to", "m2.example"}),
        "category \"Bad\" is invalid"},
+      {"publish_red_without_to", ValidPublish({{"tlp", "red"}}),
+       "a TLP AMBER+STRICT or RED alert needs recipients"},
+      {"publish_red_to_a_node", Concat(ValidPublish({{"tlp", "red"}}), {"--to", "nic.cz/prg1"}),
+       "recipient: "},
+      {"publish_red_to_a_member_twice",
+       Concat(ValidPublish({{"tlp", "amber+strict"}}), {"--to", "nic.cz,nic.cz"}),
+       "recipient \"nic.cz\" is invalid: is listed twice"},
+      {"publish_green_to_a_member", Concat(ValidPublish(), {"--to", "nic.cz"}),
+       "recipients are only for TLP AMBER+STRICT and RED"},
       // publish --json
       {"publish_json_65_labels", {"publish", "--json", "-"}, "labels has 65 entries; the limit is 64",
        many_labels},
@@ -898,7 +908,7 @@ TEST_F(CliAgainstNodeTest, RefusedPublishStoresNothing) {
   r = Wf({"publish", node_.flag(), "--severity", "high", "--category",
           "dns.hijack", "--tlp", "red", "--to", "m2.example", "--title", "t"});
   EXPECT_EQ(r.exit_code, 1) << r;
-  EXPECT_THAT(r.err, HasSubstr("this node is not in a federation"));
+  EXPECT_THAT(r.err, HasSubstr("not in a federation"));
   // Recipients on a clear TLP are a draft error.
   r = Wf({"publish", node_.flag(), "--severity", "high", "--category",
           "dns.hijack", "--tlp", "amber", "--to", "m2.example", "--title", "t"});
