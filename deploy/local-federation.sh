@@ -58,7 +58,8 @@ members {
   name: "$m"
   member_key_pem: "@$m/member/member.pub"
   ca_cert_pem: "@$m/ca/ca.crt"
-  nodes { origin: "$m/n1" signing_key_pem: "@$m/n1/signing.pub" endpoints: "127.0.0.1:$port" }
+  nodes { origin: "$m/n1" signing_key_pem: "@$m/n1/signing.pub"
+          encryption_key_pem: "@$m/n1/encryption.pub" endpoints: "127.0.0.1:$port" }
 }
 SPEC
   cat > "$m/node.conf" <<CONF
@@ -66,6 +67,7 @@ origin: "$m/n1"
 listen_address: "127.0.0.1:$port"
 data_dir: "data"
 signing_key_file: "n1/signing.key"
+encryption_key_file: "n1/encryption.key"
 tls { cert_file: "n1/tls/node.crt" key_file: "n1/tls/node.key" }
 federation {
   roster_file: "../roster.json"
