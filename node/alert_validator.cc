@@ -148,6 +148,37 @@ absl::Status ValidateHeader(const Alert& alert) {
   return ValidateTimestamp("issued_at", alert.issued_at());
 }
 
+// The reaction fields (alert.proto Reaction). Which alerts a reaction may
+// target is the incident view's rule (node/incidents.h), not a field rule.
+absl::Status ValidateReaction(const Alert& a) {
+  const watchfloor::v1::Reaction& r = a.reaction();
+  if (!watchfloor::v1::ReactionKind_IsValid(r.kind()) ||
+      r.kind() == watchfloor::v1::REACTION_KIND_UNSPECIFIED) {
+    return Invalid("reaction.kind", absl::StrCat(static_cast<int>(r.kind())),
+                   "must be one of ack, sighting, claim, resolved");
+  }
+  if (!certs::IsHexId(r.target())) {
+    return Invalid("reaction.target", r.target(),
+                   "must be the 64-char lowercase hex id of the alert reacted to");
+  }
+  if (!a.updates().empty() || !a.cancels().empty()) {
+    return absl::InvalidArgumentError(
+        "a reaction may not also update or cancel an alert; publish the "
+        "reaction and the update separately");
+  }
+  constexpr size_t kMaxNoteBytes = 1024;
+  bool control = false;
+  for (absl::string_view line : absl::StrSplit(r.note(), '\n')) {
+    control = control || HasControlChars(line);
+  }
+  if (r.note().size() > kMaxNoteBytes || !IsValidUtf8(r.note()) || control) {
+    return Invalid("reaction.note", r.note(),
+                   "must be at most 1024 bytes of UTF-8 without control "
+                   "characters other than newline");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateContent(const Alert& a) {
   if (a.severity() < watchfloor::v1::SEVERITY_INFO ||
       a.severity() > watchfloor::v1::SEVERITY_CRITICAL) {
@@ -249,6 +280,7 @@ absl::Status ValidateContent(const Alert& a) {
   if (!a.cancels().empty() && !certs::IsHexId(a.cancels())) {
     return Invalid("cancels", a.cancels(), "must be a 64-char lowercase hex alert id");
   }
+  if (a.has_reaction()) WF_RETURN_IF_ERROR(ValidateReaction(a));
   return absl::OkStatus();
 }
 

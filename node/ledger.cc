@@ -74,6 +74,8 @@ struct Ledger::Batch {
   std::set<std::string> ids;              // ids staged in this batch
   // (origin, sequence) -> index into alerts, for forks within one batch.
   std::map<std::pair<std::string, uint64_t>, int> by_position;
+  // Every alert staged so far, in order, for the LinkCheck.
+  std::vector<StagedAlert> staged;
 };
 
 Ledger::Ledger(AlertStore* store, const certs::SigningKey* key,
@@ -637,6 +639,7 @@ absl::Status Ledger::StagePublish(Op& op, Batch& batch) {
           "; an alert can only update or cancel its own origin's alerts"));
     }
   }
+  if (link_check_) WF_RETURN_IF_ERROR(link_check_(alert, batch.staged));
   const certs::SigningKey* key = key_;
   if (signing_keys_ != nullptr) {
     WF_ASSIGN_OR_RETURN(key, signing_keys_->ForSequence(head.sequence + 1));
@@ -679,6 +682,7 @@ absl::Status Ledger::StagePublish(Op& op, Batch& batch) {
   op.new_index = static_cast<int>(batch.alerts.size());
   batch.ids.insert(na.id);
   batch.by_position[{na.origin, na.sequence}] = op.new_index;
+  batch.staged.push_back({na.id, &op.alert});
   batch.alerts.push_back(std::move(na));
   batch.envelopes.push_back(std::move(envelope));
   return absl::OkStatus();
@@ -779,6 +783,7 @@ absl::Status Ledger::StageIngest(Op& op, Batch& batch) {
   op.new_index = static_cast<int>(batch.alerts.size());
   batch.ids.insert(na.id);
   batch.by_position[{na.origin, na.sequence}] = op.new_index;
+  batch.staged.push_back({na.id, &op.alert});
   batch.alerts.push_back(std::move(na));
   batch.envelopes.push_back(std::move(op.envelope));
   return absl::OkStatus();

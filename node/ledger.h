@@ -130,6 +130,21 @@ class Ledger {
   // is refused FAILED_PRECONDITION. Set before the first Publish; must
   // outlive the Ledger.
   void SetSealer(const Sealer* sealer) { sealer_ = sealer; }
+  // An alert staged in the transaction being built (not yet committed), for
+  // a LinkCheck: its id and the parsed alert (a published one as signed).
+  struct StagedAlert {
+    std::string id;
+    const watchfloor::v1::Alert* alert = nullptr;
+  };
+  // Judges the links of a draft (updates, cancels, reaction.target) on the
+  // writer thread, after the Ledger's own check that updates/cancels name
+  // an alert of this origin, against what is committed plus `staged` (the
+  // alerts staged before it in the same transaction, in order). A non-OK
+  // result refuses the draft with that status; nothing is stored.
+  using LinkCheck = std::function<absl::Status(
+      const watchfloor::v1::Alert& draft, const std::vector<StagedAlert>& staged)>;
+  // Set before the first Publish; may be empty (no further check).
+  void SetLinkCheck(LinkCheck check) { link_check_ = std::move(check); }
 
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
@@ -237,6 +252,7 @@ class Ledger {
   const certs::SigningKey* const key_;
   NodeKeys* signing_keys_ = nullptr;
   const Sealer* sealer_ = nullptr;
+  LinkCheck link_check_;
   const std::string origin_;
   const KeyResolver* const keys_;
   Clock* const clock_;

@@ -500,11 +500,23 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   s->hub_ = std::make_unique<SubscriptionHub>(s->store_.get(), last_cursor);
   s->hub_->SetSealedReader(s->sealed_reader_.get());
   SubscriptionHub* hub = s->hub_.get();
+  // Derived from the store, so rebuilt from it before anything commits.
+  s->incidents_ = std::make_unique<IncidentView>(clock);
+  WF_RETURN_IF_ERROR(s->incidents_->Rebuild(s->store_.get()));
+  IncidentView* incidents = s->incidents_.get();
   WF_ASSIGN_OR_RETURN(
       s->ledger_,
       Ledger::Open(s->store_.get(), &s->key_, config.origin(),
                    s->resolver_.get(), clock,
-                   [hub](const std::vector<StoredRef>& a) { hub->OnCommitted(a); }));
+                   [hub, incidents](const std::vector<StoredRef>& a) {
+                     incidents->OnCommitted(a);
+                     hub->OnCommitted(a);
+                   }));
+  s->ledger_->SetLinkCheck(
+      [incidents](const watchfloor::v1::Alert& draft,
+                  const std::vector<Ledger::StagedAlert>& staged) {
+        return incidents->CheckDraft(draft, staged);
+      });
   {
     Transparency::Options topts;
     const auto& tc = config.transparency();
@@ -537,6 +549,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   s->service_->SetTransparency(s->transparency_.get(), s->roster());
   s->service_->SetSigningKeys(s->node_keys_.get());
   s->service_->SetSealedReader(s->sealed_reader_.get());
+  s->service_->SetIncidents(s->incidents_.get());
   if (s->roster_manager_ != nullptr) {
     s->service_->SetRoster(s->roster_manager_.get(), [gossip] {
       std::vector<watchfloor::v1::PeerRosterStatus> out;

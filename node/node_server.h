@@ -23,6 +23,7 @@
 #include "node/health_service.h"
 #include "node/key_resolver.h"
 #include "node/roster_key_resolver.h"
+#include "node/incidents.h"
 #include "node/ledger.h"
 #include "node/node_keys.h"
 #include "node/roster_manager.h"
@@ -63,6 +64,8 @@ class NodeServer {
   Ledger* ledger() { return ledger_.get(); }
   AlertStore* store() { return store_.get(); }
   SubscriptionHub* hub() { return hub_.get(); }
+  // The incident view (node/incidents.h).
+  IncidentView* incidents() { return incidents_.get(); }
   const certs::PublicKey& public_key() const { return key_.public_key(); }
   // The Node service (e.g. its unparsable_requests counter).
   const NodeService& node_service() const { return *service_; }
@@ -128,6 +131,8 @@ class NodeServer {
   std::unique_ptr<Sealer> sealer_;
   std::unique_ptr<SealedReader> sealed_reader_;
   std::unique_ptr<SqliteAlertStore> store_;
+  // Before hub_ and ledger_: the Ledger's commit listener feeds it.
+  std::unique_ptr<IncidentView> incidents_;
   std::unique_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<Transparency> transparency_;

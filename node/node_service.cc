@@ -60,6 +60,10 @@ class SubscribeReactor final
 
   void Start() { Pump(); }
 
+  // Adds to each message the incident events of its alert (node/incidents.h
+  // EventsAt). Call before Start; `incidents` must outlive the reactor.
+  void WithIncidentEvents(const IncidentView* incidents) { incidents_ = incidents; }
+
   void OnWriteDone(bool ok) override {
     const ReactionScope reaction(this);
     if (!ok) {
@@ -105,6 +109,10 @@ class SubscribeReactor final
         response_.set_id(a->stored.id);
         *response_.mutable_envelope() = a->stored.envelope;
         SetOpened(*a, entitled_, &response_);
+        if (incidents_ != nullptr) {
+          response_.clear_events();
+          for (auto& e : incidents_->EventsAt(a->stored)) *response_.add_events() = std::move(e);
+        }
         HappensBefore(this);
         StartWrite(&response_);
         return;
@@ -182,6 +190,7 @@ class SubscribeReactor final
   uint64_t last_sent_;  // the cursor of the last alert written
   const bool replay_only_;
   const bool entitled_;  // may read this node's opened sealed alerts
+  const IncidentView* incidents_ = nullptr;
   bool live_ = false;
   std::vector<AlertRef> batch_;
   size_t next_ = 0;
@@ -223,6 +232,7 @@ NodeService::NodeService(Ledger* ledger, SubscriptionHub* hub,
   ServeParsed("Export", &NodeService::Export, false);
   ServeParsed("SubmitRoster", &NodeService::SubmitRoster, false);
   ServeParsed("GetRosterStatus", &NodeService::GetRosterStatus, false);
+  ServeParsed("ListIncidents", &NodeService::ListIncidents, false);
 }
 
 namespace {
@@ -341,6 +351,10 @@ grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
     if (!start.ok()) return new RefuseReactor(ToGrpcStatus(start.status()));
     cursor = *start;
   }
+  if (request->incident_events() && incidents_ == nullptr) {
+    return new RefuseReactor(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                          "this node keeps no incident view"));
+  }
   SubscriptionHub::Id id = hub_->TryJoin(max_subscribers_);
   if (id == 0) {
     return new RefuseReactor(grpc::Status(
@@ -350,6 +364,7 @@ grpc::ServerWriteReactor<SubscribeResponse>* NodeService::Subscribe(
   }
   auto* reactor = new SubscribeReactor(ctx, hub_, id, std::move(*matcher), cursor,
                                        request->replay_only(), MayReadOpened(*ctx));
+  if (request->incident_events()) reactor->WithIncidentEvents(incidents_);
   reactor->Start();
   return reactor;
 }

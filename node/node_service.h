@@ -16,6 +16,7 @@
 #include "certs/roster.h"
 #include "node/authz.h"
 #include "node/alert_store.h"
+#include "node/incidents.h"
 #include "node/ledger.h"
 #include "node/node_keys.h"
 #include "node/roster_manager.h"
@@ -79,6 +80,12 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
       grpc::CallbackServerContext* ctx,
       const watchfloor::v1::ExportRequest* request) override;
 
+  // Incident rpc (node_service_incidents.cc).
+  grpc::ServerUnaryReactor* ListIncidents(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::ListIncidentsRequest* request,
+      watchfloor::v1::ListIncidentsResponse* response) override;
+
   // Roster rpcs (node_service_roster.cc).
   grpc::ServerUnaryReactor* SubmitRoster(
       grpc::CallbackServerContext* ctx,
@@ -106,6 +113,10 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
     transparency_ = transparency;
     roster_ = roster;
   }
+
+  // The node's incident view, for ListIncidents (UNAVAILABLE without one).
+  // Set before the server starts; must outlive the service.
+  void SetIncidents(const IncidentView* incidents) { incidents_ = incidents; }
 
   // The node's keys under the roster in force: GetIdentity reports the key
   // the roster names now. Set before the server starts; must outlive this.
@@ -161,6 +172,7 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   const Authorizer* const authz_;
   const AcceptedHook on_accepted_;
   Transparency* transparency_ = nullptr;
+  const IncidentView* incidents_ = nullptr;
   const certs::Roster* roster_ = nullptr;
   RosterManager* roster_manager_ = nullptr;
   PeerRosters peer_rosters_;

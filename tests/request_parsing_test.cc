@@ -182,6 +182,11 @@ std::vector<Rpc> NodeRpcs() {
   submit_utf8->add_versions()->set_payload_type("\xff");
   auto roster_status = New<v1::GetRosterStatusRequest>();
   roster_status->ParseFromString(std::string("\x0a\x05hello", 7));
+  auto incidents = New<v1::ListIncidentsRequest>();
+  incidents->set_page_size(5);
+  incidents->set_page_token("12");
+  auto incidents_utf8 = New<v1::ListIncidentsRequest>();
+  incidents_utf8->set_page_token("\xff");
   v1::FrontierEntry entry;  // its field 3 is a string; SubscribeRequest's is filters
   entry.set_id("hello");
   return {
@@ -213,6 +218,9 @@ std::vector<Rpc> NodeRpcs() {
        BadRequests(*submit, submit_utf8.get(), "versions[0].payload_type", Hello(),
                    absl::StrCat("versions[0]", kEndGroup))},
       {"GetRosterStatus", roster_status, BadRequests(*roster_status, nullptr, "", "", "")},
+      {"ListIncidents", incidents,
+       BadRequests(*incidents, incidents_utf8.get(), "page_token", Hello(),
+                   absl::StrCat("filters[0]", kEndGroup))},
   };
 }
 

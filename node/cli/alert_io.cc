@@ -307,6 +307,15 @@ std::string FormatAlertText(uint64_t cursor, const std::string& id,
   if (a.has_sealed()) {
     absl::StrAppend(&s, "    (sealed: only the recipients' own nodes show it to their clients)\n");
   }
+  if (a.has_reaction()) {
+    std::string kind = watchfloor::v1::ReactionKind_Name(a.reaction().kind());
+    absl::StrAppend(&s, "    reaction ", absl::AsciiStrToLower(kind.substr(kind.find('_') + 1)),
+                    " to ", a.reaction().target(), "\n");
+    if (!a.reaction().note().empty()) {
+      absl::StrAppend(&s, "    note: ",
+                      absl::StrReplaceAll(a.reaction().note(), {{"\n", "\n    "}}), "\n");
+    }
+  }
   return s;
 }
 
@@ -318,6 +327,30 @@ std::string FormatAlertJson(uint64_t cursor, const std::string& id,
   (void)google::protobuf::util::MessageToJsonString(a, &alert_json, opts);
   return absl::StrCat("{\"cursor\":", cursor, ",\"id\":\"", id,
                       "\",\"alert\":", alert_json, "}");
+}
+
+std::string FormatIncidentEvent(const std::string& output,
+                                const watchfloor::v1::IncidentEvent& e) {
+  if (output == "json") {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions opts;
+    opts.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(e, &json, opts);
+    return absl::StrCat("{\"incident_event\":", json, "}");
+  }
+  auto lower_suffix = [](const std::string& name) {
+    return absl::AsciiStrToLower(name.substr(name.find('_') + 1));
+  };
+  std::string kind = lower_suffix(watchfloor::v1::IncidentEventKind_Name(e.kind()));
+  absl::StrReplaceAll({{"_by", ""}}, &kind);
+  std::string s = absl::StrCat("    event ", kind, " incident ",
+                               e.incident().empty() ? "(target not stored yet)" : e.incident());
+  if (e.kind() == watchfloor::v1::INCIDENT_REACTED) {
+    absl::StrAppend(&s, ": ", lower_suffix(watchfloor::v1::ReactionKind_Name(e.reaction())),
+                    " by ", e.reactor());
+  }
+  if (!e.alert().empty()) absl::StrAppend(&s, " (alert ", e.alert(), ")");
+  return s;
 }
 
 }  // namespace watchfloor::cli

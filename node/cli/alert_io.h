@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "node/cli/flags.h"
 #include "watchfloor/v1/alert.pb.h"
+#include "watchfloor/v1/incident.pb.h"
 
 namespace watchfloor::cli {
 
@@ -49,6 +50,12 @@ std::string FormatAlertText(uint64_t cursor, const std::string& id,
 // One-line JSON: {"cursor":..,"id":"..","alert":{...proto3 JSON...}}.
 std::string FormatAlertJson(uint64_t cursor, const std::string& id,
                             const watchfloor::v1::Alert& alert);
+
+// One incident event of `subscribe --incident-events`: in text
+// "    event new incident <id>" (reactions add "ack by <origin>"), in json
+// {"incident_event": {...}} on its own line.
+std::string FormatIncidentEvent(const std::string& output,
+                                const watchfloor::v1::IncidentEvent& event);
 
 }  // namespace watchfloor::cli
 

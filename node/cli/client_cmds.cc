@@ -208,6 +208,7 @@ int SubscribeCommand(int argc, char** argv) {
           {"output", "FORMAT", "text, json, dsse or stix (a STIX 2.1 bundle per line)", "text"},
           {"replay-only", "", "stop after the history instead of following live"},
           {"count", "N", "exit after N alerts (0 = never)", "0"},
+          {"incident-events", "", "also show what each alert did to its incident (text, json)"},
       })};
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
     WF_RETURN_IF_ERROR(CheckOutput(args.Get("output")));
@@ -224,6 +225,11 @@ int SubscribeCommand(int argc, char** argv) {
     watchfloor::v1::SubscribeRequest req;
     req.set_cursor(cursor);
     req.set_replay_only(args.Has("replay-only"));
+    req.set_incident_events(args.Has("incident-events"));
+    if (req.incident_events() && args.Get("output") != "text" && args.Get("output") != "json") {
+      return absl::InvalidArgumentError(
+          "usage: --incident-events needs --output text or json");
+    }
     WF_ASSIGN_OR_RETURN(*req.mutable_filters(), ParseFilterFlags(args.GetAll("filter")));
     if (args.Has("since")) {
       if (!google::protobuf::util::TimeUtil::FromString(args.Get("since"), req.mutable_since())) {
@@ -243,6 +249,9 @@ int SubscribeCommand(int argc, char** argv) {
     while (reader->Read(&msg)) {
       WF_RETURN_IF_ERROR(PrintEnvelope(args.Get("output"), msg.cursor(), msg.id(),
                                        msg.envelope(), &msg.opened(), &msg.open_error()));
+      for (const watchfloor::v1::IncidentEvent& e : msg.events()) {
+        std::printf("%s\n", FormatIncidentEvent(args.Get("output"), e).c_str());
+      }
       std::fflush(stdout);
       if (count != 0 && ++seen >= count) {
         ctx.TryCancel();

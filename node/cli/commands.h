@@ -18,6 +18,9 @@ int SubscribeCommand(int argc, char** argv);
 int GetCommand(int argc, char** argv);
 int IdentityCommand(int argc, char** argv);
 int IngestCommand(int argc, char** argv);
+// `incidents` and `react` (incident_cmds.cc).
+int IncidentsCommand(int argc, char** argv);
+int ReactCommand(int argc, char** argv);
 int VerifyCommand(int argc, char** argv);
 int AuditCommand(int argc, char** argv);
 int ExportCommand(int argc, char** argv);

@@ -77,6 +77,8 @@ constexpr Command kCommands[] = {
     {"publish", PublishCommand, "publish an alert through a node"},
     {"subscribe", SubscribeCommand, "stream alerts from a node"},
     {"get", GetCommand, "fetch one alert by id"},
+    {"incidents", IncidentsCommand, "show a node's incidents, their state and reactions"},
+    {"react", ReactCommand, "ack, sight, claim or resolve an alert (signed, in the feed)"},
     {"identity", IdentityCommand, "show a node's origin and public key"},
     {"ingest", IngestCommand, "submit already-signed DSSE envelopes to a node"},
     {"verify", VerifyCommand, "verify DSSE envelopes offline"},
