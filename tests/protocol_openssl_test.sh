@@ -117,4 +117,29 @@ seed=$(openssl pkey -in "$vec/private.pem" -outform DER | tail -c 32 |
   fail "private.pem holds seed $seed, seed.hex differs"
 pass "private.pem is PKCS#8 of seed.hex and signs PAE to sig.hex"
 
+# 8. The reaction vector (docs/PROTOCOL.md section 19): the same commands,
+#    the same key. A reaction is an alert like any other.
+rvec="$src/tests/testdata/reaction_vector"
+[[ -d $rvec ]] || fail "no reaction vector at $rvec"
+payload_type=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["payloadType"])' "$rvec/envelope.json")
+python3 -c 'import json,sys,base64; e=json.load(open(sys.argv[1])); sys.stdout.buffer.write(base64.b64decode(e["payload"]))' \
+  "$rvec/envelope.json" >"$work/r_payload.bin"
+python3 -c 'import json,sys,base64; e=json.load(open(sys.argv[1])); sys.stdout.buffer.write(base64.b64decode(e["signatures"][0]["sig"]))' \
+  "$rvec/envelope.json" >"$work/r_sig.bin"
+[[ $(hex "$work/r_payload.bin") == "$(firstline "$rvec/payload.hex")" ]] ||
+  fail "reaction envelope payload differs from payload.hex"
+[[ $(hex "$work/r_sig.bin") == "$(firstline "$rvec/sig.hex")" ]] ||
+  fail "reaction envelope sig differs from sig.hex"
+pae "$work/r_payload.bin" "$work/r_pae.bin"
+openssl pkeyutl -verify -pubin -inkey "$vec/public.pem" -rawin \
+  -in "$work/r_pae.bin" -sigfile "$work/r_sig.bin" >"$work/r_verify.out" 2>&1 ||
+  fail "openssl rejected the reaction's signature: $(cat "$work/r_verify.out")"
+rid=$( (printf '\000'; cat "$work/r_payload.bin") | sha256sum | cut -d' ' -f1)
+[[ $rid == "$(firstline "$rvec/id.txt")" ]] ||
+  fail "reaction id is $rid, id.txt says $(firstline "$rvec/id.txt")"
+# Its target (inside field 30) is the worked example's id.
+grep -q "$(firstline "$vec/id.txt")" "$work/r_payload.bin" ||
+  fail "the reaction does not name the worked example's id"
+pass "reaction vector: openssl verifies it, id $rid, target is the worked example"
+
 echo "PASS: protocol test vector verified with openssl alone"
