@@ -355,6 +355,9 @@ TEST(IncidentsFederationTest, ViewSurvivesKillNineAndTheCliReactsAndLists) {
   r = run(1, {"react", std::string(64, 'b'), "--ack"});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_TRUE(absl::StrContains(r.err, "is not stored at this node")) << r;
+  r = run(1, {"react", first, "--sighting", "--domain", "Example..cz"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_TRUE(absl::StrContains(r.err, "Example..cz")) << r;
   r = run(1, {"incidents", "--state", "closed"});
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_TRUE(absl::StrContains(r.err, "--state \"closed\" is unknown")) << r;

@@ -224,6 +224,27 @@ int ReactCommand(int argc, char** argv) {
       return absl::InvalidArgumentError(
           absl::StrCat("usage: --output \"", output, "\" is unknown; use text or json"));
     }
+    // The reaction's own fields, checked before dialing (the rest is copied
+    // from the target below): a bad note or evidence stays a usage error
+    // when the node is down.
+    v1::PublishRequest pub;
+    v1::Alert& draft = *pub.mutable_alert();
+    for (const std::string& d : args.GetAll("domain")) draft.add_domains(d);
+    for (const std::string& p : args.GetAll("prefix")) draft.add_ip_prefixes(p);
+    v1::Reaction& r = *draft.mutable_reaction();
+    r.set_kind(kind);
+    r.set_target(target);
+    r.set_note(args.Get("note"));
+    {
+      v1::Alert probe = draft;
+      probe.set_severity(v1::SEVERITY_INFO);
+      probe.set_category("reaction");
+      probe.set_tlp(v1::TLP_CLEAR);
+      probe.set_title("reaction");
+      if (absl::Status st = CheckDraft(probe); !st.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("usage: ", st.message()));
+      }
+    }
     WF_ASSIGN_OR_RETURN(auto stub, Connect(args));
     v1::GetAlertResponse got;
     {
@@ -248,20 +269,12 @@ int ReactCommand(int argc, char** argv) {
           "alert ", target, " is sealed (TLP:", TlpName(original.tlp()),
           "); reactions to sealed alerts are not supported yet"));
     }
-    v1::PublishRequest pub;
-    v1::Alert& draft = *pub.mutable_alert();
     draft.set_severity(original.severity());
     draft.set_category(original.category());
     draft.set_tlp(original.tlp());
     draft.set_title(Truncate(
         absl::StrCat(kinds[static_cast<int>(kind) - 1].first, ": ", original.title()),
         kMaxTitleBytes));
-    for (const std::string& d : args.GetAll("domain")) draft.add_domains(d);
-    for (const std::string& p : args.GetAll("prefix")) draft.add_ip_prefixes(p);
-    v1::Reaction& r = *draft.mutable_reaction();
-    r.set_kind(kind);
-    r.set_target(target);
-    r.set_note(args.Get("note"));
     WF_RETURN_IF_ERROR(CheckDraft(draft));
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
