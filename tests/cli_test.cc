@@ -251,7 +251,7 @@ TEST(CliUsageTest, TopLevelHelpExitsZeroAndListsEveryCommand) {
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_THAT(r.out, StartsWith("usage: watchfloor <command> [flags]\n"));
   for (const char* cmd : {"keygen", "node", "publish", "subscribe", "get",
-                          "identity", "ingest", "verify"}) {
+                          "identity", "ingest", "verify", "incidents", "react"}) {
     EXPECT_THAT(r.out, ContainsRegex(absl::StrCat("\n  ", cmd, " +[a-z]")));
   }
   EXPECT_THAT(r.err, IsEmpty());
@@ -273,7 +273,7 @@ TEST(CliUsageTest, UnknownCommandIsAUsageErrorNamingIt) {
 
 TEST(CliUsageTest, EverySubcommandHasHelp) {
   for (const char* cmd : {"keygen", "node", "publish", "subscribe", "get",
-                          "identity", "ingest", "verify"}) {
+                          "identity", "ingest", "verify", "incidents", "react"}) {
     SCOPED_TRACE(cmd);
     RunResult r = Wf({cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << r;
@@ -515,6 +515,23 @@ std::vector<LimitCase> LimitCases() {
       {"publish_json_asn_fraction", {"publish", "--json", "-"},
        "alert JSON: asns: entry 64500.5 is not an AS number 1..4294967295",
        R"({"asns": [64500.5]})"},
+      // react, incidents, subscribe --incident-events (issue 13)
+      {"react_no_kind", {"react", hex}, "give exactly one of --ack, --sighting, --claim or --resolved"},
+      {"react_two_kinds", {"react", hex, "--ack", "--claim"},
+       "give exactly one of --ack, --sighting, --claim or --resolved"},
+      {"react_short_id", {"react", "abc", "--ack"}, "alert id \"abc\" is not 64 lowercase hex characters"},
+      {"react_note_1025_bytes", {"react", hex, "--ack", "--note", std::string(1025, 'n')},
+       "reaction.note"},
+      {"react_note_control", {"react", hex, "--ack", "--note", "bell\a"}, "reaction.note"},
+      {"react_bad_domain", {"react", hex, "--sighting", "--domain", "a..cz"}, "a..cz"},
+      {"react_bad_prefix", {"react", hex, "--sighting", "--prefix", "192.0.2.1/24"}, "192.0.2.1/24"},
+      {"incidents_bad_state", {"incidents", "--state", "closed"},
+       "--state \"closed\" is unknown; use open, updated, cancelled or expired"},
+      {"incidents_filter_syntax", {"incidents", "--filter", "severity>=urgent"},
+       "--filter: filter \"severity>=urgent\""},
+      {"incidents_bad_limit", {"incidents", "--limit", "-1"}, "--limit \"-1\" is not a non-negative integer"},
+      {"subscribe_events_dsse", {"subscribe", "--incident-events", "--output", "dsse"},
+       "--incident-events needs --output text or json"},
   };
 }
 
