@@ -23,6 +23,7 @@ namespace {
 
 using internal::Deleter;
 using internal::OpenSslError;
+using internal::Wiper;
 using KdfCtxPtr =
     std::unique_ptr<EVP_KDF_CTX, Deleter<EVP_KDF_CTX, EVP_KDF_CTX_free>>;
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX,
@@ -31,18 +32,6 @@ using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX,
 constexpr size_t kHashSize = 32;  // Nh of HKDF-SHA256, Nsecret of the KEM
 constexpr absl::string_view kVersionLabel = "HPKE-v1";
 constexpr char kModeBase = 0x00;
-
-// Wipes a std::string holding a secret when it goes out of scope.
-class Wiper {
- public:
-  explicit Wiper(std::string& s) : s_(s) {}
-  Wiper(const Wiper&) = delete;
-  Wiper& operator=(const Wiper&) = delete;
-  ~Wiper() { OPENSSL_cleanse(s_.data(), s_.size()); }
-
- private:
-  std::string& s_;
-};
 
 std::string I2Osp2(size_t v) {
   return std::string{static_cast<char>((v >> 8) & 0xff),

@@ -4,6 +4,7 @@
 #define WATCHFLOOR_CERTS_OPENSSL_UTIL_H_
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <memory>
@@ -37,6 +38,18 @@ std::string BioContents(BIO* bio);
 // A read-only memory BIO over `data` (which must outlive it); clears the
 // error queue first. RESOURCE_EXHAUSTED if OpenSSL cannot allocate.
 absl::StatusOr<BioPtr> ReadOnlyBio(absl::string_view data);
+
+// Wipes (OPENSSL_cleanse) a std::string holding a secret when it goes out of scope.
+class Wiper {
+ public:
+  explicit Wiper(std::string& s) : s_(s) {}
+  Wiper(const Wiper&) = delete;
+  Wiper& operator=(const Wiper&) = delete;
+  ~Wiper() { OPENSSL_cleanse(s_.data(), s_.size()); }
+
+ private:
+  std::string& s_;
+};
 
 }  // namespace watchfloor::certs::internal
 

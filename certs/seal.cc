@@ -15,11 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "certs/hpke.h"
+#include "certs/openssl_util.h"
 #include "certs/status_macros.h"
 
 namespace watchfloor::certs {
 namespace {
 
+using internal::Wiper;
 using watchfloor::v1::Alert;
 
 constexpr hpke::Aead kAead = hpke::Aead::kAes256Gcm;
@@ -41,18 +43,6 @@ void AppendStr(std::string& out, absl::string_view s) {
   AppendU32(out, static_cast<uint32_t>(s.size()));
   out.append(s.data(), s.size());
 }
-
-// Wipes a std::string holding a secret when it goes out of scope.
-class Wiper {
- public:
-  explicit Wiper(std::string& s) : s_(s) {}
-  Wiper(const Wiper&) = delete;
-  Wiper& operator=(const Wiper&) = delete;
-  ~Wiper() { OPENSSL_cleanse(s_.data(), s_.size()); }
-
- private:
-  std::string& s_;
-};
 
 // The member part of "member/node".
 absl::string_view MemberOf(absl::string_view node) {
