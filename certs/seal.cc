@@ -164,13 +164,39 @@ absl::string_view FirstHeaderField(const Alert& inner) {
   return "";
 }
 
+// The content key from one multi-shot wrapped key (seq present).
+absl::StatusOr<std::string> UnwrapMultiShot(
+    const watchfloor::v1::WrappedKey& wrapped, absl::string_view origin,
+    absl::string_view context, const EncryptionKey& key,
+    UnwrapContexts* contexts) {
+  const std::string info =
+      WrapContextInfo(origin, wrapped.node(), wrapped.key_epoch());
+  std::shared_ptr<const hpke::Context> shared;
+  if (contexts != nullptr) {
+    WF_ASSIGN_OR_RETURN(shared, contexts->Get(wrapped.key_epoch(), info,
+                                              wrapped.enc(), key));
+  } else {
+    WF_ASSIGN_OR_RETURN(hpke::Context own,
+                        hpke::Context::SetupBaseR(wrapped.enc(), key, info,
+                                                  kAead));
+    shared = std::make_shared<const hpke::Context>(std::move(own));
+  }
+  return shared->OpenAt(wrapped.seq(), context, wrapped.wrapped_key());
+}
+
 // Unwraps the content key from one wrapped key with `key`.
 absl::StatusOr<std::string> Unwrap(const watchfloor::v1::WrappedKey& wrapped,
+                                   absl::string_view origin,
                                    absl::string_view context,
-                                   const EncryptionKey& key) {
-  absl::StatusOr<std::string> content_key = hpke::OpenBase(
-      key, wrapped.enc(), WrapInfo(context, wrapped.node(), wrapped.key_epoch()),
-      "", wrapped.wrapped_key(), kAead);
+                                   const EncryptionKey& key,
+                                   UnwrapContexts* contexts) {
+  absl::StatusOr<std::string> content_key =
+      wrapped.has_seq()
+          ? UnwrapMultiShot(wrapped, origin, context, key, contexts)
+          : hpke::OpenBase(
+                key, wrapped.enc(),
+                WrapInfo(context, wrapped.node(), wrapped.key_epoch()), "",
+                wrapped.wrapped_key(), kAead);
   if (!content_key.ok()) {
     return absl::Status(
         content_key.status().code(),
@@ -185,7 +211,8 @@ absl::StatusOr<std::string> Unwrap(const watchfloor::v1::WrappedKey& wrapped,
 absl::StatusOr<std::string> ContentKeyFor(const Alert& outer,
                                           absl::string_view node,
                                           absl::string_view context,
-                                          const KeyForEpoch& key_for_epoch) {
+                                          const KeyForEpoch& key_for_epoch,
+                                          UnwrapContexts* contexts) {
   std::vector<uint64_t> missing;
   std::optional<absl::Status> first_failure;
   bool recipient = false;
@@ -197,7 +224,8 @@ absl::StatusOr<std::string> ContentKeyFor(const Alert& outer,
       missing.push_back(wrapped.key_epoch());
       continue;
     }
-    absl::StatusOr<std::string> content_key = Unwrap(wrapped, context, *key);
+    absl::StatusOr<std::string> content_key =
+        Unwrap(wrapped, outer.origin(), context, *key, contexts);
     if (content_key.ok()) return content_key;
     if (!first_failure) first_failure = content_key.status();
   }
@@ -216,24 +244,18 @@ absl::StatusOr<std::string> ContentKeyFor(const Alert& outer,
 
 // Appends one HPKE-wrapped copy of the content key per recipient to
 // `sealed`, in (node, key_epoch) order.
-absl::Status WrapContentKey(const std::vector<SealRecipient>& recipients,
+absl::Status WrapContentKey(absl::string_view origin,
+                            const std::vector<SealRecipient>& recipients,
                             const std::vector<size_t>& order,
                             const SealSecrets& secrets,
-                            absl::string_view context,
+                            absl::string_view context, WrapContexts& contexts,
                             watchfloor::v1::Sealed* sealed) {
   for (size_t i : order) {
-    const SealRecipient& r = recipients[i];
     const EncryptionKey* ephemeral =
         secrets.ephemeral.empty() ? nullptr : secrets.ephemeral[i];
-    WF_ASSIGN_OR_RETURN(
-        hpke::Sealed wrapped,
-        hpke::SealBase(r.key, WrapInfo(context, r.node, r.key_epoch), "",
-                       secrets.content_key, kAead, ephemeral));
-    auto* key = sealed->add_keys();
-    key->set_node(r.node);
-    key->set_key_epoch(r.key_epoch);
-    key->set_enc(std::move(wrapped.enc));
-    key->set_wrapped_key(std::move(wrapped.ciphertext));
+    WF_RETURN_IF_ERROR(contexts.Wrap(origin, recipients[i], context,
+                                     secrets.content_key, ephemeral,
+                                     sealed->add_keys()));
   }
   return absl::OkStatus();
 }
@@ -265,18 +287,136 @@ std::string WrapInfo(absl::string_view context, absl::string_view node,
   return out;
 }
 
+std::string WrapContextInfo(absl::string_view origin, absl::string_view node,
+                            uint64_t key_epoch) {
+  std::string out;
+  AppendStr(out, kSealedWrapLabel);
+  AppendStr(out, origin);
+  AppendStr(out, node);
+  AppendU64(out, key_epoch);
+  return out;
+}
+
+absl::Status WrapContexts::Wrap(absl::string_view origin,
+                                const SealRecipient& recipient,
+                                absl::string_view aad,
+                                absl::string_view content_key,
+                                const EncryptionKey* ephemeral,
+                                watchfloor::v1::WrappedKey* out) {
+  const std::string recipient_key = recipient.key.raw();
+  Key key(std::string(origin), recipient.node, recipient.key_epoch);
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it != entries_.end() && (it->second->recipient_key != recipient_key ||
+                               it->second->next_seq >= max_seals_)) {
+    entries_.erase(it);  // its secrets are wiped by ~Context
+    it = entries_.end();
+  }
+  if (it == entries_.end()) {
+    if (entries_.size() >= kMaxContexts) entries_.clear();
+    std::string enc;
+    WF_ASSIGN_OR_RETURN(
+        hpke::Context context,
+        hpke::Context::SetupBaseS(
+            recipient.key,
+            WrapContextInfo(origin, recipient.node, recipient.key_epoch),
+            kAead, ephemeral, &enc));
+    auto entry = std::make_unique<Entry>(
+        Entry{recipient_key, std::move(enc), std::move(context), 0});
+    it = entries_.emplace(std::move(key), std::move(entry)).first;
+  }
+  Entry& entry = *it->second;
+  WF_ASSIGN_OR_RETURN(std::string wrapped,
+                      entry.context.SealAt(entry.next_seq, aad, content_key));
+  out->set_node(recipient.node);
+  out->set_key_epoch(recipient.key_epoch);
+  out->set_enc(entry.enc);
+  out->set_seq(entry.next_seq);
+  out->set_wrapped_key(std::move(wrapped));
+  ++entry.next_seq;
+  return absl::OkStatus();
+}
+
+size_t WrapContexts::size() const {
+  absl::MutexLock lock(&mu_);
+  return entries_.size();
+}
+
+void WrapContexts::Clear() {
+  absl::MutexLock lock(&mu_);
+  entries_.clear();
+}
+
+absl::StatusOr<std::shared_ptr<const hpke::Context>> UnwrapContexts::Get(
+    uint64_t key_epoch, absl::string_view info, absl::string_view enc,
+    const EncryptionKey& key) {
+  Key k(key_epoch, std::string(info), std::string(enc));
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(k);
+    if (it != entries_.end()) return it->second;
+  }
+  // Decap outside the lock: it is the expensive part, and two threads
+  // setting up the same context compute the same one.
+  WF_ASSIGN_OR_RETURN(hpke::Context context,
+                      hpke::Context::SetupBaseR(enc, key, info, kAead));
+  auto shared = std::make_shared<const hpke::Context>(std::move(context));
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = entries_.emplace(k, shared);
+  if (!inserted) return it->second;
+  order_.push_back(std::move(k));
+  while (entries_.size() > capacity_ && !order_.empty()) {
+    entries_.erase(order_.front());
+    order_.erase(order_.begin());
+  }
+  return shared;
+}
+
+void UnwrapContexts::EraseEpoch(uint64_t key_epoch) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    it = std::get<0>(it->first) == key_epoch ? entries_.erase(it)
+                                             : std::next(it);
+  }
+  order_.erase(std::remove_if(order_.begin(), order_.end(),
+                              [&](const Key& k) {
+                                return std::get<0>(k) == key_epoch;
+                              }),
+               order_.end());
+}
+
+size_t UnwrapContexts::size() const {
+  absl::MutexLock lock(&mu_);
+  return entries_.size();
+}
+
 absl::StatusOr<Alert> SealAlert(const Alert& full,
-                                const std::vector<SealRecipient>& recipients) {
+                                const std::vector<SealRecipient>& recipients,
+                                WrapContexts& contexts) {
   SealSecrets secrets;
   secrets.content_key = RandomBytes(kContentKeySize);
   secrets.nonce = RandomBytes(kContentNonceSize);
   Wiper wipe(secrets.content_key);
-  return SealAlert(full, recipients, secrets);
+  return SealAlert(full, recipients, secrets, contexts);
+}
+
+absl::StatusOr<Alert> SealAlert(const Alert& full,
+                                const std::vector<SealRecipient>& recipients) {
+  WrapContexts contexts;
+  return SealAlert(full, recipients, contexts);
 }
 
 absl::StatusOr<Alert> SealAlert(const Alert& full,
                                 const std::vector<SealRecipient>& recipients,
                                 const SealSecrets& secrets) {
+  WrapContexts contexts;
+  return SealAlert(full, recipients, secrets, contexts);
+}
+
+absl::StatusOr<Alert> SealAlert(const Alert& full,
+                                const std::vector<SealRecipient>& recipients,
+                                const SealSecrets& secrets,
+                                WrapContexts& contexts) {
   if (!IsSealedTlp(full.tlp())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "only TLP_AMBER_STRICT and TLP_RED alerts are sealed, not ",
@@ -301,8 +441,8 @@ absl::StatusOr<Alert> SealAlert(const Alert& full,
   WF_ASSIGN_OR_RETURN(*sealed->mutable_ciphertext(),
                       hpke::AeadSeal(kAead, secrets.content_key,
                                      secrets.nonce, context, inner));
-  WF_RETURN_IF_ERROR(
-      WrapContentKey(recipients, order, secrets, context, sealed));
+  WF_RETURN_IF_ERROR(WrapContentKey(outer.origin(), recipients, order,
+                                    secrets, context, contexts, sealed));
   // Names, sizes and coverage of every member, checked as a relay will.
   WF_RETURN_IF_ERROR(ValidateSealedShape(outer));
   return outer;
@@ -310,7 +450,8 @@ absl::StatusOr<Alert> SealAlert(const Alert& full,
 
 absl::StatusOr<Alert> OpenSealedAlert(const Alert& outer,
                                       absl::string_view node,
-                                      const KeyForEpoch& key_for_epoch) {
+                                      const KeyForEpoch& key_for_epoch,
+                                      UnwrapContexts* contexts) {
   WF_RETURN_IF_ERROR(ValidateSealedShape(outer));
   if (!outer.has_sealed()) {
     return absl::InvalidArgumentError(
@@ -319,7 +460,8 @@ absl::StatusOr<Alert> OpenSealedAlert(const Alert& outer,
   }
   const std::string context = SealContext(outer);
   WF_ASSIGN_OR_RETURN(std::string content_key,
-                      ContentKeyFor(outer, node, context, key_for_epoch));
+                      ContentKeyFor(outer, node, context, key_for_epoch,
+                                    contexts));
   Wiper wipe_key(content_key);
   WF_ASSIGN_OR_RETURN(
       std::string inner_bytes,

@@ -62,7 +62,7 @@ absl::StatusOr<Alert> Sealer::Seal(Alert full) const {
     }
     full.add_recipients(name);
   }
-  return certs::SealAlert(full, recipients);
+  return certs::SealAlert(full, recipients, contexts_);
 }
 
 void EncryptionKeyRing::Add(uint64_t epoch, certs::EncryptionKey key) {
@@ -73,11 +73,15 @@ void EncryptionKeyRing::Add(uint64_t epoch, certs::EncryptionKey key) {
 
 void EncryptionKeyRing::Erase(uint64_t epoch) {
   std::shared_ptr<const certs::EncryptionKey> dropped;
-  absl::MutexLock lock(&mu_);
-  auto it = keys_.find(epoch);
-  if (it == keys_.end()) return;
-  dropped = std::move(it->second);
-  keys_.erase(it);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = keys_.find(epoch);
+    if (it != keys_.end()) {
+      dropped = std::move(it->second);
+      keys_.erase(it);
+    }
+  }
+  contexts_.EraseEpoch(epoch);
 }
 
 std::shared_ptr<const certs::EncryptionKey> EncryptionKeyRing::Get(uint64_t epoch) const {
@@ -112,7 +116,8 @@ absl::StatusOr<Alert> SealedReader::Open(const Alert& outer) const {
         if (k == nullptr) return nullptr;
         held.push_back(k);
         return k.get();
-      });
+      },
+      keys_->contexts());
   if (!opened.ok()) return opened.status();
   absl::Status valid = ValidateOpened(*opened);
   if (!valid.ok()) {

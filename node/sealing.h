@@ -52,7 +52,9 @@ class Sealer {
   // Adds this node's own member to the recipients (so that its own clients
   // can read what they published), sorts them, and wraps the content key
   // for every node of every recipient member, each with the
-  // encryption_key_pem of its roster entry (key_epoch 0). Returns the outer
+  // encryption_key_pem of its roster entry (key_epoch 0), through this
+  // sealer's long-lived HPKE contexts (certs::WrapContexts: one X25519 setup
+  // per recipient key, then one AES-256-GCM per alert). Returns the outer
   // alert to sign. Errors, with nothing sealed:
   //   FAILED_PRECONDITION no roster (a node outside a federation cannot
   //                       seal), or a recipient member's node has no
@@ -65,6 +67,8 @@ class Sealer {
  private:
   const std::string origin_;
   const RosterSource roster_;
+  // Thread-safe itself; mutable because sealing advances its sequences.
+  mutable certs::WrapContexts contexts_;
 };
 
 // The node's private encryption keys, by key epoch: epoch 0 is the key of
@@ -74,15 +78,20 @@ class EncryptionKeyRing {
   EncryptionKeyRing() = default;
   // Makes `key` the key of `epoch`, replacing any earlier one.
   void Add(uint64_t epoch, certs::EncryptionKey key);
-  // Forgets the private key of `epoch` (its bytes are wiped). Alerts sealed
-  // only to that epoch can no longer be opened here.
+  // Forgets the private key of `epoch` (its bytes are wiped) and every
+  // recipient context set up with it. Alerts sealed only to that epoch can
+  // no longer be opened here.
   void Erase(uint64_t epoch);
   // The key of `epoch` or nullptr. The pointer stays valid until Erase of
   // that epoch (callers use it within one OpenSealedAlert).
   std::shared_ptr<const certs::EncryptionKey> Get(uint64_t epoch) const;
   bool empty() const;
+  // The recipient HPKE contexts set up with these keys (a cache; Erase
+  // drops an epoch's).
+  certs::UnwrapContexts* contexts() const { return &contexts_; }
 
  private:
+  mutable certs::UnwrapContexts contexts_;
   mutable absl::Mutex mu_;
   std::map<uint64_t, std::shared_ptr<const certs::EncryptionKey>> keys_
       ABSL_GUARDED_BY(mu_);
@@ -114,7 +123,8 @@ class SealedReader {
   //   DATA_LOSS           the content does not authenticate or is not a
   //                       valid alert (its origin sealed something broken);
   //   INVALID_ARGUMENT    malformed sealed part.
-  // Thread-safe; costs one X25519 and two AES-GCM operations.
+  // Thread-safe; costs two AES-GCM operations, plus one X25519 the first
+  // time a sender context (enc) is seen.
   absl::StatusOr<watchfloor::v1::Alert> Open(
       const watchfloor::v1::Alert& outer) const;
 

@@ -22,6 +22,7 @@ PACKAGES=(
   python3-jsonschema nats-server
   libcpp-httplib-dev        # the node's HTTP listener (/metrics, /healthz, /readyz)
   python3-prometheus-client # tests/metrics_parse.py: the exposition format's reference parser
+  python3-cryptography      # tests/sealed_vector_test.sh: an independent RFC 9180 check of the sealed vector
   chromium                  # tests/watch_page_test, bench/page_latency_bench: the page in a real browser
 )
 # Node.js runs the independent NATS client of the bridge test (tests/nats)

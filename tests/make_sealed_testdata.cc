@@ -71,7 +71,8 @@ struct Vector {
   std::vector<Node> nodes = Nodes();
   std::vector<EncryptionKey> ephemeral;
   std::vector<SealRecipient> recipients;
-  SealSecrets secrets;
+  SealSecrets secrets;         // the first alert's (sequence 7)
+  SealSecrets second_secrets;  // the second alert's (sequence 8)
 };
 
 Vector MakeVector() {
@@ -84,11 +85,18 @@ Vector MakeVector() {
   for (const EncryptionKey& e : v.ephemeral) v.secrets.ephemeral.push_back(&e);
   v.secrets.content_key = Ramp(0x00, 32);
   v.secrets.nonce = Ramp(0xa0, 12);
+  v.second_secrets = v.secrets;
+  v.second_secrets.content_key = Ramp(0xc0, 32);
+  v.second_secrets.nonce = Ramp(0xe0, 12);
   return v;
 }
 
-Alert Seal(const Vector& v, const Alert& full) {
-  absl::StatusOr<Alert> outer = SealAlert(full, v.recipients, v.secrets);
+// Seals with the sender's contexts `contexts`: the first seal sets them up
+// with the vector's ephemeral keys (seq 0), the second reuses them (seq 1).
+Alert Seal(const Vector& v, const SealSecrets& secrets, const Alert& full,
+           WrapContexts& contexts) {
+  absl::StatusOr<Alert> outer =
+      SealAlert(full, v.recipients, secrets, contexts);
   if (!outer.ok()) {
     std::fprintf(stderr, "seal: %s\n", outer.status().ToString().c_str());
     std::exit(1);
@@ -109,20 +117,34 @@ void Write(const std::string& path, const std::string& text) {
   }
 }
 
-void WriteVector(const std::string& dir, const Vector& v) {
+std::string Inner(const Alert& full) {
+  Alert inner = full;
+  for (auto* f : {"origin", "sequence", "previous", "issued_at", "tlp",
+                  "recipients"}) {
+    inner.GetReflection()->ClearField(
+        &inner, inner.GetDescriptor()->FindFieldByName(f));
+  }
+  return Hex(inner);
+}
+
+void WriteVector(const std::string& dir, const Vector& v, const Alert& outer,
+                 const Alert& second_outer) {
   const Alert full = FullAlert(7);
-  const Alert outer = Seal(v, full);
+  const Alert second_full = FullAlert(8);
   std::string text =
       "# The worked sealed-alert vector (docs/PROTOCOL.md \"Sealed alerts\").\n"
       "# Written by tests/make_sealed_testdata.cc; do not edit.\n"
       "# full: the serialized Alert handed to SealAlert (hex).\n"
       "# recipient: node, key_epoch, recipient X25519 private key, HPKE\n"
-      "#   ephemeral private key used for its wrapped key (hex), in the\n"
-      "#   order given to SealAlert.\n"
+      "#   ephemeral private key of the sender context set up for it\n"
+      "#   (hex), in the order given to SealAlert.\n"
       "# content_key, nonce: the content AES-256-GCM key and nonce.\n"
-      "# context: SealContext(outer); info: WrapInfo per wrapped key, in\n"
-      "#   sealed.keys order; inner: the serialized inner Alert;\n"
-      "# outer: the serialized outer Alert SealAlert returns (hex).\n";
+      "# context: SealContext(outer); info: WrapContextInfo per wrapped key,\n"
+      "#   in sealed.keys order; inner: the serialized inner Alert;\n"
+      "# outer: the serialized outer Alert SealAlert returns (hex), its\n"
+      "#   wrapped keys at seq 0 of fresh sender contexts.\n"
+      "# second_*: a second alert (sequence 8) sealed next with the same\n"
+      "#   sender contexts: the same enc per node, seq 1.\n";
   absl::StrAppend(&text, "full: ", Hex(full), "\n");
   for (const Node& n : v.nodes) {
     absl::StrAppend(&text, "recipient: ", n.node, " ", n.epoch, " ",
@@ -133,18 +155,20 @@ void WriteVector(const std::string& dir, const Vector& v) {
                   "\nnonce: ", HexEncode(v.secrets.nonce),
                   "\ncontext: ", HexEncode(context), "\n");
   for (const auto& k : outer.sealed().keys()) {
-    absl::StrAppend(&text, "info: ",
-                    HexEncode(WrapInfo(context, k.node(), k.key_epoch())),
-                    "\n");
+    absl::StrAppend(
+        &text, "info: ",
+        HexEncode(WrapContextInfo(outer.origin(), k.node(), k.key_epoch())),
+        "\n");
   }
-  Alert inner = full;
-  for (auto* f : {"origin", "sequence", "previous", "issued_at", "tlp",
-                  "recipients"}) {
-    inner.GetReflection()->ClearField(
-        &inner, inner.GetDescriptor()->FindFieldByName(f));
-  }
-  absl::StrAppend(&text, "inner: ", Hex(inner), "\nouter: ", Hex(outer),
+  absl::StrAppend(&text, "inner: ", Inner(full), "\nouter: ", Hex(outer),
                   "\n");
+  absl::StrAppend(&text, "second_full: ", Hex(second_full),
+                  "\nsecond_content_key: ",
+                  HexEncode(v.second_secrets.content_key),
+                  "\nsecond_nonce: ", HexEncode(v.second_secrets.nonce),
+                  "\nsecond_context: ", HexEncode(SealContext(second_outer)),
+                  "\nsecond_inner: ", Inner(second_full),
+                  "\nsecond_outer: ", Hex(second_outer), "\n");
   Write(dir + "/worked_vector.txt", text);
 }
 
@@ -174,7 +198,7 @@ void WriteCase(const std::string& dir, const Alert& base, const Case& c) {
   Write(dir + "/" + c.name + ".case", text);
 }
 
-// Re-encrypts `inner_bytes` under the vector's content key and context, to
+// Re-encrypts `inner_bytes` under the first alert's content key and context, to
 // build well-authenticated but malformed inner alerts.
 void ReplaceInner(const Vector& v, Alert& a, const std::string& inner_bytes) {
   a.mutable_sealed()->set_ciphertext(
@@ -219,6 +243,21 @@ std::vector<Case> Cases(const Vector& v, const Alert& other) {
        "(the info binds the epoch)", "open", "cesnet.cz/prg2", "1",
        "DATA_LOSS", "wrapped key for node cesnet.cz/prg2 key epoch 1: " + auth,
        [](Alert& a) { a.mutable_sealed()->mutable_keys(0)->set_key_epoch(1); }},
+      {"change-seq", "cesnet.cz/prg2's wrapped key relabelled seq 1 (the "
+       "context nonce is per seq)", "open", "cesnet.cz/prg2", "0",
+       "DATA_LOSS", prg2 + auth,
+       [](Alert& a) { a.mutable_sealed()->mutable_keys(0)->set_seq(1); }},
+      {"drop-seq", "cesnet.cz/prg2's seq removed (read as a single-shot "
+       "wrap, whose info differs)", "open", "cesnet.cz/prg2", "0",
+       "DATA_LOSS", prg2 + auth,
+       [](Alert& a) { a.mutable_sealed()->mutable_keys(0)->clear_seq(); }},
+      {"move-wrapped-key-same-context", "cesnet.cz/prg2's wrapped key of the "
+       "next alert (same enc, seq 1) moved into this one (the context is the "
+       "wrap's associated data)", "open", "cesnet.cz/prg2", "0", "DATA_LOSS",
+       prg2 + auth,
+       [other](Alert& a) {
+         *a.mutable_sealed()->mutable_keys(0) = other.sealed().keys(0);
+       }},
       {"change-sequence", "sequence 7 changed to 8", "open", "cesnet.cz/prg2",
        "0", "DATA_LOSS", prg2 + auth, [](Alert& a) { a.set_sequence(8); }},
       {"change-origin", "origin changed to nic.cz/prg9", "open",
@@ -254,7 +293,7 @@ std::vector<Case> Cases(const Vector& v, const Alert& other) {
        "node sidn.nl/ams1 is not a recipient of this sealed alert "
        "(recipients: cesnet.cz, sidn.nl)",
        [](Alert& a) { a.mutable_sealed()->mutable_keys()->DeleteSubrange(1, 1); }},
-      {"move-ciphertext", "nonce and ciphertext of another alert (sequence 8, "
+      {"move-ciphertext", "nonce and ciphertext of the next alert (sequence 8, "
        "same recipients and keys) moved into this one", "open",
        "cesnet.cz/prg2", "0", "DATA_LOSS",
        "sealed.ciphertext does not authenticate",
@@ -262,7 +301,7 @@ std::vector<Case> Cases(const Vector& v, const Alert& other) {
          a.mutable_sealed()->set_ciphertext(other.sealed().ciphertext());
          a.mutable_sealed()->set_nonce(other.sealed().nonce());
        }},
-      {"move-sealed", "the whole sealed part of another alert (sequence 8) "
+      {"move-sealed", "the whole sealed part of the next alert (sequence 8) "
        "moved into this one", "open", "cesnet.cz/prg2", "0", "DATA_LOSS",
        prg2 + auth,
        [other](Alert& a) { *a.mutable_sealed() = other.sealed(); }},
@@ -404,9 +443,10 @@ int main(int argc, char** argv) {
   const std::string dir = std::string(argv[1]) + "/tests/testdata/sealed";
   mkdir(dir.c_str(), 0755);
   const Vector v = MakeVector();
-  WriteVector(dir, v);
-  const auto base = Seal(v, FullAlert(7));
-  const auto other = Seal(v, FullAlert(8));
+  WrapContexts contexts;
+  const Alert base = Seal(v, v.secrets, FullAlert(7), contexts);
+  const Alert other = Seal(v, v.second_secrets, FullAlert(8), contexts);
+  WriteVector(dir, v, base, other);
   for (const Case& c : Cases(v, other)) WriteCase(dir, base, c);
   for (const Case& c : ShapeCases()) WriteCase(dir, base, c);
   return 0;

@@ -439,6 +439,65 @@ TEST_F(SealedLiveTest, AmberStrictToMember2IsReadByMember2sClientsOnly) {
   EXPECT_TRUE(HasNoSecret(ReadAll(fed_.db_path(1))));
 }
 
+// The origin's HPKE sender contexts: consecutive RED alerts to the same
+// recipients reuse each node's context (same enc, seq 0, 1, 2, ...); after
+// the origin is killed (-9) and restarted its contexts are fresh (new enc,
+// seq 0 again), so no (enc, seq) pair repeats. The recipient opens every
+// one of them, before and after, with its cached contexts.
+TEST_F(SealedLiveTest, SenderContextsRepeatEncWithRisingSeqAndRestartFresh) {
+  const std::string to = fed_.member(1).name;
+  std::vector<std::string> ids;
+  std::vector<v1::Alert> outers;
+  for (int i = 0; i < 3; ++i) {
+    v1::PublishResponse r = PublishOk(0, SealedDraft(v1::TLP_RED, {to}));
+    ids.push_back(r.id());
+    outers.push_back(AlertOf(r.envelope()));
+  }
+  fed_.KillNode(0);
+  ASSERT_TRUE(fed_.StartNode(0).ok());
+  {
+    v1::PublishResponse r = PublishOk(0, SealedDraft(v1::TLP_RED, {to}));
+    ids.push_back(r.id());
+    outers.push_back(AlertOf(r.envelope()));
+  }
+  ASSERT_TRUE(fed_.WaitForIds({ids.begin(), ids.end()}, kConverge));
+
+  // The wrapped key for member 1's node, in each alert.
+  const std::string node1 = fed_.origin(1);
+  std::vector<const v1::WrappedKey*> keys;
+  for (const v1::Alert& a : outers) {
+    const v1::WrappedKey* k = nullptr;
+    for (const v1::WrappedKey& w : a.sealed().keys()) {
+      if (w.node() == node1) k = &w;
+    }
+    ASSERT_NE(k, nullptr);
+    ASSERT_TRUE(k->has_seq());
+    keys.push_back(k);
+  }
+  EXPECT_EQ(keys[0]->enc(), keys[1]->enc());
+  EXPECT_EQ(keys[1]->enc(), keys[2]->enc());
+  EXPECT_EQ(keys[0]->seq() + 1, keys[1]->seq());
+  EXPECT_EQ(keys[1]->seq() + 1, keys[2]->seq());
+  EXPECT_NE(keys[3]->enc(), keys[0]->enc());
+  EXPECT_EQ(keys[3]->seq(), 0u);
+
+  Received m1 = Replay(fed_, 1, 1, {"domain:" + std::string(kSecretDomain)});
+  ASSERT_TRUE(m1.status.ok()) << m1.status.error_message();
+  for (const std::string& id : ids) {
+    SCOPED_TRACE(id);
+    const v1::SubscribeResponse* got = m1.Find(id);
+    ASSERT_NE(got, nullptr);
+    EXPECT_EQ(got->opened().title(), kSecretTitle);
+  }
+  // Member 2 is not a recipient: header only.
+  Received m2 = Replay(fed_, 2, 2);
+  for (const std::string& id : ids) {
+    ASSERT_NE(m2.Find(id), nullptr);
+    EXPECT_FALSE(m2.Find(id)->has_opened());
+  }
+  EXPECT_TRUE(HasNoSecret(m2.bytes));
+}
+
 // A relay that alters a sealed alert breaks the origin's signature: pushed
 // to a node it is refused and neither stored nor forwarded; handed to
 // Ingest, UNAUTHENTICATED. An alert the origin itself signs with its content
