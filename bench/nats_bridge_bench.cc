@@ -13,6 +13,9 @@
 //
 //   build/bench/nats_bridge_bench [--alerts=20000] [--runs=3] [--seconds=10]
 //   build/bench/nats_bridge_bench --smoke      (small, for ctest)
+//   build/bench/nats_bridge_bench --profile_bridge   (only the bridge runs, for perf)
+// Each run also prints the CPU time per alert of this process and of
+// nats-server in each phase.
 // Needs nats-server in PATH (Debian: nats-server).
 #include <unistd.h>
 #include <signal.h>
@@ -74,6 +77,7 @@ class NatsServer {
     waitpid(pid_, &status, 0);
   }
   interop::NatsUrl url() const { return {"127.0.0.1", port_}; }
+  int pid() const { return pid_; }
 
  private:
   pid_t pid_ = 0;
@@ -99,24 +103,34 @@ std::unique_ptr<watchfloor::v1::Node::Stub> NewStub(const std::string& address) 
       grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
 }
 
+// A throughput phase: alerts/s, and CPU time per alert (microseconds) spent
+// by this process (node and client or bridge) and by nats-server.
+struct Phase {
+  double rate = 0;
+  double self_us = 0;
+  double nats_us = 0;
+};
+
 // Alerts/s of a replay-only subscription of the whole store.
-double SubscriptionRate(const std::string& address, int64_t n) {
+Phase SubscriptionRate(const std::string& address, int64_t n) {
   auto stub = NewStub(address);
   grpc::ClientContext ctx;
   watchfloor::v1::SubscribeRequest req;
   req.set_replay_only(true);
+  const double cpu0 = CpuSecondsOf(getpid());
   const auto start = SteadyClock::now();
   auto reader = stub->Subscribe(&ctx, req);
   watchfloor::v1::SubscribeResponse msg;
   int64_t got = 0;
   while (reader->Read(&msg)) ++got;
   const double secs = SecondsSince(start);
+  const double cpu = CpuSecondsOf(getpid()) - cpu0;
   if (!reader->Finish().ok() || got != n) Die(absl::StrCat("subscription got ", got, " of ", n));
-  return n / secs;
+  return {n / secs, cpu * 1e6 / n, 0};
 }
 
 // Alerts/s of the bridge carrying the whole store into a fresh stream.
-double BridgeRate(const std::string& address, int64_t n, const TempDir& dir, int run) {
+Phase BridgeRate(const std::string& address, int64_t n, const TempDir& dir, int run) {
   NatsServer nats(dir.Join(absl::StrCat("js", run)), FreePort());
   auto stub = NewStub(address);
   interop::NatsBridgeOptions opt;
@@ -136,25 +150,27 @@ double BridgeRate(const std::string& address, int64_t n, const TempDir& dir, int
   }
   interop::NatsBridge bridge(stub.get(), opt);
   absl::Status result;
+  const double cpu0 = CpuSecondsOf(getpid()), nats0 = CpuSecondsOf(nats.pid());
   const auto start = SteadyClock::now();
   std::thread t([&] { result = bridge.Run(); });
   while (bridge.stats().cursor < static_cast<uint64_t>(n) && SecondsSince(start) < 600) {
     usleep(1000);
   }
   const double secs = SecondsSince(start);
+  const double cpu = CpuSecondsOf(getpid()) - cpu0, nats_cpu = CpuSecondsOf(nats.pid()) - nats0;
   bridge.Stop();
   t.join();
   if (!result.ok()) Die(absl::StrCat("bridge: ", result.message()));
   if (bridge.stats().published != static_cast<uint64_t>(n)) {
     Die(absl::StrCat("bridge published ", bridge.stats().published, " of ", n));
   }
-  return n / secs;
+  return {n / secs, cpu * 1e6 / n, nats_cpu * 1e6 / n};
 }
 
 // The same stream fed directly (no node, no bridge): n messages of the
 // envelope's size, each with its own Nats-Msg-Id, 512 unacknowledged at most.
 // The ceiling this machine's nats-server puts on any bridge.
-double RawJetStreamRate(int64_t n, size_t bytes, const TempDir& dir, int run) {
+Phase RawJetStreamRate(int64_t n, size_t bytes, const TempDir& dir, int run) {
   NatsServer nats(dir.Join(absl::StrCat("raw", run)), FreePort());
   auto c = interop::NatsConnection::Connect(nats.url(), absl::Seconds(5));
   if (!c.ok()) Die(std::string(c.status().message()));
@@ -168,6 +184,7 @@ double RawJetStreamRate(int64_t n, size_t bytes, const TempDir& dir, int run) {
   const std::string inbox = (*c)->inbox_prefix() + ".ack.*";
   (*c)->Subscribe(inbox, "acks");
   int64_t sent = 0, acked = 0;
+  const double cpu0 = CpuSecondsOf(getpid()), nats0 = CpuSecondsOf(nats.pid());
   const auto start = SteadyClock::now();
   while (acked < n) {
     while (sent < n && sent - acked < 512) {
@@ -186,7 +203,9 @@ double RawJetStreamRate(int64_t n, size_t bytes, const TempDir& dir, int run) {
       ++acked;
     }
   }
-  return n / SecondsSince(start);
+  const double secs = SecondsSince(start);
+  const double cpu = CpuSecondsOf(getpid()) - cpu0, nats_cpu = CpuSecondsOf(nats.pid()) - nats0;
+  return {n / secs, cpu * 1e6 / n, nats_cpu * 1e6 / n};
 }
 
 struct Latency {
@@ -271,14 +290,16 @@ Issue 14: the NATS bridge against the node's own subscription, in one run.
 
   build/bench/nats_bridge_bench [--alerts=20000] [--runs=3] [--seconds=10]
   build/bench/nats_bridge_bench --smoke      (small, for ctest)
+  build/bench/nats_bridge_bench --profile_bridge   (only the bridge runs, for perf)
 Needs nats-server in PATH (Debian: nats-server).
 )";
 }  // namespace
 
 int main(int argc, char** argv) {
-  watchfloor::bench::CheckFlags(argc, argv, kUsage, {"alerts", "runs", "seconds", "smoke"});
+  watchfloor::bench::CheckFlags(argc, argv, kUsage, {"alerts", "runs", "seconds", "smoke", "profile_bridge"});
   using namespace watchfloor::bench;
   const bool smoke = HasFlag(argc, argv, "smoke");
+  const bool profile = HasFlag(argc, argv, "profile_bridge");
   const int64_t n = std::stoll(FlagValue(argc, argv, "alerts", smoke ? "300" : "20000"));
   const int runs = std::stoi(FlagValue(argc, argv, "runs", smoke ? "1" : "3"));
   const double seconds = std::stod(FlagValue(argc, argv, "seconds", smoke ? "1" : "10"));
@@ -307,18 +328,28 @@ int main(int argc, char** argv) {
   std::printf("store: %lld alerts of ~180 bytes; %d runs\n", static_cast<long long>(n), runs);
   std::vector<double> sub_rates, bridge_rates, raw_rates, ratios;
   for (int r = 0; r < runs; ++r) {
-    const double s = SubscriptionRate((*server)->address(), n);
-    const double b = BridgeRate((*server)->address(), n, dir, r);
-    const double raw = RawJetStreamRate(n, 560, dir, r);
-    sub_rates.push_back(s);
-    bridge_rates.push_back(b);
-    raw_rates.push_back(raw);
-    ratios.push_back(b / s);
+    if (profile) {  // the bridge alone, for perf
+      const Phase b = BridgeRate((*server)->address(), n, dir, r);
+      std::printf("run %d: bridge %.0f alerts/s\n", r + 1, b.rate);
+      continue;
+    }
+    const Phase s = SubscriptionRate((*server)->address(), n);
+    const Phase b = BridgeRate((*server)->address(), n, dir, r);
+    const Phase raw = RawJetStreamRate(n, 560, dir, r);
+    sub_rates.push_back(s.rate);
+    bridge_rates.push_back(b.rate);
+    raw_rates.push_back(raw.rate);
+    ratios.push_back(b.rate / s.rate);
     std::printf("run %d: subscription %.0f alerts/s, bridge into JetStream %.0f alerts/s, ratio "
                 "%.2f; reference: raw JetStream publish %.0f msgs/s (bridge = %.2f of it)\n",
-                r + 1, s, b, b / s, raw, b / raw);
+                r + 1, s.rate, b.rate, b.rate / s.rate, raw.rate, b.rate / raw.rate);
+    std::printf("  CPU per alert: subscription %.1f us (node + client); bridge %.1f us in "
+                "process (node + bridge) + %.1f us nats-server; raw publish %.1f us client + "
+                "%.1f us nats-server\n",
+                s.self_us, b.self_us, b.nats_us, raw.self_us, raw.nats_us);
     std::fflush(stdout);
   }
+  if (profile) return 0;
   std::printf("median: subscription %.0f alerts/s, bridge %.0f alerts/s, ratio %.2f (target >= "
               "0.8); raw JetStream %.0f msgs/s\n",
               Median(sub_rates), Median(bridge_rates), Median(ratios), Median(raw_rates));
