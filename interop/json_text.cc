@@ -70,23 +70,57 @@ bool Plain(absl::string_view s) {
   return true;
 }
 
+// Standard padded base64 of `in`, appended (what absl::Base64Escape returns).
+void AppendBase64(absl::string_view in, std::string* out) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const size_t start = out->size();
+  out->resize(start + (in.size() + 2) / 3 * 4);
+  char* o = out->data() + start;
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
+    *o++ = kAlphabet[v >> 18];
+    *o++ = kAlphabet[(v >> 12) & 63];
+    *o++ = kAlphabet[(v >> 6) & 63];
+    *o++ = kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    const bool two = i + 1 < in.size();
+    const uint32_t v = (p[i] << 16) | (two ? p[i + 1] << 8 : 0);
+    *o++ = kAlphabet[v >> 18];
+    *o++ = kAlphabet[(v >> 12) & 63];
+    *o++ = two ? kAlphabet[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+}
+
 }  // namespace
 
-std::string FastEnvelopeJson(const watchfloor::v1::Envelope& envelope) {
-  if (!Plain(envelope.payload_type())) return certs::EnvelopeToJson(envelope);
-  for (const auto& s : envelope.signatures()) {
-    if (!Plain(s.keyid())) return certs::EnvelopeToJson(envelope);
+void AppendFastEnvelopeJson(const watchfloor::v1::Envelope& envelope, std::string* out) {
+  bool plain = Plain(envelope.payload_type());
+  for (const auto& s : envelope.signatures()) plain = plain && Plain(s.keyid());
+  if (!plain) {
+    out->append(certs::EnvelopeToJson(envelope));
+    return;
   }
-  std::string out;
-  out.reserve(envelope.payload().size() * 4 / 3 + 200);
-  absl::StrAppend(&out, "{\"payload\":\"", absl::Base64Escape(envelope.payload()),
-                  "\",\"payloadType\":\"", envelope.payload_type(), "\",\"signatures\":[");
+  out->reserve(out->size() + envelope.payload().size() * 4 / 3 + 200);
+  out->append("{\"payload\":\"");
+  AppendBase64(envelope.payload(), out);
+  absl::StrAppend(out, "\",\"payloadType\":\"", envelope.payload_type(), "\",\"signatures\":[");
   for (int i = 0; i < envelope.signatures_size(); ++i) {
     const auto& s = envelope.signatures(i);
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"keyid\":\"", s.keyid(), "\",\"sig\":\"",
-                    absl::Base64Escape(s.sig()), "\"}");
+    absl::StrAppend(out, i == 0 ? "" : ",", "{\"keyid\":\"", s.keyid(), "\",\"sig\":\"");
+    AppendBase64(s.sig(), out);
+    out->append("\"}");
   }
-  out += "]}";
+  out->append("]}");
+}
+
+std::string FastEnvelopeJson(const watchfloor::v1::Envelope& envelope) {
+  std::string out;
+  AppendFastEnvelopeJson(envelope, &out);
   return out;
 }
 

@@ -43,6 +43,9 @@ std::string JsonStringArray(const std::vector<std::string>& values);
 // field holds anything but [A-Za-z0-9+/._-], where escaping rules could
 // differ.
 std::string FastEnvelopeJson(const watchfloor::v1::Envelope& envelope);
+// The same text appended to `*out`, without temporaries (the bridge writes it
+// straight into a NATS frame).
+void AppendFastEnvelopeJson(const watchfloor::v1::Envelope& envelope, std::string* out);
 
 // RFC 3339 UTC with exactly millisecond precision and 'Z', as STIX requires
 // for created/modified: "2026-12-01T10:00:00.123Z" (sub-millisecond digits

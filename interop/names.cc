@@ -1,7 +1,10 @@
 #include "interop/names.h"
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace watchfloor::interop {
 
@@ -33,6 +36,41 @@ std::string NatsSubject(absl::string_view origin, absl::string_view category) {
   absl::string_view node =
       slash == absl::string_view::npos ? absl::string_view() : origin.substr(slash + 1);
   return absl::StrCat("watchfloor.", member, ".", node, ".", category);
+}
+
+absl::StatusOr<std::string> NatsSubjectOfPayload(absl::string_view payload) {
+  using google::protobuf::internal::WireFormatLite;
+  constexpr int kOrigin = watchfloor::v1::Alert::kOriginFieldNumber;
+  constexpr int kCategory = watchfloor::v1::Alert::kCategoryFieldNumber;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(payload.data()),
+                                            static_cast<int>(payload.size()));
+  absl::string_view origin, category;
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    if (field == 0) return absl::InvalidArgumentError("malformed alert: field number 0");
+    // With another wire type the field is unknown to a full parse too, and
+    // skipped like one.
+    if ((field == kOrigin || field == kCategory) &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t len;
+      if (!in.ReadVarint32(&len) || len > payload.size() ||
+          in.CurrentPosition() + static_cast<int>(len) > static_cast<int>(payload.size())) {
+        return absl::InvalidArgumentError("malformed alert: truncated field");
+      }
+      (field == kOrigin ? origin : category) = payload.substr(in.CurrentPosition(), len);
+      in.Skip(static_cast<int>(len));  // cannot fail: checked above
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) {
+      return absl::InvalidArgumentError(absl::StrCat("malformed alert: bad field ", field));
+    }
+  }
+  if (!in.ConsumedEntireMessage() || in.CurrentPosition() != static_cast<int>(payload.size())) {
+    return absl::InvalidArgumentError("malformed alert: trailing bytes");
+  }
+  return NatsSubject(origin, category);
 }
 
 std::string OriginFromSubjectTokens(absl::string_view member_token,

@@ -105,6 +105,78 @@ TEST(NatsSubjectTest, OriginDotsBecomeUnderscoresAndCategoryKeepsItsLevels) {
   EXPECT_EQ(OriginFromSubjectTokens("nic_cz", "prg1"), "nic.cz/prg1");
 }
 
+TEST(FastEnvelopeJsonTest, AppendKeepsWhatTheBufferHeld) {
+  certs::SigningKey key = certs::SigningKey::Generate();
+  watchfloor::v1::Envelope env = certs::SignEnvelope(
+      watchfloor::testing::SampleDraft(1).SerializeAsString(), certs::kAlertPayloadType, key);
+  std::string out = "HPUB x 1 2\r\n";
+  AppendFastEnvelopeJson(env, &out);
+  EXPECT_EQ(out, "HPUB x 1 2\r\n" + certs::EnvelopeToJson(env));
+  watchfloor::v1::Envelope empty;  // empty payload: base64 of nothing
+  EXPECT_EQ(FastEnvelopeJson(empty), certs::EnvelopeToJson(empty));
+}
+
+TEST(NatsSubjectTest, FromThePayloadEqualsFromTheParsedAlert) {
+  for (int n = 0; n < 20; ++n) {
+    watchfloor::v1::Alert alert = watchfloor::testing::SampleDraft(n);
+    alert.set_origin(n % 2 ? "nic.cz/prg1" : "example.org/a-b");
+    alert.set_category(n % 3 ? "dns.hijack" : "dns.ns.lame");
+    absl::StatusOr<std::string> s = NatsSubjectOfPayload(alert.SerializeAsString());
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(*s, NatsSubject(alert.origin(), alert.category())) << n;
+  }
+  // A repeated field: the last occurrence wins, as in a full parse.
+  watchfloor::v1::Alert first, second;
+  first.set_origin("a.example/n1");
+  first.set_category("dns.first");
+  second.set_origin("b.example/n2");
+  watchfloor::v1::Alert merged;
+  ASSERT_TRUE(merged.ParseFromString(first.SerializeAsString() + second.SerializeAsString()));
+  EXPECT_EQ(*NatsSubjectOfPayload(first.SerializeAsString() + second.SerializeAsString()),
+            NatsSubject(merged.origin(), merged.category()));
+  EXPECT_EQ(NatsSubject(merged.origin(), merged.category()), "watchfloor.b_example.n2.dns.first");
+  // An origin with the wrong wire type is an unknown field to a full parse.
+  const std::string varint_origin = std::string("\x08\x01", 2) + first.SerializeAsString();
+  const std::string also = std::string("\x0a\x01x", 3) + std::string("\x08\x01", 2);
+  for (const std::string& payload : {varint_origin, also}) {
+    watchfloor::v1::Alert parsed;
+    ASSERT_TRUE(parsed.ParseFromString(payload));
+    EXPECT_EQ(*NatsSubjectOfPayload(payload), NatsSubject(parsed.origin(), parsed.category()));
+  }
+}
+
+TEST(NatsSubjectTest, MalformedPayloadIsInvalidArgument) {
+  const std::string good = watchfloor::testing::SampleDraft(3).SerializeAsString();
+  const std::map<std::string, std::string> bad = {
+      {"truncated", good.substr(0, good.size() - 1)},
+      {"length past the end", std::string("\x0a\x05ab", 4)},
+      {"field number 0", std::string("\x02\x00", 2)},
+      {"lone end-group", std::string("\x0c", 1)},
+  };
+  for (const auto& [name, payload] : bad) {
+    watchfloor::v1::Alert alert;
+    EXPECT_FALSE(alert.ParseFromString(payload)) << name;  // a full parse refuses it too
+    absl::StatusOr<std::string> s = NatsSubjectOfPayload(payload);
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(std::string(s.status().message()), StartsWith("malformed alert")) << name;
+  }
+}
+
+TEST(NatsFrameTest, HpubCarriesTheMsgIdHeaderAndExactLengths) {
+  std::string frame = "x";
+  AppendPublishFrame("watchfloor.a.b.c", "_INBOX.1.ack.7", "abc", "{}", &frame);
+  // Header block "NATS/1.0\r\nNats-Msg-Id: abc\r\n\r\n" is 30 bytes; 32 with the payload.
+  EXPECT_EQ(frame,
+            "xHPUB watchfloor.a.b.c _INBOX.1.ack.7 30 32\r\nNATS/1.0\r\nNats-Msg-Id: abc\r\n\r\n"
+            "{}\r\n");
+  frame.clear();
+  AppendPublishFrame("s", "", "", "hello", &frame);
+  EXPECT_EQ(frame, "PUB s 5\r\nhello\r\n");
+  frame.clear();
+  AppendPublishFrame("s", "r", "", "", &frame);
+  EXPECT_EQ(frame, "PUB s r 0\r\n\r\n");
+}
+
 TEST(NatsUrlTest, AcceptsHostPortAndRefusesWhatItCannotSpeak) {
   absl::StatusOr<NatsUrl> u = ParseNatsUrl("nats://127.0.0.1:4333");
   ASSERT_TRUE(u.ok());
