@@ -21,13 +21,18 @@ namespace watchfloor::interop {
 namespace {
 
 constexpr size_t kQueueCapacity = 4096;
+// While alerts are in flight the publisher wakes for their acks anyway; the
+// reader then signals the eventfd only when this many items have piled up.
+constexpr size_t kWakeBatch = 64;
 constexpr absl::Duration kRequestTimeout = absl::Seconds(5);
 
+// One alert, ready to send: the reader thread builds the whole HPUB frame
+// (subject, ack inbox "<ack_prefix><seq>", Nats-Msg-Id, DSSE JSON), so the
+// publishing thread only copies bytes into the socket buffer.
 struct Item {
   uint64_t cursor;
-  std::string id;
-  std::string subject;
-  std::string json;  // DSSE JSON envelope
+  uint64_t seq;       // consecutive from 1, in cursor order
+  std::string frame;
 };
 
 struct InFlight {
@@ -68,6 +73,9 @@ struct NatsBridge::Impl {
 
   watchfloor::v1::Node::StubInterface* node;
   NatsBridgeOptions options;
+  // "<inbox>.ack.": an alert's JetStream ack comes to this plus its seq. Set
+  // before the threads start, constant after.
+  std::string ack_prefix;
   int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::atomic<bool> stop{false};
 
@@ -77,6 +85,12 @@ struct NatsBridge::Impl {
   absl::Status reader_status ABSL_GUARDED_BY(mu);
   NatsBridgeStats stats ABSL_GUARDED_BY(mu);
   grpc::ClientContext* reader_ctx ABSL_GUARDED_BY(mu) = nullptr;
+  // Set by the publisher before it sleeps with nothing in flight (no ack will
+  // wake it): then the reader's first item must signal the eventfd. With
+  // alerts in flight it does not, so a fast publisher is not woken once per
+  // alert (an eventfd write and a poll return per alert, the ping-pong that
+  // cost the most of the handoff on two cores).
+  bool publisher_idle ABSL_GUARDED_BY(mu) = true;
 
   // The persister thread's inputs and result (under mu): the highest cursor
   // JetStream acknowledged in order, and the first cursor-file error.
@@ -93,6 +107,8 @@ struct NatsBridge::Impl {
   // from the last cursor after a slow-consumer disconnect.
   void ReadNode(uint64_t cursor) {
     absl::Status status;
+    uint64_t next_seq = 1;
+    std::string json, reply = ack_prefix;  // reused per alert
     while (!stop.load()) {
       grpc::ClientContext ctx;
       {
@@ -105,14 +121,22 @@ struct NatsBridge::Impl {
       auto reader = node->Subscribe(&ctx, req);
       watchfloor::v1::SubscribeResponse msg;
       while (reader->Read(&msg)) {
-        watchfloor::v1::Alert alert;
-        if (!alert.ParseFromString(msg.envelope().payload())) {
-          status = absl::DataLossError(absl::StrCat("alert ", msg.id(), " has an unreadable payload"));
+        // Only the subject's two fields are read from the alert, not the
+        // whole message; the envelope is printed into a reused buffer.
+        absl::StatusOr<std::string> subject = NatsSubjectOfPayload(msg.envelope().payload());
+        if (!subject.ok()) {
+          status = absl::DataLossError(absl::StrCat("alert ", msg.id(), " has an unreadable payload: ",
+                                                    subject.status().message()));
           ctx.TryCancel();
           break;
         }
-        Item item{msg.cursor(), msg.id(), NatsSubject(alert.origin(), alert.category()),
-                  FastEnvelopeJson(msg.envelope())};
+        json.clear();
+        AppendFastEnvelopeJson(msg.envelope(), &json);
+        reply.resize(ack_prefix.size());
+        absl::StrAppend(&reply, next_seq);
+        Item item{msg.cursor(), next_seq++, std::string()};
+        item.frame.reserve(json.size() + subject->size() + reply.size() + msg.id().size() + 64);
+        AppendPublishFrame(*subject, reply, msg.id(), json, &item.frame);
         cursor = msg.cursor();
         absl::MutexLock l(&mu);
         auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -120,9 +144,13 @@ struct NatsBridge::Impl {
         };
         mu.Await(absl::Condition(&room));
         queue.push_back(std::move(item));
-        // Only the first item of a burst needs to wake the publisher; it
-        // drains everything queued when it runs.
-        if (queue.size() == 1) Wake();
+        // Only the first item of a burst needs to wake an idle publisher; it
+        // drains everything queued when it runs. A busy one is woken by its
+        // acks, or by a pile-up.
+        if ((queue.size() == 1 && publisher_idle) || queue.size() == kWakeBatch) {
+          publisher_idle = false;
+          Wake();
+        }
       }
       grpc::Status st = reader->Finish();
       {
@@ -205,14 +233,15 @@ struct NatsBridge::Impl {
   }
 
   absl::Status Bridge(NatsConnection* nats, uint64_t start_cursor) {
-    const std::string ack_prefix = absl::StrCat(nats->inbox_prefix(), ".ack.");
     nats->Subscribe(absl::StrCat(ack_prefix, "*"), "acks");
     std::deque<InFlight> inflight;
-    uint64_t next_seq = 1, acked_cursor = start_cursor;
+    std::vector<Item> batch;
+    NatsMessage msg;  // reused: Pop assigns into its strings
+    uint64_t acked_cursor = start_cursor;
     while (true) {
-      std::vector<Item> batch;
       bool done;
       absl::Status reader_st;
+      batch.clear();
       {
         absl::MutexLock l(&mu);
         while (!queue.empty() && inflight.size() + batch.size() <
@@ -224,17 +253,24 @@ struct NatsBridge::Impl {
         reader_st = reader_status;
       }
       const absl::Time now = absl::Now();
-      for (Item& item : batch) {
-        nats->Publish(item.subject, absl::StrCat(ack_prefix, next_seq), item.id, item.json);
-        inflight.push_back(InFlight{next_seq++, item.cursor, now});
+      for (const Item& item : batch) {
+        nats->Write(item.frame);
+        inflight.push_back(InFlight{item.seq, item.cursor, now});
       }
+      // All frames of the batch leave in one write.
       if (absl::Status st = nats->Flush(); !st.ok()) return st;
       if (stop.load() || (done && inflight.empty())) {
         return stop.load() ? absl::OkStatus() : reader_st;
       }
 
+      bool more;  // queued items that fit the window: do not sleep
+      {
+        absl::MutexLock l(&mu);
+        publisher_idle = inflight.empty();
+        more = !queue.empty() && inflight.size() < static_cast<size_t>(options.max_in_flight);
+      }
       pollfd fds[2] = {{nats->fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-      poll(fds, 2, 50);
+      poll(fds, 2, more ? 0 : 50);
       if (fds[1].revents & POLLIN) {
         uint64_t v;
         (void)!read(wake_fd, &v, sizeof(v));
@@ -242,7 +278,9 @@ struct NatsBridge::Impl {
       if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
         if (absl::Status st = nats->Receive(absl::ZeroDuration()); !st.ok()) return st;
       }
-      NatsMessage msg;
+      // Every ack read so far, settled under one lock below rather than one
+      // per ack.
+      uint64_t published = 0, duplicates = 0;
       while (true) {
         absl::StatusOr<bool> got = nats->Pop(&msg);
         if (!got.ok()) return got.status();
@@ -263,12 +301,10 @@ struct NatsBridge::Impl {
           return absl::FailedPreconditionError(absl::StrCat("JetStream refused an alert: ", err));
         }
         inflight[seq - inflight.front().seq].acked = true;
-        absl::MutexLock l(&mu);
-        if (!persist_status.ok()) return persist_status;
         if (IsDuplicateAck(msg.payload)) {
-          ++stats.duplicates;
+          ++duplicates;
         } else {
-          ++stats.published;
+          ++published;
         }
       }
       while (!inflight.empty() && inflight.front().acked) {
@@ -277,6 +313,8 @@ struct NatsBridge::Impl {
       }
       {
         absl::MutexLock l(&mu);
+        stats.published += published;
+        stats.duplicates += duplicates;
         acked = acked_cursor;
         if (!persist_status.ok()) return persist_status;
       }
@@ -319,6 +357,7 @@ absl::Status NatsBridge::Run() {
       NatsConnection::Connect(impl.options.url, kRequestTimeout);
   if (!nats.ok()) return nats.status();
   if (absl::Status st = impl.EnsureStream(nats->get()); !st.ok()) return st;
+  impl.ack_prefix = absl::StrCat((*nats)->inbox_prefix(), ".ack.");
   {
     absl::MutexLock l(&impl.mu);
     impl.acked = *cursor;

@@ -14,7 +14,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace watchfloor::interop {
@@ -125,17 +124,25 @@ void NatsConnection::Subscribe(absl::string_view subject, absl::string_view sid)
   absl::StrAppend(&out_, "SUB ", subject, " ", sid, "\r\n");
 }
 
-void NatsConnection::Publish(absl::string_view subject, absl::string_view reply,
-                             absl::string_view msg_id, absl::string_view payload) {
-  const std::string reply_part = reply.empty() ? "" : absl::StrCat(reply, " ");
+void AppendPublishFrame(absl::string_view subject, absl::string_view reply,
+                        absl::string_view msg_id, absl::string_view payload, std::string* frame) {
+  absl::string_view space = reply.empty() ? "" : " ";
   if (msg_id.empty()) {
-    absl::StrAppend(&out_, "PUB ", subject, " ", reply_part, payload.size(), "\r\n", payload,
+    absl::StrAppend(frame, "PUB ", subject, " ", reply, space, payload.size(), "\r\n", payload,
                     "\r\n");
     return;
   }
-  const std::string headers = absl::StrCat("NATS/1.0\r\nNats-Msg-Id: ", msg_id, "\r\n\r\n");
-  absl::StrAppend(&out_, "HPUB ", subject, " ", reply_part, headers.size(), " ",
-                  headers.size() + payload.size(), "\r\n", headers, payload, "\r\n");
+  constexpr absl::string_view kHead = "NATS/1.0\r\nNats-Msg-Id: ";
+  constexpr absl::string_view kTail = "\r\n\r\n";
+  const size_t headers = kHead.size() + msg_id.size() + kTail.size();
+  absl::StrAppend(frame, "HPUB ", subject, " ", reply, space, headers, " ",
+                  headers + payload.size(), "\r\n", kHead, msg_id, kTail);
+  absl::StrAppend(frame, payload, "\r\n");
+}
+
+void NatsConnection::Publish(absl::string_view subject, absl::string_view reply,
+                             absl::string_view msg_id, absl::string_view payload) {
+  AppendPublishFrame(subject, reply, msg_id, payload, &out_);
 }
 
 absl::Status NatsConnection::Flush() {
@@ -198,26 +205,46 @@ absl::StatusOr<bool> NatsConnection::Pop(NatsMessage* msg) {
       return absl::DataLossError(absl::StrCat("NATS server ", address_,
                                               " sent an unexpected line: ", line.substr(0, 60)));
     }
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    // Split by hand into at most 6 fields: this runs once per JetStream ack.
+    absl::string_view f[6];
+    size_t nf = 0;
+    for (size_t i = 0; i < line.size() && nf < 7;) {
+      if (line[i] == ' ') {
+        ++i;
+        continue;
+      }
+      size_t j = line.find(' ', i);
+      if (j == absl::string_view::npos) j = line.size();
+      if (nf == 6) {
+        nf = 7;  // too many
+        break;
+      }
+      f[nf++] = line.substr(i, j - i);
+      i = j;
+    }
     const size_t want = hmsg ? 5 : 4;
-    if (f.size() != want && f.size() != want + 1) {
+    if (nf != want && nf != want + 1) {
       return absl::DataLossError(absl::StrCat("malformed NATS message line: ", line));
     }
     size_t hdr_len = 0, total = 0;
-    if (!absl::SimpleAtoi(f.back(), &total) ||
-        (hmsg && !absl::SimpleAtoi(f[f.size() - 2], &hdr_len)) || hdr_len > total) {
+    if (!absl::SimpleAtoi(f[nf - 1], &total) ||
+        (hmsg && !absl::SimpleAtoi(f[nf - 2], &hdr_len)) || hdr_len > total) {
       return absl::DataLossError(absl::StrCat("malformed NATS message line: ", line));
     }
     if (in_.size() < body + total + 2) return false;  // wait for the body
-    msg->subject = std::string(f[1]);
-    msg->sid = std::string(f[2]);
-    msg->reply = f.size() == want + 1 ? std::string(f[3]) : "";
-    msg->headers = in_.substr(body, hdr_len);
-    msg->payload = in_.substr(body + hdr_len, total - hdr_len);
+    msg->subject.assign(f[1].data(), f[1].size());
+    msg->sid.assign(f[2].data(), f[2].size());
+    if (nf == want + 1) {
+      msg->reply.assign(f[3].data(), f[3].size());
+    } else {
+      msg->reply.clear();
+    }
+    msg->headers.assign(in_, body, hdr_len);
+    msg->payload.assign(in_, body + hdr_len, total - hdr_len);
     msg->status = 0;
     if (absl::StartsWith(msg->headers, "NATS/1.0 ")) {
       int code = 0;
-      if (absl::SimpleAtoi(msg->headers.substr(9, 3), &code)) msg->status = code;
+      if (absl::SimpleAtoi(absl::string_view(msg->headers).substr(9, 3), &code)) msg->status = code;
     }
     in_pos_ = body + total + 2;
     return true;

@@ -36,6 +36,13 @@ struct NatsMessage {
   int status = 0;  // the status code of a header-only status message (e.g. 503), else 0
 };
 
+// Appends to `*frame` the PUB frame of a message, or HPUB with a
+// Nats-Msg-Id header when `msg_id` is not empty: exactly what
+// NatsConnection::Publish queues. For building frames on another thread than
+// the connection's (the bridge's reader does); queue them with Write().
+void AppendPublishFrame(absl::string_view subject, absl::string_view reply,
+                        absl::string_view msg_id, absl::string_view payload, std::string* frame);
+
 class NatsConnection {
  public:
   // Connects, reads INFO, sends CONNECT and waits for the PONG to a PING.
@@ -52,10 +59,14 @@ class NatsConnection {
   // Queues PUB, or HPUB with a Nats-Msg-Id header when `msg_id` is not empty.
   void Publish(absl::string_view subject, absl::string_view reply, absl::string_view msg_id,
                absl::string_view payload);
+  // Queues bytes already in protocol form (frames from AppendPublishFrame).
+  void Write(absl::string_view frames) { out_.append(frames.data(), frames.size()); }
   // Writes everything queued. UNAVAILABLE if the connection broke.
   absl::Status Flush();
 
   // The next MSG/HMSG already read, if any (answers PINGs on the way).
+  // `*msg`'s strings are assigned, not replaced, so a caller that reuses one
+  // NatsMessage across calls does not allocate per message.
   // FAILED_PRECONDITION with the server's text on -ERR.
   absl::StatusOr<bool> Pop(NatsMessage* msg);
   // Waits up to `timeout` for bytes and reads what is there. OK on timeout;
