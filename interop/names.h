@@ -28,7 +28,6 @@ std::string TlpWord(watchfloor::v1::Tlp t);
 // guarantees that for every stored alert.
 std::string NatsSubject(absl::string_view origin, absl::string_view category);
 
-// The inverse for the origin part: "nic_cz", "prg1" -> "nic.cz/prg1".
 // NatsSubject of a serialized watchfloor.v1.Alert, reading only its origin
 // (1) and category (6) and skipping every other field without decoding it:
 // the NATS bridge needs nothing else, and a full parse per alert was a
@@ -38,6 +37,7 @@ std::string NatsSubject(absl::string_view origin, absl::string_view category);
 // ...") if `payload` is not well-formed protobuf wire data.
 absl::StatusOr<std::string> NatsSubjectOfPayload(absl::string_view payload);
 
+// The inverse for the origin part: "nic_cz", "prg1" -> "nic.cz/prg1".
 std::string OriginFromSubjectTokens(absl::string_view member_token,
                                     absl::string_view node_token);
 
