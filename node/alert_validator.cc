@@ -5,9 +5,11 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "certs/encryption_key.h"
 #include "certs/ids.h"
 #include "certs/proto_check.h"
 #include "certs/roster.h"
@@ -179,6 +181,50 @@ absl::Status ValidateReaction(const Alert& a) {
   return absl::OkStatus();
 }
 
+// The key record fields that need no header (alert.proto KeyRecord); the
+// node == origin rule is ValidateOpened's. Which epochs an origin may still
+// announce is the feed's rule (node/key_epochs.h), not a field rule.
+absl::Status ValidateKeyRecord(const Alert& a) {
+  const watchfloor::v1::KeyRecord& k = a.key_record();
+  WF_RETURN_IF_ERROR(ValidateOrigin(k.node()));
+  if (k.epoch() == 0) {
+    return Invalid("key_record.epoch", "0",
+                   "must be at least 1; epoch 0 is the roster entry's encryption_key_pem");
+  }
+  if (k.public_key().size() != certs::kX25519KeySize) {
+    return Invalid("key_record.public_key", absl::StrCat(k.public_key().size(), " bytes"),
+                   "must be the 32 raw bytes of an X25519 public key");
+  }
+  // A low-order point would make every seal to this epoch fail (or give an
+  // all-zero shared secret): refused here, where it is announced.
+  static const certs::EncryptionKey* probe = [] {
+    auto key = certs::EncryptionKey::FromRaw(std::string(certs::kX25519KeySize, '\x2a'));
+    return new certs::EncryptionKey(*std::move(key));
+  }();
+  absl::StatusOr<certs::EncryptionPublicKey> pub =
+      certs::EncryptionPublicKey::FromRaw(k.public_key());
+  if (!pub.ok()) return pub.status();
+  absl::StatusOr<std::string> shared = probe->DiffieHellman(*pub);
+  if (!shared.ok()) {
+    return Invalid("key_record.public_key", absl::BytesToHexString(k.public_key()),
+                   "is a low-order X25519 point, not a usable key");
+  }
+  if (!k.has_not_after()) {
+    return absl::InvalidArgumentError(
+        "key_record.not_after is not set; a key record says until when senders may use it");
+  }
+  WF_RETURN_IF_ERROR(ValidateTimestamp("key_record.not_after", k.not_after()));
+  if (a.tlp() != watchfloor::v1::TLP_CLEAR) {
+    return Invalid("tlp", absl::StrCat(static_cast<int>(a.tlp())),
+                   "a key record is TLP CLEAR: every node must be able to seal to it");
+  }
+  if (!a.updates().empty() || !a.cancels().empty() || a.has_reaction()) {
+    return absl::InvalidArgumentError(
+        "a key record may not also update, cancel or react to an alert");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateContent(const Alert& a) {
   if (a.severity() < watchfloor::v1::SEVERITY_INFO ||
       a.severity() > watchfloor::v1::SEVERITY_CRITICAL) {
@@ -281,6 +327,7 @@ absl::Status ValidateContent(const Alert& a) {
     return Invalid("cancels", a.cancels(), "must be a 64-char lowercase hex alert id");
   }
   if (a.has_reaction()) WF_RETURN_IF_ERROR(ValidateReaction(a));
+  if (a.has_key_record()) WF_RETURN_IF_ERROR(ValidateKeyRecord(a));
   return absl::OkStatus();
 }
 
@@ -439,6 +486,15 @@ absl::Status RefuseUnknownFields(const Alert& alert, absl::string_view path,
 }  // namespace
 
 absl::Status ValidateDraft(const Alert& draft) {
+  if (draft.has_key_record()) {
+    return absl::InvalidArgumentError(
+        "key_record is set: a node publishes its own key records "
+        "(encryption_key_epochs in its config); a client may not");
+  }
+  return ValidateNodeDraft(draft);
+}
+
+absl::Status ValidateNodeDraft(const Alert& draft) {
   WF_RETURN_IF_ERROR(RefuseUnknownFields(
       draft, "draft",
       "this node signs only fields it knows: leave the field out, or upgrade the node"));
@@ -472,6 +528,10 @@ absl::Status ValidateSigned(const Alert& alert) {
           "a TLP AMBER+STRICT or RED alert must be sealed to its recipients; "
           "this one carries its content in clear");
     }
+    if (alert.has_key_record()) {
+      return absl::InvalidArgumentError(
+          "key_record is set in a sealed alert; a key record is TLP CLEAR");
+    }
     // Recipients sorted and unique, each with a wrapped key; nothing but
     // the header in clear.
     return certs::ValidateSealedShape(alert);
@@ -491,6 +551,22 @@ absl::Status ValidateOpened(const Alert& alert) {
     return absl::InvalidArgumentError(
         "expires_at is not after issued_at; an alert cannot expire before it "
         "is issued");
+  }
+  if (alert.has_key_record()) {
+    const watchfloor::v1::KeyRecord& k = alert.key_record();
+    if (k.node() != alert.origin()) {
+      return Invalid("key_record.node", k.node(),
+                     absl::StrCat("must be the alert's origin ", alert.origin(),
+                                  "; a node announces only its own keys"));
+    }
+    // Unset is ValidateKeyRecord's to report.
+    if (k.has_not_after() &&
+        (k.not_after().seconds() < alert.issued_at().seconds() ||
+        (k.not_after().seconds() == alert.issued_at().seconds() &&
+         k.not_after().nanos() <= alert.issued_at().nanos()))) {
+      return absl::InvalidArgumentError(
+          "key_record.not_after is not after issued_at; the key would never be valid");
+    }
   }
   return ValidateContent(alert);
 }

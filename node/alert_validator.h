@@ -64,7 +64,13 @@ bool PrefixesOverlap(const IpPrefix& a, const IpPrefix& b);
 // TLP AMBER+STRICT or RED draft carries its content in clear (the node seals
 // it) and names 1..kMaxRecipients distinct members in recipients, in any
 // order; any other TLP names none. `sealed` must be unset.
+// A draft may not set key_record (INVALID_ARGUMENT): only the node itself
+// announces its encryption keys.
 absl::Status ValidateDraft(const watchfloor::v1::Alert& draft);
+// ValidateDraft for the node's own drafts: also accepts key_record (epoch
+// >= 1, a 32-byte X25519 public key that is not a low-order point,
+// not_after set; the alert TLP CLEAR without updates, cancels or reaction).
+absl::Status ValidateNodeDraft(const watchfloor::v1::Alert& draft);
 
 // Validates a complete, signed alert as received through Ingest and as
 // stored: origin, sequence >= 1, previous empty iff sequence == 1 (else a
@@ -79,7 +85,8 @@ absl::Status ValidateSigned(const watchfloor::v1::Alert& alert);
 // Validates an alert with its content in clear and its header filled: a
 // clear-TLP alert as ValidateSigned, or a sealed-TLP alert before sealing
 // (the origin node) or after opening (a recipient node): header rules plus
-// the content rules, recipients in any order, no `sealed`.
+// the content rules, recipients in any order, no `sealed`; a key record's
+// node must be the origin and its not_after after issued_at.
 absl::Status ValidateOpened(const watchfloor::v1::Alert& alert);
 
 }  // namespace watchfloor::node

@@ -527,5 +527,121 @@ TEST(PrefixesOverlapTest, Table) {
   }
 }
 
+
+namespace key_record_tests {
+
+// A signed key record of nic.cz/prg1, as its node publishes it.
+Alert SignedKeyRecord() {
+  Alert a = SignedSample();
+  a.set_tlp(watchfloor::v1::TLP_CLEAR);
+  a.set_category("watchfloor.key-epoch");
+  a.set_title("encryption key epoch 3 of nic.cz/prg1");
+  a.clear_recipients();
+  watchfloor::v1::KeyRecord* k = a.mutable_key_record();
+  k->set_node("nic.cz/prg1");
+  k->set_epoch(3);
+  k->set_public_key(certs::EncryptionKey::Generate().public_key().raw());
+  k->mutable_not_after()->set_seconds(a.issued_at().seconds() + 3600);
+  return a;
+}
+
+// Each malformed key record, the exact code and a piece of the message.
+struct KeyRecordCase {
+  std::string name;
+  std::function<void(Alert&)> mutate;
+  std::string message;
+};
+
+std::vector<KeyRecordCase> KeyRecordCases() {
+  // A low-order X25519 point: the all-zero u-coordinate (RFC 7748 6.1).
+  const std::string zero(32, '\0');
+  return {
+      {"epoch 0 (the roster key's)", [](Alert& a) { a.mutable_key_record()->set_epoch(0); },
+       "key_record.epoch \"0\""},
+      {"public key of 31 bytes",
+       [](Alert& a) { a.mutable_key_record()->set_public_key(std::string(31, 'k')); },
+       "key_record.public_key \"31 bytes\""},
+      {"public key of 33 bytes",
+       [](Alert& a) { a.mutable_key_record()->set_public_key(std::string(33, 'k')); },
+       "key_record.public_key \"33 bytes\""},
+      {"public key empty", [](Alert& a) { a.mutable_key_record()->clear_public_key(); },
+       "key_record.public_key \"0 bytes\""},
+      {"low-order public key",
+       [zero](Alert& a) { a.mutable_key_record()->set_public_key(zero); },
+       "low-order X25519 point"},
+      {"node is another origin",
+       [](Alert& a) { a.mutable_key_record()->set_node("nic.cz/brq1"); },
+       "key_record.node \"nic.cz/brq1\" is invalid: must be the alert's origin"},
+      {"node malformed", [](Alert& a) { a.mutable_key_record()->set_node("nic.cz"); },
+       "key_record.node \"nic.cz\" is invalid: must be the alert's origin"},
+      {"not_after unset", [](Alert& a) { a.mutable_key_record()->clear_not_after(); },
+       "key_record.not_after is not set"},
+      {"not_after at issued_at",
+       [](Alert& a) { *a.mutable_key_record()->mutable_not_after() = a.issued_at(); },
+       "key_record.not_after is not after issued_at"},
+      {"not_after before issued_at",
+       [](Alert& a) {
+         a.mutable_key_record()->mutable_not_after()->set_seconds(a.issued_at().seconds() - 1);
+       },
+       "key_record.not_after is not after issued_at"},
+      {"TLP GREEN", [](Alert& a) { a.set_tlp(watchfloor::v1::TLP_GREEN); },
+       "a key record is TLP CLEAR"},
+      {"also updates", [](Alert& a) { a.set_updates(kIdB); }, "may not also update"},
+      {"also a reaction",
+       [](Alert& a) {
+         a.mutable_reaction()->set_kind(watchfloor::v1::REACTION_ACK);
+         a.mutable_reaction()->set_target(kIdB);
+       },
+       "may not also update, cancel or react"},
+  };
+}
+
+TEST(KeyRecordTest, WellFormedSignedKeyRecordIsValid) {
+  EXPECT_EQ(ValidateSigned(SignedKeyRecord()), absl::OkStatus());
+}
+
+TEST(KeyRecordTest, MalformedKeyRecordsAreInvalidArgumentNamingTheRule) {
+  for (const KeyRecordCase& c : KeyRecordCases()) {
+    SCOPED_TRACE(c.name);
+    Alert a = SignedKeyRecord();
+    c.mutate(a);
+    absl::Status st = ValidateSigned(a);
+    EXPECT_EQ(st.code(), kInvalid) << st;
+    EXPECT_NE(st.message().find(c.message), absl::string_view::npos) << st;
+  }
+}
+
+TEST(KeyRecordTest, ClientDraftMayNotCarryAKeyRecordButTheNodesOwnMay) {
+  Alert draft = SignedKeyRecord();
+  draft.clear_origin();
+  draft.clear_sequence();
+  draft.clear_previous();
+  draft.clear_issued_at();
+  absl::Status st = ValidateDraft(draft);
+  EXPECT_EQ(st.code(), kInvalid);
+  EXPECT_NE(st.message().find("a node publishes its own key records"), absl::string_view::npos)
+      << st;
+  EXPECT_EQ(ValidateNodeDraft(draft), absl::OkStatus());
+  draft.mutable_key_record()->set_epoch(0);
+  EXPECT_EQ(ValidateNodeDraft(draft).code(), kInvalid);
+}
+
+TEST(KeyRecordTest, KeyRecordInASealedAlertIsInvalidArgument) {
+  Alert sealed = SignedSample();
+  sealed.set_tlp(watchfloor::v1::TLP_RED);
+  sealed.add_recipients("nic.cz");
+  certs::EncryptionKey key = certs::EncryptionKey::Generate();
+  absl::StatusOr<Alert> outer = certs::SealAlert(sealed, {{"nic.cz/prg1", 0, key.public_key()}});
+  ASSERT_TRUE(outer.ok()) << outer.status();
+  ASSERT_EQ(ValidateSigned(*outer), absl::OkStatus());
+  *outer->mutable_key_record() = SignedKeyRecord().key_record();
+  absl::Status st = ValidateSigned(*outer);
+  EXPECT_EQ(st.code(), kInvalid);
+  EXPECT_NE(st.message().find("key_record is set in a sealed alert"), absl::string_view::npos)
+      << st;
+}
+
+}  // namespace key_record_tests
+
 }  // namespace
 }  // namespace watchfloor::node
