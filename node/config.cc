@@ -58,6 +58,40 @@ bool IsLoopbackAddress(absl::string_view host_port) {
   return false;
 }
 
+namespace {
+
+// encryption_key_epochs (config.proto EncryptionKeyEpochs).
+absl::Status CheckKeyEpochs(const watchfloor::v1::NodeConfig& c) {
+  const watchfloor::v1::EncryptionKeyEpochs& e = c.encryption_key_epochs();
+  if (c.encryption_key_file().empty() || !c.has_federation()) {
+    return absl::InvalidArgumentError(
+        "config: encryption_key_epochs needs encryption_key_file and a federation: "
+        "epoch keys are announced to the roster's nodes and fall back to the "
+        "roster's encryption key; add both, or remove encryption_key_epochs");
+  }
+  const std::pair<const char*, uint64_t> periods[] = {
+      {"rotation_ms", e.rotation_ms()}, {"retention_ms", e.retention_ms()}};
+  for (const auto& [name, ms] : periods) {
+    if (ms < kMinKeyEpochPeriodMs || ms > kMaxKeyEpochPeriodMs) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: encryption_key_epochs.", name, " ", ms, " is out of range: give ",
+          kMinKeyEpochPeriodMs, " .. ", kMaxKeyEpochPeriodMs,
+          " milliseconds (1 second .. 366 days), e.g. 86400000 for one day"));
+    }
+  }
+  const std::string& dir = e.key_dir();
+  if (!dir.empty() && (dir == c.encryption_key_file() || dir == c.signing_key_file() ||
+                       dir == c.data_dir())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: encryption_key_epochs.key_dir ", dir,
+        " is a key file or the data directory; give a directory of its own "
+        "(or leave it out for ", c.encryption_key_file(), ".epochs)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
   auto missing = [](absl::string_view field) {
     return absl::InvalidArgumentError(
@@ -143,6 +177,9 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
         c.encryption_key_file(), "); a node's X25519 encryption key is a key of its own: "
         "give the encryption.key that 'watchfloor keygen' wrote"));
   }
+  if (c.has_encryption_key_epochs()) {
+    WF_RETURN_IF_ERROR(CheckKeyEpochs(c));
+  }
   const uint32_t max_msg = c.limits().max_message_bytes();
   if (max_msg > kMaxMessageBytesCeiling) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -207,6 +244,11 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
   return absl::OkStatus();
 }
 
+std::string KeyEpochDir(const watchfloor::v1::NodeConfig& config) {
+  const std::string& dir = config.encryption_key_epochs().key_dir();
+  return dir.empty() ? absl::StrCat(config.encryption_key_file(), ".epochs") : dir;
+}
+
 absl::StatusOr<watchfloor::v1::NodeConfig> ParseConfig(
     absl::string_view text, absl::string_view source_name,
     absl::string_view base_dir) {
@@ -232,6 +274,13 @@ absl::StatusOr<watchfloor::v1::NodeConfig> ParseConfig(
   if (!t->key_file().empty()) t->set_key_file(Resolve(base_dir, t->key_file()));
   if (!t->client_ca_file().empty()) {
     t->set_client_ca_file(Resolve(base_dir, t->client_ca_file()));
+  }
+  if (!config.encryption_key_file().empty()) {
+    config.set_encryption_key_file(Resolve(base_dir, config.encryption_key_file()));
+  }
+  if (!config.encryption_key_epochs().key_dir().empty()) {
+    auto* e = config.mutable_encryption_key_epochs();
+    e->set_key_dir(Resolve(base_dir, e->key_dir()));
   }
   if (config.has_federation()) {
     auto* f = config.mutable_federation();

@@ -18,6 +18,14 @@ inline constexpr uint32_t kDefaultMaxMessageBytes = 1 << 20;
 inline constexpr uint32_t kFederationMessageBytes = 1 << 20;
 inline constexpr uint32_t kMaxMessageBytesCeiling = 64 << 20;
 
+// encryption_key_epochs.rotation_ms and retention_ms: the allowed range.
+inline constexpr uint64_t kMinKeyEpochPeriodMs = 1000;
+inline constexpr uint64_t kMaxKeyEpochPeriodMs = uint64_t{366} * 24 * 3600 * 1000;
+
+// The directory of the epoch private keys: encryption_key_epochs.key_dir, or
+// encryption_key_file + ".epochs".
+std::string KeyEpochDir(const watchfloor::v1::NodeConfig& config);
+
 // Parses `text` as a text-format NodeConfig. Unknown fields and syntax errors
 // are INVALID_ARGUMENT naming `source_name`, the line and column. Relative
 // paths are resolved against `base_dir`. Then checks the config
@@ -35,7 +43,9 @@ absl::StatusOr<watchfloor::v1::NodeConfig> LoadConfigFile(const std::string& pat
 // kMaxMessageBytesCeiling, and with a federation at least
 // kFederationMessageBytes; http.listen_address host:port on loopback;
 // logging.level and logging.format empty or a name log::ParseLevel /
-// log::ParseFormat take.
+// log::ParseFormat take; encryption_key_epochs only with encryption_key_file
+// and a federation, its periods within kMin/kMaxKeyEpochPeriodMs, its
+// key_dir not a key file nor data_dir.
 // INVALID_ARGUMENT naming the field.
 absl::Status CheckConfig(const watchfloor::v1::NodeConfig& config);
 

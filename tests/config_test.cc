@@ -224,6 +224,94 @@ TEST(ParseConfigTest, NextSigningKeyFileNeedsAFederationAndAnotherFile) {
             "(/etc/watchfloor/node.key); give the new key's file");
 }
 
+// A federation node with an encryption key, plus `extra`.
+std::string FederatedWithEncryption(absl::string_view extra) {
+  return absl::StrCat(R"pb(
+origin: "nic.cz/prg1"
+listen_address: "127.0.0.1:7400"
+data_dir: "/var/lib/watchfloor"
+signing_key_file: "node.key"
+tls { cert_file: "node.crt" key_file: "tls.key" }
+federation { roster_file: "roster.json" }
+)pb", extra, "\n");
+}
+
+TEST(ParseConfigTest, KeyEpochsParseWithRelativePathsAndDefaultDirectory) {
+  absl::StatusOr<NodeConfig> c = ParseConfig(
+      FederatedWithEncryption("encryption_key_file: \"encryption.key\"\n"
+                              "encryption_key_epochs { rotation_ms: 86400000 retention_ms: 1000 }"),
+      "node.conf", "/etc/watchfloor");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->encryption_key_file(), "/etc/watchfloor/encryption.key");
+  EXPECT_EQ(KeyEpochDir(*c), "/etc/watchfloor/encryption.key.epochs");
+  c = ParseConfig(FederatedWithEncryption("encryption_key_file: \"encryption.key\"\n"
+                                          "encryption_key_epochs { rotation_ms: 1000 "
+                                          "retention_ms: 31622400000 key_dir: \"epochs\" }"),
+                  "node.conf", "/etc/watchfloor");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(KeyEpochDir(*c), "/etc/watchfloor/epochs");
+}
+
+TEST(ParseConfigTest, KeyEpochRefusalsAreInvalidArgumentNamingTheField) {
+  const std::string needs =
+      "node.conf: config: encryption_key_epochs needs encryption_key_file and a federation: "
+      "epoch keys are announced to the roster's nodes and fall back to the roster's "
+      "encryption key; add both, or remove encryption_key_epochs";
+  const std::string range_tail =
+      " is out of range: give 1000 .. 31622400000 milliseconds (1 second .. 366 days), e.g. "
+      "86400000 for one day";
+  struct Case {
+    std::string name;
+    std::string text;
+    std::string message;
+  };
+  const std::string enc = "encryption_key_file: \"/k/encryption.key\"\n";
+  const std::vector<Case> cases = {
+      {"no encryption_key_file",
+       FederatedWithEncryption("encryption_key_epochs { rotation_ms: 1000 retention_ms: 1000 }"),
+       needs},
+      {"no federation",
+       absl::StrCat(kMinimal, enc,
+                    "encryption_key_epochs { rotation_ms: 1000 retention_ms: 1000 }\n"),
+       needs},
+      {"rotation unset", FederatedWithEncryption(enc + "encryption_key_epochs { retention_ms: 1000 }"),
+       "node.conf: config: encryption_key_epochs.rotation_ms 0" + range_tail},
+      {"rotation below a second",
+       FederatedWithEncryption(enc + "encryption_key_epochs { rotation_ms: 999 retention_ms: 1000 }"),
+       "node.conf: config: encryption_key_epochs.rotation_ms 999" + range_tail},
+      {"retention unset", FederatedWithEncryption(enc + "encryption_key_epochs { rotation_ms: 1000 }"),
+       "node.conf: config: encryption_key_epochs.retention_ms 0" + range_tail},
+      {"retention above 366 days",
+       FederatedWithEncryption(
+           enc + "encryption_key_epochs { rotation_ms: 1000 retention_ms: 31622400001 }"),
+       "node.conf: config: encryption_key_epochs.retention_ms 31622400001" + range_tail},
+      {"key_dir is the encryption key",
+       FederatedWithEncryption(enc +
+                               "encryption_key_epochs { rotation_ms: 1000 retention_ms: 1000 "
+                               "key_dir: \"/k/encryption.key\" }"),
+       "node.conf: config: encryption_key_epochs.key_dir /k/encryption.key is a key file or "
+       "the data directory; give a directory of its own (or leave it out for "
+       "/k/encryption.key.epochs)"},
+      {"key_dir is data_dir",
+       FederatedWithEncryption(enc +
+                               "encryption_key_epochs { rotation_ms: 1000 retention_ms: 1000 "
+                               "key_dir: \"/var/lib/watchfloor\" }"),
+       "node.conf: config: encryption_key_epochs.key_dir /var/lib/watchfloor is a key file or "
+       "the data directory; give a directory of its own (or leave it out for "
+       "/k/encryption.key.epochs)"},
+      {"unknown field",
+       FederatedWithEncryption(enc + "encryption_key_epochs { rotation: 1000 }"),
+       "config node.conf: line 10, column 25: Message type \"watchfloor.v1.EncryptionKeyEpochs\" "
+       "has no field named \"rotation\".; see docs/CONFIG.md for the fields a node config takes"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<NodeConfig> got = ParseConfig(c.text, "node.conf", "/etc/watchfloor");
+    ASSERT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << got.status();
+    EXPECT_EQ(got.status().message(), c.message);
+  }
+}
+
 TEST(ParseConfigTest, EncryptionKeyFileIsOptionalAndNeverASigningKeyFile) {
   absl::StatusOr<NodeConfig> ok = ParseConfig(
       absl::StrCat(kMinimal, "encryption_key_file: \"/etc/watchfloor/encryption.key\"\n"),
