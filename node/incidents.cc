@@ -90,6 +90,12 @@ std::vector<IncidentChange> IncidentView::ApplyOne(
   std::vector<IncidentChange> changes;
   const std::string& id = stored->id;
 
+  if (alert.has_key_record()) {
+    // A node's encryption key announcement (node/key_epochs.h): not an
+    // incident, and nothing may link to it.
+    changes.push_back({IncidentChange::Kind::kIgnored, "", id});
+    return changes;
+  }
   if (alert.has_reaction()) {
     alerts_[id] = AlertInfo{Role::kReaction, 0};
     Reaction r;

@@ -176,8 +176,18 @@ void Ledger::SetEvidenceListener(std::function<void(const Evidence&)> listener) 
 
 void Ledger::Publish(Alert draft,
                      std::function<void(absl::StatusOr<PublishResult>)> done) {
+  PublishValidated(std::move(draft), ValidateDraft, std::move(done));
+}
+
+void Ledger::PublishNodeDraft(Alert draft,
+                              std::function<void(absl::StatusOr<PublishResult>)> done) {
+  PublishValidated(std::move(draft), ValidateNodeDraft, std::move(done));
+}
+
+void Ledger::PublishValidated(Alert draft, absl::Status (*validate)(const Alert&),
+                              std::function<void(absl::StatusOr<PublishResult>)> done) {
   const absl::Time start = absl::Now();
-  absl::Status st = ValidateDraft(draft);
+  absl::Status st = validate(draft);
   if (!st.ok()) {
     CountRefused(metrics_.refused_publish, st);
     done(std::move(st));
@@ -665,6 +675,7 @@ absl::Status Ledger::StagePublish(Op& op, Batch& batch) {
   // Re-check the fields only the node could fill (expiry vs issued_at), and
   // the sealed alert's shape and size.
   WF_RETURN_IF_ERROR(ValidateSigned(alert));
+  if (staged_check_) WF_RETURN_IF_ERROR(staged_check_(alert, batch.staged));
 
   std::string payload;
   alert.SerializeToString(&payload);
@@ -769,6 +780,7 @@ absl::Status Ledger::StageIngest(Op& op, Batch& batch) {
         " of ", alert.origin(), " names previous ", alert.previous(),
         " but this node holds ", head.id, "; evidence stored, feed frozen"));
   }
+  if (staged_check_) WF_RETURN_IF_ERROR(staged_check_(alert, batch.staged));
 
   NewAlert na;
   na.id = op.id;

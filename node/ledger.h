@@ -100,6 +100,12 @@ class Ledger {
   void Publish(watchfloor::v1::Alert draft,
                std::function<void(absl::StatusOr<PublishResult>)> done);
 
+  // Publish for the node's own drafts (node/key_epochs.h): the same, except
+  // that the draft may carry a key_record (ValidateNodeDraft). Never for a
+  // client's draft.
+  void PublishNodeDraft(watchfloor::v1::Alert draft,
+                        std::function<void(absl::StatusOr<PublishResult>)> done);
+
   // Verifies an already-signed envelope on the calling thread, then applies
   // the feed rules on the writer thread. Errors: INVALID_ARGUMENT (malformed
   // envelope or alert), UNAUTHENTICATED (unknown origin, or no valid
@@ -145,6 +151,14 @@ class Ledger {
       const watchfloor::v1::Alert& draft, const std::vector<StagedAlert>& staged)>;
   // Set before the first Publish; may be empty (no further check).
   void SetLinkCheck(LinkCheck check) { link_check_ = std::move(check); }
+
+  // Judges a complete alert, on the writer thread, against what is
+  // committed plus `staged`: a published one once signed-for fields are
+  // filled and it is sealed (just before signing), an ingested one after
+  // the feed rules (chain, gaps, forks) passed. A non-OK result refuses it
+  // with that status; nothing is stored. Set before the first Publish or
+  // Ingest; may be empty. (Key records' epoch order, node/key_epochs.h.)
+  void SetStagedCheck(LinkCheck check) { staged_check_ = std::move(check); }
 
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
@@ -239,6 +253,9 @@ class Ledger {
   void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
   // store_->Append, tried again after transient failures (Options).
   absl::StatusOr<std::vector<uint64_t>> AppendWithRetry(const WriteSet& writes);
+  void PublishValidated(watchfloor::v1::Alert draft,
+                        absl::Status (*validate)(const watchfloor::v1::Alert&),
+                        std::function<void(absl::StatusOr<PublishResult>)> done);
   absl::Status StagePublish(Op& op, Batch& batch);
   absl::Status StageIngest(Op& op, Batch& batch);
   // Appends the batch's alerts to copies of their origins' logs and adds
@@ -253,6 +270,7 @@ class Ledger {
   NodeKeys* signing_keys_ = nullptr;
   const Sealer* sealer_ = nullptr;
   LinkCheck link_check_;
+  LinkCheck staged_check_;
   const std::string origin_;
   const KeyResolver* const keys_;
   Clock* const clock_;

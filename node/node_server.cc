@@ -288,10 +288,13 @@ absl::Status NodeServer::LoadEncryptionKey() {
     encryption_keys_.Add(0, std::move(key));
   }
   sealed_reader_ = std::make_unique<SealedReader>(config_.origin(), &encryption_keys_);
+  key_epochs_ = std::make_unique<KeyEpochs>(clock_);
   if (roster_manager_ != nullptr) {
     const RosterManager* manager = roster_manager_.get();
-    sealer_ = std::make_unique<Sealer>(config_.origin(),
-                                       [manager] { return manager->current(); });
+    const KeyEpochs* epochs = key_epochs_.get();
+    sealer_ = std::make_unique<Sealer>(
+        config_.origin(), [manager] { return manager->current(); },
+        [epochs](const std::string& node) { return epochs->Current(node); });
   }
   return absl::OkStatus();
 }
@@ -504,14 +507,23 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   s->incidents_ = std::make_unique<IncidentView>(clock);
   WF_RETURN_IF_ERROR(s->incidents_->Rebuild(s->store_.get()));
   IncidentView* incidents = s->incidents_.get();
+  WF_RETURN_IF_ERROR(s->key_epochs_->Rebuild(s->store_.get()));
+  KeyEpochs* key_epochs = s->key_epochs_.get();
   WF_ASSIGN_OR_RETURN(
       s->ledger_,
       Ledger::Open(s->store_.get(), &s->key_, config.origin(),
                    s->resolver_.get(), clock,
-                   [hub, incidents](const std::vector<StoredRef>& a) {
+                   [hub, incidents, key_epochs](const std::vector<StoredRef>& a) {
+                     // Before the hub: a subscriber woken by a key record
+                     // may seal to it at once.
+                     key_epochs->OnCommitted(a);
                      incidents->OnCommitted(a);
                      hub->OnCommitted(a);
                    }));
+  s->ledger_->SetStagedCheck([key_epochs](const watchfloor::v1::Alert& alert,
+                                          const std::vector<Ledger::StagedAlert>& staged) {
+    return key_epochs->CheckStaged(alert, staged);
+  });
   s->ledger_->SetLinkCheck(
       [incidents](const watchfloor::v1::Alert& draft,
                   const std::vector<Ledger::StagedAlert>& staged) {
@@ -533,6 +545,17 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   }
   s->ledger_->SetSigningKeys(s->node_keys_.get());
   s->ledger_->SetSealer(s->sealer_.get());
+  if (config.has_encryption_key_epochs()) {
+    const auto& e = config.encryption_key_epochs();
+    EpochKeyRotator::Options ropts;
+    ropts.rotation = absl::Milliseconds(e.rotation_ms());
+    ropts.retention = absl::Milliseconds(e.retention_ms());
+    ropts.dir = KeyEpochDir(config);
+    WF_ASSIGN_OR_RETURN(s->rotator_,
+                        EpochKeyRotator::Start(std::move(ropts), config.origin(),
+                                               s->key_epochs_.get(), &s->encryption_keys_,
+                                               s->ledger_.get(), clock));
+  }
   if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
 
   const auto& lim = config.limits();
@@ -678,6 +701,8 @@ NodeServer::~NodeServer() {
   // The HTTP listener and the health monitor read everything below.
   http_.reset();
   health_monitor_.reset();
+  // No new epoch keys from here on (its rounds publish through the ledger).
+  rotator_.reset();
   // Order matters: stop taking calls (in-flight publishes still complete,
   // the ledger is running), stop gossip, then drain the ledger while
   // everything its callbacks touch is still alive.

@@ -24,6 +24,8 @@
 #include "node/key_resolver.h"
 #include "node/roster_key_resolver.h"
 #include "node/incidents.h"
+#include "node/key_epoch_rotator.h"
+#include "node/key_epochs.h"
 #include "node/ledger.h"
 #include "node/node_keys.h"
 #include "node/roster_manager.h"
@@ -74,6 +76,10 @@ class NodeServer {
   // The node's living roster (adoption, listeners), or nullptr when the node
   // is not in a federation. Add listeners before other threads adopt.
   RosterManager* roster_manager() { return roster_manager_.get(); }
+  // Every node's key records (node/key_epochs.h).
+  const KeyEpochs* key_epochs() const { return key_epochs_.get(); }
+  // This node's epoch key rotation, or nullptr without encryption_key_epochs.
+  EpochKeyRotator* key_rotator() { return rotator_.get(); }
   // The grpc.health.v1 statuses the node reports ("", "watchfloor.v1.Node",
   // and "watchfloor.v1.Federation" in a federation): SERVING once started.
   // Parts of the node set NOT_SERVING here when they cannot do their job.
@@ -128,6 +134,8 @@ class NodeServer {
   // The node's encryption keys and what seals and opens with them
   // (node/sealing.h); before the hub, ledger and service that use them.
   EncryptionKeyRing encryption_keys_;
+  // Every node's key records (node/key_epochs.h): the Sealer asks it.
+  std::unique_ptr<KeyEpochs> key_epochs_;
   std::unique_ptr<Sealer> sealer_;
   std::unique_ptr<SealedReader> sealed_reader_;
   std::unique_ptr<SqliteAlertStore> store_;
@@ -135,6 +143,8 @@ class NodeServer {
   std::unique_ptr<IncidentView> incidents_;
   std::unique_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Ledger> ledger_;
+  // This node's epoch keys (encryption_key_epochs); stopped before ledger_.
+  std::unique_ptr<EpochKeyRotator> rotator_;
   std::unique_ptr<Transparency> transparency_;
   std::unique_ptr<LedgerFeedStore> feed_store_;
   std::unique_ptr<federation::Gossip> gossip_;

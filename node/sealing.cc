@@ -58,7 +58,13 @@ absl::StatusOr<Alert> Sealer::Seal(Alert full) const {
           certs::EncryptionPublicKey::FromPem(node.encryption_key_pem());
       // ValidateRoster checked it; a failure here is a bug, not input.
       if (!key.ok()) return key.status();
-      recipients.push_back({node.origin(), 0, *std::move(key)});
+      std::optional<EpochKey> epoch_key =
+          epoch_keys_ ? epoch_keys_(node.origin()) : std::nullopt;
+      if (epoch_key.has_value()) {
+        recipients.push_back({node.origin(), epoch_key->epoch, std::move(epoch_key->key)});
+      } else {
+        recipients.push_back({node.origin(), 0, *std::move(key)});
+      }
     }
     full.add_recipients(name);
   }

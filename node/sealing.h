@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -42,19 +43,34 @@ class Sealer {
   // Seal, from the Ledger's writer thread, so it must be thread-safe and
   // what it returns must stay valid (RosterManager::current()).
   using RosterSource = std::function<const certs::Roster*()>;
+  // A recipient node's epoch key to seal to instead of its roster entry's
+  // key (epoch 0).
+  struct EpochKey {
+    uint64_t epoch = 0;  // >= 1
+    certs::EncryptionPublicKey key;
+  };
+  // For a recipient node "member/node", the epoch key in force now, or
+  // nullopt for its roster key (node/key_epochs.h KeyEpochs::Current).
+  // Called from the Ledger's writer thread; must be thread-safe.
+  using EpochKeySource =
+      std::function<std::optional<EpochKey>(const std::string& node)>;
 
-  // `origin` is this node, "member/node".
-  Sealer(std::string origin, RosterSource roster)
-      : origin_(std::move(origin)), roster_(std::move(roster)) {}
+  // `origin` is this node, "member/node". Without `epoch_keys` every node
+  // is sealed to with its roster key.
+  Sealer(std::string origin, RosterSource roster, EpochKeySource epoch_keys = nullptr)
+      : origin_(std::move(origin)),
+        roster_(std::move(roster)),
+        epoch_keys_(std::move(epoch_keys)) {}
 
   // Seals `full`: a sealed-TLP alert whose header the Ledger has filled
   // (origin, sequence, previous, issued_at) and that passed ValidateOpened.
   // Adds this node's own member to the recipients (so that its own clients
   // can read what they published), sorts them, and wraps the content key
-  // for every node of every recipient member, each with the
-  // encryption_key_pem of its roster entry (key_epoch 0), through this
-  // sealer's long-lived HPKE contexts (certs::WrapContexts: one X25519 setup
-  // per recipient key, then one AES-256-GCM per alert). Returns the outer
+  // for every node of every recipient member, each with the key the
+  // EpochKeySource gives for it, else the encryption_key_pem of its roster
+  // entry (key_epoch 0), through this sealer's long-lived HPKE contexts
+  // (certs::WrapContexts: one X25519 setup per recipient key, then one
+  // AES-256-GCM per alert). Returns the outer
   // alert to sign. Errors, with nothing sealed:
   //   FAILED_PRECONDITION no roster (a node outside a federation cannot
   //                       seal), or a recipient member's node has no
@@ -67,6 +83,7 @@ class Sealer {
  private:
   const std::string origin_;
   const RosterSource roster_;
+  const EpochKeySource epoch_keys_;
   // Thread-safe itself; mutable because sealing advances its sequences.
   mutable certs::WrapContexts contexts_;
 };

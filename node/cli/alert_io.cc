@@ -8,6 +8,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "certs/encryption_key.h"
 #include "certs/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "node/alert_validator.h"
@@ -306,6 +307,15 @@ std::string FormatAlertText(uint64_t cursor, const std::string& id,
   }
   if (a.has_sealed()) {
     absl::StrAppend(&s, "    (sealed: only the recipients' own nodes show it to their clients)\n");
+  }
+  if (a.has_key_record()) {
+    absl::StatusOr<certs::EncryptionPublicKey> key =
+        certs::EncryptionPublicKey::FromRaw(a.key_record().public_key());
+    absl::StrAppend(&s, "    key record: epoch ", a.key_record().epoch(), " of ",
+                    a.key_record().node(), ", keyid ", key.ok() ? key->KeyId() : "(invalid)",
+                    ", sealable until ",
+                    google::protobuf::util::TimeUtil::ToString(a.key_record().not_after()),
+                    "\n");
   }
   if (a.has_reaction()) {
     std::string kind = watchfloor::v1::ReactionKind_Name(a.reaction().kind());
