@@ -301,14 +301,14 @@ TEST(ParseConfigTest, KeyEpochRefusalsAreInvalidArgumentNamingTheField) {
        "/k/encryption.key.epochs)"},
       {"unknown field",
        FederatedWithEncryption(enc + "encryption_key_epochs { rotation: 1000 }"),
-       "config node.conf: line 10, column 25: Message type \"watchfloor.v1.EncryptionKeyEpochs\" "
+       "config node.conf: line 9, column 33: Message type \"watchfloor.v1.EncryptionKeyEpochs\" "
        "has no field named \"rotation\".; see docs/CONFIG.md for the fields a node config takes"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     absl::StatusOr<NodeConfig> got = ParseConfig(c.text, "node.conf", "/etc/watchfloor");
     ASSERT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << got.status();
-    EXPECT_EQ(got.status().message(), c.message);
+    EXPECT_EQ(std::string(got.status().message()), c.message);
   }
 }
 
