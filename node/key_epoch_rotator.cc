@@ -217,18 +217,19 @@ absl::Status EpochKeyRotator::Rotate(absl::Time now) {
   ring_->Add(epoch, std::move(key));
   held_.insert(epoch);
   absl::Notification done;
-  absl::Status published;
+  absl::StatusOr<PublishResult> published;
   ledger_->PublishNodeDraft(std::move(draft), [&](absl::StatusOr<PublishResult> r) {
-    published = r.status();
+    published = std::move(r);
     done.Notify();
   });
   done.WaitForNotification();
   if (!published.ok()) {
     Erase(epoch).IgnoreError();
-    return absl::Status(published.code(),
+    return absl::Status(published.status().code(),
                         absl::StrCat("publishing the key record of epoch ", epoch,
-                                     " failed: ", published.message()));
+                                     " failed: ", published.status().message()));
   }
+  if (options_.published) options_.published(published->envelope);
   log::Info("node", "key_epoch_rotated", {{"epoch", epoch}, {"keyid", keyid}});
   return absl::OkStatus();
 }

@@ -14,6 +14,7 @@
 #define WATCHFLOOR_NODE_KEY_EPOCH_ROTATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -41,6 +42,10 @@ class EpochKeyRotator {
     std::string dir;           // the epoch key files
     // How long the thread sleeps at most between rounds (real time).
     absl::Duration max_sleep = absl::Seconds(1);
+    // Called with each key record's envelope once committed (gossip's
+    // Broadcast, so peers get it at once rather than at anti-entropy); may
+    // be empty. Called on the rotator's thread, or Start's.
+    std::function<void(const watchfloor::v1::Envelope&)> published;
   };
 
   // Creates `options.dir` (mode 0700) if missing, loads the epoch keys in it

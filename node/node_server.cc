@@ -545,18 +545,23 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   }
   s->ledger_->SetSigningKeys(s->node_keys_.get());
   s->ledger_->SetSealer(s->sealer_.get());
+  if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
   if (config.has_encryption_key_epochs()) {
     const auto& e = config.encryption_key_epochs();
     EpochKeyRotator::Options ropts;
     ropts.rotation = absl::Milliseconds(e.rotation_ms());
     ropts.retention = absl::Milliseconds(e.retention_ms());
     ropts.dir = KeyEpochDir(config);
+    // encryption_key_epochs implies a federation (CheckConfig).
+    federation::Gossip* gossip = s->gossip_.get();
+    ropts.published = [gossip](const watchfloor::v1::Envelope& envelope) {
+      gossip->Broadcast(envelope);
+    };
     WF_ASSIGN_OR_RETURN(s->rotator_,
                         EpochKeyRotator::Start(std::move(ropts), config.origin(),
                                                s->key_epochs_.get(), &s->encryption_keys_,
                                                s->ledger_.get(), clock));
   }
-  if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
 
   const auto& lim = config.limits();
   federation::Gossip* gossip = s->gossip_.get();

@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -72,12 +73,16 @@ class KeyEpochRotatorTest : public ::testing::Test {
 
   void TearDown() override { rotator_.reset(); }
 
-  EpochKeyRotator::Options Options() const {
+  EpochKeyRotator::Options Options() {
     EpochKeyRotator::Options o;
     o.rotation = kRotation;
     o.retention = kRetention;
     o.dir = dir_.Join("epochs");
     o.max_sleep = absl::Milliseconds(10);
+    o.published = [this](const watchfloor::v1::Envelope& e) {
+      watchfloor::v1::Alert a;
+      if (a.ParseFromString(e.payload()) && a.has_key_record()) ++published_;
+    };
     return o;
   }
 
@@ -112,6 +117,7 @@ class KeyEpochRotatorTest : public ::testing::Test {
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<EncryptionKeyRing> ring_;
   std::unique_ptr<EpochKeyRotator> rotator_;
+  std::atomic<int> published_{0};  // key record envelopes handed to `published`
 };
 
 TEST_F(KeyEpochRotatorTest, AnnouncesEachEpochOnScheduleAndErasesItAfterRetention) {
@@ -129,6 +135,7 @@ TEST_F(KeyEpochRotatorTest, AnnouncesEachEpochOnScheduleAndErasesItAfterRetentio
   EXPECT_EQ(r1->not_after, t0 + 2 * kRotation);
   EXPECT_EQ(ledger_->OwnHead().sequence, 1u);
   EXPECT_EQ(epochs_->Current(kOrigin)->epoch, 1u);
+  EXPECT_EQ(published_.load(), 1);  // for gossip, once committed
 
   // Not yet due: nothing new.
   clock_.Advance(kRotation - absl::Seconds(1));
@@ -157,6 +164,7 @@ TEST_F(KeyEpochRotatorTest, AnnouncesEachEpochOnScheduleAndErasesItAfterRetentio
   EXPECT_TRUE(Exists(Path(2)));
   // The record stays: the feed is history; only the private key is gone.
   EXPECT_EQ(Announced(), (std::set<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(published_.load(), 3);
 }
 
 TEST_F(KeyEpochRotatorTest, RestartKeepsOnlyAnnouncedUnexpiredKeysAndErasesLeftovers) {
