@@ -313,6 +313,14 @@ absl::Status WrapContexts::Wrap(absl::string_view origin,
     it = entries_.end();
   }
   if (it == entries_.end()) {
+    // A node sealed to under a new key epoch: its contexts for other epochs
+    // are done with (their secrets are wiped now, not at kMaxContexts).
+    const auto& [o, node, epoch] = key;
+    for (auto other = entries_.lower_bound(Key(o, node, 0));
+         other != entries_.end() && std::get<0>(other->first) == o &&
+         std::get<1>(other->first) == node;) {
+      other = entries_.erase(other);
+    }
     if (entries_.size() >= kMaxContexts) entries_.clear();
     std::string enc;
     WF_ASSIGN_OR_RETURN(

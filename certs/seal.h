@@ -106,6 +106,8 @@ std::string WrapContextInfo(absl::string_view origin, absl::string_view node,
 // ephemeral key) the first time it is needed, again when the recipient's
 // key for that epoch changes, and after max_seals wraps, so a sequence
 // number never repeats under one enc; the wrapped key's seq says which.
+// Setting up a node's context for one epoch drops its contexts for other
+// epochs.
 // Thread-safe. Secrets are wiped when a context is dropped.
 class WrapContexts {
  public:

@@ -308,6 +308,14 @@ TEST(WrapContextsTest, NewContextOnNewKeyAndAfterMaxSeals) {
   EXPECT_EQ(a->sealed().keys(1).enc(), b->sealed().keys(1).enc());
   EXPECT_EQ(b->sealed().keys(1).seq(), 1u);
   EXPECT_EQ(fresh.size(), 3u);
+  // sidn.nl/ams1 moves to key epoch 5: its epoch-0 context is dropped.
+  recipients[0].key_epoch = 5;
+  absl::StatusOr<Alert> c = SealAlert(v.full, recipients, fresh);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sealed().keys(1).node(), "sidn.nl/ams1");
+  EXPECT_EQ(c->sealed().keys(1).key_epoch(), 5u);
+  EXPECT_EQ(c->sealed().keys(1).seq(), 0u);
+  EXPECT_EQ(fresh.size(), 3u);
   fresh.Clear();
   EXPECT_EQ(fresh.size(), 0u);
 }
