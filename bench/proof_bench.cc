@@ -109,6 +109,16 @@ class CountingStore final : public node::AlertStore {
   absl::StatusOr<std::vector<node::Evidence>> ListEvidence() override {
     return inner_->ListEvidence();
   }
+  absl::StatusOr<std::vector<node::Cosignature>> Cosignatures(const std::string& id) override {
+    return inner_->Cosignatures(id);
+  }
+  absl::StatusOr<std::vector<node::Cosignature>> ReadCosignaturesAfter(uint64_t after,
+                                                                      size_t limit) override {
+    return inner_->ReadCosignaturesAfter(after, limit);
+  }
+  absl::StatusOr<uint64_t> LastCosignaturePosition() override {
+    return inner_->LastCosignaturePosition();
+  }
   absl::StatusOr<uint64_t> LastCursor() override { return inner_->LastCursor(); }
   absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(int64_t ms) override {
     return inner_->FirstCursorSince(ms);

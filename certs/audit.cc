@@ -5,6 +5,7 @@
 // chain, missing and the counts.
 #include "certs/audit.h"
 
+
 #include <openssl/evp.h>
 #include <sodium.h>
 
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "certs/audit_internal.h"
+#include "certs/cosign.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/merkle.h"
@@ -109,6 +111,11 @@ struct AlertCheck {
   std::string signature_problem;  // empty: signed by the origin's roster key
   std::string inclusion_problem;  // empty: included (or not checked)
   bool uncovered = false;         // signed, but the origin has no valid checkpoint
+  // Co-signatures (signatures other than the origin's keys'), checked
+  // against the bundle roster: the valid ones' signers, and why the others
+  // were refused.
+  std::vector<Cosigner> cosigners;
+  std::vector<std::string> cosignature_problems;
 };
 
 // SHA-256 through OpenSSL, which uses the CPU's SHA extensions where it has
@@ -228,7 +235,7 @@ bool IncludedCached(Scratch& s, const void* tree, uint64_t index, uint64_t size,
 
 void CheckAlert(const BundledAlert& bundled,
                 const std::map<std::string, OriginState, std::less<>>& states,
-                Scratch& s, AlertCheck& out) {
+                const Roster& roster, Scratch& s, AlertCheck& out) {
   const Envelope& env = bundled.envelope();
   s.alert.Clear();
   if (!s.alert.ParseFromString(env.payload())) return;
@@ -305,6 +312,21 @@ void CheckAlert(const BundledAlert& bundled,
     out.signature_problem = absl::StrCat("signature by the roster key of ", out.origin,
                                          " (keyid ", Short(key.KeyId()), ") does not verify");
     return;
+  }
+  // Every other signature is a co-signature: judged by the same pure rule
+  // the nodes apply (certs/cosign.h), against the bundle roster.
+  for (const watchfloor::v1::Signature& sig : env.signatures()) {
+    bool origin_key = sig.keyid() == key.KeyId();
+    for (const PublicKey& k : state.node->unranged) origin_key |= sig.keyid() == k.KeyId();
+    for (const KeySpan& k : state.node->spans) origin_key |= sig.keyid() == k.key.KeyId();
+    if (origin_key) continue;
+    absl::StatusOr<Cosigner> who =
+        VerifyCosignature(roster, env.payload_type(), env.payload(), out.origin, sig);
+    if (who.ok()) {
+      out.cosigners.push_back(*std::move(who));
+    } else {
+      out.cosignature_problems.push_back(std::string(who.status().message()));
+    }
   }
 
   // Only a validly signed alert is placed in the log: an altered one already
@@ -594,7 +616,7 @@ void Auditor::CheckAlerts() {
       if (begin >= n) return;
       const size_t end = std::min(n, begin + kChunk);
       for (size_t i = begin; i < end; ++i) {
-        CheckAlert(bundle_.alerts(static_cast<int>(i)), states_, scratch, checks_[i]);
+        CheckAlert(bundle_.alerts(static_cast<int>(i)), states_, roster_, scratch, checks_[i]);
       }
     }
   };
@@ -667,6 +689,26 @@ void Auditor::Aggregate() {
       Add(*oa, kInclusionFailure, absl::StrCat(AlertLabel(c), ": ", c.inclusion_problem));
     } else if (c.uncovered) {
       ++uncovered[c.origin];
+    }
+    if (c.signature_problem.empty()) {
+      for (const std::string& why : c.cosignature_problems) {
+        ++oa->forged_cosignatures;
+        Add(*oa, kForgedAlertCosignature, absl::StrCat(AlertLabel(c), ": ", why));
+      }
+      if (!c.cosigners.empty()) {
+        AlertCorroboration ac;
+        ac.sequence = c.sequence;
+        ac.id = HexEncode(View(c.leaf));
+        for (const Cosigner& w : c.cosigners) {
+          ac.members.push_back(w.member);
+          ac.nodes.push_back(w.node);
+        }
+        for (auto* v : {&ac.members, &ac.nodes}) {
+          std::sort(v->begin(), v->end());
+          v->erase(std::unique(v->begin(), v->end()), v->end());
+        }
+        oa->corroborated.push_back(std::move(ac));
+      }
     }
     list->emplace_back(c.sequence, i);
   }
@@ -1149,6 +1191,15 @@ std::string AuditReport::Summary() const {
                     o.quorum_met ? ": met" : ": NOT met",
                     o.witnesses.empty() ? "" : absl::StrCat(" (", absl::StrJoin(o.witnesses, ", "), ")"),
                     "\n");
+    absl::StrAppend(&out, "  corroborated        ", o.corroborated.size(), " alert(s)",
+                    o.forged_cosignatures == 0
+                        ? std::string()
+                        : absl::StrCat(", ", o.forged_cosignatures, " forged co-signature(s)"),
+                    "\n");
+    for (const AlertCorroboration& ac : o.corroborated) {
+      absl::StrAppend(&out, "    alert #", ac.sequence, " (id ", Short(ac.id), ") by ",
+                      ac.members.size(), " member(s): ", absl::StrJoin(ac.nodes, ", "), "\n");
+    }
     for (const AuditFinding& f : o.problems) {
       absl::StrAppend(&out, "  ", f.token, ": ", f.message, "\n");
     }
@@ -1170,6 +1221,13 @@ std::string AuditReport::Json() const {
   for (const OriginAudit& o : origins) {
     std::vector<std::string> witness_items;
     for (const std::string& w : o.witnesses) witness_items.push_back(JsonString(w));
+    std::vector<std::string> corroborated;
+    for (const AlertCorroboration& ac : o.corroborated) {
+      corroborated.push_back(absl::StrCat("{\"sequence\":", ac.sequence, ",\"id\":",
+                                          JsonString(ac.id), ",\"members\":",
+                                          JsonStrings(ac.members), ",\"nodes\":",
+                                          JsonStrings(ac.nodes), "}"));
+    }
     items.push_back(absl::StrCat(
         "{\"origin\":", JsonString(o.origin), ",\"ok\":", Bool(o.ok()),
         ",\"in_roster\":", Bool(o.in_roster), ",\"removed_in\":", o.removed_in, ",\"complete\":", Bool(o.complete),
@@ -1184,7 +1242,9 @@ std::string AuditReport::Json() const {
         ",\"checkpoint_root\":", JsonString(HexEncode(o.checkpoint_root)),
         ",\"consistent\":", Bool(o.consistent), ",\"witnesses\":[",
         absl::StrJoin(witness_items, ","), "],\"quorum\":", o.quorum,
-        ",\"quorum_met\":", Bool(o.quorum_met), ",\"problems\":", JsonFindings(o.problems), "}"));
+        ",\"quorum_met\":", Bool(o.quorum_met), ",\"corroborated\":[",
+        absl::StrJoin(corroborated, ","), "],\"forged_cosignatures\":", o.forged_cosignatures,
+        ",\"problems\":", JsonFindings(o.problems), "}"));
   }
   return absl::StrCat(
       "{\"ok\":", Bool(ok()), ",\"federation\":", JsonString(federation),

@@ -87,6 +87,13 @@ inline constexpr absl::string_view kClaimsInvalid = "claims_invalid";
 // its alert count (per origin); a checkpointed origin the claims omit.
 inline constexpr absl::string_view kClaimsMismatch = "claims_mismatch";
 
+// A co-signature on an alert's envelope (docs/PROTOCOL.md section 22) that
+// is not valid under the bundle roster: a key that is no roster node's, a
+// signature that does not verify, or one by the alert origin's own member.
+// The alert itself still counts as signed (its origin's signature is
+// checked apart); only the corroboration is refused.
+inline constexpr absl::string_view kForgedAlertCosignature = "forged_alert_cosignature";
+
 // The DSSE payloadType of AuditBundle.claims (payload: ExportClaims).
 inline constexpr absl::string_view kExportClaimsPayloadType =
     "application/vnd.watchfloor.export-claims.v1+protobuf";
@@ -128,6 +135,15 @@ struct AuditOptions {
 
 // ------------------------------------------------------------------ report
 
+// One alert of an origin that other members corroborated: their valid
+// co-signatures under the bundle roster.
+struct AlertCorroboration {
+  uint64_t sequence = 0;
+  std::string id;                    // lowercase hex alert id
+  std::vector<std::string> members;  // distinct co-signing members, sorted
+  std::vector<std::string> nodes;    // their nodes, sorted
+};
+
 // What the audit found for one feed origin.
 struct OriginAudit {
   std::string origin;               // "<member>/<node>"
@@ -156,6 +172,11 @@ struct OriginAudit {
   std::string checkpoint_root;      // its root, raw 32 bytes ("" if none)
   bool consistent = true;           // no split view, no unproven checkpoint
   std::vector<std::string> witnesses;  // members counted for the quorum
+  // Validly signed alerts with at least one valid co-signature, ascending
+  // by sequence; forged_cosignatures counts the invalid ones (findings
+  // kForgedAlertCosignature).
+  std::vector<AlertCorroboration> corroborated;
+  uint64_t forged_cosignatures = 0;
   int quorum = 0;
   bool quorum_met = false;
   std::vector<AuditFinding> problems;

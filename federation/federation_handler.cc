@@ -79,6 +79,21 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
          }
          return g.HandleCheckpoints(peer, r);
        })},
+      {"PushCosignatures",
+       Typed<v1::PushCosignaturesRequest>([](Gossip& g, const std::string& peer,
+                                             const v1::PushCosignaturesRequest& r)
+                                              -> absl::StatusOr<v1::PushCosignaturesResponse> {
+         if (r.cosignatures_size() > kMaxCosignaturesPerPush) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               "PushCosignatures carries ", r.cosignatures_size(),
+               " co-signatures; send at most ", kMaxCosignaturesPerPush, " per call"));
+         }
+         return g.HandleCosignatures(peer, r);
+       })},
+      {"PullCosignatures", Typed<v1::PullCosignaturesRequest>([](Gossip& g, const std::string& peer,
+                                                                const v1::PullCosignaturesRequest& r) {
+         return Ok(g.HandlePullCosignatures(peer, r));
+       })},
       {"GetRosterChain", Typed<v1::GetRosterChainRequest>([](Gossip& g, const std::string& peer,
                                                             const v1::GetRosterChainRequest& r) {
          return Ok(g.HandleGetRosterChain(peer, r));

@@ -17,10 +17,12 @@ namespace watchfloor::federation {
 // Envelopes per Push and notes per PushCheckpoints a peer may send.
 inline constexpr int kMaxPushEnvelopes = 256;
 inline constexpr int kMaxCheckpointsPerPush = 64;
+inline constexpr int kMaxCosignaturesPerPush = 256;
 
 // Handles one Federation rpc: `method` is its name in the service ("Push",
 // "IHave", "Fetch", "ExchangeFrontier", "PullRange", "PushEvidence",
-// "PushCheckpoints", "GetRosterChain"), `request_bytes` the serialized request, and
+// "PushCheckpoints", "GetRosterChain", "PushCosignatures",
+// "PullCosignatures"), `request_bytes` the serialized request, and
 // `caller_origin` the caller's authenticated node origin ("member/node").
 // Returns the serialized response. Errors, in the order checked:
 //   PERMISSION_DENIED  caller_origin is not a peer of this node;

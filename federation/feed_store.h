@@ -35,6 +35,14 @@ struct EvidencePair {
   std::string second_note;
 };
 
+// One co-signature of one alert (docs/PROTOCOL.md section 22), as gossip
+// carries it (federation.proto AlertCosignature).
+struct CosignatureOffer {
+  std::string alert_id;
+  watchfloor::v1::Signature signature;
+  uint64_t position = 0;  // in the store that read it; 0 when offered
+};
+
 class FeedStore {
  public:
   virtual ~FeedStore() = default;
@@ -88,6 +96,25 @@ class FeedStore {
   // ALREADY_EXISTS if known, else the error. Thread-safe.
   virtual absl::Status OfferSplitView(const std::string& first_note,
                                       const std::string& second_note) = 0;
+
+  // Co-signatures from a peer: each verified against the co-signer's node
+  // key in the roster in force and stored if valid. Per offer, in order:
+  // true if it was new here (the node then sends it on itself), false if
+  // known, or why it was refused: INVALID_ARGUMENT, UNAUTHENTICATED or
+  // FAILED_PRECONDITION (a bad co-signature: the sender's fault), NOT_FOUND
+  // (the alert is not stored here yet: not the sender's fault), or the
+  // store's errors. Blocks until the new ones are durable. Thread-safe.
+  virtual std::vector<absl::StatusOr<bool>> OfferCosignatures(
+      const std::vector<CosignatureOffer>& offers) = 0;
+
+  // Stored co-signatures with position > `after`, ascending, at most
+  // `limit`. Thread-safe.
+  virtual absl::StatusOr<std::vector<CosignatureOffer>> ReadCosignaturesAfter(
+      uint64_t after, size_t limit) = 0;
+
+  // The highest position of a stored co-signature (0: none). Thread-safe,
+  // fast (read per frontier exchange).
+  virtual uint64_t CosignaturePosition() = 0;
 };
 
 }  // namespace watchfloor::federation

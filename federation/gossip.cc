@@ -57,6 +57,9 @@ constexpr int kMaxRosterPages = 16;
 
 // Notes per PushCheckpoints call (FederationService::kMaxCheckpointsPerPush).
 constexpr int kMaxCheckpointsPerPush = 64;
+// Co-signatures per PushCosignatures / PullCosignatures call
+// (federation_handler.h kMaxCosignaturesPerPush).
+constexpr size_t kMaxCosignaturesPerCall = 256;
 
 void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
@@ -90,6 +93,9 @@ struct Gossip::Link {
   absl::Time next_try ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   absl::Duration backoff ABSL_GUARDED_BY(mu) = absl::ZeroDuration();
   absl::Time last_ihave ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  // The peer's co-signature position up to which this node has pulled
+  // (PullCosignatures); only the link's own thread moves it.
+  uint64_t cosignatures_pulled ABSL_GUARDED_BY(mu) = 0;
   PeerStats stats ABSL_GUARDED_BY(mu);
 
   // Called with mu held after a failed RPC.
@@ -421,6 +427,131 @@ void Gossip::BroadcastCheckpoint(const std::string& note) {
   }
   absl::MutexLock lock(&mu_);
   stats_.checkpoints_sent += queued;
+}
+
+void Gossip::BroadcastCosignatures(const std::vector<CosignatureOffer>& cosignatures) {
+  uint64_t queued = 0;
+  for (const auto& link : *Links()) {
+    absl::MutexLock lock(&link->mu);
+    for (const CosignatureOffer& c : cosignatures) {
+      if (link->queue.AddCosignature(c)) ++queued;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.cosignatures_sent += queued;
+}
+
+namespace {
+
+// A co-signature refused for being bad, not for this node's own state.
+bool BadCosignature(const absl::Status& st) {
+  return st.code() == absl::StatusCode::kInvalidArgument ||
+         st.code() == absl::StatusCode::kUnauthenticated ||
+         st.code() == absl::StatusCode::kFailedPrecondition;
+}
+
+CosignatureOffer FromProto(const watchfloor::v1::AlertCosignature& c) {
+  CosignatureOffer o;
+  o.alert_id = c.alert_id();
+  o.signature = c.signature();
+  o.position = c.position();
+  return o;
+}
+
+}  // namespace
+
+watchfloor::v1::PushCosignaturesResponse Gossip::HandleCosignatures(
+    const std::string& peer, const watchfloor::v1::PushCosignaturesRequest& req) {
+  std::vector<CosignatureOffer> offers;
+  offers.reserve(req.cosignatures_size());
+  for (const auto& c : req.cosignatures()) offers.push_back(FromProto(c));
+  std::vector<absl::StatusOr<bool>> verdicts = store_->OfferCosignatures(offers);
+  watchfloor::v1::PushCosignaturesResponse resp;
+  for (const absl::StatusOr<bool>& v : verdicts) {
+    resp.add_new_info(v.ok() && *v);
+    if (!v.ok() && BadCosignature(v.status())) CountRefused(peer, "bad_cosignature");
+  }
+  return resp;
+}
+
+watchfloor::v1::PullCosignaturesResponse Gossip::HandlePullCosignatures(
+    const std::string& /*peer*/, const watchfloor::v1::PullCosignaturesRequest& req) {
+  const size_t limit = req.limit() == 0 || req.limit() > kMaxCosignaturesPerCall
+                           ? kMaxCosignaturesPerCall
+                           : req.limit();
+  watchfloor::v1::PullCosignaturesResponse resp;
+  absl::StatusOr<std::vector<CosignatureOffer>> rows = store_->ReadCosignaturesAfter(req.after(), limit);
+  if (!rows.ok()) return resp;
+  for (const CosignatureOffer& c : *rows) {
+    auto* out = resp.add_cosignatures();
+    out->set_alert_id(c.alert_id);
+    *out->mutable_signature() = c.signature;
+    out->set_position(c.position);
+  }
+  return resp;
+}
+
+void Gossip::PullCosignatures(Link* link, uint64_t position) {
+  const std::string& peer = link->peer.origin;
+  uint64_t after;
+  {
+    absl::MutexLock lock(&link->mu);
+    after = link->cosignatures_pulled;
+  }
+  while (after < position) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    watchfloor::v1::PullCosignaturesRequest req;
+    req.set_after(after);
+    req.set_limit(kMaxCosignaturesPerCall);
+    watchfloor::v1::PullCosignaturesResponse resp;
+    {
+      Call call(link, options_.rpc_timeout);
+      if (!link->stub->PullCosignatures(call.ctx(), req, &resp).ok()) return;
+    }
+    link->CountCall(req, resp);
+    if (resp.cosignatures_size() == 0) return;
+    std::vector<CosignatureOffer> offers;
+    uint64_t last = after;
+    for (const auto& c : resp.cosignatures()) {
+      // Positions must grow: anything else is a bad answer.
+      if (c.position() <= last) {
+        CountRefused(peer, "bad_range");
+        return;
+      }
+      last = c.position();
+      offers.push_back(FromProto(c));
+    }
+    std::vector<absl::StatusOr<bool>> verdicts = store_->OfferCosignatures(offers);
+    uint64_t fresh = 0;
+    uint64_t done = after;
+    bool stop = false;
+    for (size_t i = 0; i < verdicts.size() && !stop; ++i) {
+      const absl::StatusOr<bool>& v = verdicts[i];
+      if (v.ok()) {
+        if (*v) ++fresh;
+      } else if (BadCosignature(v.status())) {
+        CountRefused(peer, "bad_cosignature");
+      } else {
+        // Not stored here yet (or our own trouble): pull it again later.
+        stop = true;
+        continue;
+      }
+      done = offers[i].position;
+    }
+    {
+      absl::MutexLock lock(&link->mu);
+      link->cosignatures_pulled = std::max(link->cosignatures_pulled, done);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      stats_.cosignatures_pulled += fresh;
+    }
+    if (stop || done == after) return;
+    after = done;
+  }
 }
 
 watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
@@ -757,6 +888,7 @@ watchfloor::v1::FrontierMessage Gossip::HandleFrontier(
     const std::string& peer, const watchfloor::v1::FrontierMessage& req) {
   watchfloor::v1::FrontierMessage resp;
   resp.set_roster_version(RosterVersion());
+  resp.set_cosignature_position(store_->CosignaturePosition());
   NoteRosterVersion(peer, req.roster_version());
   NoteFrontier(req);
   std::map<std::string, const watchfloor::v1::FrontierEntry*> theirs;
@@ -897,6 +1029,7 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
   const std::string& peer = link->peer.origin;
   watchfloor::v1::FrontierMessage mine;
   mine.set_roster_version(RosterVersion());
+  mine.set_cosignature_position(store_->CosignaturePosition());
   std::map<std::string, FrontierEntry> by_origin;
   for (FrontierEntry& e : store_->Frontier()) {
     auto* out = mine.add_entries();
@@ -995,6 +1128,10 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
       from = expect;
     }
   }
+  // After the alerts: a co-signature of an alert pulled just now may still
+  // find it not yet stored (the commit is asynchronous), and is pulled again
+  // next round.
+  PullCosignatures(link, theirs.cosignature_position());
   // The pulled counters move in OnPulled, as the store commits.
   absl::MutexLock lock(&mu_);
   ++stats_.anti_entropy_rounds;
@@ -1009,6 +1146,7 @@ void Gossip::SenderLoop(Link* link) {
     std::vector<std::string> fetches;
     std::vector<EvidencePair> evidence;
     std::map<std::string, std::string> checkpoints;
+    std::vector<CosignatureOffer> cosignatures;
     int round = 0;
     {
       absl::MutexLock lock(&link->mu);
@@ -1027,6 +1165,7 @@ void Gossip::SenderLoop(Link* link) {
       fetches = link->queue.TakeFetches();
       evidence = link->queue.TakeEvidence();
       checkpoints = link->queue.TakeCheckpoints();
+      cosignatures = link->queue.TakeCosignatures();
       if (absl::Now() - link->last_ihave >= options_.ihave_interval) {
         ihaves = link->queue.TakeIHaves();
         link->last_ihave = absl::Now();
@@ -1069,6 +1208,26 @@ void Gossip::SenderLoop(Link* link) {
         break;
       }
       it = end;
+    }
+    for (size_t i = 0; i < cosignatures.size(); i += kMaxCosignaturesPerCall) {
+      watchfloor::v1::PushCosignaturesRequest req;
+      for (size_t j = i; j < cosignatures.size() && j < i + kMaxCosignaturesPerCall; ++j) {
+        auto* out = req.add_cosignatures();
+        out->set_alert_id(cosignatures[j].alert_id);
+        *out->mutable_signature() = cosignatures[j].signature;
+      }
+      watchfloor::v1::PushCosignaturesResponse resp;
+      Call call(link, options_.rpc_timeout);
+      if (link->stub->PushCosignatures(call.ctx(), req, &resp).ok()) {
+        link->CountCall(req, resp);
+        continue;
+      }
+      failed = true;
+      // Kept for after the backoff; what no longer fits is dropped (the
+      // peer's anti-entropy pulls it).
+      absl::MutexLock lock(&link->mu);
+      for (size_t j = i; j < cosignatures.size(); ++j) link->queue.AddCosignature(cosignatures[j]);
+      break;
     }
     if (!pushes.empty()) {
       watchfloor::v1::PushRequest req;

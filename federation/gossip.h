@@ -119,7 +119,8 @@ class Gossip {
     // refusal code in snake case ("unauthenticated", "invalid_argument",
     // "data_loss", ...), "bad_range" (a pull answer outside the range asked
     // for), "unparsable_request", "bad_checkpoint", "bad_evidence",
-    // "roster_chain".
+    // "roster_chain", "bad_cosignature" (forged, non-member or own-member
+    // co-signature).
     std::map<std::string, uint64_t> refused_by_reason;
     // New envelopes this node got from the peer by asking: grafts (Fetch)
     // and anti-entropy pulls (PullRange). Pushed ones are received_new.
@@ -153,6 +154,10 @@ class Gossip {
     uint64_t reordered = 0;
     uint64_t evidence_sent = 0;
     uint64_t checkpoints_sent = 0;
+    // Co-signatures queued to peers, and those pulled from peers by
+    // anti-entropy that were new here.
+    uint64_t cosignatures_sent = 0;
+    uint64_t cosignatures_pulled = 0;
     std::map<std::string, PeerStats> peers;
     // The highest sequence of each origin that any peer's frontier showed
     // (either direction of an exchange): how far the federation knows a
@@ -235,6 +240,9 @@ class Gossip {
   // A checkpoint note this node signed, cosigned or merged: send it to every
   // peer. Only the newest note per log is kept queued for a peer.
   void BroadcastCheckpoint(const std::string& note);
+  // Co-signatures this node just stored (its own, or new from a peer): send
+  // them to every peer (PushCosignatures).
+  void BroadcastCosignatures(const std::vector<CosignatureOffer>& cosignatures);
 
   // Handlers for the Federation service; `peer` is the caller's
   // authenticated origin, which must be one of `peers`.
@@ -252,6 +260,14 @@ class Gossip {
       const std::string& peer, const watchfloor::v1::EvidenceMessage& req);
   watchfloor::v1::PushCheckpointsResponse HandleCheckpoints(
       const std::string& peer, const watchfloor::v1::PushCheckpointsRequest& req);
+  // Verifies and merges co-signatures (FeedStore::OfferCosignatures); a bad
+  // one counts against `peer` as "bad_cosignature".
+  watchfloor::v1::PushCosignaturesResponse HandleCosignatures(
+      const std::string& peer, const watchfloor::v1::PushCosignaturesRequest& req);
+  // This node's co-signatures after req.after, at most req.limit (0: 256,
+  // capped at 256).
+  watchfloor::v1::PullCosignaturesResponse HandlePullCosignatures(
+      const std::string& peer, const watchfloor::v1::PullCosignaturesRequest& req);
   // The versions after req.after_version from RosterHooks::chain_after, at
   // most req.limit (0: 64, capped at 64) and at most 960 KiB (at least
   // one), so the answer fits every node's 1 MiB message limit. Empty
@@ -297,6 +313,10 @@ class Gossip {
   void Forward(const watchfloor::v1::Envelope& envelope, const std::string& id,
                const std::string& origin, uint64_t sequence,
                const std::string& exclude);
+  // Pulls the co-signatures `link`'s peer stored after what this node
+  // pulled from it last, up to `position` (its frontier's). Stops at the
+  // first one whose alert is not stored here yet, to be pulled again.
+  void PullCosignatures(Link* link, uint64_t position);
   // Swaps frontiers with `link`'s peer. With `pull`, pulls every range the
   // peer is ahead by; without, only notes them (NoteAhead). Returns the
   // number of envelopes pulled. Runs on the link's thread (or the caller's,

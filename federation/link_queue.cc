@@ -86,6 +86,29 @@ bool LinkQueue::AddCheckpoint(const std::string& log, const std::string& note,
   return true;
 }
 
+size_t LinkQueue::CostOf(const CosignatureOffer& c) {
+  return c.alert_id.size() + c.signature.ByteSizeLong() + kItemOverhead;
+}
+
+bool LinkQueue::AddCosignature(const CosignatureOffer& c) {
+  std::pair<std::string, std::string> key{c.alert_id, c.signature.keyid()};
+  if (cosignatures_.count(key) != 0) return false;
+  if (!Charge(CostOf(c))) return false;
+  cosignatures_.emplace(std::move(key), c);
+  return true;
+}
+
+std::vector<CosignatureOffer> LinkQueue::TakeCosignatures() {
+  std::vector<CosignatureOffer> out;
+  out.reserve(cosignatures_.size());
+  for (auto& [key, c] : cosignatures_) {
+    bytes_ -= CostOf(c);
+    out.push_back(std::move(c));
+  }
+  cosignatures_.clear();
+  return out;
+}
+
 bool LinkQueue::Hold(size_t bytes) { return Charge(bytes); }
 
 void LinkQueue::Release(size_t bytes) { bytes_ -= std::min(bytes, bytes_); }

@@ -55,6 +55,8 @@ class LinkQueue {
   // a note already queued for `log` is replaced (a newer one); without, the
   // queued one is kept (it is newer: a note sent back after a failed call).
   bool AddCheckpoint(const std::string& log, const std::string& note, bool replace);
+  // A co-signature; a duplicate is one of the same alert and keyid.
+  bool AddCosignature(const CosignatureOffer& cosignature);
 
   // Bytes this link holds outside the queue (an envelope parked, or copied
   // into a store callback, on its behalf): charged against the same budget.
@@ -74,13 +76,15 @@ class LinkQueue {
   std::vector<std::string> TakeFetches();
   std::vector<EvidencePair> TakeEvidence();
   std::map<std::string, std::string> TakeCheckpoints();
+  std::vector<CosignatureOffer> TakeCosignatures();
 
   bool has_pushes() const { return !pushes_.empty(); }
   bool has_ihaves() const { return !ihaves_.empty(); }
-  // Pushes, fetches, evidence or checkpoints: work to send at once.
+  // Pushes, fetches, evidence, checkpoints or co-signatures: work to send
+  // at once.
   bool has_urgent() const {
     return !pushes_.empty() || !fetches_.empty() || !evidence_.empty() ||
-           !checkpoints_.empty();
+           !checkpoints_.empty() || !cosignatures_.empty();
   }
   // Everything queued and held, in bytes; never above the budget.
   size_t bytes() const { return bytes_; }
@@ -91,6 +95,7 @@ class LinkQueue {
   static size_t CostOf(const Push& push);
   static size_t CostOf(const watchfloor::v1::AlertRef& ref);
   static size_t CostOf(const EvidencePair& evidence);
+  static size_t CostOf(const CosignatureOffer& cosignature);
 
  private:
   bool Charge(size_t bytes);
@@ -105,6 +110,8 @@ class LinkQueue {
   std::set<std::string> fetches_;
   std::vector<EvidencePair> evidence_;
   std::map<std::string, std::string> checkpoints_;
+  // Keyed by (alert id, keyid), in that order.
+  std::map<std::pair<std::string, std::string>, CosignatureOffer> cosignatures_;
 };
 
 }  // namespace watchfloor::federation

@@ -25,7 +25,24 @@ struct StoredAlert {
   std::string id;  // lowercase hex alert id
   std::string origin;
   uint64_t sequence = 0;
+  // The envelope as the origin signed it, followed by every co-signature
+  // stored for it (docs/PROTOCOL.md section 22), ordered by keyid.
   watchfloor::v1::Envelope envelope;
+  // The co-signers of those co-signatures ("member/node"), in the same
+  // order. Empty for an alert nobody corroborated.
+  std::vector<std::string> cosigners;
+};
+
+// A co-signature of a stored alert, verified against the roster in force
+// before it is stored (certs/cosign.h). Never removed.
+struct Cosignature {
+  std::string alert_id;  // lowercase hex id of the alert co-signed
+  std::string node;      // the co-signer, "member/node"
+  watchfloor::v1::Signature signature;
+  // Store position of the co-signature: strictly increasing in the order
+  // co-signatures were stored (its own sequence, not an alert cursor).
+  // Assigned by the store; ignored in a WriteSet.
+  uint64_t position = 0;
 };
 
 // An alert about to be appended. The Ledger has verified it already.
@@ -83,6 +100,10 @@ struct WriteSet {
   std::vector<LogNode> log_nodes;
   // Inserted, or replacing the stored note of the same (origin, size).
   std::vector<StoredCheckpoint> checkpoints;
+  // Co-signatures of stored alerts (or of alerts in this same WriteSet).
+  // A co-signature already stored (same alert id and keyid) is skipped:
+  // merging is idempotent.
+  std::vector<Cosignature> cosignatures;
 };
 
 // The head of one origin's feed as stored: the highest contiguous sequence.
@@ -152,6 +173,18 @@ class AlertStore {
 
   // All evidence, oldest first. Thread-safe.
   virtual absl::StatusOr<std::vector<Evidence>> ListEvidence() = 0;
+
+  // The co-signatures stored for `alert_id`, ordered by keyid. Thread-safe.
+  virtual absl::StatusOr<std::vector<Cosignature>> Cosignatures(
+      const std::string& alert_id) = 0;
+
+  // Up to `limit` co-signatures with position > `after`, in position order
+  // (what a peer pulls to catch up). Thread-safe.
+  virtual absl::StatusOr<std::vector<Cosignature>> ReadCosignaturesAfter(
+      uint64_t after, size_t limit) = 0;
+
+  // Highest co-signature position stored (0 when none). Thread-safe.
+  virtual absl::StatusOr<uint64_t> LastCosignaturePosition() = 0;
 
   // Highest cursor stored (0 when empty). Thread-safe.
   virtual absl::StatusOr<uint64_t> LastCursor() = 0;

@@ -21,6 +21,8 @@ using Kind = CompiledCondition::Kind;
 
 // Entry limits per condition, as documented in filter.proto.
 constexpr int kMaxOrigins = 64;
+// corroborated>=K: K at most (a federation of more members is not planned).
+constexpr int kMaxCorroborations = 64;
 constexpr int kMaxCategoryPatterns = 64;
 constexpr int kMaxZones = 256;
 constexpr int kMaxPrefixes = 256;
@@ -266,6 +268,16 @@ AlertFacts AlertFacts::From(const watchfloor::v1::Alert& alert) {
   return f;
 }
 
+void AlertFacts::SetCosigners(const std::vector<std::string>& nodes) {
+  cosigners.clear();
+  for (const std::string& n : nodes) {
+    std::string m = n.substr(0, n.find('/'));
+    if (m != member) cosigners.push_back(std::move(m));
+  }
+  std::sort(cosigners.begin(), cosigners.end());
+  cosigners.erase(std::unique(cosigners.begin(), cosigners.end()), cosigners.end());
+}
+
 absl::StatusOr<std::string> NormalizeZone(absl::string_view zone) {
   if (zone.empty() || zone == ".") {
     return Invalid(absl::StrCat(
@@ -331,6 +343,10 @@ const char* ConditionKindName(const Condition& condition) {
       return "label";
     case Condition::kIssuedAt:
       return "issued_at";
+    case Condition::kMinCorroborations:
+      return "min_corroborations";
+    case Condition::kCosignedBy:
+      return "cosigned_by";
     case Condition::KIND_NOT_SET:
       break;
   }
@@ -389,10 +405,37 @@ absl::StatusOr<CompiledCondition> CompileCondition(const Condition& condition) {
       out.kind = Kind::kIssuedAt;
       WF_RETURN_IF_ERROR(CompileTimeRange(condition.issued_at(), &out));
       break;
+    case Condition::kMinCorroborations:
+      out.kind = Kind::kCorroborated;
+      out.level = static_cast<int>(std::min<uint32_t>(condition.min_corroborations(), 1000));
+      if (out.level < 1 || out.level > kMaxCorroborations) {
+        return Invalid(absl::StrCat("min_corroborations ", condition.min_corroborations(),
+                                    " is invalid: use 1..", kMaxCorroborations,
+                                    " (corroborated>=1 for any co-signature)"));
+      }
+      break;
+    case Condition::kCosignedBy: {
+      out.kind = Kind::kCosignedBy;
+      const v1::CosignerCondition& c = condition.cosigned_by();
+      WF_RETURN_IF_ERROR(
+          CheckCount(c.members_size(), kMaxOrigins, "members", "cosigned-by:nic.cz"));
+      for (const std::string& given : c.members()) {
+        std::string member = absl::AsciiStrToLower(given);
+        if (absl::StrContains(member, '/') ||
+            !ValidateOrigin(absl::StrCat(member, "/n")).ok()) {
+          return Invalid(absl::StrCat("cosigned-by member \"", given,
+                                      "\" is invalid: give a member name (e.g. nic.cz) "
+                                      "of lowercase DNS labels, not a node"));
+        }
+        out.members.push_back(std::move(member));
+      }
+      break;
+    }
     case Condition::KIND_NOT_SET:
       return Invalid(
           "the condition is empty: set one of origin, category, min_severity, "
-          "max_tlp, domain, ip_prefix, asn, label or issued_at");
+          "max_tlp, domain, ip_prefix, asn, label, issued_at, "
+          "min_corroborations or cosigned_by");
   }
   return out;
 }
@@ -445,6 +488,13 @@ bool CompiledCondition::Holds(const AlertFacts& f) const {
       return false;
     case Kind::kIssuedAt:
       return f.issued_at_us >= since_us && f.issued_at_us < until_us;
+    case Kind::kCorroborated:
+      return static_cast<int>(f.cosigners.size()) >= level;
+    case Kind::kCosignedBy:
+      for (const std::string& m : members) {
+        if (std::binary_search(f.cosigners.begin(), f.cosigners.end(), m)) return true;
+      }
+      return false;
   }
   return false;
 }

@@ -37,10 +37,16 @@ struct AlertFacts {
   // above are empty because they are sealed, not because the alert has none,
   // so a condition on them never matches, negated or not.
   bool content_sealed = false;
+  // The members, other than the origin's, whose nodes co-signed the alert
+  // with co-signatures this node holds (docs/PROTOCOL.md section 22):
+  // sorted, each once. Filled from the store, never from the payload.
+  std::vector<std::string> cosigners;
 
   // Alerts in the store have passed validation, so this cannot fail; an
   // unparsable prefix is skipped.
   static AlertFacts From(const watchfloor::v1::Alert& alert);
+  // Sets `cosigners` from co-signer nodes ("member/node").
+  void SetCosigners(const std::vector<std::string>& nodes);
 };
 
 // One Condition, checked and normalised for matching: lowercase names, zones
@@ -57,6 +63,8 @@ struct CompiledCondition {
     kAsn,
     kLabel,
     kIssuedAt,
+    kCorroborated,
+    kCosignedBy,
   };
   struct LabelMatch {
     std::string key;
@@ -69,12 +77,13 @@ struct CompiledCondition {
   // kOrigin: an alert matches if its origin is in `origins` or its member is
   // in `members`.
   std::vector<std::string> origins;  // "member/node"
-  std::vector<std::string> members;  // "member"
+  std::vector<std::string> members;  // "member"; also kCosignedBy
   // kCategory: equal to one of `categories`, or equal to or under one of
   // `category_prefixes` ("dns" stands for the pattern "dns.*").
   std::vector<std::string> categories;
   std::vector<std::string> category_prefixes;
-  // kMinSeverity (severity >= level), kMaxTlp (tlp <= level).
+  // kMinSeverity (severity >= level), kMaxTlp (tlp <= level),
+  // kCorroborated (co-signing members >= level).
   int level = 0;
   // kDomain: lowercase A-labels without a trailing dot; never the root.
   std::vector<std::string> zones;
@@ -100,7 +109,8 @@ struct CompiledCondition {
   }
   // True for the kinds that look at fields a sealed alert hides.
   bool OnSealedField() const {
-    return kind != Kind::kOrigin && kind != Kind::kMaxTlp && kind != Kind::kIssuedAt;
+    return kind != Kind::kOrigin && kind != Kind::kMaxTlp && kind != Kind::kIssuedAt &&
+           kind != Kind::kCorroborated && kind != Kind::kCosignedBy;
   }
 };
 

@@ -84,6 +84,10 @@ int IndexCost(const CompiledCondition& c) {
     case Kind::kMinSeverity:
     case Kind::kMaxTlp:
     case Kind::kIssuedAt:
+    // Co-signatures arrive after the alert: a filter on them is checked
+    // against the facts as they are, never filed under a key.
+    case Kind::kCorroborated:
+    case Kind::kCosignedBy:
       return -1;
   }
   return cost;
@@ -250,6 +254,8 @@ void FilterIndex::Impl::File(Entry* e) {
     case Kind::kMinSeverity:
     case Kind::kMaxTlp:
     case Kind::kIssuedAt:
+    case Kind::kCorroborated:
+    case Kind::kCosignedBy:
       break;  // never chosen
   }
 }
@@ -299,6 +305,8 @@ void FilterIndex::Impl::Unfile(Entry* e) {
     case Kind::kMinSeverity:
     case Kind::kMaxTlp:
     case Kind::kIssuedAt:
+    case Kind::kCorroborated:
+    case Kind::kCosignedBy:
       break;
   }
 }

@@ -26,7 +26,7 @@ using watchfloor::v1::Filter;
 
 constexpr char kFieldList[] =
     "fields are origin, category, severity, tlp, domain, prefix, asn, label, "
-    "issued";
+    "issued, corroborated, cosigned-by";
 // Canonical timestamps: RFC 3339 in UTC with "Z", fractional seconds only
 // when present.
 constexpr char kTimeFormat[] = "%Y-%m-%d%ET%H:%M:%E*SZ";
@@ -242,7 +242,8 @@ absl::Status ParseLabels(absl::string_view value, v1::LabelCondition* out) {
 // Parses one token (without its '!') into `c`.
 absl::Status ParseCondition(absl::string_view text, Condition* c) {
   size_t n = 0;
-  while (n < text.size() && (absl::ascii_isalpha(text[n]) || text[n] == '_')) {
+  while (n < text.size() &&
+         (absl::ascii_isalpha(text[n]) || text[n] == '_' || text[n] == '-')) {
     ++n;
   }
   std::string field = absl::AsciiStrToLower(text.substr(0, n));
@@ -307,6 +308,31 @@ absl::Status ParseCondition(absl::string_view text, Condition* c) {
     } else {
       return Bad("issued takes issued>=TIME, issued<TIME or the half-open "
                  "range issued:SINCE..UNTIL (RFC 3339 times)");
+    }
+    return absl::OkStatus();
+  }
+
+  if (field == "corroborated") {
+    uint32_t k = 0;
+    const bool number = !value.empty() && value.size() <= 3 &&
+                        std::all_of(value.begin(), value.end(),
+                                    [](char ch) { return absl::ascii_isdigit(ch); }) &&
+                        absl::SimpleAtoi(value, &k);
+    if (op != ">=" || !number) {
+      return Bad(absl::StrCat("corroborated takes a minimum number of co-signing members: "
+                              "corroborated>=K with K in 1..64, e.g. corroborated>=2"));
+    }
+    c->set_min_corroborations(k);
+    return absl::OkStatus();
+  }
+  if (field == "cosigned-by") {
+    if (op != ":") {
+      return Bad("cosigned-by takes a list of members after a colon, e.g. "
+                 "cosigned-by:nic.cz,sk-nic.sk");
+    }
+    WF_ASSIGN_OR_RETURN(auto items, SplitList(field, value, "cosigned-by:nic.cz"));
+    for (auto& item : items) {
+      c->mutable_cosigned_by()->add_members(absl::AsciiStrToLower(item));
     }
     return absl::OkStatus();
   }
@@ -456,6 +482,12 @@ std::string FormatCondition(const Condition& c) {
       absl::StrAppend(&out, "label:", absl::StrJoin(items, ","));
       break;
     }
+    case Condition::kMinCorroborations:
+      absl::StrAppend(&out, "corroborated>=", c.min_corroborations());
+      break;
+    case Condition::kCosignedBy:
+      absl::StrAppend(&out, "cosigned-by:", absl::StrJoin(c.cosigned_by().members(), ","));
+      break;
     case Condition::kIssuedAt: {
       const v1::TimeRange& r = c.issued_at();
       if (r.has_since() && r.has_until()) {

@@ -44,9 +44,27 @@ absl::Status IncidentView::Rebuild(AlertStore* store) {
             "stored alert ", s.id, " (cursor ", s.cursor,
             ") does not parse; the data file is damaged"));
       }
+      std::vector<std::string> cosigners = s.cosigners;
+      const std::string id = s.id;
       ApplyLocked(std::make_shared<const StoredAlert>(std::move(s)), alert);
+      for (const std::string& node : cosigners) AddCosigner(id, node);
     }
   }
+}
+
+void IncidentView::OnCosigned(const std::vector<Cosignature>& added) {
+  absl::MutexLock lock(&mu_);
+  for (const Cosignature& c : added) AddCosigner(c.alert_id, c.node);
+}
+
+void IncidentView::AddCosigner(const std::string& id, const std::string& node) {
+  auto a = alerts_.find(id);
+  if (a == alerts_.end() || a->second.role == Role::kReaction) return;
+  Incident& inc = incidents_.at(a->second.incident);
+  auto at = std::lower_bound(inc.cosigners.begin(), inc.cosigners.end(), node);
+  if (at != inc.cosigners.end() && *at == node) return;
+  inc.cosigners.insert(at, node);
+  inc.facts.SetCosigners(inc.cosigners);
 }
 
 void IncidentView::OnCommitted(
@@ -149,6 +167,7 @@ std::vector<IncidentChange> IncidentView::ApplyOne(
       inc.versions.push_back(id);
       inc.latest = stored;
       inc.facts = AlertFacts::From(alert);
+      inc.facts.SetCosigners(inc.cosigners);
       inc.updated_at = alert.issued_at();
       inc.expires_at.reset();
       if (alert.has_expires_at()) inc.expires_at = alert.expires_at();
@@ -327,6 +346,7 @@ void IncidentView::Fill(const Incident& inc, uint64_t cursor, absl::Time now,
   *out->mutable_opened_at() = inc.opened_at;
   *out->mutable_updated_at() = inc.updated_at;
   if (inc.expires_at.has_value()) *out->mutable_expires_at() = *inc.expires_at;
+  for (const std::string& c : inc.cosigners) out->add_cosigners(c);
   for (const Reaction& r : inc.reactions) {
     v1::IncidentReaction* o = out->add_reactions();
     o->set_id(r.id);

@@ -60,6 +60,11 @@ class IncidentView {
   // skipped. Thread-safe.
   void OnCommitted(const std::vector<std::shared_ptr<const StoredAlert>>& alerts);
 
+  // Applies co-signatures the Ledger just committed (its co-signature
+  // listener): the incident of each co-signed alert shows its co-signer,
+  // and filters on corroboration see it. Thread-safe.
+  void OnCosigned(const std::vector<Cosignature>& added);
+
   // Applies one stored alert whose payload is `alert`; returns what it
   // changed. Same contract as OnCommitted.
   std::vector<IncidentChange> Apply(std::shared_ptr<const StoredAlert> stored,
@@ -125,6 +130,8 @@ class IncidentView {
     std::optional<google::protobuf::Timestamp> expires_at;
     bool cancelled = false;
     std::vector<Reaction> reactions;  // sorted
+    // Nodes ("member/node") that co-signed any version, sorted, each once.
+    std::vector<std::string> cosigners;
   };
 
   struct Want {
@@ -158,6 +165,10 @@ class IncidentView {
     std::string reactor;
   };
   std::unordered_map<uint64_t, std::vector<Recorded>> recorded_ ABSL_GUARDED_BY(mu_);
+  // Adds `node` to the incident of alert `id` (and its facts), if any.
+  void AddCosigner(const std::string& id, const std::string& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Reactions whose target is not stored yet, by target id.
   std::unordered_map<std::string, std::vector<Reaction>> orphans_ ABSL_GUARDED_BY(mu_);
 };

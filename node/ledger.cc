@@ -1,5 +1,6 @@
 #include "node/ledger.h"
 
+#include <algorithm>
 #include <cassert>
 #include <optional>
 #include <set>
@@ -21,7 +22,7 @@ using watchfloor::v1::Alert;
 using watchfloor::v1::Envelope;
 
 struct Ledger::Op {
-  enum class Kind { kPublish, kIngest, kCheckpoint } kind;
+  enum class Kind { kPublish, kIngest, kCheckpoint, kCosign } kind;
   // kPublish: the draft. kIngest: the verified, parsed alert.
   Alert alert;
   // kIngest: the envelope as received and its id.
@@ -36,6 +37,10 @@ struct Ledger::Op {
   StoredCheckpoint checkpoint;
   std::optional<Evidence> split_view;
   std::function<void(absl::Status)> checkpoint_done;
+  // kCosign.
+  std::vector<Cosignature> cosignatures;
+  std::vector<bool> cosign_new;
+  std::function<void(absl::StatusOr<std::vector<bool>>)> cosign_done;
 
   // When Publish / Ingest / Offer was called (publish and ingest latency).
   absl::Time start;
@@ -50,6 +55,8 @@ struct Ledger::Op {
       publish_done(std::move(st));
     } else if (kind == Kind::kIngest) {
       ingest_done(std::move(st));
+    } else if (kind == Kind::kCosign) {
+      cosign_done(std::move(st));
     } else {
       checkpoint_done(std::move(st));
     }
@@ -76,6 +83,8 @@ struct Ledger::Batch {
   std::map<std::pair<std::string, uint64_t>, int> by_position;
   // Every alert staged so far, in order, for the LinkCheck.
   std::vector<StagedAlert> staged;
+  // (alert id, keyid) of the co-signatures staged in this batch.
+  std::set<std::pair<std::string, std::string>> cosigned;
 };
 
 Ledger::Ledger(AlertStore* store, const certs::SigningKey* key,
@@ -201,7 +210,7 @@ void Ledger::PublishValidated(Alert draft, absl::Status (*validate)(const Alert&
   Enqueue(std::move(op));
 }
 
-absl::Status Ledger::Verify(const Envelope& envelope, Alert* alert) const {
+absl::Status Ledger::Verify(Envelope& envelope, Alert* alert) const {
   if (envelope.payload_type() != certs::kAlertPayloadType) {
     return absl::InvalidArgumentError(absl::StrCat(
         "envelope payloadType is \"", envelope.payload_type().substr(0, 80),
@@ -231,7 +240,16 @@ absl::Status Ledger::Verify(const Envelope& envelope, Alert* alert) const {
         "its node to the roster)"));
   }
   WF_RETURN_IF_ERROR(certs::VerifyEnvelope(envelope, *key));
-  return ValidateSigned(*alert);
+  WF_RETURN_IF_ERROR(ValidateSigned(*alert));
+  // Only the origin's signature is stored with the alert: other signatures
+  // were checked by nobody yet (co-signatures are merged, verified, apart).
+  auto* sigs = envelope.mutable_signatures();
+  sigs->erase(std::remove_if(sigs->begin(), sigs->end(),
+                             [&](const watchfloor::v1::Signature& sig) {
+                               return sig.keyid() != key->KeyId();
+                             }),
+              sigs->end());
+  return absl::OkStatus();
 }
 
 void Ledger::Ingest(Envelope envelope,
@@ -312,6 +330,61 @@ absl::StatusOr<IngestResult> Ledger::IngestSync(Envelope envelope) {
   });
   n.WaitForNotification();
   return out;
+}
+
+void Ledger::StoreCosignatures(
+    std::vector<Cosignature> cosignatures,
+    std::function<void(absl::StatusOr<std::vector<bool>>)> done) {
+  auto op = std::make_unique<Op>();
+  op->kind = Op::Kind::kCosign;
+  op->start = absl::Now();
+  op->cosignatures = std::move(cosignatures);
+  op->cosign_done = std::move(done);
+  Enqueue(std::move(op));
+}
+
+absl::StatusOr<std::vector<bool>> Ledger::StoreCosignaturesSync(
+    std::vector<Cosignature> cosignatures) {
+  absl::Notification n;
+  absl::StatusOr<std::vector<bool>> out;
+  StoreCosignatures(std::move(cosignatures), [&](absl::StatusOr<std::vector<bool>> r) {
+    out = std::move(r);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+absl::Status Ledger::StageCosign(Op& op, Batch& batch) {
+  // Judged whole: either every co-signature of the op is staged or none.
+  std::vector<bool> is_new;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const Cosignature& c : op.cosignatures) {
+    if (batch.ids.count(c.alert_id) == 0) {
+      WF_ASSIGN_OR_RETURN(std::optional<StoredAlert> stored, store_->Get(c.alert_id));
+      if (!stored.has_value()) {
+        return absl::NotFoundError(absl::StrCat("alert ", c.alert_id,
+                                                " is not stored at this node"));
+      }
+    }
+    std::pair<std::string, std::string> key{c.alert_id, c.signature.keyid()};
+    bool fresh = seen.insert(key).second && batch.cosigned.count(key) == 0;
+    if (fresh) {
+      WF_ASSIGN_OR_RETURN(std::vector<Cosignature> held, store_->Cosignatures(c.alert_id));
+      for (const Cosignature& h : held) {
+        if (h.signature.keyid() == c.signature.keyid()) fresh = false;
+      }
+    }
+    is_new.push_back(fresh);
+  }
+  for (size_t i = 0; i < op.cosignatures.size(); ++i) {
+    if (!is_new[i]) continue;
+    const Cosignature& c = op.cosignatures[i];
+    batch.cosigned.insert({c.alert_id, c.signature.keyid()});
+    batch.writes.cosignatures.push_back(c);
+  }
+  op.cosign_new = std::move(is_new);
+  return absl::OkStatus();
 }
 
 void Ledger::StoreCheckpoint(StoredCheckpoint checkpoint,
@@ -509,6 +582,9 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
       case Op::Kind::kIngest:
         op->status = StageIngest(*op, batch);
         break;
+      case Op::Kind::kCosign:
+        op->status = StageCosign(*op, batch);
+        break;
       case Op::Kind::kCheckpoint:
         if (!op->checkpoint.origin.empty()) batch.writes.checkpoints.push_back(op->checkpoint);
         if (op->split_view.has_value()) batch.evidence.push_back(*op->split_view);
@@ -521,7 +597,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
 
   absl::StatusOr<std::vector<uint64_t>> cursors = std::vector<uint64_t>();
   if (!batch.alerts.empty() || !batch.evidence.empty() ||
-      !batch.writes.checkpoints.empty()) {
+      !batch.writes.checkpoints.empty() || !batch.writes.cosignatures.empty()) {
     const absl::Time begin = absl::Now();
     cursors = AppendWithRetry(batch.writes);
     metrics_.commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - begin));
@@ -569,6 +645,9 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     committed.push_back(std::move(s));
   }
   if (listener_ && !committed.empty()) listener_(committed);
+  if (cosignature_listener_ && !batch.writes.cosignatures.empty()) {
+    cosignature_listener_(batch.writes.cosignatures);
+  }
   const absl::Time done_at = absl::Now();
   for (auto& op : ops) {
     if (!op->status.ok()) {
@@ -577,6 +656,10 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     }
     if (op->kind == Op::Kind::kCheckpoint) {
       op->checkpoint_done(absl::OkStatus());
+      continue;
+    }
+    if (op->kind == Op::Kind::kCosign) {
+      op->cosign_done(std::move(op->cosign_new));
       continue;
     }
     const StoredAlert& s = *committed[op->new_index];

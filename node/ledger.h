@@ -106,6 +106,11 @@ class Ledger {
   void PublishNodeDraft(watchfloor::v1::Alert draft,
                         std::function<void(absl::StatusOr<PublishResult>)> done);
 
+  // Ingest and Offer store the envelope with the origin's signature only:
+  // any other signature it carries (a co-signature, or junk) is dropped
+  // here; co-signatures are merged separately, verified
+  // (StoreCosignatures).
+  //
   // Verifies an already-signed envelope on the calling thread, then applies
   // the feed rules on the writer thread. Errors: INVALID_ARGUMENT (malformed
   // envelope or alert), UNAUTHENTICATED (unknown origin, or no valid
@@ -159,6 +164,24 @@ class Ledger {
   // with that status; nothing is stored. Set before the first Publish or
   // Ingest; may be empty. (Key records' epoch order, node/key_epochs.h.)
   void SetStagedCheck(LinkCheck check) { staged_check_ = std::move(check); }
+  // Stores co-signatures of stored alerts (docs/PROTOCOL.md section 22),
+  // verified by the caller against the roster in force (certs/cosign.h):
+  // the Ledger checks only that the alert is stored and whether each is
+  // new. `done` gets, per co-signature in order, whether it was new (false:
+  // already stored, or a duplicate earlier in the same call), once durable;
+  // NOT_FOUND (nothing stored) if an alert is not stored;
+  // RESOURCE_EXHAUSTED / UNAVAILABLE as Publish.
+  void StoreCosignatures(std::vector<Cosignature> cosignatures,
+                         std::function<void(absl::StatusOr<std::vector<bool>>)> done);
+  absl::StatusOr<std::vector<bool>> StoreCosignaturesSync(
+      std::vector<Cosignature> cosignatures);
+
+  // Called on the writer thread with the co-signatures each commit made
+  // new (never empty), after they are durable. Set before the first write.
+  using CosignatureListener = std::function<void(const std::vector<Cosignature>&)>;
+  void SetCosignatureListener(CosignatureListener listener) {
+    cosignature_listener_ = std::move(listener);
+  }
 
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
@@ -247,7 +270,7 @@ class Ledger {
   absl::Status OfferOrRefuse(watchfloor::v1::Envelope envelope,
                              std::function<void(absl::StatusOr<IngestResult>)> done);
   void Enqueue(std::unique_ptr<Op> op);
-  absl::Status Verify(const watchfloor::v1::Envelope& envelope,
+  absl::Status Verify(watchfloor::v1::Envelope& envelope,
                       watchfloor::v1::Alert* alert) const;
   void WriterLoop();
   void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
@@ -258,6 +281,7 @@ class Ledger {
                         std::function<void(absl::StatusOr<PublishResult>)> done);
   absl::Status StagePublish(Op& op, Batch& batch);
   absl::Status StageIngest(Op& op, Batch& batch);
+  absl::Status StageCosign(Op& op, Batch& batch);
   // Appends the batch's alerts to copies of their origins' logs and adds
   // the new perfect nodes to the batch.
   void StageLog(Batch& batch);
@@ -271,6 +295,7 @@ class Ledger {
   const Sealer* sealer_ = nullptr;
   LinkCheck link_check_;
   LinkCheck staged_check_;
+  CosignatureListener cosignature_listener_;
   const std::string origin_;
   const KeyResolver* const keys_;
   Clock* const clock_;

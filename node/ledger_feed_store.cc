@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "certs/status_macros.h"
+
 namespace watchfloor::node {
 
 std::vector<federation::FrontierEntry> LedgerFeedStore::Frontier() {
@@ -72,6 +74,43 @@ std::vector<absl::StatusOr<bool>> LedgerFeedStore::OfferCheckpoints(
                                            : absl::StatusOr<bool>(false));
   }
   return out;
+}
+
+std::vector<absl::StatusOr<bool>> LedgerFeedStore::OfferCosignatures(
+    const std::vector<federation::CosignatureOffer>& offers) {
+  if (corroboration_ == nullptr) {
+    return std::vector<absl::StatusOr<bool>>(
+        offers.size(), absl::FailedPreconditionError("this node merges no co-signatures"));
+  }
+  std::vector<Cosignature> in;
+  in.reserve(offers.size());
+  for (const federation::CosignatureOffer& o : offers) {
+    Cosignature c;
+    c.alert_id = o.alert_id;
+    c.signature = o.signature;
+    in.push_back(std::move(c));
+  }
+  return corroboration_->Merge(in);
+}
+
+absl::StatusOr<std::vector<federation::CosignatureOffer>> LedgerFeedStore::ReadCosignaturesAfter(
+    uint64_t after, size_t limit) {
+  WF_ASSIGN_OR_RETURN(std::vector<Cosignature> rows, store_->ReadCosignaturesAfter(after, limit));
+  std::vector<federation::CosignatureOffer> out;
+  out.reserve(rows.size());
+  for (Cosignature& c : rows) {
+    federation::CosignatureOffer o;
+    o.alert_id = std::move(c.alert_id);
+    o.signature = std::move(c.signature);
+    o.position = c.position;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+uint64_t LedgerFeedStore::CosignaturePosition() {
+  absl::StatusOr<uint64_t> p = store_->LastCosignaturePosition();
+  return p.ok() ? *p : 0;
 }
 
 absl::Status LedgerFeedStore::OfferSplitView(const std::string& first_note,

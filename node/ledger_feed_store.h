@@ -5,6 +5,7 @@
 
 #include "federation/feed_store.h"
 #include "node/alert_store.h"
+#include "node/corroboration.h"
 #include "node/ledger.h"
 #include "node/transparency.h"
 
@@ -31,14 +32,24 @@ class LedgerFeedStore final : public federation::FeedStore {
       const std::vector<std::string>& notes) override;
   absl::Status OfferSplitView(const std::string& first_note,
                               const std::string& second_note) override;
+  std::vector<absl::StatusOr<bool>> OfferCosignatures(
+      const std::vector<federation::CosignatureOffer>& offers) override;
+  absl::StatusOr<std::vector<federation::CosignatureOffer>> ReadCosignaturesAfter(
+      uint64_t after, size_t limit) override;
+  uint64_t CosignaturePosition() override;
 
   // Where checkpoints go; must outlive this object. Set before gossip starts.
   void set_transparency(Transparency* t) { transparency_ = t; }
+  // Where co-signatures from peers are verified and merged; must outlive
+  // this object. Set before gossip starts. Without it every co-signature
+  // is refused FAILED_PRECONDITION.
+  void set_corroboration(Corroboration* c) { corroboration_ = c; }
 
  private:
   Ledger* const ledger_;
   AlertStore* const store_;
   Transparency* transparency_ = nullptr;
+  Corroboration* corroboration_ = nullptr;
 };
 
 }  // namespace watchfloor::node

@@ -439,6 +439,7 @@ absl::Status NodeServer::StartGossip() {
     }
   });
   feed_store_->set_transparency(transparency_.get());
+  feed_store_->set_corroboration(corroboration_.get());
   transparency_->SetBroadcast(
       [gossip](const std::string& note) { gossip->BroadcastCheckpoint(note); });
   transparency_->SetEvidenceBroadcast([gossip](const std::string& a, const std::string& b) {
@@ -545,6 +546,11 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   }
   s->ledger_->SetSigningKeys(s->node_keys_.get());
   s->ledger_->SetSealer(s->sealer_.get());
+  if (config.has_federation()) {
+    s->corroboration_ = std::make_unique<Corroboration>(
+        config.origin(), s->ledger_.get(), s->store_.get(), s->roster_resolver_,
+        s->node_keys_.get());
+  }
   if (config.has_federation()) WF_RETURN_IF_ERROR(s->StartGossip());
   if (config.has_encryption_key_epochs()) {
     const auto& e = config.encryption_key_epochs();
@@ -562,6 +568,23 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
                                                s->key_epochs_.get(), &s->encryption_keys_,
                                                s->ledger_.get(), clock));
   }
+  {
+    // Every co-signature made new by a commit: shown to the incident view
+    // (its "corroborated" events) and gossiped, whoever made it.
+    federation::Gossip* g = s->gossip_.get();
+    s->ledger_->SetCosignatureListener([g, incidents](const std::vector<Cosignature>& added) {
+      incidents->OnCosigned(added);
+      if (g == nullptr) return;
+      std::vector<federation::CosignatureOffer> offers;
+      offers.reserve(added.size());
+      for (const Cosignature& c : added) {
+        federation::CosignatureOffer& o = offers.emplace_back();
+        o.alert_id = c.alert_id;
+        o.signature = c.signature;
+      }
+      g->BroadcastCosignatures(offers);
+    });
+  }
 
   const auto& lim = config.limits();
   federation::Gossip* gossip = s->gossip_.get();
@@ -578,6 +601,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   s->service_->SetSigningKeys(s->node_keys_.get());
   s->service_->SetSealedReader(s->sealed_reader_.get());
   s->service_->SetIncidents(s->incidents_.get());
+  s->service_->SetCorroboration(s->corroboration_.get());
   if (s->roster_manager_ != nullptr) {
     s->service_->SetRoster(s->roster_manager_.get(), [gossip] {
       std::vector<watchfloor::v1::PeerRosterStatus> out;

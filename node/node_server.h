@@ -23,6 +23,7 @@
 #include "node/health_service.h"
 #include "node/key_resolver.h"
 #include "node/roster_key_resolver.h"
+#include "node/corroboration.h"
 #include "node/incidents.h"
 #include "node/key_epoch_rotator.h"
 #include "node/key_epochs.h"
@@ -145,6 +146,7 @@ class NodeServer {
   std::unique_ptr<Ledger> ledger_;
   // This node's epoch keys (encryption_key_epochs); stopped before ledger_.
   std::unique_ptr<EpochKeyRotator> rotator_;
+  std::unique_ptr<Corroboration> corroboration_;  // in a federation
   std::unique_ptr<Transparency> transparency_;
   std::unique_ptr<LedgerFeedStore> feed_store_;
   std::unique_ptr<federation::Gossip> gossip_;

@@ -233,6 +233,7 @@ NodeService::NodeService(Ledger* ledger, SubscriptionHub* hub,
   ServeParsed("SubmitRoster", &NodeService::SubmitRoster, false);
   ServeParsed("GetRosterStatus", &NodeService::GetRosterStatus, false);
   ServeParsed("ListIncidents", &NodeService::ListIncidents, false);
+  ServeParsed("Corroborate", &NodeService::Corroborate, /*publisher=*/true);
 }
 
 namespace {

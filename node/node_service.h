@@ -16,6 +16,7 @@
 #include "certs/roster.h"
 #include "node/authz.h"
 #include "node/alert_store.h"
+#include "node/corroboration.h"
 #include "node/incidents.h"
 #include "node/ledger.h"
 #include "node/node_keys.h"
@@ -86,6 +87,12 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
       const watchfloor::v1::ListIncidentsRequest* request,
       watchfloor::v1::ListIncidentsResponse* response) override;
 
+  // Corroboration rpc (node_service_corroboration.cc).
+  grpc::ServerUnaryReactor* Corroborate(
+      grpc::CallbackServerContext* ctx,
+      const watchfloor::v1::CorroborateRequest* request,
+      watchfloor::v1::CorroborateResponse* response) override;
+
   // Roster rpcs (node_service_roster.cc).
   grpc::ServerUnaryReactor* SubmitRoster(
       grpc::CallbackServerContext* ctx,
@@ -117,6 +124,11 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   // The node's incident view, for ListIncidents (UNAVAILABLE without one).
   // Set before the server starts; must outlive the service.
   void SetIncidents(const IncidentView* incidents) { incidents_ = incidents; }
+
+  // Where Corroborate prepares co-signatures (FAILED_PRECONDITION without
+  // one: a node outside a federation). Set before the server starts; must
+  // outlive the service.
+  void SetCorroboration(const Corroboration* c) { corroboration_ = c; }
 
   // The node's keys under the roster in force: GetIdentity reports the key
   // the roster names now. Set before the server starts; must outlive this.
@@ -173,6 +185,7 @@ class NodeService final : public watchfloor::v1::Node::CallbackService {
   const AcceptedHook on_accepted_;
   Transparency* transparency_ = nullptr;
   const IncidentView* incidents_ = nullptr;
+  const Corroboration* corroboration_ = nullptr;
   const certs::Roster* roster_ = nullptr;
   RosterManager* roster_manager_ = nullptr;
   PeerRosters peer_rosters_;

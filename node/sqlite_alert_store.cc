@@ -59,6 +59,13 @@ CREATE TABLE IF NOT EXISTS checkpoints(
   size INTEGER NOT NULL,
   note TEXT NOT NULL,
   PRIMARY KEY(origin, size)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cosignatures(
+  position INTEGER PRIMARY KEY,
+  alert_id TEXT NOT NULL,
+  keyid TEXT NOT NULL,
+  node TEXT NOT NULL,
+  sig BLOB NOT NULL,
+  UNIQUE(alert_id, keyid));
 )sql";
 
 // Checkpoints kept per origin (the newest); older ones are deleted as new
@@ -480,6 +487,26 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
       ins.Reset();
     }
   }
+  if (!writes.cosignatures.empty()) {
+    // OR IGNORE: a co-signature already held is merged again as a no-op.
+    Stmt ins(writer_,
+             "INSERT OR IGNORE INTO cosignatures(alert_id, keyid, node, sig) "
+             "VALUES (?1, ?2, ?3, ?4)");
+    if (ins.prepare_rc() != SQLITE_OK) {
+      return rollback(SqliteError(writer_, ins.prepare_rc(), "storing co-signatures", path_));
+    }
+    for (const Cosignature& c : writes.cosignatures) {
+      ins.BindText(1, c.alert_id);
+      ins.BindText(2, c.signature.keyid());
+      ins.BindText(3, c.node);
+      ins.BindBlob(4, c.signature.sig());
+      int rc = ins.Step();
+      if (rc != SQLITE_DONE) {
+        return rollback(SqliteError(writer_, rc, "storing a co-signature", path_));
+      }
+      ins.Reset();
+    }
+  }
   if (!writes.checkpoints.empty()) {
     Stmt ins(writer_,
              "INSERT OR REPLACE INTO checkpoints(origin, size, note) "
@@ -609,6 +636,7 @@ absl::StatusOr<std::optional<StoredAlert>> SqliteAlertStore::Get(
   if (rc == SQLITE_DONE) return std::optional<StoredAlert>();
   if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading an alert", path_);
   WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+  WF_RETURN_IF_ERROR(AttachCosignatures(db, a));
   return std::optional<StoredAlert>(std::move(a));
 }
 
@@ -625,6 +653,7 @@ absl::StatusOr<std::optional<StoredAlert>> SqliteAlertStore::GetBySequence(
   if (rc == SQLITE_DONE) return std::optional<StoredAlert>();
   if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading an alert", path_);
   WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+  WF_RETURN_IF_ERROR(AttachCosignatures(db, a));
   return std::optional<StoredAlert>(std::move(a));
 }
 
@@ -642,6 +671,7 @@ absl::StatusOr<std::vector<StoredAlert>> SqliteAlertStore::ReadAfter(
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
     WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+    WF_RETURN_IF_ERROR(AttachCosignatures(db, a));
     out.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading alerts", path_);
@@ -665,6 +695,7 @@ absl::StatusOr<std::vector<StoredAlert>> SqliteAlertStore::ReadRange(
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
     WF_ASSIGN_OR_RETURN(StoredAlert a, RowToAlert(s, path_));
+    WF_RETURN_IF_ERROR(AttachCosignatures(db, a));
     out.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading a range", path_);
@@ -737,6 +768,79 @@ absl::StatusOr<std::vector<Evidence>> SqliteAlertStore::ListEvidence() {
   }
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading evidence", path_);
   return out;
+}
+
+namespace {
+
+constexpr char kSelectCosignature[] =
+    "SELECT position, alert_id, keyid, node, sig FROM cosignatures ";
+
+absl::StatusOr<std::vector<Cosignature>> ReadCosignatureRows(Stmt& s, sqlite3* db,
+                                                             const std::string& path) {
+  std::vector<Cosignature> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    Cosignature c;
+    c.position = static_cast<uint64_t>(s.Int(0));
+    c.alert_id = s.Text(1);
+    c.signature.set_keyid(s.Text(2));
+    c.node = s.Text(3);
+    c.signature.set_sig(s.Blob(4));
+    out.push_back(std::move(c));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading co-signatures", path);
+  return out;
+}
+
+}  // namespace
+
+absl::Status SqliteAlertStore::AttachCosignatures(sqlite3* db, StoredAlert& a) {
+  Stmt s(db, (std::string(kSelectCosignature) + "WHERE alert_id = ?1 ORDER BY keyid").c_str());
+  if (s.prepare_rc() != SQLITE_OK) {
+    return SqliteError(db, s.prepare_rc(), "reading co-signatures", path_);
+  }
+  s.BindText(1, a.id);
+  WF_ASSIGN_OR_RETURN(std::vector<Cosignature> rows, ReadCosignatureRows(s, db, path_));
+  for (Cosignature& c : rows) {
+    *a.envelope.add_signatures() = std::move(c.signature);
+    a.cosigners.push_back(std::move(c.node));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Cosignature>> SqliteAlertStore::Cosignatures(
+    const std::string& alert_id) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, (std::string(kSelectCosignature) + "WHERE alert_id = ?1 ORDER BY keyid").c_str());
+  if (s.prepare_rc() != SQLITE_OK) {
+    return SqliteError(db, s.prepare_rc(), "reading co-signatures", path_);
+  }
+  s.BindText(1, alert_id);
+  return ReadCosignatureRows(s, db, path_);
+}
+
+absl::StatusOr<std::vector<Cosignature>> SqliteAlertStore::ReadCosignaturesAfter(
+    uint64_t after, size_t limit) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, (std::string(kSelectCosignature) +
+              "WHERE position > ?1 ORDER BY position LIMIT ?2").c_str());
+  if (s.prepare_rc() != SQLITE_OK) {
+    return SqliteError(db, s.prepare_rc(), "reading co-signatures", path_);
+  }
+  s.BindInt(1, static_cast<int64_t>(std::min<uint64_t>(after, INT64_MAX)));
+  s.BindInt(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  return ReadCosignatureRows(s, db, path_);
+}
+
+absl::StatusOr<uint64_t> SqliteAlertStore::LastCosignaturePosition() {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, "SELECT COALESCE(MAX(position), 0) FROM cosignatures");
+  int rc = s.Step();
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading the last co-signature", path_);
+  return static_cast<uint64_t>(s.Int(0));
 }
 
 absl::StatusOr<uint64_t> SqliteAlertStore::LastCursor() {

@@ -58,6 +58,11 @@ class SqliteAlertStore final : public AlertStore {
       size_t limit) override;
   absl::StatusOr<std::vector<FeedHead>> LoadHeads() override;
   absl::StatusOr<std::vector<Evidence>> ListEvidence() override;
+  absl::StatusOr<std::vector<Cosignature>> Cosignatures(
+      const std::string& alert_id) override;
+  absl::StatusOr<std::vector<Cosignature>> ReadCosignaturesAfter(
+      uint64_t after, size_t limit) override;
+  absl::StatusOr<uint64_t> LastCosignaturePosition() override;
   absl::StatusOr<uint64_t> LastCursor() override;
   absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(
       int64_t received_at_ms) override;
@@ -88,6 +93,8 @@ class SqliteAlertStore final : public AlertStore {
   explicit SqliteAlertStore(std::string path);
   absl::Status Init(const std::string& origin);
   absl::StatusOr<sqlite3*> BorrowReader();
+  // Appends the stored co-signatures of `a` to its envelope (StoredAlert).
+  absl::Status AttachCosignatures(sqlite3* db, StoredAlert& a);
   void ReturnReader(sqlite3* db);
   // sqlite3_wal_hook on the writer connection: after each commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* schema, int frames);

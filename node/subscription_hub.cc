@@ -14,12 +14,14 @@ AlertRef MakeAlertRef(StoredAlert stored, const SealedReader* reader) {
   watchfloor::v1::Alert alert;
   if (alert.ParseFromString(stored.envelope.payload())) {
     ref->facts = AlertFacts::From(alert);
+    ref->facts.SetCosigners(stored.cosigners);
     if (reader != nullptr && reader->ShouldOpen(alert)) {
       auto opened = std::make_shared<OpenedAlert>();
       absl::StatusOr<watchfloor::v1::Alert> a = reader->Open(alert);
       if (a.ok()) {
         opened->alert = *std::move(a);
         opened->facts = AlertFacts::From(opened->alert);
+        opened->facts.SetCosigners(stored.cosigners);
       } else {
         opened->status = a.status();
       }

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "certs/audit.h"
+#include "certs/cosign.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/keys.h"
@@ -248,6 +249,56 @@ TEST(AuditTest, FlippedPayloadBitIsOneSignatureFailureAndNothingElse) {
   EXPECT_EQ(a->missing, 0u);
   EXPECT_TRUE(a->quorum_met);
   EXPECT_THAT(a->problems[0].message, HasSubstr("alert #3 "));
+  EXPECT_TRUE(FindOrigin(report, "b.cz/n1")->ok());
+}
+
+// Co-signatures on alert envelopes (PROTOCOL.md section 22), judged against
+// the bundle roster: valid ones are reported per alert with their members;
+// a forged one, one by a key outside the roster and one by the origin's own
+// member are each a forged_alert_cosignature finding, while the alert stays
+// validly signed by its origin.
+TEST(AuditTest, CorroborationIsReportedPerAlertAndBadCosignaturesAreFindings) {
+  AuditBundle bundle = LoadBundle("good");
+  const SigningKey c_node = ExporterKey();  // c.cz/n1
+  const SigningKey a_node = *SigningKey::FromSeed(Sha256("watchfloor audit testdata node a.cz/n1"));
+  int a_alerts = 0;
+  for (auto& b : *bundle.mutable_alerts()) {
+    watchfloor::v1::Alert alert;
+    ASSERT_TRUE(alert.ParseFromString(b.envelope().payload()));
+    if (alert.origin() != "a.cz/n1") continue;
+    ++a_alerts;
+    watchfloor::v1::Envelope* env = b.mutable_envelope();
+    if (alert.sequence() == 2) {
+      *env->add_signatures() = Cosign(*env, c_node);  // valid
+    } else if (alert.sequence() == 3) {
+      watchfloor::v1::Signature forged = Cosign(*env, c_node);
+      forged.mutable_sig()->at(0) ^= 1;
+      *env->add_signatures() = forged;
+      *env->add_signatures() = Cosign(*env, SigningKey::Generate());
+      *env->add_signatures() = Cosign(*env, MemberKey("b.cz"));  // a member key, not a node's
+    } else if (alert.sequence() == 4) {
+      // The origin's own key again is its own signature, not a co-signature.
+      *env->add_signatures() = Cosign(*env, a_node);
+    }
+  }
+  ASSERT_EQ(a_alerts, 8);
+  const AuditReport report = MustAudit(bundle);
+  const OriginAudit* a = FindOrigin(report, "a.cz/n1");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->signature_failures, 0u);
+  ASSERT_EQ(a->corroborated.size(), 1u);
+  EXPECT_EQ(a->corroborated[0].sequence, 2u);
+  EXPECT_THAT(a->corroborated[0].members, ElementsAre("c.cz"));
+  EXPECT_THAT(a->corroborated[0].nodes, ElementsAre("c.cz/n1"));
+  EXPECT_EQ(a->forged_cosignatures, 3u);
+  ASSERT_EQ(a->problems.size(), 3u);
+  for (const auto& f : a->problems) {
+    EXPECT_EQ(f.token, kForgedAlertCosignature);
+    EXPECT_THAT(f.message, HasSubstr("alert #3 "));
+  }
+  EXPECT_THAT(report.Summary(), HasSubstr("corroborated        1 alert(s), 3 forged co-signature(s)\n"));
+  EXPECT_THAT(report.Json(), HasSubstr("\"corroborated\":[{\"sequence\":2,"));
+  EXPECT_FALSE(report.ok());
   EXPECT_TRUE(FindOrigin(report, "b.cz/n1")->ok());
 }
 

@@ -645,6 +645,11 @@ int64_t TestFederation::StoredEvidenceCount(int i) const {
   return db.Count("SELECT COUNT(*) FROM evidence");
 }
 
+int64_t TestFederation::StoredCosignatureCount(int i) const {
+  Db db(db_path(i));
+  return db.Count("SELECT COUNT(*) FROM cosignatures");
+}
+
 int64_t TestFederation::EvidenceCountFor(int i, const std::string& origin) const {
   Db db(db_path(i));
   return db.Count("SELECT COUNT(*) FROM evidence WHERE origin = ?", {origin});

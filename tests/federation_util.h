@@ -216,6 +216,7 @@ class TestFederation {
   // or not). -1 if the file cannot be read.
   int64_t StoredAlertCount(int i) const;
   int64_t StoredEvidenceCount(int i) const;
+  int64_t StoredCosignatureCount(int i) const;
   int64_t EvidenceCountFor(int i, const std::string& origin) const;
   std::set<std::string> StoredIds(int i) const;
   // OK iff every origin's stored sequences are exactly 1..max. Otherwise

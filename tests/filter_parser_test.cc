@@ -58,6 +58,12 @@ std::vector<ParseCase> ParseCases() {
       {"tlp<=TLP:AMBER+STRICT", "conditions { max_tlp: TLP_AMBER_STRICT }", "tlp<=amber+strict"},
       {"tlp<=amber_strict", "conditions { max_tlp: TLP_AMBER_STRICT }", "tlp<=amber+strict"},
       {"tlp<=clear", "conditions { max_tlp: TLP_CLEAR }", "tlp<=clear"},
+      {"corroborated>=2", "conditions { min_corroborations: 2 }", "corroborated>=2"},
+      {"Corroborated>=64", "conditions { min_corroborations: 64 }", "corroborated>=64"},
+      {"cosigned-by:NIC.CZ,sk-nic.sk !cosigned-by:denic.de",
+       "conditions { cosigned_by { members: ['nic.cz', 'sk-nic.sk'] } } "
+       "conditions { negate: true cosigned_by { members: 'denic.de' } }",
+       "cosigned-by:nic.cz,sk-nic.sk !cosigned-by:denic.de"},
       {"tlp<=Green", "conditions { max_tlp: TLP_GREEN }", "tlp<=green"},
       {"tlp<=TLP:RED", "conditions { max_tlp: TLP_RED }", "tlp<=red"},
       {"domain:HÁČEK.CZ.,sk.", "conditions { domain { zones: ['xn--hek-ela4t.cz', 'sk'] } }",
@@ -149,12 +155,37 @@ std::string Err(const std::string& text, int column, const std::string& token,
 
 std::vector<ErrorCase> ErrorCases() {
   const std::string fields =
-      "fields are origin, category, severity, tlp, domain, prefix, asn, label, issued";
+      "fields are origin, category, severity, tlp, domain, prefix, asn, label, issued, "
+      "corroborated, cosigned-by";
   std::vector<ErrorCase> cases = {
       {"domain:cz sevrity>=high",
        "filter \"domain:cz sevrity>=high\": column 11, token \"sevrity>=high\": unknown field "
        "\"sevrity\"; fields are origin, category, severity, tlp, domain, prefix, asn, label, "
-       "issued"},
+       "issued, corroborated, cosigned-by"},
+      {"corroborated:2",
+       Err("corroborated:2", 1, "corroborated:2",
+           "corroborated takes a minimum number of co-signing members: corroborated>=K with K "
+           "in 1..64, e.g. corroborated>=2")},
+      {"corroborated>=two",
+       Err("corroborated>=two", 1, "corroborated>=two",
+           "corroborated takes a minimum number of co-signing members: corroborated>=K with K "
+           "in 1..64, e.g. corroborated>=2")},
+      {"corroborated>=0",
+       Err("corroborated>=0", 1, "corroborated>=0",
+           "min_corroborations 0 is invalid: use 1..64 (corroborated>=1 for any co-signature)")},
+      {"corroborated>=65",
+       Err("corroborated>=65", 1, "corroborated>=65",
+           "min_corroborations 65 is invalid: use 1..64 (corroborated>=1 for any co-signature)")},
+      {"cosigned-by=nic.cz",
+       Err("cosigned-by=nic.cz", 1, "cosigned-by=nic.cz",
+           "cosigned-by takes a list of members after a colon, e.g. cosigned-by:nic.cz,sk-nic.sk")},
+      {"cosigned-by:",
+       Err("cosigned-by:", 1, "cosigned-by:",
+           "cosigned-by needs at least one value, e.g. cosigned-by:nic.cz")},
+      {"cosigned-by:nic.cz/prg1",
+       Err("cosigned-by:nic.cz/prg1", 1, "cosigned-by:nic.cz/prg1",
+           "cosigned-by member \"nic.cz/prg1\" is invalid: give a member name (e.g. nic.cz) of "
+           "lowercase DNS labels, not a node")},
       {"domain:háček.cz sevrity>=high",
        Err("domain:háček.cz sevrity>=high", 17, "sevrity>=high",
            "unknown field \"sevrity\"; " + fields)},

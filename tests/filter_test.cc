@@ -11,6 +11,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "node/filter_parser.h"
 
 namespace watchfloor::node {
 namespace {
@@ -295,6 +296,44 @@ TEST(FilterTest, EachConditionMatchesExactlyAsSpecified) {
   }
 }
 
+// corroborated>=K counts distinct members other than the origin's among the
+// co-signers; cosigned-by names members. Both look at what the node holds
+// (AlertFacts::SetCosigners), and both match a sealed header too.
+TEST(FilterTest, CorroborationConditionsCountOtherMembersCosigners) {
+  Alert alert = BaseAlert();
+  AlertFacts none = AlertFacts::From(alert);
+  AlertFacts two = none;
+  // Two nodes of sk-nic.sk count once; the origin's own member never counts.
+  two.SetCosigners({"sk-nic.sk/bts1", "sk-nic.sk/bts2", "denic.de/fra1", "nic.cz/brq1"});
+  EXPECT_EQ(two.cosigners, (std::vector<std::string>{"denic.de", "sk-nic.sk"}));
+  alert.mutable_sealed()->set_nonce("n");
+  AlertFacts sealed = AlertFacts::From(alert);
+  sealed.SetCosigners({"denic.de/fra1"});
+  struct Row {
+    const char* filter;
+    bool none, two, sealed;
+  };
+  for (const Row& r : std::vector<Row>{
+           {"corroborated>=1", false, true, true},
+           {"corroborated>=2", false, true, false},
+           {"corroborated>=3", false, false, false},
+           {"!corroborated>=1", true, false, false},
+           {"cosigned-by:denic.de", false, true, true},
+           {"cosigned-by:nic.cz", false, false, false},
+           {"cosigned-by:sk-nic.sk,ripe.net", false, true, false},
+           {"!cosigned-by:sk-nic.sk", true, false, true},
+       }) {
+    SCOPED_TRACE(r.filter);
+    absl::StatusOr<Filter> parsed = ParseFilter(r.filter);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    auto m = CompileOne(parsed->ShortDebugString());
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(m->Matches(none), r.none);
+    EXPECT_EQ(m->Matches(two), r.two);
+    EXPECT_EQ(m->Matches(sealed), r.sealed);
+  }
+}
+
 // A sealed alert as a non-recipient sees it: the header only. Conditions on
 // sealed fields never match it, negated or not; header conditions do.
 TEST(FilterTest, SealedFieldConditionsNeverMatchASealedHeader) {
@@ -459,7 +498,8 @@ std::vector<InvalidCase> InvalidCases() {
        "0001-01-01..9999-12-31 or its nanos are out of range"},
       {"condition without a kind", {ok, ok, "conditions { negate: true }"},
        "filters[2].conditions[0] ((unset)): the condition is empty: set one of origin, category, "
-       "min_severity, max_tlp, domain, ip_prefix, asn, label or issued_at"},
+       "min_severity, max_tlp, domain, ip_prefix, asn, label, issued_at, "
+       "min_corroborations or cosigned_by"},
       {"33 conditions",
        {[] {
          std::string s;

@@ -118,6 +118,16 @@ class SlowDiskStore final : public AlertStore {
   absl::StatusOr<std::vector<node::Evidence>> ListEvidence() override {
     return real_->ListEvidence();
   }
+  absl::StatusOr<std::vector<node::Cosignature>> Cosignatures(const std::string& id) override {
+    return real_->Cosignatures(id);
+  }
+  absl::StatusOr<std::vector<node::Cosignature>> ReadCosignaturesAfter(uint64_t after,
+                                                                      size_t limit) override {
+    return real_->ReadCosignaturesAfter(after, limit);
+  }
+  absl::StatusOr<uint64_t> LastCosignaturePosition() override {
+    return real_->LastCosignaturePosition();
+  }
   absl::StatusOr<uint64_t> LastCursor() override { return real_->LastCursor(); }
   absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(int64_t ms) override {
     return real_->FirstCursorSince(ms);
@@ -166,6 +176,15 @@ class CallbackCountingFeedStore final : public FeedStore {
   absl::Status OfferSplitView(const std::string& a, const std::string& b) override {
     return real_->OfferSplitView(a, b);
   }
+  std::vector<absl::StatusOr<bool>> OfferCosignatures(
+      const std::vector<CosignatureOffer>& offers) override {
+    return real_->OfferCosignatures(offers);
+  }
+  absl::StatusOr<std::vector<CosignatureOffer>> ReadCosignaturesAfter(uint64_t after,
+                                                                      size_t limit) override {
+    return real_->ReadCosignaturesAfter(after, limit);
+  }
+  uint64_t CosignaturePosition() override { return real_->CosignaturePosition(); }
 
   std::atomic<bool> mark{false};
   std::atomic<int> live{0};

@@ -78,6 +78,16 @@ class CountingStore final : public AlertStore {
   absl::StatusOr<std::vector<Evidence>> ListEvidence() override {
     return real_->ListEvidence();
   }
+  absl::StatusOr<std::vector<node::Cosignature>> Cosignatures(const std::string& id) override {
+    return real_->Cosignatures(id);
+  }
+  absl::StatusOr<std::vector<node::Cosignature>> ReadCosignaturesAfter(uint64_t after,
+                                                                      size_t limit) override {
+    return real_->ReadCosignaturesAfter(after, limit);
+  }
+  absl::StatusOr<uint64_t> LastCosignaturePosition() override {
+    return real_->LastCosignaturePosition();
+  }
   absl::StatusOr<uint64_t> LastCursor() override { return real_->LastCursor(); }
   absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(int64_t ms) override {
     return real_->FirstCursorSince(ms);
@@ -220,6 +230,81 @@ TEST_F(LedgerTest, IngestAcceptsContiguousPeerFeed) {
   EXPECT_EQ(heads[0].origin, kPeer);
   EXPECT_EQ(heads[0].sequence, 2u);
   EXPECT_EQ(heads[0].id, r2->id);
+}
+
+// Co-signatures (docs/PROTOCOL.md section 22): stored once per (alert,
+// keyid), served after the origin's signature ordered by keyid, kept across
+// a reopen; one for an alert not stored is NOT_FOUND with nothing stored;
+// the listener hears only the new ones.
+TEST_F(LedgerTest, CosignaturesMergeIdempotentlyInKeyidOrderAndSurviveReopen) {
+  Envelope e1 = PeerEnvelope(peer_key_, 1, "");
+  auto r1 = ledger_->IngestSync(e1);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  std::vector<Cosignature> heard;
+  ledger_->SetCosignatureListener([&](const std::vector<Cosignature>& c) {
+    heard.insert(heard.end(), c.begin(), c.end());
+  });
+  certs::SigningKey a = certs::SigningKey::Generate();
+  certs::SigningKey b = certs::SigningKey::Generate();
+  auto cosig = [&](const certs::SigningKey& k, const std::string& node) {
+    Cosignature c;
+    c.alert_id = r1->id;
+    c.node = node;
+    c.signature.set_keyid(k.public_key().KeyId());
+    c.signature.set_sig(k.Sign(certs::Pae(e1.payload_type(), e1.payload())));
+    return c;
+  };
+  auto added = ledger_->StoreCosignaturesSync({cosig(a, "m1/a"), cosig(b, "m2/b"), cosig(a, "m1/a")});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, (std::vector<bool>{true, true, false}));
+  added = ledger_->StoreCosignaturesSync({cosig(b, "m2/b")});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, (std::vector<bool>{false}));
+  EXPECT_EQ(heard.size(), 2u);
+
+  Cosignature stray = cosig(a, "m1/a");
+  stray.alert_id = std::string(64, 'c');
+  auto refused = ledger_->StoreCosignaturesSync({cosig(a, "m1/a"), stray});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*store_->LastCosignaturePosition(), 2u);
+
+  auto check = [&] {
+    auto got = store_->Get(r1->id);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    const Envelope& env = (*got)->envelope;
+    ASSERT_EQ(env.signatures_size(), 3);
+    EXPECT_EQ(env.signatures(0).SerializeAsString(), e1.signatures(0).SerializeAsString());
+    const bool a_first = a.public_key().KeyId() < b.public_key().KeyId();
+    EXPECT_EQ(env.signatures(1).keyid(), (a_first ? a : b).public_key().KeyId());
+    EXPECT_EQ(env.signatures(2).keyid(), (a_first ? b : a).public_key().KeyId());
+    EXPECT_EQ((*got)->cosigners,
+              (a_first ? std::vector<std::string>{"m1/a", "m2/b"}
+                       : std::vector<std::string>{"m2/b", "m1/a"}));
+    EXPECT_EQ(env.payload(), e1.payload());
+  };
+  check();
+  Open();
+  check();
+  auto after = store_->ReadCosignaturesAfter(1, 10);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].position, 2u);
+  EXPECT_EQ((*after)[0].node, "m2/b");
+}
+
+// Signatures other than the origin's in an ingested envelope are dropped
+// before it is stored: co-signatures are only merged verified.
+TEST_F(LedgerTest, IngestStoresTheOriginsSignatureOnly) {
+  Envelope e1 = PeerEnvelope(peer_key_, 1, "");
+  Envelope extra = e1;
+  v1::Signature* junk = extra.add_signatures();
+  junk->set_keyid(std::string(64, 'e'));
+  junk->set_sig(std::string(64, 'x'));
+  auto r1 = ledger_->IngestSync(extra);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  auto got = store_->Get(r1->id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->envelope.SerializeAsString(), e1.SerializeAsString());
 }
 
 TEST_F(LedgerTest, DuplicateIsAlreadyExistsAndStoresNothing) {

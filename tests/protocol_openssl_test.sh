@@ -142,4 +142,32 @@ grep -q "$(firstline "$vec/id.txt")" "$work/r_payload.bin" ||
   fail "the reaction does not name the worked example's id"
 pass "reaction vector: openssl verifies it, id $rid, target is the worked example"
 
+# 9. The co-signed envelope (docs/PROTOCOL.md section 22): both signatures
+#    cover the same PAE; the origin's with public.pem, the co-signature with
+#    cosigner_public.pem, whose keyid is the entry's keyid. Same id.
+cvec="$src/tests/testdata/cosign_vector"
+[[ -d $cvec ]] || fail "no co-sign vector at $cvec"
+field() {  # field <n> <member>: member of signatures[n] (sig base64-decoded)
+  python3 -c 'import json,sys,base64
+e=json.load(open(sys.argv[1])); s=e["signatures"][int(sys.argv[2])][sys.argv[3]]
+sys.stdout.buffer.write(base64.b64decode(s) if sys.argv[3]=="sig" else s.encode())' "$cvec/envelope.json" "$1" "$2"
+}
+python3 -c 'import json,sys,base64; e=json.load(open(sys.argv[1])); sys.stdout.buffer.write(base64.b64decode(e["payload"]))' \
+  "$cvec/envelope.json" >"$work/c_payload.bin"
+cmp -s "$work/c_payload.bin" "$work/payload.bin" || fail "co-signed payload differs from the worked example's"
+field 0 sig >"$work/c_sig0.bin"
+field 1 sig >"$work/c_sig1.bin"
+cmp -s "$work/c_sig0.bin" "$work/sig.bin" || fail "co-signed envelope's first signature is not the origin's"
+[[ $(hex "$work/c_sig1.bin") == "$(firstline "$cvec/cosig.hex")" ]] || fail "co-signature differs from cosig.hex"
+pae "$work/c_payload.bin" "$work/c_pae.bin"
+openssl pkeyutl -verify -pubin -inkey "$vec/public.pem" -rawin \
+  -in "$work/c_pae.bin" -sigfile "$work/c_sig0.bin" >/dev/null 2>&1 || fail "origin signature rejected"
+openssl pkeyutl -verify -pubin -inkey "$cvec/cosigner_public.pem" -rawin \
+  -in "$work/c_pae.bin" -sigfile "$work/c_sig1.bin" >"$work/c_verify.out" 2>&1 ||
+  fail "openssl rejected the co-signature: $(cat "$work/c_verify.out")"
+ckeyid=$(openssl pkey -pubin -in "$cvec/cosigner_public.pem" -outform DER | sha256sum | cut -d' ' -f1)
+[[ $ckeyid == "$(field 1 keyid)" && $ckeyid == "$(firstline "$cvec/cosigner_keyid.txt")" ]] ||
+  fail "co-signer keyid $ckeyid differs from the envelope's or cosigner_keyid.txt"
+pass "co-sign vector: openssl verifies both signatures over one PAE, co-signer keyid $ckeyid"
+
 echo "PASS: protocol test vector verified with openssl alone"

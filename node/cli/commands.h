@@ -21,6 +21,7 @@ int IngestCommand(int argc, char** argv);
 // `incidents` and `react` (incident_cmds.cc).
 int IncidentsCommand(int argc, char** argv);
 int ReactCommand(int argc, char** argv);
+int CorroborateCommand(int argc, char** argv);
 int VerifyCommand(int argc, char** argv);
 int AuditCommand(int argc, char** argv);
 int ExportCommand(int argc, char** argv);

@@ -88,6 +88,9 @@ std::string FormatIncidentText(const v1::Incident& inc) {
   }
   absl::StrAppend(&s, "    versions: ", inc.versions_size(), " (latest ",
                   inc.versions(inc.versions_size() - 1), ")\n");
+  if (!inc.cosigners().empty()) {
+    absl::StrAppend(&s, "    corroborated by: ", absl::StrJoin(inc.cosigners(), ", "), "\n");
+  }
   for (const v1::IncidentReaction& r : inc.reactions()) {
     absl::StrAppend(&s, "    ", KindName(r.kind()), " by ", r.origin(), " at ",
                     TimeUtil::ToString(r.issued_at()));
@@ -290,6 +293,50 @@ int ReactCommand(int argc, char** argv) {
                   kinds[static_cast<int>(kind) - 1].first, target.c_str(),
                   resp.id().c_str(), static_cast<unsigned long long>(resp.sequence()),
                   static_cast<unsigned long long>(resp.cursor()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+int CorroborateCommand(int argc, char** argv) {
+  CommandSpec spec{
+      "corroborate", "ID", "Co-sign another member's alert: we confirm it independently.",
+      "The node adds its own signature over the alert's PAE to the alert's\n"
+      "envelope (the payload and id do not change) and gossips it; every node\n"
+      "verifies it against this node's key in the roster. Corroborating again\n"
+      "changes nothing. Not for your own member's alerts, nor for a sealed\n"
+      "alert your member is not a recipient of. Filters: corroborated>=K,\n"
+      "cosigned-by:MEMBER.\n"
+      "  watchfloor corroborate 3f1c...e9",
+      WithConnection({{"output", "FORMAT", "text or json", "text"}}), 1, 1};
+  return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
+    const std::string& id = args.positional()[0];
+    if (!certs::IsHexId(id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "usage: alert id \"", id.substr(0, 80),
+          "\" is not 64 lowercase hex characters; copy it from 'incidents' or "
+          "'subscribe' output"));
+    }
+    const std::string& output = args.Get("output");
+    if (output != "text" && output != "json") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("usage: --output \"", output, "\" is unknown; use text or json"));
+    }
+    WF_ASSIGN_OR_RETURN(auto stub, Connect(args));
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::CorroborateRequest req;
+    req.set_id(id);
+    v1::CorroborateResponse resp;
+    WF_RETURN_IF_ERROR(FromGrpcStatus(stub->Corroborate(&ctx, req, &resp)));
+    if (output == "json") {
+      std::printf("{\"id\":\"%s\",\"added\":%s,\"corroborations\":%u,\"signatures\":%d}\n",
+                  id.c_str(), resp.added() ? "true" : "false", resp.corroborations(),
+                  resp.envelope().signatures_size());
+    } else {
+      std::printf("%s %s: corroborated by %u member(s), %d signature(s)\n",
+                  resp.added() ? "corroborated" : "already corroborated", id.c_str(),
+                  resp.corroborations(), resp.envelope().signatures_size());
     }
     return absl::OkStatus();
   });

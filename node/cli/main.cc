@@ -79,6 +79,7 @@ constexpr Command kCommands[] = {
     {"get", GetCommand, "fetch one alert by id"},
     {"incidents", IncidentsCommand, "show a node's incidents, their state and reactions"},
     {"react", ReactCommand, "ack, sight, claim or resolve an alert (signed, in the feed)"},
+    {"corroborate", CorroborateCommand, "co-sign another member's alert (corroboration)"},
     {"identity", IdentityCommand, "show a node's origin and public key"},
     {"ingest", IngestCommand, "submit already-signed DSSE envelopes to a node"},
     {"verify", VerifyCommand, "verify DSSE envelopes offline"},
