@@ -60,6 +60,7 @@ constexpr int kMaxCheckpointsPerPush = 64;
 // Co-signatures per PushCosignatures / PullCosignatures call
 // (federation_handler.h kMaxCosignaturesPerPush).
 constexpr size_t kMaxCosignaturesPerCall = 256;
+constexpr size_t kMaxDeferredCosignatures = 4096;
 
 void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
@@ -96,6 +97,10 @@ struct Gossip::Link {
   // The peer's co-signature position up to which this node has pulled
   // (PullCosignatures); only the link's own thread moves it.
   uint64_t cosignatures_pulled ABSL_GUARDED_BY(mu) = 0;
+  // Pulled co-signatures of alerts not stored here yet (their feed is
+  // still on its way): offered again each round, at most
+  // kMaxDeferredCosignatures, the oldest dropped first.
+  std::deque<CosignatureOffer> deferred_cosignatures ABSL_GUARDED_BY(mu);
   PeerStats stats ABSL_GUARDED_BY(mu);
 
   // Called with mu held after a failed RPC.
@@ -493,15 +498,46 @@ watchfloor::v1::PullCosignaturesResponse Gossip::HandlePullCosignatures(
 
 void Gossip::PullCosignatures(Link* link, uint64_t position) {
   const std::string& peer = link->peer.origin;
+  // Offers `offers`; returns how many were new. Bad ones count against the
+  // peer; those whose alert is not stored here yet are deferred.
+  auto offer = [&](std::vector<CosignatureOffer> offers) -> uint64_t {
+    if (offers.empty()) return 0;
+    std::vector<absl::StatusOr<bool>> verdicts = store_->OfferCosignatures(offers);
+    uint64_t fresh = 0;
+    std::vector<CosignatureOffer> later;
+    for (size_t i = 0; i < verdicts.size(); ++i) {
+      const absl::StatusOr<bool>& v = verdicts[i];
+      if (v.ok()) {
+        fresh += *v ? 1 : 0;
+      } else if (BadCosignature(v.status())) {
+        CountRefused(peer, "bad_cosignature");
+      } else {
+        later.push_back(std::move(offers[i]));
+      }
+    }
+    absl::MutexLock lock(&link->mu);
+    for (CosignatureOffer& c : later) {
+      link->deferred_cosignatures.push_back(std::move(c));
+      if (link->deferred_cosignatures.size() > kMaxDeferredCosignatures) {
+        link->deferred_cosignatures.pop_front();
+      }
+    }
+    return fresh;
+  };
+  std::vector<CosignatureOffer> retry;
   uint64_t after;
   {
     absl::MutexLock lock(&link->mu);
+    retry.assign(std::make_move_iterator(link->deferred_cosignatures.begin()),
+                 std::make_move_iterator(link->deferred_cosignatures.end()));
+    link->deferred_cosignatures.clear();
     after = link->cosignatures_pulled;
   }
+  uint64_t fresh = offer(std::move(retry));
   while (after < position) {
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
+      if (stopping_) break;
     }
     watchfloor::v1::PullCosignaturesRequest req;
     req.set_after(after);
@@ -509,49 +545,35 @@ void Gossip::PullCosignatures(Link* link, uint64_t position) {
     watchfloor::v1::PullCosignaturesResponse resp;
     {
       Call call(link, options_.rpc_timeout);
-      if (!link->stub->PullCosignatures(call.ctx(), req, &resp).ok()) return;
+      if (!link->stub->PullCosignatures(call.ctx(), req, &resp).ok()) break;
     }
     link->CountCall(req, resp);
-    if (resp.cosignatures_size() == 0) return;
+    if (resp.cosignatures_size() == 0) break;
     std::vector<CosignatureOffer> offers;
     uint64_t last = after;
+    bool bad = false;
     for (const auto& c : resp.cosignatures()) {
       // Positions must grow: anything else is a bad answer.
       if (c.position() <= last) {
-        CountRefused(peer, "bad_range");
-        return;
+        bad = true;
+        break;
       }
       last = c.position();
       offers.push_back(FromProto(c));
     }
-    std::vector<absl::StatusOr<bool>> verdicts = store_->OfferCosignatures(offers);
-    uint64_t fresh = 0;
-    uint64_t done = after;
-    bool stop = false;
-    for (size_t i = 0; i < verdicts.size() && !stop; ++i) {
-      const absl::StatusOr<bool>& v = verdicts[i];
-      if (v.ok()) {
-        if (*v) ++fresh;
-      } else if (BadCosignature(v.status())) {
-        CountRefused(peer, "bad_cosignature");
-      } else {
-        // Not stored here yet (or our own trouble): pull it again later.
-        stop = true;
-        continue;
-      }
-      done = offers[i].position;
+    if (bad) {
+      CountRefused(peer, "bad_range");
+      break;
     }
+    fresh += offer(std::move(offers));
     {
       absl::MutexLock lock(&link->mu);
-      link->cosignatures_pulled = std::max(link->cosignatures_pulled, done);
+      link->cosignatures_pulled = std::max(link->cosignatures_pulled, last);
     }
-    {
-      absl::MutexLock lock(&mu_);
-      stats_.cosignatures_pulled += fresh;
-    }
-    if (stop || done == after) return;
-    after = done;
+    after = last;
   }
+  absl::MutexLock lock(&mu_);
+  stats_.cosignatures_pulled += fresh;
 }
 
 watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(

@@ -314,8 +314,8 @@ class Gossip {
                const std::string& origin, uint64_t sequence,
                const std::string& exclude);
   // Pulls the co-signatures `link`'s peer stored after what this node
-  // pulled from it last, up to `position` (its frontier's). Stops at the
-  // first one whose alert is not stored here yet, to be pulled again.
+  // pulled from it last, up to `position` (its frontier's). One whose alert
+  // is not stored here yet is kept (bounded) and offered again next round.
   void PullCosignatures(Link* link, uint64_t position);
   // Swaps frontiers with `link`'s peer. With `pull`, pulls every range the
   // peer is ahead by; without, only notes them (NoteAhead). Returns the

@@ -321,6 +321,12 @@ absl::Status SqliteAlertStore::Init(const std::string& origin) {
       if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "writing meta", path_);
     }
   }
+  {
+    Stmt s(writer_, "SELECT EXISTS(SELECT 1 FROM cosignatures)");
+    rc = s.Step();
+    if (rc != SQLITE_ROW) return SqliteError(writer_, rc, "reading co-signatures", path_);
+    any_cosignatures_.store(s.Int(0) != 0);
+  }
   // Checkpoints: replaces SQLite's autocheckpoint (also a WAL hook), which
   // ran them inside a commit on the appending thread (docs/PERFORMANCE.md).
   rc = sqlite3_open_v2(path_.c_str(), &checkpointer_,
@@ -488,6 +494,8 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
     }
   }
   if (!writes.cosignatures.empty()) {
+    // Before the commit: a reader that sees the rows must also see the flag.
+    any_cosignatures_.store(true, std::memory_order_release);
     // OR IGNORE: a co-signature already held is merged again as a no-op.
     Stmt ins(writer_,
              "INSERT OR IGNORE INTO cosignatures(alert_id, keyid, node, sig) "
@@ -795,6 +803,7 @@ absl::StatusOr<std::vector<Cosignature>> ReadCosignatureRows(Stmt& s, sqlite3* d
 }  // namespace
 
 absl::Status SqliteAlertStore::AttachCosignatures(sqlite3* db, StoredAlert& a) {
+  if (!any_cosignatures_.load(std::memory_order_acquire)) return absl::OkStatus();
   Stmt s(db, (std::string(kSelectCosignature) + "WHERE alert_id = ?1 ORDER BY keyid").c_str());
   if (s.prepare_rc() != SQLITE_OK) {
     return SqliteError(db, s.prepare_rc(), "reading co-signatures", path_);

@@ -2,6 +2,7 @@
 #ifndef WATCHFLOOR_NODE_SQLITE_ALERT_STORE_H_
 #define WATCHFLOOR_NODE_SQLITE_ALERT_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -106,6 +107,10 @@ class SqliteAlertStore final : public AlertStore {
   sqlite3* checkpointer_ = nullptr;  // used only by checkpoint_thread_
   int wal_bucket_ = 0;  // WAL frames / kBackgroundCheckpointFrames; writer thread only
   std::thread checkpoint_thread_;
+  // Whether any co-signature may be stored: reads skip the per-alert
+  // co-signature lookup while none is (the usual case). Set at open and
+  // before a commit that stores one; never cleared.
+  std::atomic<bool> any_cosignatures_{false};
   mutable absl::Mutex checkpoint_mu_;
   bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   bool checkpoint_stop_ ABSL_GUARDED_BY(checkpoint_mu_) = false;

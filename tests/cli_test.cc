@@ -251,7 +251,7 @@ TEST(CliUsageTest, TopLevelHelpExitsZeroAndListsEveryCommand) {
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_THAT(r.out, StartsWith("usage: watchfloor <command> [flags]\n"));
   for (const char* cmd : {"keygen", "node", "publish", "subscribe", "get",
-                          "identity", "ingest", "verify", "incidents", "react"}) {
+                          "identity", "ingest", "verify", "incidents", "react", "corroborate"}) {
     EXPECT_THAT(r.out, ContainsRegex(absl::StrCat("\n  ", cmd, " +[a-z]")));
   }
   EXPECT_THAT(r.err, IsEmpty());
@@ -273,7 +273,7 @@ TEST(CliUsageTest, UnknownCommandIsAUsageErrorNamingIt) {
 
 TEST(CliUsageTest, EverySubcommandHasHelp) {
   for (const char* cmd : {"keygen", "node", "publish", "subscribe", "get",
-                          "identity", "ingest", "verify", "incidents", "react"}) {
+                          "identity", "ingest", "verify", "incidents", "react", "corroborate"}) {
     SCOPED_TRACE(cmd);
     RunResult r = Wf({cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << r;
@@ -525,6 +525,10 @@ std::vector<LimitCase> LimitCases() {
       {"react_note_control", {"react", hex, "--ack", "--note", "bell\a"}, "reaction.note"},
       {"react_bad_domain", {"react", hex, "--sighting", "--domain", "a..cz"}, "a..cz"},
       {"react_bad_prefix", {"react", hex, "--sighting", "--prefix", "192.0.2.1/24"}, "192.0.2.1/24"},
+      {"corroborate_short_id", {"corroborate", "abc"},
+       "alert id \"abc\" is not 64 lowercase hex characters"},
+      {"corroborate_bad_output", {"corroborate", hex, "--output", "yaml"},
+       "--output \"yaml\" is unknown; use text or json"},
       {"incidents_bad_state", {"incidents", "--state", "closed"},
        "--state \"closed\" is unknown; use open, updated, cancelled or expired"},
       {"incidents_filter_syntax", {"incidents", "--filter", "severity>=urgent"},

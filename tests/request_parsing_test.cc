@@ -187,6 +187,10 @@ std::vector<Rpc> NodeRpcs() {
   incidents->set_page_token("12");
   auto incidents_utf8 = New<v1::ListIncidentsRequest>();
   incidents_utf8->set_page_token("\xff");
+  auto corroborate = New<v1::CorroborateRequest>();
+  corroborate->set_id(std::string(64, 'a'));
+  auto corroborate_utf8 = New<v1::CorroborateRequest>();
+  corroborate_utf8->set_id("\xff");
   v1::FrontierEntry entry;  // its field 3 is a string; SubscribeRequest's is filters
   entry.set_id("hello");
   return {
@@ -221,6 +225,9 @@ std::vector<Rpc> NodeRpcs() {
       {"ListIncidents", incidents,
        BadRequests(*incidents, incidents_utf8.get(), "page_token", Hello(),
                    absl::StrCat("filters[0]", kEndGroup))},
+      {"Corroborate", corroborate,
+       BadRequests(*corroborate, corroborate_utf8.get(), "id", AnEnvelopeAsString(),
+                   absl::StrCat("id", kBadUtf8))},
   };
 }
 
@@ -385,6 +392,12 @@ std::vector<Rpc> FederationRpcs() {
   // parses (as an unknown field). A 2-byte varint cut short does not.
   auto chain = New<v1::GetRosterChainRequest>();
   chain->set_after_version(300);
+  auto cosigs = New<v1::PushCosignaturesRequest>();
+  cosigs->add_cosignatures()->set_alert_id(std::string(64, 'a'));
+  auto cosigs_utf8 = New<v1::PushCosignaturesRequest>();
+  cosigs_utf8->add_cosignatures()->set_alert_id("\xff");
+  auto pull_cosigs = New<v1::PullCosignaturesRequest>();
+  pull_cosigs->set_after(300);
   return {
       {"Push", push,
        BadRequests(*push, push_utf8.get(), "envelopes[0].payload_type", Hello(),
@@ -408,6 +421,10 @@ std::vector<Rpc> FederationRpcs() {
        BadRequests(*cps, cps_utf8.get(), "notes[0]", AnEnvelopeAsString(),
                    absl::StrCat("notes[0]", kBadUtf8))},
       {"GetRosterChain", chain, BadRequests(*chain, nullptr, "", "", "")},
+      {"PushCosignatures", cosigs,
+       BadRequests(*cosigs, cosigs_utf8.get(), "cosignatures[0].alert_id", Hello(),
+                   absl::StrCat("cosignatures[0]", kEndGroup))},
+      {"PullCosignatures", pull_cosigs, BadRequests(*pull_cosigs, nullptr, "", "", "")},
   };
 }
 
