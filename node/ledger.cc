@@ -332,6 +332,11 @@ absl::StatusOr<IngestResult> Ledger::IngestSync(Envelope envelope) {
   return out;
 }
 
+void Ledger::SetCosignatureListener(CosignatureListener listener) {
+  absl::MutexLock lock(&mu_);
+  cosignature_listener_ = std::move(listener);
+}
+
 void Ledger::StoreCosignatures(
     std::vector<Cosignature> cosignatures,
     std::function<void(absl::StatusOr<std::vector<bool>>)> done) {
@@ -623,12 +628,14 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     return;
   }
   std::function<void(const Evidence&)> evidence_listener;
+  CosignatureListener cosignature_listener;
   {
     absl::MutexLock lock(&mu_);
     heads_ = std::move(batch.heads);
     for (auto& [origin, log] : batch.logs) logs_[origin] = std::move(log);
     clear_in_flight();
     evidence_listener = evidence_listener_;
+    if (!batch.writes.cosignatures.empty()) cosignature_listener = cosignature_listener_;
   }
   if (evidence_listener) {
     for (const Evidence& e : batch.evidence) evidence_listener(e);
@@ -645,9 +652,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     committed.push_back(std::move(s));
   }
   if (listener_ && !committed.empty()) listener_(committed);
-  if (cosignature_listener_ && !batch.writes.cosignatures.empty()) {
-    cosignature_listener_(batch.writes.cosignatures);
-  }
+  if (cosignature_listener) cosignature_listener(batch.writes.cosignatures);
   const absl::Time done_at = absl::Now();
   for (auto& op : ops) {
     if (!op->status.ok()) {

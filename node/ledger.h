@@ -177,11 +177,10 @@ class Ledger {
       std::vector<Cosignature> cosignatures);
 
   // Called on the writer thread with the co-signatures each commit made
-  // new (never empty), after they are durable. Set before the first write.
+  // new (never empty), after they are durable. Must not call back into the
+  // Ledger's write path. Thread-safe to set.
   using CosignatureListener = std::function<void(const std::vector<Cosignature>&)>;
-  void SetCosignatureListener(CosignatureListener listener) {
-    cosignature_listener_ = std::move(listener);
-  }
+  void SetCosignatureListener(CosignatureListener listener);
 
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
@@ -295,7 +294,6 @@ class Ledger {
   const Sealer* sealer_ = nullptr;
   LinkCheck link_check_;
   LinkCheck staged_check_;
-  CosignatureListener cosignature_listener_;
   const std::string origin_;
   const KeyResolver* const keys_;
   Clock* const clock_;
@@ -312,6 +310,7 @@ class Ledger {
   // Ids of ingest ops queued or being committed, for Offer's dedupe.
   std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
   std::function<void(const Evidence&)> evidence_listener_ ABSL_GUARDED_BY(mu_);
+  CosignatureListener cosignature_listener_ ABSL_GUARDED_BY(mu_);
   // Each origin's Merkle log as committed (the compact range of its feed).
   std::map<std::string, certs::CompactRange> logs_ ABSL_GUARDED_BY(mu_);
 

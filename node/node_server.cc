@@ -751,6 +751,7 @@ NodeServer::~NodeServer() {
   if (ledger_ != nullptr) {
     ledger_->SetEvidenceListener(nullptr);
     ledger_->SetFailureListener(nullptr);
+    ledger_->SetCosignatureListener(nullptr);
   }
   ledger_.reset();
 }
