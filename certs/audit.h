@@ -87,7 +87,7 @@ inline constexpr absl::string_view kClaimsInvalid = "claims_invalid";
 // its alert count (per origin); a checkpointed origin the claims omit.
 inline constexpr absl::string_view kClaimsMismatch = "claims_mismatch";
 
-// A co-signature on an alert's envelope (docs/PROTOCOL.md section 22) that
+// A co-signature on an alert's envelope (docs/PROTOCOL.md section 23) that
 // is not valid under the bundle roster: a key that is no roster node's, a
 // signature that does not verify, or one by the alert origin's own member.
 // The alert itself still counts as signed (its origin's signature is

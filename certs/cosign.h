@@ -1,4 +1,4 @@
-// Co-signatures (docs/PROTOCOL.md section 22): a member that independently
+// Co-signatures (docs/PROTOCOL.md section 23): a member that independently
 // confirms an alert adds a signature of its own node key over the same
 // PAE(payloadType, payload) to the alert's DSSE envelope. The payload, and so
 // the alert id, do not change. Pure functions; no I/O, no clocks: the node,

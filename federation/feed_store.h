@@ -35,7 +35,7 @@ struct EvidencePair {
   std::string second_note;
 };
 
-// One co-signature of one alert (docs/PROTOCOL.md section 22), as gossip
+// One co-signature of one alert (docs/PROTOCOL.md section 23), as gossip
 // carries it (federation.proto AlertCosignature).
 struct CosignatureOffer {
   std::string alert_id;

@@ -26,7 +26,7 @@ struct StoredAlert {
   std::string origin;
   uint64_t sequence = 0;
   // The envelope as the origin signed it, followed by every co-signature
-  // stored for it (docs/PROTOCOL.md section 22), ordered by keyid.
+  // stored for it (docs/PROTOCOL.md section 23), ordered by keyid.
   watchfloor::v1::Envelope envelope;
   // The co-signers of those co-signatures ("member/node"), in the same
   // order. Empty for an alert nobody corroborated.

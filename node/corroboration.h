@@ -1,4 +1,4 @@
-// Corroboration by co-signature (docs/PROTOCOL.md section 22): this node
+// Corroboration by co-signature (docs/PROTOCOL.md section 23): this node
 // co-signing another member's alert, and co-signatures arriving from peers,
 // each verified against the roster in force (certs/cosign.h) before the
 // Ledger stores it. The node's one entry point for co-signatures: the Node

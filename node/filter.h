@@ -38,7 +38,7 @@ struct AlertFacts {
   // so a condition on them never matches, negated or not.
   bool content_sealed = false;
   // The members, other than the origin's, whose nodes co-signed the alert
-  // with co-signatures this node holds (docs/PROTOCOL.md section 22):
+  // with co-signatures this node holds (docs/PROTOCOL.md section 23):
   // sorted, each once. Filled from the store, never from the payload.
   std::vector<std::string> cosigners;
 

@@ -164,7 +164,7 @@ class Ledger {
   // with that status; nothing is stored. Set before the first Publish or
   // Ingest; may be empty. (Key records' epoch order, node/key_epochs.h.)
   void SetStagedCheck(LinkCheck check) { staged_check_ = std::move(check); }
-  // Stores co-signatures of stored alerts (docs/PROTOCOL.md section 22),
+  // Stores co-signatures of stored alerts (docs/PROTOCOL.md section 23),
   // verified by the caller against the roster in force (certs/cosign.h):
   // the Ledger checks only that the alert is stored and whether each is
   // new. `done` gets, per co-signature in order, whether it was new (false:

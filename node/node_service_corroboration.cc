@@ -1,5 +1,5 @@
 // Node.Corroborate: this node co-signs another member's alert
-// (node/corroboration.h, docs/PROTOCOL.md section 22).
+// (node/corroboration.h, docs/PROTOCOL.md section 23).
 #include <utility>
 
 #include "certs/cosign.h"

@@ -252,7 +252,7 @@ TEST(AuditTest, FlippedPayloadBitIsOneSignatureFailureAndNothingElse) {
   EXPECT_TRUE(FindOrigin(report, "b.cz/n1")->ok());
 }
 
-// Co-signatures on alert envelopes (PROTOCOL.md section 22), judged against
+// Co-signatures on alert envelopes (PROTOCOL.md section 23), judged against
 // the bundle roster: valid ones are reported per alert with their members;
 // a forged one, one by a key outside the roster and one by the origin's own
 // member are each a forged_alert_cosignature finding, while the alert stays

@@ -1,4 +1,4 @@
-// Co-signatures (certs/cosign.h, docs/PROTOCOL.md section 22): the worked
+// Co-signatures (certs/cosign.h, docs/PROTOCOL.md section 23): the worked
 // test vector of a co-signed envelope, recomputed byte for byte from
 // tests/testdata/cosign_vector/, and the order nodes serve signatures in.
 #include <algorithm>

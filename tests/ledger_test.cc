@@ -232,7 +232,7 @@ TEST_F(LedgerTest, IngestAcceptsContiguousPeerFeed) {
   EXPECT_EQ(heads[0].id, r2->id);
 }
 
-// Co-signatures (docs/PROTOCOL.md section 22): stored once per (alert,
+// Co-signatures (docs/PROTOCOL.md section 23): stored once per (alert,
 // keyid), served after the origin's signature ordered by keyid, kept across
 // a reopen; one for an alert not stored is NOT_FOUND with nothing stored;
 // the listener hears only the new ones.

@@ -142,7 +142,7 @@ grep -q "$(firstline "$vec/id.txt")" "$work/r_payload.bin" ||
   fail "the reaction does not name the worked example's id"
 pass "reaction vector: openssl verifies it, id $rid, target is the worked example"
 
-# 9. The co-signed envelope (docs/PROTOCOL.md section 22): both signatures
+# 9. The co-signed envelope (docs/PROTOCOL.md section 23): both signatures
 #    cover the same PAE; the origin's with public.pem, the co-signature with
 #    cosigner_public.pem, whose keyid is the entry's keyid. Same id.
 cvec="$src/tests/testdata/cosign_vector"
