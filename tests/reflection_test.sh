@@ -14,10 +14,15 @@ wf="$bin_dir/watchfloor"
 # PATH would not.
 py=${WF_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/reflection.XXXXXX")
-pids=()
+# start_node runs inside $(...), a subshell, so the node pids go to a file
+# (a shell array would be the subshell's own and the nodes outlive the test).
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  if [ -f "$tmp/pids" ]; then
+    while read -r p; do kill "$p" 2>/dev/null || true; done < "$tmp/pids"
+    while read -r p; do
+      while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+    done < "$tmp/pids"
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -30,7 +35,7 @@ protoc --proto_path="$root/tests/testdata/reflection" --python_out="$tmp/gen" \
 start_node() {
   local conf=$1 dir=$2
   (cd "$dir" && exec "$wf" node --config "$conf" >node.log 2>&1) &
-  pids+=($!)
+  echo $! >> "$tmp/pids"
   for _ in $(seq 1 100); do
     if grep -q "listening on" "$dir/node.log" 2>/dev/null; then
       sed -n 's/.* listening on \([^ ]*\) .*/\1/p' "$dir/node.log"
