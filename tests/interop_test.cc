@@ -149,7 +149,7 @@ TEST(NatsSubjectTest, MalformedPayloadIsInvalidArgument) {
   const std::string good = watchfloor::testing::SampleDraft(3).SerializeAsString();
   const std::map<std::string, std::string> bad = {
       {"truncated", good.substr(0, good.size() - 1)},
-      {"length past the end", std::string("\x0a\x05ab", 4)},
+      {"length past the end", std::string("\x0a\x05" "ab", 4)},
       {"field number 0", std::string("\x02\x00", 2)},
       {"lone end-group", std::string("\x0c", 1)},
   };
