@@ -120,6 +120,10 @@ class CountingStore final : public node::AlertStore {
     return inner_->LastCosignaturePosition();
   }
   absl::StatusOr<uint64_t> LastCursor() override { return inner_->LastCursor(); }
+  absl::StatusOr<std::vector<node::Mark>> ReadMarksAfter(uint64_t after, size_t limit) override {
+    return inner_->ReadMarksAfter(after, limit);
+  }
+  absl::StatusOr<uint64_t> LastMarkCursor() override { return inner_->LastMarkCursor(); }
   absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(int64_t ms) override {
     return inner_->FirstCursorSince(ms);
   }

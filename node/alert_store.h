@@ -45,6 +45,31 @@ struct Cosignature {
   uint64_t position = 0;
 };
 
+// A node-local mark in the store's cursor sequence: something that changed
+// the incident view without an alert of its own (docs/PROTOCOL.md "Incident
+// events"). It takes the next cursor, so subscribers to incident events
+// replay it in the same order as they saw it live. Never removed.
+struct Mark {
+  enum class Kind : uint8_t {
+    // Written by the store for each co-signature it stores for the first
+    // time, in the same transaction.
+    kCosigned = 1,
+    // Written on request (WriteSet::marks): the node's clock passed the
+    // expires_at of alert `alert_id`. At most one per alert: a second is
+    // ignored.
+    kExpired = 2,
+  };
+  Kind kind = Kind::kExpired;
+  std::string alert_id;  // lowercase hex id of the alert it concerns
+  std::string node;      // kCosigned: the co-signer, "member/node"
+  // The co-signatures of `alert_id` that count at this mark: those with
+  // position at or below this (kCosigned: the co-signature's own; kExpired:
+  // the highest stored when the mark was written). Assigned by the store.
+  uint64_t cosignature_position = 0;
+  // Assigned by the store; ignored in a WriteSet.
+  uint64_t cursor = 0;
+};
+
 // An alert about to be appended. The Ledger has verified it already.
 struct NewAlert {
   std::string id;
@@ -102,8 +127,10 @@ struct WriteSet {
   std::vector<StoredCheckpoint> checkpoints;
   // Co-signatures of stored alerts (or of alerts in this same WriteSet).
   // A co-signature already stored (same alert id and keyid) is skipped:
-  // merging is idempotent.
+  // merging is idempotent. Each one stored gets a kCosigned mark.
   std::vector<Cosignature> cosignatures;
+  // kExpired marks; one already stored for the same alert is skipped.
+  std::vector<Mark> marks;
 };
 
 // The head of one origin's feed as stored: the highest contiguous sequence.
@@ -120,7 +147,11 @@ class AlertStore {
 
   // Appends `alerts` and `evidence` in one transaction and makes them durable
   // before returning (one fsync for the whole batch: group commit). Returns the
-  // cursors assigned to `alerts`, in order. On error nothing was appended.
+  // cursors assigned to `alerts`, in order; then, when the WriteSet has marks
+  // or co-signatures, one entry per `writes.marks` and then one per
+  // `writes.cosignatures`: the cursor of the mark written for it, or 0 if it
+  // was already stored (nothing written). Alerts and marks share one cursor
+  // sequence, in that order within a batch. On error nothing was appended.
   // UNAVAILABLE means the failure may pass (busy, I/O error): the same
   // writes may be tried again; any other code is not expected to pass.
   // Only one thread may call this at a time (the Ledger's writer thread).
@@ -186,8 +217,15 @@ class AlertStore {
   // Highest co-signature position stored (0 when none). Thread-safe.
   virtual absl::StatusOr<uint64_t> LastCosignaturePosition() = 0;
 
-  // Highest cursor stored (0 when empty). Thread-safe.
+  // Highest cursor of a stored alert (0 when none). Thread-safe.
   virtual absl::StatusOr<uint64_t> LastCursor() = 0;
+
+  // Up to `limit` marks with cursor > `after`, in cursor order. Thread-safe.
+  virtual absl::StatusOr<std::vector<Mark>> ReadMarksAfter(uint64_t after,
+                                                           size_t limit) = 0;
+
+  // Highest cursor of a stored mark (0 when none). Thread-safe.
+  virtual absl::StatusOr<uint64_t> LastMarkCursor() = 0;
 
   // The first cursor stored at or after `received_at_ms` (milliseconds since
   // the Unix epoch), or nullopt if none. Thread-safe.

@@ -30,13 +30,40 @@ const std::string& LinkOf(const v1::Alert& a) {
 }  // namespace
 
 absl::Status IncidentView::Rebuild(AlertStore* store) {
+  // Alerts and marks share the cursor sequence: applied merged, in order.
   uint64_t after = 0;
+  std::vector<Mark> marks;
+  size_t next_mark = 0;
+  uint64_t marks_after = 0;
+  bool marks_done = false;
+  auto next_marks = [&]() -> absl::Status {
+    if (next_mark < marks.size() || marks_done) return absl::OkStatus();
+    WF_ASSIGN_OR_RETURN(marks, store->ReadMarksAfter(marks_after, kRebuildBatch));
+    next_mark = 0;
+    if (marks.empty()) marks_done = true;
+    else marks_after = marks.back().cursor;
+    return absl::OkStatus();
+  };
   for (;;) {
     WF_ASSIGN_OR_RETURN(std::vector<StoredAlert> page,
                         store->ReadAfter(after, kRebuildBatch));
-    if (page.empty()) return absl::OkStatus();
-    absl::MutexLock lock(&mu_);
+    if (page.empty()) {
+      // The marks after the last alert.
+      for (;;) {
+        WF_RETURN_IF_ERROR(next_marks());
+        if (marks_done) return absl::OkStatus();
+        absl::MutexLock lock(&mu_);
+        while (next_mark < marks.size()) ApplyMarkLocked(marks[next_mark++]);
+      }
+    }
     for (StoredAlert& s : page) {
+      for (;;) {
+        WF_RETURN_IF_ERROR(next_marks());
+        if (marks_done || marks[next_mark].cursor > s.cursor) break;
+        absl::MutexLock lock(&mu_);
+        ApplyMarkLocked(marks[next_mark++]);
+      }
+      absl::MutexLock lock(&mu_);
       after = s.cursor;
       v1::Alert alert;
       if (!alert.ParseFromString(s.envelope.payload())) {
@@ -55,6 +82,62 @@ absl::Status IncidentView::Rebuild(AlertStore* store) {
 void IncidentView::OnCosigned(const std::vector<Cosignature>& added) {
   absl::MutexLock lock(&mu_);
   for (const Cosignature& c : added) AddCosigner(c.alert_id, c.node);
+}
+
+void IncidentView::OnMarked(const std::vector<Mark>& marks) {
+  absl::MutexLock lock(&mu_);
+  for (const Mark& m : marks) ApplyMarkLocked(m);
+}
+
+void IncidentView::ApplyMarkLocked(const Mark& mark) {
+  if (mark.cursor <= applied_) return;
+  applied_ = mark.cursor;
+  std::vector<Recorded>& rec = recorded_[mark.cursor];
+  auto a = alerts_.find(mark.alert_id);
+  if (a == alerts_.end() || a->second.role == Role::kReaction) return;
+  const uint64_t key = a->second.incident;
+  Incident& inc = incidents_.at(key);
+  Recorded r;
+  r.incident = key;
+  r.alert = mark.alert_id;
+  if (mark.kind == Mark::Kind::kCosigned) {
+    // Also shown from the co-signature listener; idempotent.
+    AddCosigner(mark.alert_id, mark.node);
+    r.kind = IncidentChange::Kind::kCorroborated;
+    r.reactor = mark.node;
+    rec.push_back(std::move(r));
+    return;
+  }
+  // An expiry counts for the latest version only, and not after a
+  // cancellation: an update or cancel stored first decided otherwise.
+  if (inc.cancelled || inc.versions.back() != mark.alert_id) return;
+  Unexpiring(inc, key);
+  inc.expiry_marked = true;
+  r.kind = IncidentChange::Kind::kExpired;
+  rec.push_back(std::move(r));
+}
+
+void IncidentView::Unexpiring(const Incident& inc, uint64_t key) {
+  if (inc.expires_at.has_value()) expiring_.erase({Micros(*inc.expires_at), key});
+}
+
+void IncidentView::Expiring(const Incident& inc, uint64_t key) {
+  if (inc.expires_at.has_value() && !inc.cancelled && !inc.expiry_marked) {
+    expiring_.insert({Micros(*inc.expires_at), key});
+  }
+}
+
+std::vector<Mark> IncidentView::DueExpiries(absl::Time now, size_t limit) const {
+  const int64_t now_us = absl::ToUnixMicros(now);
+  std::vector<Mark> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [expires_us, key] : expiring_) {
+    if (expires_us > now_us || out.size() >= limit) break;
+    Mark& m = out.emplace_back();
+    m.kind = Mark::Kind::kExpired;
+    m.alert_id = incidents_.at(key).versions.back();
+  }
+  return out;
 }
 
 void IncidentView::AddCosigner(const std::string& id, const std::string& node) {
@@ -164,6 +247,7 @@ std::vector<IncidentChange> IncidentView::ApplyOne(
       // (reactions to it count) but changes nothing.
       changes.push_back({IncidentChange::Kind::kIgnored, inc.id, id});
     } else {
+      Unexpiring(inc, key);
       inc.versions.push_back(id);
       inc.latest = stored;
       inc.facts = AlertFacts::From(alert);
@@ -172,6 +256,8 @@ std::vector<IncidentChange> IncidentView::ApplyOne(
       inc.expires_at.reset();
       if (alert.has_expires_at()) inc.expires_at = alert.expires_at();
       inc.cancelled = cancels;
+      inc.expiry_marked = false;
+      Expiring(inc, key);
       changes.push_back({cancels ? IncidentChange::Kind::kCancelled
                                  : IncidentChange::Kind::kUpdated,
                          inc.id, id});
@@ -188,6 +274,7 @@ std::vector<IncidentChange> IncidentView::ApplyOne(
     inc.opened_at = alert.issued_at();
     inc.updated_at = alert.issued_at();
     if (alert.has_expires_at()) inc.expires_at = alert.expires_at();
+    Expiring(inc, key);
     changes.push_back({IncidentChange::Kind::kNew, inc.id, id});
   }
 
@@ -314,6 +401,8 @@ std::vector<v1::IncidentEvent> IncidentView::EventsAt(const StoredAlert& stored)
       case IncidentChange::Kind::kNew: e.set_kind(v1::INCIDENT_NEW); break;
       case IncidentChange::Kind::kUpdated: e.set_kind(v1::INCIDENT_UPDATED_BY); break;
       case IncidentChange::Kind::kCancelled: e.set_kind(v1::INCIDENT_CANCELLED_BY); break;
+      case IncidentChange::Kind::kCorroborated: e.set_kind(v1::INCIDENT_CORROBORATED); break;
+      case IncidentChange::Kind::kExpired: e.set_kind(v1::INCIDENT_EXPIRY); break;
       default: e.set_kind(v1::INCIDENT_REACTED); break;
     }
     if (r.incident != 0) e.set_incident(incidents_.at(r.incident).id);
@@ -322,6 +411,7 @@ std::vector<v1::IncidentEvent> IncidentView::EventsAt(const StoredAlert& stored)
       e.set_reaction(r.reaction);
       e.set_reactor(r.reactor.empty() ? stored.origin : r.reactor);
     }
+    if (r.kind == IncidentChange::Kind::kCorroborated) e.set_cosigner(r.reactor);
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -34,7 +35,7 @@ namespace watchfloor::node {
 // What one stored alert did to the view (for tests, metrics and
 // subscribers). Derived from the alert and the alerts stored before it.
 struct IncidentChange {
-  enum class Kind { kNew, kUpdated, kCancelled, kReacted, kIgnored };
+  enum class Kind { kNew, kUpdated, kCancelled, kReacted, kIgnored, kCorroborated, kExpired };
   Kind kind = Kind::kNew;
   std::string incident;  // the incident's id; empty for an orphan reaction
   std::string alert;     // the alert that caused it
@@ -50,7 +51,7 @@ class IncidentView {
   IncidentView(const IncidentView&) = delete;
   IncidentView& operator=(const IncidentView&) = delete;
 
-  // Applies every alert of `store` in cursor order. Call once, on an empty
+  // Applies every alert and mark of `store` in cursor order. Call once, on an empty
   // view, before the Ledger commits anything. Errors: the store's, and
   // DATA_LOSS if a stored payload does not parse as an Alert.
   absl::Status Rebuild(AlertStore* store);
@@ -64,6 +65,18 @@ class IncidentView {
   // listener): the incident of each co-signed alert shows its co-signer,
   // and filters on corroboration see it. Thread-safe.
   void OnCosigned(const std::vector<Cosignature>& added);
+
+  // Applies committed marks (node/alert_store.h Mark), in cursor order: the
+  // Ledger's mark listener. A kCosigned mark of an incident's version is a
+  // "corroborated" event; a kExpired mark of an incident's latest version
+  // (not cancelled) is an "expired" event. Marks already applied (cursor at
+  // or below the last alert or mark applied) are skipped. Thread-safe.
+  void OnMarked(const std::vector<Mark>& marks);
+
+  // kExpired marks to write now: one per incident not cancelled whose
+  // latest version's expires_at is at or before `now` and has no expiry
+  // mark applied yet, earliest first, at most `limit`. Thread-safe.
+  std::vector<Mark> DueExpiries(absl::Time now, size_t limit) const;
 
   // Applies one stored alert whose payload is `alert`; returns what it
   // changed. Same contract as OnCommitted.
@@ -129,6 +142,9 @@ class IncidentView {
     google::protobuf::Timestamp updated_at;
     std::optional<google::protobuf::Timestamp> expires_at;
     bool cancelled = false;
+    // An expiry mark of the latest version was applied (its "expired"
+    // event happened).
+    bool expiry_marked = false;
     std::vector<Reaction> reactions;  // sorted
     // Nodes ("member/node") that co-signed any version, sorted, each once.
     std::vector<std::string> cosigners;
@@ -168,6 +184,15 @@ class IncidentView {
   // Adds `node` to the incident of alert `id` (and its facts), if any.
   void AddCosigner(const std::string& id, const std::string& node)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyMarkLocked(const Mark& mark) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps expiring_ in step with `inc` (key `key`): call with the incident's
+  // expiry before a change, then after it.
+  void Unexpiring(const Incident& inc, uint64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Expiring(const Incident& inc, uint64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // (expires_at in µs, incident key) of each incident not cancelled whose
+  // latest version expires and has no expiry mark applied yet.
+  std::set<std::pair<int64_t, uint64_t>> expiring_ ABSL_GUARDED_BY(mu_);
 
   // Reactions whose target is not stored yet, by target id.
   std::unordered_map<std::string, std::vector<Reaction>> orphans_ ABSL_GUARDED_BY(mu_);

@@ -14,6 +14,7 @@
 #include "certs/proto_check.h"
 #include "certs/ids.h"
 #include "certs/status_macros.h"
+#include "log/log.h"
 #include "node/alert_validator.h"
 
 namespace watchfloor::node {
@@ -22,7 +23,7 @@ using watchfloor::v1::Alert;
 using watchfloor::v1::Envelope;
 
 struct Ledger::Op {
-  enum class Kind { kPublish, kIngest, kCheckpoint, kCosign } kind;
+  enum class Kind { kPublish, kIngest, kCheckpoint, kCosign, kMark } kind;
   // kPublish: the draft. kIngest: the verified, parsed alert.
   Alert alert;
   // kIngest: the envelope as received and its id.
@@ -41,6 +42,9 @@ struct Ledger::Op {
   std::vector<Cosignature> cosignatures;
   std::vector<bool> cosign_new;
   std::function<void(absl::StatusOr<std::vector<bool>>)> cosign_done;
+  // kMark.
+  std::vector<Mark> marks;
+  std::function<void(absl::Status)> marks_done;
 
   // When Publish / Ingest / Offer was called (publish and ingest latency).
   absl::Time start;
@@ -57,6 +61,8 @@ struct Ledger::Op {
       ingest_done(std::move(st));
     } else if (kind == Kind::kCosign) {
       cosign_done(std::move(st));
+    } else if (kind == Kind::kMark) {
+      marks_done(std::move(st));
     } else {
       checkpoint_done(std::move(st));
     }
@@ -392,6 +398,65 @@ absl::Status Ledger::StageCosign(Op& op, Batch& batch) {
   return absl::OkStatus();
 }
 
+void Ledger::SetMarkListener(MarkListener listener) {
+  absl::MutexLock lock(&mu_);
+  mark_listener_ = std::move(listener);
+}
+
+void Ledger::NotifyMarks(size_t alerts, const std::vector<uint64_t>& cursors,
+                         const MarkListener& listener) {
+  // Past the alerts' cursors: one per mark and co-signature, 0 where the
+  // store wrote no mark. The listener gets the rows as stored (with their
+  // co-signature positions), read back in one query.
+  uint64_t first = 0;
+  size_t written = 0;
+  for (size_t i = alerts; i < cursors.size(); ++i) {
+    if (cursors[i] == 0) continue;
+    if (first == 0) first = cursors[i];
+    ++written;
+  }
+  if (written == 0) return;
+  absl::StatusOr<std::vector<Mark>> marks = store_->ReadMarksAfter(first - 1, written);
+  if (!marks.ok() || marks->size() != written) {
+    // Committed, so durable: subscribers that replay will see them; the
+    // live tail cannot (a reader failure right after the commit).
+    log::Warn("ledger", "marks_unreadable",
+              {{"first_cursor", first},
+               {"reason", marks.ok() ? "fewer marks than written"
+                                     : std::string(marks.status().message())}});
+    return;
+  }
+  listener(*marks);
+}
+
+void Ledger::StoreMarks(std::vector<Mark> marks, std::function<void(absl::Status)> done) {
+  for (const Mark& m : marks) {
+    if (m.kind != Mark::Kind::kExpired) {
+      done(absl::InvalidArgumentError(absl::StrCat(
+          "mark of alert ", m.alert_id,
+          " is not an expiry; the store writes co-signature marks itself")));
+      return;
+    }
+  }
+  auto op = std::make_unique<Op>();
+  op->kind = Op::Kind::kMark;
+  op->start = absl::Now();
+  op->marks = std::move(marks);
+  op->marks_done = std::move(done);
+  Enqueue(std::move(op));
+}
+
+absl::Status Ledger::StoreMarksSync(std::vector<Mark> marks) {
+  absl::Notification n;
+  absl::Status out;
+  StoreMarks(std::move(marks), [&](absl::Status st) {
+    out = std::move(st);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
 void Ledger::StoreCheckpoint(StoredCheckpoint checkpoint,
                              std::optional<Evidence> evidence,
                              std::function<void(absl::Status)> done) {
@@ -590,6 +655,9 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
       case Op::Kind::kCosign:
         op->status = StageCosign(*op, batch);
         break;
+      case Op::Kind::kMark:
+        for (const Mark& m : op->marks) batch.writes.marks.push_back(m);
+        break;
       case Op::Kind::kCheckpoint:
         if (!op->checkpoint.origin.empty()) batch.writes.checkpoints.push_back(op->checkpoint);
         if (op->split_view.has_value()) batch.evidence.push_back(*op->split_view);
@@ -602,7 +670,8 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
 
   absl::StatusOr<std::vector<uint64_t>> cursors = std::vector<uint64_t>();
   if (!batch.alerts.empty() || !batch.evidence.empty() ||
-      !batch.writes.checkpoints.empty() || !batch.writes.cosignatures.empty()) {
+      !batch.writes.checkpoints.empty() || !batch.writes.cosignatures.empty() ||
+      !batch.writes.marks.empty()) {
     const absl::Time begin = absl::Now();
     cursors = AppendWithRetry(batch.writes);
     metrics_.commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - begin));
@@ -629,6 +698,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   }
   std::function<void(const Evidence&)> evidence_listener;
   CosignatureListener cosignature_listener;
+  MarkListener mark_listener;
   {
     absl::MutexLock lock(&mu_);
     heads_ = std::move(batch.heads);
@@ -636,6 +706,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     clear_in_flight();
     evidence_listener = evidence_listener_;
     if (!batch.writes.cosignatures.empty()) cosignature_listener = cosignature_listener_;
+    mark_listener = mark_listener_;
   }
   if (evidence_listener) {
     for (const Evidence& e : batch.evidence) evidence_listener(e);
@@ -653,6 +724,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   }
   if (listener_ && !committed.empty()) listener_(committed);
   if (cosignature_listener) cosignature_listener(batch.writes.cosignatures);
+  if (mark_listener) NotifyMarks(batch.alerts.size(), *cursors, mark_listener);
   const absl::Time done_at = absl::Now();
   for (auto& op : ops) {
     if (!op->status.ok()) {
@@ -665,6 +737,10 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
     }
     if (op->kind == Op::Kind::kCosign) {
       op->cosign_done(std::move(op->cosign_new));
+      continue;
+    }
+    if (op->kind == Op::Kind::kMark) {
+      op->marks_done(absl::OkStatus());
       continue;
     }
     const StoredAlert& s = *committed[op->new_index];

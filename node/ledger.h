@@ -182,6 +182,23 @@ class Ledger {
   using CosignatureListener = std::function<void(const std::vector<Cosignature>&)>;
   void SetCosignatureListener(CosignatureListener listener);
 
+  // Stores kExpired marks (node/alert_store.h Mark) in the cursor sequence;
+  // one already stored for the same alert is skipped. `done` gets OK once
+  // durable (after the mark listener saw the new ones); INVALID_ARGUMENT
+  // (nothing stored) for a mark of another kind (the store writes
+  // kCosigned marks itself); RESOURCE_EXHAUSTED / UNAVAILABLE as Publish.
+  void StoreMarks(std::vector<Mark> marks, std::function<void(absl::Status)> done);
+  absl::Status StoreMarksSync(std::vector<Mark> marks);
+
+  // Called on the writer thread with the marks each commit wrote (never
+  // empty; kCosigned for each new co-signature, kExpired as stored by
+  // StoreMarks), in cursor order, as the store holds them, after the
+  // commit listener saw the same commit's alerts and the co-signature
+  // listener its co-signatures. Must not call back into the Ledger's write
+  // path. Thread-safe to set.
+  using MarkListener = std::function<void(const std::vector<Mark>&)>;
+  void SetMarkListener(MarkListener listener);
+
   // Called on the writer thread with every piece of evidence once committed.
   void SetEvidenceListener(std::function<void(const Evidence&)> listener);
 
@@ -281,6 +298,10 @@ class Ledger {
   absl::Status StagePublish(Op& op, Batch& batch);
   absl::Status StageIngest(Op& op, Batch& batch);
   absl::Status StageCosign(Op& op, Batch& batch);
+  // Reads back the marks a commit wrote (per Append's cursors) and hands
+  // them to `listener`.
+  void NotifyMarks(size_t alerts, const std::vector<uint64_t>& cursors,
+                   const MarkListener& listener);
   // Appends the batch's alerts to copies of their origins' logs and adds
   // the new perfect nodes to the batch.
   void StageLog(Batch& batch);
@@ -311,6 +332,7 @@ class Ledger {
   std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
   std::function<void(const Evidence&)> evidence_listener_ ABSL_GUARDED_BY(mu_);
   CosignatureListener cosignature_listener_ ABSL_GUARDED_BY(mu_);
+  MarkListener mark_listener_ ABSL_GUARDED_BY(mu_);
   // Each origin's Merkle log as committed (the compact range of its feed).
   std::map<std::string, certs::CompactRange> logs_ ABSL_GUARDED_BY(mu_);
 

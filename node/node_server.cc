@@ -503,6 +503,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
   WF_ASSIGN_OR_RETURN(uint64_t last_cursor, s->store_->LastCursor());
   s->hub_ = std::make_unique<SubscriptionHub>(s->store_.get(), last_cursor);
   s->hub_->SetSealedReader(s->sealed_reader_.get());
+  WF_ASSIGN_OR_RETURN(uint64_t last_mark_cursor, s->store_->LastMarkCursor());
+  s->hub_->SetLastMarkCursor(last_mark_cursor);
   SubscriptionHub* hub = s->hub_.get();
   // Derived from the store, so rebuilt from it before anything commits.
   s->incidents_ = std::make_unique<IncidentView>(clock);
@@ -521,6 +523,12 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(
                      incidents->OnCommitted(a);
                      hub->OnCommitted(a);
                    }));
+  // Co-signature and expiry marks: incident events, in the cursor sequence.
+  s->ledger_->SetMarkListener([hub, incidents](const std::vector<Mark>& marks) {
+    incidents->OnMarked(marks);
+    hub->OnMarked(marks);
+  });
+  s->expiry_marker_ = std::make_unique<ExpiryMarker>(incidents, s->ledger_.get(), clock);
   s->ledger_->SetStagedCheck([key_epochs](const watchfloor::v1::Alert& alert,
                                           const std::vector<Ledger::StagedAlert>& staged) {
     return key_epochs->CheckStaged(alert, staged);
@@ -732,6 +740,7 @@ NodeServer::~NodeServer() {
   health_monitor_.reset();
   // No new epoch keys from here on (its rounds publish through the ledger).
   rotator_.reset();
+  expiry_marker_.reset();
   // Order matters: stop taking calls (in-flight publishes still complete,
   // the ledger is running), stop gossip, then drain the ledger while
   // everything its callbacks touch is still alive.
@@ -752,6 +761,7 @@ NodeServer::~NodeServer() {
     ledger_->SetEvidenceListener(nullptr);
     ledger_->SetFailureListener(nullptr);
     ledger_->SetCosignatureListener(nullptr);
+    ledger_->SetMarkListener(nullptr);
   }
   ledger_.reset();
 }

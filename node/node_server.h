@@ -24,6 +24,7 @@
 #include "node/key_resolver.h"
 #include "node/roster_key_resolver.h"
 #include "node/corroboration.h"
+#include "node/expiry_marker.h"
 #include "node/incidents.h"
 #include "node/key_epoch_rotator.h"
 #include "node/key_epochs.h"
@@ -146,6 +147,8 @@ class NodeServer {
   std::unique_ptr<Ledger> ledger_;
   // This node's epoch keys (encryption_key_epochs); stopped before ledger_.
   std::unique_ptr<EpochKeyRotator> rotator_;
+  // Writes expiry marks through ledger_ (declared after it: stops first).
+  std::unique_ptr<ExpiryMarker> expiry_marker_;
   std::unique_ptr<Corroboration> corroboration_;  // in a federation
   std::unique_ptr<Transparency> transparency_;
   std::unique_ptr<LedgerFeedStore> feed_store_;

@@ -104,6 +104,22 @@ class SubscribeReactor final
         scanned_ = a->stored.cursor;
         // Live alerts were matched by the hub's index already.
         if (!live_ && !matcher_->Matches(a->FactsFor(entitled_))) continue;
+        if (a->mark.has_value()) {
+          // A co-signature or an expiry: a message of events only, if it
+          // changed an incident (a mark of a reaction changes none).
+          response_.clear_id();
+          response_.clear_envelope();
+          response_.clear_opened();
+          response_.clear_open_error();
+          response_.clear_events();
+          for (auto& e : incidents_->EventsAt(a->stored)) *response_.add_events() = std::move(e);
+          if (response_.events().empty()) continue;
+          last_sent_ = a->stored.cursor;
+          response_.set_cursor(a->stored.cursor);
+          HappensBefore(this);
+          StartWrite(&response_);
+          return;
+        }
         last_sent_ = a->stored.cursor;
         response_.set_cursor(a->stored.cursor);
         response_.set_id(a->stored.id);
@@ -121,7 +137,7 @@ class SubscribeReactor final
       next_ = 0;
       if (!live_) {
         absl::StatusOr<std::vector<AlertRef>> history =
-            hub_->ReadHistory(scanned_, kReadBatch);
+            hub_->ReadHistory(scanned_, kReadBatch, /*marks=*/incidents_ != nullptr);
         if (!history.ok()) {
           FinishOnce(ToGrpcStatus(history.status()));
           return;
@@ -139,7 +155,10 @@ class SubscribeReactor final
           return;
         }
         // Caught up: go live, unless something was committed meanwhile.
-        if (hub_->GoLive(id_, this, matcher_, scanned_, entitled_)) live_ = true;
+        if (hub_->GoLive(id_, this, matcher_, scanned_, entitled_,
+                         /*marks=*/incidents_ != nullptr)) {
+          live_ = true;
+        }
         continue;
       }
       bool armed = false;

@@ -66,6 +66,13 @@ CREATE TABLE IF NOT EXISTS cosignatures(
   node TEXT NOT NULL,
   sig BLOB NOT NULL,
   UNIQUE(alert_id, keyid));
+CREATE TABLE IF NOT EXISTS marks(
+  cursor INTEGER PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  alert_id TEXT NOT NULL,
+  node TEXT NOT NULL,
+  cosignature_position INTEGER NOT NULL,
+  UNIQUE(kind, alert_id, node));
 )sql";
 
 // Checkpoints kept per origin (the newest); older ones are deleted as new
@@ -327,6 +334,14 @@ absl::Status SqliteAlertStore::Init(const std::string& origin) {
     if (rc != SQLITE_ROW) return SqliteError(writer_, rc, "reading co-signatures", path_);
     any_cosignatures_.store(s.Int(0) != 0);
   }
+  {
+    Stmt s(writer_,
+           "SELECT MAX(COALESCE((SELECT MAX(cursor) FROM alerts), 0), "
+           "COALESCE((SELECT MAX(cursor) FROM marks), 0))");
+    rc = s.Step();
+    if (rc != SQLITE_ROW) return SqliteError(writer_, rc, "reading the last cursor", path_);
+    next_cursor_ = static_cast<uint64_t>(s.Int(0)) + 1;
+  }
   // Checkpoints: replaces SQLite's autocheckpoint (also a WAL hook), which
   // ran them inside a commit on the appending thread (docs/PERFORMANCE.md).
   rc = sqlite3_open_v2(path_.c_str(), &checkpointer_,
@@ -424,16 +439,20 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
   const std::vector<NewAlert>& alerts = writes.alerts;
   const std::vector<Evidence>& evidence = writes.evidence;
   WF_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE", "beginning a batch", path_));
-  auto rollback = [this](absl::Status st) {
+  // Alerts and marks share one cursor sequence (next_cursor_); a batch that
+  // does not commit gives its cursors back.
+  const uint64_t first_cursor = next_cursor_;
+  auto rollback = [this, first_cursor](absl::Status st) {
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    next_cursor_ = first_cursor;
     return st;
   };
   std::vector<uint64_t> cursors;
-  cursors.reserve(alerts.size());
+  cursors.reserve(alerts.size() + writes.marks.size() + writes.cosignatures.size());
   {
     Stmt ins(writer_,
-             "INSERT INTO alerts(id, origin, sequence, previous, issued_at_ms, "
-             "received_at_ms, envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+             "INSERT INTO alerts(cursor, id, origin, sequence, previous, issued_at_ms, "
+             "received_at_ms, envelope) VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (ins.prepare_rc() != SQLITE_OK) {
       return rollback(SqliteError(writer_, ins.prepare_rc(), "appending", path_));
     }
@@ -445,11 +464,12 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
       ins.BindInt(5, a.issued_at_ms);
       ins.BindInt(6, a.received_at_ms);
       ins.BindBlob(7, a.envelope);
+      ins.BindInt(8, static_cast<int64_t>(next_cursor_));
       int rc = ins.Step();
       if (rc != SQLITE_DONE) {
         return rollback(SqliteError(writer_, rc, "appending an alert", path_));
       }
-      cursors.push_back(static_cast<uint64_t>(sqlite3_last_insert_rowid(writer_)));
+      cursors.push_back(next_cursor_++);
       ins.Reset();
     }
   }
@@ -493,26 +513,67 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
       ins.Reset();
     }
   }
-  if (!writes.cosignatures.empty()) {
-    // Before the commit: a reader that sees the rows must also see the flag.
-    any_cosignatures_.store(true, std::memory_order_release);
-    // OR IGNORE: a co-signature already held is merged again as a no-op.
-    Stmt ins(writer_,
-             "INSERT OR IGNORE INTO cosignatures(alert_id, keyid, node, sig) "
-             "VALUES (?1, ?2, ?3, ?4)");
-    if (ins.prepare_rc() != SQLITE_OK) {
-      return rollback(SqliteError(writer_, ins.prepare_rc(), "storing co-signatures", path_));
+  if (!writes.marks.empty() || !writes.cosignatures.empty()) {
+    // OR IGNORE: a mark already held (an alert expires once) writes nothing.
+    Stmt mark(writer_,
+              "INSERT OR IGNORE INTO marks(cursor, kind, alert_id, node, "
+              "cosignature_position) VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (mark.prepare_rc() != SQLITE_OK) {
+      return rollback(SqliteError(writer_, mark.prepare_rc(), "storing marks", path_));
     }
-    for (const Cosignature& c : writes.cosignatures) {
-      ins.BindText(1, c.alert_id);
-      ins.BindText(2, c.signature.keyid());
-      ins.BindText(3, c.node);
-      ins.BindBlob(4, c.signature.sig());
-      int rc = ins.Step();
-      if (rc != SQLITE_DONE) {
-        return rollback(SqliteError(writer_, rc, "storing a co-signature", path_));
+    // Writes one mark; appends its cursor to `cursors`, or 0 if it was held.
+    auto write_mark = [&](Mark::Kind kind, const std::string& alert_id,
+                          const std::string& node, int64_t position) {
+      mark.BindInt(1, static_cast<int64_t>(next_cursor_));
+      mark.BindInt(2, static_cast<int>(kind));
+      mark.BindText(3, alert_id);
+      mark.BindText(4, node);
+      mark.BindInt(5, position);
+      const int rc = mark.Step();
+      mark.Reset();
+      if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "storing a mark", path_);
+      cursors.push_back(sqlite3_changes(writer_) == 1 ? next_cursor_++ : 0);
+      return absl::OkStatus();
+    };
+    if (!writes.marks.empty()) {
+      // The co-signatures stored before this mark are the ones that count.
+      Stmt last(writer_, "SELECT COALESCE(MAX(position), 0) FROM cosignatures");
+      const int rc = last.Step();
+      if (rc != SQLITE_ROW) return rollback(SqliteError(writer_, rc, "storing marks", path_));
+      const int64_t position = last.Int(0);
+      for (const Mark& m : writes.marks) {
+        absl::Status st = write_mark(m.kind, m.alert_id, m.node, position);
+        if (!st.ok()) return rollback(std::move(st));
       }
-      ins.Reset();
+    }
+    if (!writes.cosignatures.empty()) {
+      // Before the commit: a reader that sees the rows must also see the flag.
+      any_cosignatures_.store(true, std::memory_order_release);
+      // OR IGNORE: a co-signature already held is merged again as a no-op.
+      Stmt ins(writer_,
+               "INSERT OR IGNORE INTO cosignatures(alert_id, keyid, node, sig) "
+               "VALUES (?1, ?2, ?3, ?4)");
+      if (ins.prepare_rc() != SQLITE_OK) {
+        return rollback(SqliteError(writer_, ins.prepare_rc(), "storing co-signatures", path_));
+      }
+      for (const Cosignature& c : writes.cosignatures) {
+        ins.BindText(1, c.alert_id);
+        ins.BindText(2, c.signature.keyid());
+        ins.BindText(3, c.node);
+        ins.BindBlob(4, c.signature.sig());
+        int rc = ins.Step();
+        if (rc != SQLITE_DONE) {
+          return rollback(SqliteError(writer_, rc, "storing a co-signature", path_));
+        }
+        ins.Reset();
+        if (sqlite3_changes(writer_) == 0) {
+          cursors.push_back(0);
+          continue;
+        }
+        absl::Status st = write_mark(Mark::Kind::kCosigned, c.alert_id, c.node,
+                                     sqlite3_last_insert_rowid(writer_));
+        if (!st.ok()) return rollback(std::move(st));
+      }
     }
   }
   if (!writes.checkpoints.empty()) {
@@ -858,6 +919,46 @@ absl::StatusOr<uint64_t> SqliteAlertStore::LastCursor() {
   Stmt s(db, "SELECT COALESCE(MAX(cursor), 0) FROM alerts");
   int rc = s.Step();
   if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading the last cursor", path_);
+  return static_cast<uint64_t>(s.Int(0));
+}
+
+absl::StatusOr<std::vector<Mark>> SqliteAlertStore::ReadMarksAfter(uint64_t after,
+                                                                   size_t limit) {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db,
+         "SELECT cursor, kind, alert_id, node, cosignature_position FROM marks "
+         "WHERE cursor > ?1 ORDER BY cursor LIMIT ?2");
+  if (s.prepare_rc() != SQLITE_OK) return SqliteError(db, s.prepare_rc(), "reading marks", path_);
+  s.BindInt(1, static_cast<int64_t>(std::min<uint64_t>(after, INT64_MAX)));
+  s.BindInt(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<Mark> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    Mark m;
+    m.cursor = static_cast<uint64_t>(s.Int(0));
+    const int64_t kind = s.Int(1);
+    if (kind != static_cast<int>(Mark::Kind::kCosigned) &&
+        kind != static_cast<int>(Mark::Kind::kExpired)) {
+      return absl::DataLossError(absl::StrCat("data file ", path_, ": mark at cursor ",
+                                              m.cursor, " has unknown kind ", kind));
+    }
+    m.kind = static_cast<Mark::Kind>(kind);
+    m.alert_id = s.Text(2);
+    m.node = s.Text(3);
+    m.cosignature_position = static_cast<uint64_t>(s.Int(4));
+    out.push_back(std::move(m));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "reading marks", path_);
+  return out;
+}
+
+absl::StatusOr<uint64_t> SqliteAlertStore::LastMarkCursor() {
+  WF_ASSIGN_OR_RETURN(sqlite3 * db, BorrowReader());
+  Reader reader(this, db);
+  Stmt s(db, "SELECT COALESCE(MAX(cursor), 0) FROM marks");
+  int rc = s.Step();
+  if (rc != SQLITE_ROW) return SqliteError(db, rc, "reading the last mark", path_);
   return static_cast<uint64_t>(s.Int(0));
 }
 

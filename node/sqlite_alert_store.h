@@ -65,6 +65,8 @@ class SqliteAlertStore final : public AlertStore {
       uint64_t after, size_t limit) override;
   absl::StatusOr<uint64_t> LastCosignaturePosition() override;
   absl::StatusOr<uint64_t> LastCursor() override;
+  absl::StatusOr<std::vector<Mark>> ReadMarksAfter(uint64_t after, size_t limit) override;
+  absl::StatusOr<uint64_t> LastMarkCursor() override;
   absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(
       int64_t received_at_ms) override;
 
@@ -106,6 +108,9 @@ class SqliteAlertStore final : public AlertStore {
   sqlite3* writer_ = nullptr;  // used only by the Append caller thread
   sqlite3* checkpointer_ = nullptr;  // used only by checkpoint_thread_
   int wal_bucket_ = 0;  // WAL frames / kBackgroundCheckpointFrames; writer thread only
+  // The cursor the next alert or mark takes (alerts and marks share the
+  // sequence); writer thread only.
+  uint64_t next_cursor_ = 1;
   std::thread checkpoint_thread_;
   // Whether any co-signature may be stored: reads skip the per-alert
   // co-signature lookup while none is (the usual case). Set at open and

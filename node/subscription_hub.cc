@@ -94,40 +94,129 @@ void SubscriptionHub::OnCommitted(const std::vector<StoredRef>& alerts) {
     for (const AlertRef& ref : refs) {
       last_cursor_ = std::max(last_cursor_, ref->stored.cursor);
       if (live_.empty()) continue;
-      matched.clear();
-      index_.Match(ref->facts, &matched);
-      entitled_index_.Match(ref->FactsFor(true), &matched);
-      for (Id id : matched) {
-        auto it = live_.find(id);
-        if (it == live_.end()) continue;
-        Live& l = it->second;
-        if (l.overflowed) continue;
-        if (l.queue.size() >= options_.max_queue) {
-          // Free the memory now; the subscriber resumes from the store.
-          l.overflowed = true;
-          l.queue.clear();
-        } else {
-          l.queue.push_back(ref);
-        }
-        if (l.armed) {
-          l.armed = false;
-          l.subscriber->Ref();
-          wake.push_back(l.subscriber);
-        }
-      }
+      Queue(ref, &matched, &wake);
     }
   }
   Wake(std::move(wake));
 }
 
+void SubscriptionHub::Queue(const AlertRef& ref, std::vector<Id>* matched,
+                            std::vector<LiveSubscriber*>* wake) {
+  matched->clear();
+  index_.Match(ref->facts, matched);
+  entitled_index_.Match(ref->FactsFor(true), matched);
+  for (Id id : *matched) {
+    auto it = live_.find(id);
+    if (it == live_.end()) continue;
+    Live& l = it->second;
+    if (l.overflowed || (ref->mark.has_value() && !l.marks)) continue;
+    if (l.queue.size() >= options_.max_queue) {
+      // Free the memory now; the subscriber resumes from the store.
+      l.overflowed = true;
+      l.queue.clear();
+    } else {
+      l.queue.push_back(ref);
+    }
+    if (l.armed) {
+      l.armed = false;
+      l.subscriber->Ref();
+      wake->push_back(l.subscriber);
+    }
+  }
+}
+
+absl::StatusOr<AlertRef> SubscriptionHub::MarkRef(const Mark& mark) {
+  absl::StatusOr<std::optional<StoredAlert>> stored = store_->Get(mark.alert_id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return AlertRef();
+  StoredAlert& s = **stored;
+  // The co-signers that count at the mark, so that a replay matches it
+  // exactly as the live tail did.
+  s.cosigners.clear();
+  if (s.envelope.signatures_size() > 1) {  // the origin's, then co-signatures
+    absl::StatusOr<std::vector<Cosignature>> cosignatures =
+        store_->Cosignatures(mark.alert_id);
+    if (!cosignatures.ok()) return cosignatures.status();
+    for (const Cosignature& c : *cosignatures) {
+      if (c.position <= mark.cosignature_position) s.cosigners.push_back(c.node);
+    }
+  }
+  s.cursor = mark.cursor;
+  AlertRef made = MakeAlertRef(std::move(s), reader_);
+  auto ref = std::make_shared<CommittedAlert>(*made);
+  ref->mark = mark;
+  return ref;
+}
+
+void SubscriptionHub::OnMarked(const std::vector<Mark>& marks) {
+  std::vector<AlertRef> refs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const Mark& m : marks) last_mark_cursor_ = std::max(last_mark_cursor_, m.cursor);
+    bool any = false;
+    for (const auto& [id, l] : live_) any = any || l.marks;
+    if (!any) return;
+  }
+  // Facts outside the lock (a store read each; marks are rare). A mark
+  // whose alert cannot be read is left to the replay (the store holds it).
+  for (const Mark& m : marks) {
+    absl::StatusOr<AlertRef> ref = MarkRef(m);
+    if (ref.ok() && *ref != nullptr) refs.push_back(*std::move(ref));
+  }
+  std::vector<LiveSubscriber*> wake;
+  std::vector<Id> matched;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const AlertRef& ref : refs) Queue(ref, &matched, &wake);
+  }
+  Wake(std::move(wake));
+}
+
+void SubscriptionHub::SetLastMarkCursor(uint64_t cursor) {
+  absl::MutexLock lock(&mu_);
+  last_mark_cursor_ = std::max(last_mark_cursor_, cursor);
+}
+
 absl::StatusOr<std::vector<AlertRef>> SubscriptionHub::ReadHistory(
-    uint64_t after, size_t limit) {
+    uint64_t after, size_t limit, bool marks) {
+  // With marks: only what the hub has heard of was committed whole, so
+  // nothing beyond it is read (an alert committed between the two reads
+  // below could otherwise be skipped past by a mark read after it).
+  uint64_t ceiling = UINT64_MAX;
+  if (marks) {
+    absl::MutexLock lock(&mu_);
+    ceiling = std::max(last_cursor_, last_mark_cursor_);
+  }
   absl::StatusOr<std::vector<StoredAlert>> rows = store_->ReadAfter(after, limit);
   if (!rows.ok()) return rows.status();
   std::vector<AlertRef> out;
   out.reserve(rows->size());
-  for (StoredAlert& s : *rows) out.push_back(MakeAlertRef(std::move(s), reader_));
-  return out;
+  for (StoredAlert& s : *rows) {
+    if (s.cursor > ceiling) break;
+    out.push_back(MakeAlertRef(std::move(s), reader_));
+  }
+  if (!marks) return out;
+  absl::StatusOr<std::vector<Mark>> read = store_->ReadMarksAfter(after, limit);
+  if (!read.ok()) return read.status();
+  std::vector<AlertRef> merged;
+  merged.reserve(std::min(limit, out.size() + read->size()));
+  size_t a = 0;
+  for (const Mark& m : *read) {
+    if (m.cursor > ceiling) break;
+    while (a < out.size() && out[a]->stored.cursor < m.cursor) merged.push_back(out[a++]);
+    absl::StatusOr<AlertRef> ref = MarkRef(m);
+    if (!ref.ok()) return ref.status();
+    if (*ref == nullptr) {
+      return absl::DataLossError(absl::StrCat("mark at cursor ", m.cursor, " names alert ",
+                                              m.alert_id, ", which is not stored"));
+    }
+    merged.push_back(*std::move(ref));
+  }
+  while (a < out.size()) merged.push_back(out[a++]);
+  // Each source gave its `limit` first rows: the first `limit` of both
+  // together are complete.
+  if (merged.size() > limit) merged.resize(limit);
+  return merged;
 }
 
 absl::StatusOr<uint64_t> SubscriptionHub::CursorBefore(int64_t received_at_ms) {
@@ -140,11 +229,14 @@ absl::StatusOr<uint64_t> SubscriptionHub::CursorBefore(int64_t received_at_ms) {
 
 bool SubscriptionHub::GoLive(Id id, LiveSubscriber* s,
                              std::shared_ptr<const Matcher> matcher,
-                             uint64_t cursor, bool entitled) {
+                             uint64_t cursor, bool entitled, bool marks) {
   absl::MutexLock lock(&mu_);
-  if (last_cursor_ > cursor || closed_) return false;
+  if (last_cursor_ > cursor || (marks && last_mark_cursor_ > cursor) || closed_) {
+    return false;
+  }
   Live& l = live_[id];
   l.subscriber = s;
+  l.marks = marks;
   s->Ref();
   (entitled ? entitled_index_ : index_).Add(id, std::move(matcher));
   return true;

@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,12 @@ struct CommittedAlert {
   const AlertFacts& FactsFor(bool entitled) const {
     return entitled && opened != nullptr && opened->status.ok() ? opened->facts : facts;
   }
+
+  // Set for a mark (node/alert_store.h): `stored` is then the alert the mark
+  // names, with the mark's cursor and the co-signers that count at the
+  // mark, so filters match it as they would that alert. Only subscribers
+  // that asked for marks (incident events) get these.
+  std::optional<Mark> mark;
 };
 using AlertRef = std::shared_ptr<const CommittedAlert>;
 // What the Ledger hands over on commit.
@@ -103,9 +110,19 @@ class SubscriptionHub {
   // waiting ones to the wake-up thread (one handover per batch).
   void OnCommitted(const std::vector<StoredRef>& alerts);
 
+  // The Ledger's MarkListener: queues each mark for the live subscribers
+  // that take marks and whose filters match the alert it names.
+  void OnMarked(const std::vector<Mark>& marks);
+
+  // Where the store's marks end at start (AlertStore::LastMarkCursor); call
+  // before the first subscriber that takes marks.
+  void SetLastMarkCursor(uint64_t cursor);
+
   // Up to `limit` stored alerts with cursor > `after`, in cursor order, read
-  // from the store (history). Thread-safe.
-  absl::StatusOr<std::vector<AlertRef>> ReadHistory(uint64_t after, size_t limit);
+  // from the store (history); with `marks`, the stored marks merged in, in
+  // the same order. Thread-safe.
+  absl::StatusOr<std::vector<AlertRef>> ReadHistory(uint64_t after, size_t limit,
+                                                    bool marks = false);
 
   // The last cursor stored before `received_at_ms` (where a replay "since"
   // starts). Thread-safe.
@@ -118,8 +135,10 @@ class SubscriptionHub {
   // `entitled`: the subscriber may read this node's opened sealed alerts
   // (a client of this node's own member), so its filters match them on
   // their content (CommittedAlert::FactsFor).
+  // `marks`: it takes marks too (read its history with marks as well);
+  // then "committed beyond `cursor`" counts marks.
   bool GoLive(Id id, LiveSubscriber* s, std::shared_ptr<const Matcher> matcher,
-              uint64_t cursor, bool entitled = false);
+              uint64_t cursor, bool entitled = false, bool marks = false);
 
   struct Take {
     std::vector<AlertRef> alerts;
@@ -164,12 +183,20 @@ class SubscriptionHub {
   struct Live {
     LiveSubscriber* subscriber = nullptr;
     std::deque<AlertRef> queue;
+    bool marks = false;  // takes marks
     bool overflowed = false;
     bool armed = false;
   };
 
   // Queues OnLive() calls for the wake-up thread; each subscriber Ref'd.
   void Wake(std::vector<LiveSubscriber*> subscribers);
+  // Queues `ref` for the matching live subscribers (marks: only those that
+  // take them); appends those to wake to `wake`.
+  void Queue(const AlertRef& ref, std::vector<Id>* matched,
+             std::vector<LiveSubscriber*>* wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The mark as a subscriber sees it (CommittedAlert::mark); nullptr if the
+  // alert it names is not stored.
+  absl::StatusOr<AlertRef> MarkRef(const Mark& mark);
   void WakeLoop();
   bool WakeReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_);
 
@@ -177,6 +204,7 @@ class SubscriptionHub {
   const Options options_;
   mutable absl::Mutex mu_;
   uint64_t last_cursor_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_mark_cursor_ ABSL_GUARDED_BY(mu_) = 0;
   // Live subscribers' filters: those not entitled to opened alerts, matched
   // against header facts; and the entitled ones, matched against FactsFor.
   FilterIndex index_ ABSL_GUARDED_BY(mu_);

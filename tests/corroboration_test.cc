@@ -6,7 +6,10 @@
 // every refusal of Node.Corroborate has its exact status and stores
 // nothing; a node that was away catches up by anti-entropy; filters on
 // corroboration; the CLI's `corroborate` against running node processes.
+#include <functional>
+#include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -340,6 +343,170 @@ TEST(CorroborationTest, CliCorroboratesAndShowsCorroboration) {
   r = run(2, {"incidents", "--filter", "cosigned-by:m2.test"});
   ASSERT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.out, "no incidents\n");
+}
+
+// One message of a Subscribe stream with incident events: its cursor, its
+// alert id (empty for a co-signature or expiry message) and its events.
+struct Message {
+  uint64_t cursor = 0;
+  std::string id;
+  std::vector<std::string> events;  // "KIND incident alert cosigner"
+  bool operator==(const Message& o) const {
+    return cursor == o.cursor && id == o.id && events == o.events;
+  }
+};
+
+std::ostream& operator<<(std::ostream& os, const Message& m) {
+  os << "[" << m.cursor << " " << m.id;
+  for (const std::string& e : m.events) os << " {" << e << "}";
+  return os << "]";
+}
+
+// Reads node `node`'s Subscribe stream from `cursor` until `until` says
+// stop (or the stream ends: replay_only).
+std::vector<Message> Collect(TestFederation& fed, int node, uint64_t cursor, bool replay_only,
+                             bool events, const std::string& filter,
+                             const std::function<bool(const std::vector<Message>&)>& until,
+                             grpc::ClientContext* ctx) {
+  v1::SubscribeRequest req;
+  req.set_cursor(cursor);
+  req.set_replay_only(replay_only);
+  req.set_incident_events(events);
+  if (!filter.empty()) {
+    absl::StatusOr<v1::Filter> f = node::ParseFilter(filter);
+    EXPECT_TRUE(f.ok()) << f.status();
+    *req.add_filters() = *f;
+  }
+  std::vector<Message> seen;
+  auto reader = fed.Client(node)->Subscribe(ctx, req);
+  v1::SubscribeResponse msg;
+  while (!until(seen) && reader->Read(&msg)) {
+    Message& m = seen.emplace_back();
+    m.cursor = msg.cursor();
+    m.id = msg.id();
+    EXPECT_EQ(msg.has_envelope(), !msg.id().empty());
+    for (const v1::IncidentEvent& e : msg.events()) {
+      m.events.push_back(absl::StrCat(v1::IncidentEventKind_Name(e.kind()), " ", e.incident(),
+                                      " ", e.alert(), " ", e.cosigner()));
+    }
+  }
+  ctx->TryCancel();
+  reader->Finish();
+  return seen;
+}
+
+std::vector<Message> Replay(TestFederation& fed, int node, uint64_t cursor, bool events,
+                            const std::string& filter = "") {
+  grpc::ClientContext ctx;
+  return Collect(fed, node, cursor, true, events, filter,
+                 [](const std::vector<Message>&) { return false; }, WithDeadline(&ctx));
+}
+
+size_t CountEvents(const std::vector<Message>& seen, absl::string_view kind) {
+  size_t n = 0;
+  for (const Message& m : seen) {
+    for (const std::string& e : m.events) n += absl::StartsWith(e, kind);
+  }
+  return n;
+}
+
+// Issue 13 point 4: co-signatures and expiries are incident events too.
+// A live subscriber at member 2, started before anything happened, sees
+// each co-signature of an incident's alert (made at member 1, gossiped,
+// and made at member 2 itself) and each expiry as a message of its own;
+// a replay afterwards, a resume from the middle and a replay after the
+// node restarted all see exactly the same messages at the same cursors.
+// A cancelled incident does not expire; a subscriber without incident
+// events sees the alerts only; `corroborated>=2` sees the co-signature
+// that made the alert match.
+TEST(CorroborationTest, CorroboratedAndExpiredEventsReplayExactlyAsTheyWentLive) {
+  TestFederation fed(Three());
+  ASSERT_TRUE(fed.ok());
+  ASSERT_TRUE(fed.StartAll().ok());
+  std::vector<Message> live;
+  grpc::ClientContext live_ctx;
+  live_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+  auto done = [](const std::vector<Message>& seen) {
+    return CountEvents(seen, "INCIDENT_CORROBORATED") == 2 &&
+           CountEvents(seen, "INCIDENT_EXPIRY") == 1 &&
+           CountEvents(seen, "INCIDENT_CANCELLED_BY") == 1;
+  };
+  std::thread subscriber(
+      [&] { live = Collect(fed, 2, 0, false, true, "", done, &live_ctx); });
+
+  auto expiring = [](int n, int seconds) {
+    v1::Alert a = SampleDraft(n);
+    a.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(absl::Now()) + seconds);
+    return a;
+  };
+  const std::string kept = Publish(fed, 0, SampleDraft(1));
+  const std::string expires = Publish(fed, 0, expiring(2, 3));
+  const std::string cancelled = Publish(fed, 0, expiring(3, 4));
+  v1::Alert cancel_draft = SampleDraft(4);
+  cancel_draft.set_cancels(cancelled);
+  const std::string cancel = Publish(fed, 0, cancel_draft);
+  ASSERT_TRUE(fed.WaitForIds({kept, expires, cancelled, cancel}, kConverge));
+  v1::CorroborateResponse resp;
+  ASSERT_TRUE(Corroborate(fed, 1, kept, &resp).ok());
+  ASSERT_TRUE(WaitUntil([&] { return Signatures(fed, 2, kept) == 2; }, kConverge));
+  ASSERT_TRUE(Corroborate(fed, 2, kept, &resp).ok());
+  subscriber.join();
+  ASSERT_TRUE(done(live)) << ::testing::PrintToString(live);
+
+  // The story as node 2 tells it.
+  std::vector<std::string> corroborated;
+  for (const Message& m : live) {
+    for (const std::string& e : m.events) {
+      if (absl::StartsWith(e, "INCIDENT_CORROBORATED")) {
+        EXPECT_TRUE(m.id.empty());
+        corroborated.push_back(e);
+      }
+      if (absl::StartsWith(e, "INCIDENT_EXPIRY")) {
+        EXPECT_TRUE(m.id.empty());
+        EXPECT_EQ(e, absl::StrCat("INCIDENT_EXPIRY ", expires, " ", expires, " "));
+      }
+    }
+  }
+  EXPECT_EQ(corroborated,
+            (std::vector<std::string>{
+                absl::StrCat("INCIDENT_CORROBORATED ", kept, " ", kept, " ", fed.origin(1)),
+                absl::StrCat("INCIDENT_CORROBORATED ", kept, " ", kept, " ", fed.origin(2))}));
+  for (size_t i = 1; i < live.size(); ++i) EXPECT_LT(live[i - 1].cursor, live[i].cursor);
+
+  // The cancelled incident's expiry passes too; it stays quiet, and nothing
+  // more is written.
+  absl::SleepFor(absl::Seconds(2));
+  std::vector<Message> replay = Replay(fed, 2, 0, true);
+  EXPECT_EQ(replay, live);
+  ASSERT_GE(replay.size(), 4u);
+  std::vector<Message> rest = Replay(fed, 2, replay[2].cursor, true);
+  EXPECT_EQ(rest, std::vector<Message>(replay.begin() + 3, replay.end()));
+
+  // Without incident events: the four alerts, nothing else.
+  std::vector<Message> plain = Replay(fed, 2, 0, false);
+  ASSERT_EQ(plain.size(), 4u);
+  for (const Message& m : plain) {
+    EXPECT_FALSE(m.id.empty());
+    EXPECT_TRUE(m.events.empty());
+  }
+
+  // Only the second co-signature made `kept` match corroborated>=2.
+  std::vector<Message> two = Replay(fed, 2, 0, true, "corroborated>=2");
+  size_t matched = 0;
+  for (const Message& m : two) {
+    if (!m.id.empty()) continue;
+    ++matched;
+    ASSERT_EQ(m.events.size(), 1u);
+    EXPECT_EQ(m.events[0], corroborated[1]);
+  }
+  EXPECT_EQ(matched, 1u);
+
+  // Rebuilt from the store after a restart: the same messages, and no
+  // second expiry mark.
+  fed.StopNode(2);
+  ASSERT_TRUE(fed.StartNode(2).ok());
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(Replay(fed, 2, 0, true), live);
 }
 
 }  // namespace

@@ -165,6 +165,105 @@ TEST(IncidentViewTest, LatestExpiryDecidesExpiredAgainstTheClockAndAnUpdateReope
   EXPECT_EQ(ListAll(view).incidents(0).state(), v1::INCIDENT_EXPIRED);
 }
 
+Mark MarkAt(uint64_t cursor, Mark::Kind kind, const std::string& alert_id,
+            const std::string& node = "") {
+  Mark m;
+  m.cursor = cursor;
+  m.kind = kind;
+  m.alert_id = alert_id;
+  m.node = node;
+  return m;
+}
+
+// The events recorded at `cursor`, as "kind incident alert cosigner".
+std::vector<std::string> EventsAtCursor(const IncidentView& view, uint64_t cursor) {
+  StoredAlert at;
+  at.cursor = cursor;
+  std::vector<std::string> out;
+  for (const v1::IncidentEvent& e : view.EventsAt(at)) {
+    out.push_back(absl::StrCat(v1::IncidentEventKind_Name(e.kind()), " ", e.incident(), " ",
+                               e.alert(), " ", e.cosigner()));
+  }
+  return out;
+}
+
+// Co-signature and expiry marks become "corroborated" and "expired" events
+// at their own cursors; the view proposes an expiry mark once the clock
+// passes the latest version's expires_at, and not for a version an update
+// or cancel replaced first.
+TEST(IncidentViewTest, MarksAreCorroboratedAndExpiredEventsAndExpiriesAreProposedWhenDue) {
+  FakeClock clock(kStart);
+  IncidentView view(&clock);
+  Feeds feeds;
+  const int64_t t0 = absl::ToUnixSeconds(kStart);
+  auto first = feeds.Make("a.test/n1", 1, [&](v1::Alert& a) {
+    a.mutable_expires_at()->set_seconds(t0 + 60);
+  });
+  auto update = feeds.Make("a.test/n1", 2, [&](v1::Alert& a) {
+    a.set_updates(first->id);
+    a.mutable_expires_at()->set_seconds(t0 + 120);
+  });
+  auto other = feeds.Make("b.test/n1", 3, [&](v1::Alert& a) {
+    a.mutable_expires_at()->set_seconds(t0 + 30);
+  });
+  auto cancel_other = feeds.Make("b.test/n1", 4, Cancels(other->id));
+  auto ack = feeds.Make("b.test/n1", 5, Reacts(v1::REACTION_ACK, first->id));
+
+  feeds.ApplyAt(view, 0, 1);  // first
+  feeds.ApplyAt(view, 2, 2);  // other
+  EXPECT_TRUE(view.DueExpiries(clock.Now(), 10).empty());
+  clock.Advance(absl::Seconds(30));
+  std::vector<Mark> due = view.DueExpiries(clock.Now(), 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].kind, Mark::Kind::kExpired);
+  EXPECT_EQ(due[0].alert_id, other->id);
+  clock.Advance(absl::Seconds(30));
+  due = view.DueExpiries(clock.Now(), 10);
+  ASSERT_EQ(due.size(), 2u);  // earliest first
+  EXPECT_EQ(due[0].alert_id, other->id);
+  EXPECT_EQ(due[1].alert_id, first->id);
+  EXPECT_EQ(view.DueExpiries(clock.Now(), 1).size(), 1u);
+
+  // A co-signature of `first`, then its expiry, then the update re-opens
+  // it with a later expiry; `other` is cancelled before its expiry mark,
+  // which then changes nothing; a co-signature of a reaction changes
+  // nothing either.
+  view.OnMarked({MarkAt(3, Mark::Kind::kCosigned, first->id, "c.test/n1"),
+                 MarkAt(4, Mark::Kind::kExpired, first->id)});
+  feeds.ApplyAt(view, 1, 5);  // update
+  feeds.ApplyAt(view, 3, 6);  // cancel_other
+  feeds.ApplyAt(view, 4, 7);  // ack
+  view.OnMarked({MarkAt(8, Mark::Kind::kExpired, other->id),
+                 MarkAt(9, Mark::Kind::kCosigned, ack->id, "c.test/n1"),
+                 MarkAt(10, Mark::Kind::kExpired, first->id)});
+  EXPECT_EQ(EventsAtCursor(view, 3),
+            std::vector<std::string>{absl::StrCat("INCIDENT_CORROBORATED ", first->id, " ",
+                                                  first->id, " c.test/n1")});
+  EXPECT_EQ(EventsAtCursor(view, 4),
+            std::vector<std::string>{
+                absl::StrCat("INCIDENT_EXPIRY ", first->id, " ", first->id, " ")});
+  EXPECT_TRUE(EventsAtCursor(view, 8).empty());   // cancelled first
+  EXPECT_TRUE(EventsAtCursor(view, 9).empty());   // a reaction is no incident
+  EXPECT_TRUE(EventsAtCursor(view, 10).empty());  // no longer the latest version
+  ASSERT_EQ(ListAll(view).incidents_size(), 2);
+  EXPECT_EQ(ListAll(view, "cosigned-by:c.test").incidents_size(), 1);
+
+  // Nothing is due until the update's own expiry; then exactly it.
+  EXPECT_TRUE(view.DueExpiries(clock.Now(), 10).empty());
+  clock.Advance(absl::Seconds(60));
+  due = view.DueExpiries(clock.Now(), 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].alert_id, update->id);
+  view.OnMarked({MarkAt(11, Mark::Kind::kExpired, update->id)});
+  EXPECT_EQ(EventsAtCursor(view, 11),
+            std::vector<std::string>{
+                absl::StrCat("INCIDENT_EXPIRY ", first->id, " ", update->id, " ")});
+  EXPECT_TRUE(view.DueExpiries(clock.Now(), 10).empty());
+  // A mark at or below what was applied is skipped.
+  view.OnMarked({MarkAt(11, Mark::Kind::kCosigned, update->id, "d.test/n1")});
+  EXPECT_EQ(EventsAtCursor(view, 11).size(), 1u);
+}
+
 TEST(IncidentViewTest, ReactionsAreShownInIssueOrderWhateverOrderTheyArrivedIn) {
   Feeds feeds;
   auto first = feeds.Make("a.test/n1", 1);                                      // 0

@@ -89,6 +89,10 @@ class CountingStore final : public AlertStore {
     return real_->LastCosignaturePosition();
   }
   absl::StatusOr<uint64_t> LastCursor() override { return real_->LastCursor(); }
+  absl::StatusOr<std::vector<Mark>> ReadMarksAfter(uint64_t after, size_t limit) override {
+    return real_->ReadMarksAfter(after, limit);
+  }
+  absl::StatusOr<uint64_t> LastMarkCursor() override { return real_->LastMarkCursor(); }
   absl::StatusOr<std::optional<uint64_t>> FirstCursorSince(int64_t ms) override {
     return real_->FirstCursorSince(ms);
   }

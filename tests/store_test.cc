@@ -455,5 +455,102 @@ TEST_F(StoreTest, NonDatabaseFileIsDataLoss) {
   EXPECT_EQ(ReadFileOrDie(data + "/" + SqliteAlertStore::kFileName), junk);
 }
 
+// Marks (co-signatures stored for the first time, expiries) take cursors
+// in the same sequence as alerts, in write order within a batch; Append
+// reports them after the alerts' cursors, 0 for one already held.
+Cosignature MakeCosignature(const std::string& alert_id, const std::string& keyid,
+                            const std::string& node) {
+  Cosignature c;
+  c.alert_id = alert_id;
+  c.node = node;
+  c.signature.set_keyid(keyid);
+  c.signature.set_sig(std::string(64, 's'));
+  return c;
+}
+
+Mark ExpiryOf(const std::string& alert_id) {
+  Mark m;
+  m.kind = Mark::Kind::kExpired;
+  m.alert_id = alert_id;
+  return m;
+}
+
+std::vector<Mark> MarksAfter(AlertStore& store, uint64_t after) {
+  absl::StatusOr<std::vector<Mark>> m = store.ReadMarksAfter(after, 100);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? *m : std::vector<Mark>();
+}
+
+TEST_F(StoreTest, MarksShareTheCursorSequenceWithAlerts) {
+  std::vector<NewAlert> feed = MakeFeed(key_, kOrigin, 1, 3);
+  AppendOk({feed[0]});
+  WriteSet w;
+  w.alerts = {feed[1]};
+  w.marks = {ExpiryOf(feed[0].id)};
+  w.cosignatures = {MakeCosignature(feed[0].id, "k1", "peer.test/n1"),
+                    MakeCosignature(feed[1].id, "k1", "peer.test/n1")};
+  absl::StatusOr<std::vector<uint64_t>> c = store_->Append(w);
+  ASSERT_TRUE(c.ok()) << c.status();
+  // The alert first, then the expiry, then one mark per co-signature.
+  EXPECT_EQ(*c, (std::vector<uint64_t>{2, 3, 4, 5}));
+  EXPECT_EQ(LastCursor(), 2u);  // alerts only
+  EXPECT_EQ(*store_->LastMarkCursor(), 5u);
+  std::vector<Mark> marks = MarksAfter(*store_, 0);
+  ASSERT_EQ(marks.size(), 3u);
+  EXPECT_EQ(marks[0].cursor, 3u);
+  EXPECT_EQ(marks[0].kind, Mark::Kind::kExpired);
+  EXPECT_EQ(marks[0].alert_id, feed[0].id);
+  EXPECT_EQ(marks[0].cosignature_position, 0u);  // none stored before it
+  EXPECT_EQ(marks[1].kind, Mark::Kind::kCosigned);
+  EXPECT_EQ(marks[1].alert_id, feed[0].id);
+  EXPECT_EQ(marks[1].node, "peer.test/n1");
+  EXPECT_EQ(marks[1].cosignature_position, 1u);
+  EXPECT_EQ(marks[2].alert_id, feed[1].id);
+  EXPECT_EQ(marks[2].cosignature_position, 2u);
+  EXPECT_EQ(MarksAfter(*store_, 4).size(), 1u);
+
+  // The next alert takes the next cursor after the marks; a co-signature
+  // or expiry already held writes nothing (0), and an expiry counts the
+  // co-signatures stored before it.
+  WriteSet again;
+  again.alerts = {feed[2]};
+  again.marks = {ExpiryOf(feed[0].id), ExpiryOf(feed[1].id)};
+  again.cosignatures = {MakeCosignature(feed[0].id, "k1", "peer.test/n1")};
+  c = store_->Append(again);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, (std::vector<uint64_t>{6, 0, 7, 0}));
+  marks = MarksAfter(*store_, 5);
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks[0].alert_id, feed[1].id);
+  EXPECT_EQ(marks[0].cosignature_position, 2u);
+
+  // Across a reopen the sequence goes on from the highest of both.
+  Reopen();
+  EXPECT_EQ(*store_->LastMarkCursor(), 7u);
+  NewAlert next = MakeAlert(key_, kOrigin, 4, feed[2].id);
+  EXPECT_EQ(AppendOk({next}), (std::vector<uint64_t>{8}));
+}
+
+TEST_F(StoreTest, AFailedBatchWritesNoMarksAndGivesItsCursorsBack) {
+  std::vector<NewAlert> feed = MakeFeed(key_, kOrigin, 1, 2);
+  AppendOk({feed[0]});
+  NewAlert dup = feed[0];
+  dup.sequence = 99;  // the id collides: the batch fails
+  WriteSet w;
+  w.alerts = {feed[1], dup};
+  w.marks = {ExpiryOf(feed[0].id)};
+  w.cosignatures = {MakeCosignature(feed[0].id, "k1", "peer.test/n1")};
+  absl::StatusOr<std::vector<uint64_t>> c = store_->Append(w);
+  ASSERT_EQ(c.status().code(), absl::StatusCode::kInternal) << c.status();
+  EXPECT_TRUE(MarksAfter(*store_, 0).empty());
+  EXPECT_EQ(*store_->LastMarkCursor(), 0u);
+  EXPECT_EQ(*store_->LastCosignaturePosition(), 0u);
+  WriteSet marks_only;
+  marks_only.marks = {ExpiryOf(feed[0].id)};
+  c = store_->Append(marks_only);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, (std::vector<uint64_t>{2}));
+}
+
 }  // namespace
 }  // namespace watchfloor::node

@@ -353,11 +353,15 @@ std::string FormatIncidentEvent(const std::string& output,
   };
   std::string kind = lower_suffix(watchfloor::v1::IncidentEventKind_Name(e.kind()));
   absl::StrReplaceAll({{"_by", ""}}, &kind);
+  if (e.kind() == watchfloor::v1::INCIDENT_EXPIRY) kind = "expired";
   std::string s = absl::StrCat("    event ", kind, " incident ",
                                e.incident().empty() ? "(target not stored yet)" : e.incident());
   if (e.kind() == watchfloor::v1::INCIDENT_REACTED) {
     absl::StrAppend(&s, ": ", lower_suffix(watchfloor::v1::ReactionKind_Name(e.reaction())),
                     " by ", e.reactor());
+  }
+  if (e.kind() == watchfloor::v1::INCIDENT_CORROBORATED) {
+    absl::StrAppend(&s, ": co-signed by ", e.cosigner());
   }
   if (!e.alert().empty()) absl::StrAppend(&s, " (alert ", e.alert(), ")");
   return s;

@@ -208,7 +208,9 @@ int SubscribeCommand(int argc, char** argv) {
           {"output", "FORMAT", "text, json, dsse or stix (a STIX 2.1 bundle per line)", "text"},
           {"replay-only", "", "stop after the history instead of following live"},
           {"count", "N", "exit after N alerts (0 = never)", "0"},
-          {"incident-events", "", "also show what each alert did to its incident (text, json)"},
+          {"incident-events", "",
+           "also show incident events (new, updated, cancelled, reacted, corroborated, "
+           "expired; text, json)"},
       })};
   return RunCommand(spec, argc, argv, [](const ParsedArgs& args) -> absl::Status {
     WF_RETURN_IF_ERROR(CheckOutput(args.Get("output")));
@@ -247,10 +249,24 @@ int SubscribeCommand(int argc, char** argv) {
     watchfloor::v1::SubscribeResponse msg;
     uint64_t seen = 0;
     while (reader->Read(&msg)) {
-      WF_RETURN_IF_ERROR(PrintEnvelope(args.Get("output"), msg.cursor(), msg.id(),
-                                       msg.envelope(), &msg.opened(), &msg.open_error()));
-      for (const watchfloor::v1::IncidentEvent& e : msg.events()) {
-        std::printf("%s\n", FormatIncidentEvent(args.Get("output"), e).c_str());
+      if (msg.id().empty()) {
+        // A co-signature or an expiry: events only, at their own cursor.
+        if (args.Get("output") == "text") {
+          std::printf("[%llu] incident event\n", static_cast<unsigned long long>(msg.cursor()));
+        }
+        for (const watchfloor::v1::IncidentEvent& e : msg.events()) {
+          std::string line = FormatIncidentEvent(args.Get("output"), e);
+          if (args.Get("output") == "json") {
+            line.insert(1, absl::StrCat("\"cursor\":", msg.cursor(), ","));
+          }
+          std::printf("%s\n", line.c_str());
+        }
+      } else {
+        WF_RETURN_IF_ERROR(PrintEnvelope(args.Get("output"), msg.cursor(), msg.id(),
+                                         msg.envelope(), &msg.opened(), &msg.open_error()));
+        for (const watchfloor::v1::IncidentEvent& e : msg.events()) {
+          std::printf("%s\n", FormatIncidentEvent(args.Get("output"), e).c_str());
+        }
       }
       std::fflush(stdout);
       if (count != 0 && ++seen >= count) {
