@@ -68,8 +68,9 @@ class CountingStore final : public node::AlertStore {
   int64_t log_node_reads() const { return reads_.load(); }
 
   using AlertStore::Append;
-  absl::StatusOr<std::vector<uint64_t>> Append(const node::WriteSet& w) override {
-    return inner_->Append(w);
+  absl::StatusOr<std::vector<uint64_t>> Append(const node::WriteSet& w,
+                                               std::vector<node::Mark>* marks) override {
+    return inner_->Append(w, marks);
   }
   absl::StatusOr<std::optional<std::string>> GetLogNode(const std::string& origin, int level,
                                                         uint64_t index) override {

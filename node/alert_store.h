@@ -51,12 +51,13 @@ struct Cosignature {
 // replay it in the same order as they saw it live. Never removed.
 struct Mark {
   enum class Kind : uint8_t {
-    // Written by the store for each co-signature it stores for the first
-    // time, in the same transaction.
+    // Written by the store, in the same transaction, for each co-signature
+    // it stores for the first time by a node (`node`) that had none of
+    // that alert yet (a node's second key adds no mark).
     kCosigned = 1,
     // Written on request (WriteSet::marks): the node's clock passed the
     // expires_at of alert `alert_id`. At most one per alert: a second is
-    // ignored.
+    // ignored. Its `node` is always empty.
     kExpired = 2,
   };
   Kind kind = Kind::kExpired;
@@ -151,11 +152,17 @@ class AlertStore {
   // or co-signatures, one entry per `writes.marks` and then one per
   // `writes.cosignatures`: the cursor of the mark written for it, or 0 if it
   // was already stored (nothing written). Alerts and marks share one cursor
-  // sequence, in that order within a batch. On error nothing was appended.
+  // sequence, in that order within a batch. `marks_written` (may be null)
+  // gets the marks written, in cursor order, as stored. On error nothing
+  // was appended.
   // UNAVAILABLE means the failure may pass (busy, I/O error): the same
   // writes may be tried again; any other code is not expected to pass.
   // Only one thread may call this at a time (the Ledger's writer thread).
-  virtual absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) = 0;
+  virtual absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes,
+                                                       std::vector<Mark>* marks_written) = 0;
+  absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) {
+    return Append(writes, nullptr);
+  }
   absl::StatusOr<std::vector<uint64_t>> Append(
       const std::vector<NewAlert>& alerts, const std::vector<Evidence>& evidence) {
     WriteSet w;

@@ -46,6 +46,7 @@ void ExpiryMarker::Loop() {
     std::vector<Mark> due = view_->DueExpiries(clock_->Now(), options_.max_per_round);
     if (!due.empty()) {
       const size_t n = due.size();
+      std::vector<Mark> proposed = due;
       // Synchronous: the view has applied the marks (the Ledger's mark
       // listener runs before the call returns), so the next round does not
       // propose them again.
@@ -56,6 +57,7 @@ void ExpiryMarker::Loop() {
         failing_ = false;
       } else {
         ++failures_;
+        view_->RetractExpiries(proposed);
         // Once per run of failures: the store's own failure is logged too.
         if (!failing_) {
           log::Warn("incidents", "expiry_marks_not_stored",

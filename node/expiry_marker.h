@@ -4,7 +4,7 @@
 // expires_at; no alert says so. For subscribers to see that as an event
 // that replays exactly as it went live, the node writes a kExpired mark
 // (node/alert_store.h) through the Ledger, which takes the next cursor; the
-// incident view turns it into the INCIDENT_EXPIRED event. The marker polls
+// incident view turns it into the INCIDENT_EXPIRY event. The marker polls
 // the view for due expiries on a thread of its own.
 #ifndef WATCHFLOOR_NODE_EXPIRY_MARKER_H_
 #define WATCHFLOOR_NODE_EXPIRY_MARKER_H_

@@ -92,7 +92,6 @@ void IncidentView::OnMarked(const std::vector<Mark>& marks) {
 void IncidentView::ApplyMarkLocked(const Mark& mark) {
   if (mark.cursor <= applied_) return;
   applied_ = mark.cursor;
-  std::vector<Recorded>& rec = recorded_[mark.cursor];
   auto a = alerts_.find(mark.alert_id);
   if (a == alerts_.end() || a->second.role == Role::kReaction) return;
   const uint64_t key = a->second.incident;
@@ -105,7 +104,7 @@ void IncidentView::ApplyMarkLocked(const Mark& mark) {
     AddCosigner(mark.alert_id, mark.node);
     r.kind = IncidentChange::Kind::kCorroborated;
     r.reactor = mark.node;
-    rec.push_back(std::move(r));
+    recorded_[mark.cursor].push_back(std::move(r));
     return;
   }
   // An expiry counts for the latest version only, and not after a
@@ -114,11 +113,12 @@ void IncidentView::ApplyMarkLocked(const Mark& mark) {
   Unexpiring(inc, key);
   inc.expiry_marked = true;
   r.kind = IncidentChange::Kind::kExpired;
-  rec.push_back(std::move(r));
+  recorded_[mark.cursor].push_back(std::move(r));
 }
 
 void IncidentView::Unexpiring(const Incident& inc, uint64_t key) {
   if (inc.expires_at.has_value()) expiring_.erase({Micros(*inc.expires_at), key});
+  proposed_.erase(key);
 }
 
 void IncidentView::Expiring(const Incident& inc, uint64_t key) {
@@ -127,17 +127,26 @@ void IncidentView::Expiring(const Incident& inc, uint64_t key) {
   }
 }
 
-std::vector<Mark> IncidentView::DueExpiries(absl::Time now, size_t limit) const {
+std::vector<Mark> IncidentView::DueExpiries(absl::Time now, size_t limit) {
   const int64_t now_us = absl::ToUnixMicros(now);
   std::vector<Mark> out;
   absl::MutexLock lock(&mu_);
   for (const auto& [expires_us, key] : expiring_) {
     if (expires_us > now_us || out.size() >= limit) break;
+    if (!proposed_.insert(key).second) continue;
     Mark& m = out.emplace_back();
     m.kind = Mark::Kind::kExpired;
     m.alert_id = incidents_.at(key).versions.back();
   }
   return out;
+}
+
+void IncidentView::RetractExpiries(const std::vector<Mark>& marks) {
+  absl::MutexLock lock(&mu_);
+  for (const Mark& m : marks) {
+    auto a = alerts_.find(m.alert_id);
+    if (a != alerts_.end()) proposed_.erase(a->second.incident);
+  }
 }
 
 void IncidentView::AddCosigner(const std::string& id, const std::string& node) {

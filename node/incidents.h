@@ -75,8 +75,12 @@ class IncidentView {
 
   // kExpired marks to write now: one per incident not cancelled whose
   // latest version's expires_at is at or before `now` and has no expiry
-  // mark applied yet, earliest first, at most `limit`. Thread-safe.
-  std::vector<Mark> DueExpiries(absl::Time now, size_t limit) const;
+  // mark applied yet, earliest first, at most `limit`. Each is proposed
+  // once (until its mark applies, its incident changes, or
+  // RetractExpiries). Thread-safe.
+  std::vector<Mark> DueExpiries(absl::Time now, size_t limit);
+  // Proposes these again (their write failed). Thread-safe.
+  void RetractExpiries(const std::vector<Mark>& marks);
 
   // Applies one stored alert whose payload is `alert`; returns what it
   // changed. Same contract as OnCommitted.
@@ -193,6 +197,8 @@ class IncidentView {
   // (expires_at in µs, incident key) of each incident not cancelled whose
   // latest version expires and has no expiry mark applied yet.
   std::set<std::pair<int64_t, uint64_t>> expiring_ ABSL_GUARDED_BY(mu_);
+  // Incident keys of expiring_ whose mark DueExpiries proposed.
+  std::set<uint64_t> proposed_ ABSL_GUARDED_BY(mu_);
 
   // Reactions whose target is not stored yet, by target id.
   std::unordered_map<std::string, std::vector<Reaction>> orphans_ ABSL_GUARDED_BY(mu_);

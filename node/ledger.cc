@@ -14,7 +14,6 @@
 #include "certs/proto_check.h"
 #include "certs/ids.h"
 #include "certs/status_macros.h"
-#include "log/log.h"
 #include "node/alert_validator.h"
 
 namespace watchfloor::node {
@@ -403,32 +402,6 @@ void Ledger::SetMarkListener(MarkListener listener) {
   mark_listener_ = std::move(listener);
 }
 
-void Ledger::NotifyMarks(size_t alerts, const std::vector<uint64_t>& cursors,
-                         const MarkListener& listener) {
-  // Past the alerts' cursors: one per mark and co-signature, 0 where the
-  // store wrote no mark. The listener gets the rows as stored (with their
-  // co-signature positions), read back in one query.
-  uint64_t first = 0;
-  size_t written = 0;
-  for (size_t i = alerts; i < cursors.size(); ++i) {
-    if (cursors[i] == 0) continue;
-    if (first == 0) first = cursors[i];
-    ++written;
-  }
-  if (written == 0) return;
-  absl::StatusOr<std::vector<Mark>> marks = store_->ReadMarksAfter(first - 1, written);
-  if (!marks.ok() || marks->size() != written) {
-    // Committed, so durable: subscribers that replay will see them; the
-    // live tail cannot (a reader failure right after the commit).
-    log::Warn("ledger", "marks_unreadable",
-              {{"first_cursor", first},
-               {"reason", marks.ok() ? "fewer marks than written"
-                                     : std::string(marks.status().message())}});
-    return;
-  }
-  listener(*marks);
-}
-
 void Ledger::StoreMarks(std::vector<Mark> marks, std::function<void(absl::Status)> done) {
   for (const Mark& m : marks) {
     if (m.kind != Mark::Kind::kExpired) {
@@ -668,12 +641,13 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   for (NewAlert& a : batch.alerts) a.received_at_ms = now_ms;
   for (Evidence& e : batch.evidence) e.detected_at_ms = now_ms;
 
+  std::vector<Mark> marks_written;  // in cursor order, as stored
   absl::StatusOr<std::vector<uint64_t>> cursors = std::vector<uint64_t>();
   if (!batch.alerts.empty() || !batch.evidence.empty() ||
       !batch.writes.checkpoints.empty() || !batch.writes.cosignatures.empty() ||
       !batch.writes.marks.empty()) {
     const absl::Time begin = absl::Now();
-    cursors = AppendWithRetry(batch.writes);
+    cursors = AppendWithRetry(batch.writes, &marks_written);
     metrics_.commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - begin));
     metrics_.batch_ops.Observe(static_cast<double>(ops.size()));
   }
@@ -724,7 +698,7 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   }
   if (listener_ && !committed.empty()) listener_(committed);
   if (cosignature_listener) cosignature_listener(batch.writes.cosignatures);
-  if (mark_listener) NotifyMarks(batch.alerts.size(), *cursors, mark_listener);
+  if (mark_listener && !marks_written.empty()) mark_listener(marks_written);
   const absl::Time done_at = absl::Now();
   for (auto& op : ops) {
     if (!op->status.ok()) {
@@ -765,10 +739,11 @@ void Ledger::ProcessBatch(std::vector<std::unique_ptr<Op>> ops) {
   }
 }
 
-absl::StatusOr<std::vector<uint64_t>> Ledger::AppendWithRetry(const WriteSet& writes) {
+absl::StatusOr<std::vector<uint64_t>> Ledger::AppendWithRetry(
+    const WriteSet& writes, std::vector<Mark>* marks_written) {
   absl::Duration backoff = options_.store_retry_backoff;
   for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<std::vector<uint64_t>> cursors = store_->Append(writes);
+    absl::StatusOr<std::vector<uint64_t>> cursors = store_->Append(writes, marks_written);
     // On error nothing was appended (AlertStore::Append), so the same
     // writes can be tried again.
     if (cursors.ok() || cursors.status().code() != absl::StatusCode::kUnavailable ||

@@ -291,17 +291,14 @@ class Ledger {
   void WriterLoop();
   void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
   // store_->Append, tried again after transient failures (Options).
-  absl::StatusOr<std::vector<uint64_t>> AppendWithRetry(const WriteSet& writes);
+  absl::StatusOr<std::vector<uint64_t>> AppendWithRetry(const WriteSet& writes,
+                                                        std::vector<Mark>* marks_written);
   void PublishValidated(watchfloor::v1::Alert draft,
                         absl::Status (*validate)(const watchfloor::v1::Alert&),
                         std::function<void(absl::StatusOr<PublishResult>)> done);
   absl::Status StagePublish(Op& op, Batch& batch);
   absl::Status StageIngest(Op& op, Batch& batch);
   absl::Status StageCosign(Op& op, Batch& batch);
-  // Reads back the marks a commit wrote (per Append's cursors) and hands
-  // them to `listener`.
-  void NotifyMarks(size_t alerts, const std::vector<uint64_t>& cursors,
-                   const MarkListener& listener);
   // Appends the batch's alerts to copies of their origins' logs and adds
   // the new perfect nodes to the batch.
   void StageLog(Batch& batch);

@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS marks(
 // ones are stored.
 constexpr int kCheckpointsKept = 16;
 
-constexpr char kSchemaVersion[] = "1";
+// 2: the marks table; alerts and marks share the cursor sequence. A
+// version-1 file is upgraded in place when opened.
+constexpr char kSchemaVersion[] = "2";
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what,
                          const std::string& path) {
@@ -313,10 +315,21 @@ absl::Status SqliteAlertStore::Init(const std::string& origin) {
           "data file ", path_, " belongs to origin ", stored_origin,
           ", not ", origin, "; use a separate data_dir for each origin"));
     }
-    if (!stored_version.empty() && stored_version != kSchemaVersion) {
+    if (!stored_version.empty() && stored_version != kSchemaVersion &&
+        stored_version != "1") {
       return absl::FailedPreconditionError(absl::StrCat(
           "data file ", path_, " has schema version ", stored_version,
-          "; this binary reads version ", kSchemaVersion));
+          "; this binary reads versions 1 and ", kSchemaVersion,
+          "; run the watchfloor release that wrote it"));
+    }
+    if (stored_version == "1") {
+      // Version 2 added the marks table (created above), whose rows share
+      // the alerts' cursor sequence: a version-1 binary, which lets SQLite
+      // pick an alert's cursor, must not open the file again.
+      Stmt up(writer_, "UPDATE meta SET value = ?1 WHERE key = 'schema_version'");
+      up.BindText(1, kSchemaVersion);
+      rc = up.Step();
+      if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "upgrading the schema", path_);
     }
     if (stored_origin.empty()) {
       Stmt ins(writer_,
@@ -435,7 +448,7 @@ void SqliteAlertStore::ReturnReader(sqlite3* db) {
 }
 
 absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
-    const WriteSet& writes) {
+    const WriteSet& writes, std::vector<Mark>* marks_written) {
   const std::vector<NewAlert>& alerts = writes.alerts;
   const std::vector<Evidence>& evidence = writes.evidence;
   WF_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE", "beginning a batch", path_));
@@ -449,6 +462,7 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
   };
   std::vector<uint64_t> cursors;
   cursors.reserve(alerts.size() + writes.marks.size() + writes.cosignatures.size());
+  std::vector<Mark> written;
   {
     Stmt ins(writer_,
              "INSERT INTO alerts(cursor, id, origin, sequence, previous, issued_at_ms, "
@@ -514,10 +528,12 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
     }
   }
   if (!writes.marks.empty() || !writes.cosignatures.empty()) {
-    // OR IGNORE: a mark already held (an alert expires once) writes nothing.
+    // A mark already held (an alert expires once) writes nothing; any
+    // other conflict (a cursor taken) is an error, never a silent skip.
     Stmt mark(writer_,
-              "INSERT OR IGNORE INTO marks(cursor, kind, alert_id, node, "
-              "cosignature_position) VALUES (?1, ?2, ?3, ?4, ?5)");
+              "INSERT INTO marks(cursor, kind, alert_id, node, cosignature_position) "
+              "VALUES (?1, ?2, ?3, ?4, ?5) "
+              "ON CONFLICT(kind, alert_id, node) DO NOTHING");
     if (mark.prepare_rc() != SQLITE_OK) {
       return rollback(SqliteError(writer_, mark.prepare_rc(), "storing marks", path_));
     }
@@ -532,7 +548,17 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
       const int rc = mark.Step();
       mark.Reset();
       if (rc != SQLITE_DONE) return SqliteError(writer_, rc, "storing a mark", path_);
-      cursors.push_back(sqlite3_changes(writer_) == 1 ? next_cursor_++ : 0);
+      if (sqlite3_changes(writer_) == 0) {
+        cursors.push_back(0);
+        return absl::OkStatus();
+      }
+      Mark& m = written.emplace_back();
+      m.kind = kind;
+      m.alert_id = alert_id;
+      m.node = node;
+      m.cosignature_position = static_cast<uint64_t>(position);
+      m.cursor = next_cursor_++;
+      cursors.push_back(m.cursor);
       return absl::OkStatus();
     };
     if (!writes.marks.empty()) {
@@ -542,7 +568,7 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
       if (rc != SQLITE_ROW) return rollback(SqliteError(writer_, rc, "storing marks", path_));
       const int64_t position = last.Int(0);
       for (const Mark& m : writes.marks) {
-        absl::Status st = write_mark(m.kind, m.alert_id, m.node, position);
+        absl::Status st = write_mark(m.kind, m.alert_id, "", position);
         if (!st.ok()) return rollback(std::move(st));
       }
     }
@@ -609,6 +635,7 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
   if (rc != SQLITE_OK) {
     return rollback(SqliteError(writer_, rc, "committing a batch", path_));
   }
+  if (marks_written != nullptr) *marks_written = std::move(written);
   return cursors;
 }
 

@@ -40,7 +40,8 @@ class SqliteAlertStore final : public AlertStore {
   // SQLITE_FULL; Append rolled back, so it may be retried), INTERNAL for any
   // other SQLite failure.
   using AlertStore::Append;
-  absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) override;
+  absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes,
+                                               std::vector<Mark>* marks_written) override;
   absl::StatusOr<std::optional<std::string>> GetLogNode(
       const std::string& origin, int level, uint64_t index) override;
   absl::StatusOr<std::vector<std::string>> ReadIds(const std::string& origin,

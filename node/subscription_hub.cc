@@ -149,7 +149,6 @@ absl::StatusOr<AlertRef> SubscriptionHub::MarkRef(const Mark& mark) {
 }
 
 void SubscriptionHub::OnMarked(const std::vector<Mark>& marks) {
-  std::vector<AlertRef> refs;
   {
     absl::MutexLock lock(&mu_);
     for (const Mark& m : marks) last_mark_cursor_ = std::max(last_mark_cursor_, m.cursor);
@@ -157,17 +156,38 @@ void SubscriptionHub::OnMarked(const std::vector<Mark>& marks) {
     for (const auto& [id, l] : live_) any = any || l.marks;
     if (!any) return;
   }
-  // Facts outside the lock (a store read each; marks are rare). A mark
-  // whose alert cannot be read is left to the replay (the store holds it).
+  // Facts outside the lock: a store read per mark, only while a subscriber
+  // takes marks.
+  std::vector<AlertRef> refs;
+  bool unreadable = false;
   for (const Mark& m : marks) {
     absl::StatusOr<AlertRef> ref = MarkRef(m);
-    if (ref.ok() && *ref != nullptr) refs.push_back(*std::move(ref));
+    if (!ref.ok() || *ref == nullptr) {
+      unreadable = true;
+      break;
+    }
+    refs.push_back(*std::move(ref));
   }
   std::vector<LiveSubscriber*> wake;
   std::vector<Id> matched;
   {
     absl::MutexLock lock(&mu_);
-    for (const AlertRef& ref : refs) Queue(ref, &matched, &wake);
+    if (unreadable) {
+      // Never skip a mark: every subscriber that takes them ends with its
+      // resume cursor and reads it from the store.
+      for (auto& [id, l] : live_) {
+        if (!l.marks || l.overflowed) continue;
+        l.overflowed = true;
+        l.queue.clear();
+        if (l.armed) {
+          l.armed = false;
+          l.subscriber->Ref();
+          wake.push_back(l.subscriber);
+        }
+      }
+    } else {
+      for (const AlertRef& ref : refs) Queue(ref, &matched, &wake);
+    }
   }
   Wake(std::move(wake));
 }
@@ -179,44 +199,55 @@ void SubscriptionHub::SetLastMarkCursor(uint64_t cursor) {
 
 absl::StatusOr<std::vector<AlertRef>> SubscriptionHub::ReadHistory(
     uint64_t after, size_t limit, bool marks) {
-  // With marks: only what the hub has heard of was committed whole, so
-  // nothing beyond it is read (an alert committed between the two reads
-  // below could otherwise be skipped past by a mark read after it).
-  uint64_t ceiling = UINT64_MAX;
-  if (marks) {
+  absl::StatusOr<std::vector<StoredAlert>> rows = store_->ReadAfter(after, limit);
+  if (!rows.ok()) return rows.status();
+  if (!marks) {
+    std::vector<AlertRef> out;
+    out.reserve(rows->size());
+    for (StoredAlert& s : *rows) out.push_back(MakeAlertRef(std::move(s), reader_));
+    return out;
+  }
+  // With marks, only what the hub has heard of was committed whole, so
+  // nothing beyond it is read: an alert committed between the two reads
+  // could otherwise be skipped past by a mark read after it.
+  uint64_t ceiling;
+  {
     absl::MutexLock lock(&mu_);
     ceiling = std::max(last_cursor_, last_mark_cursor_);
   }
-  absl::StatusOr<std::vector<StoredAlert>> rows = store_->ReadAfter(after, limit);
-  if (!rows.ok()) return rows.status();
-  std::vector<AlertRef> out;
-  out.reserve(rows->size());
-  for (StoredAlert& s : *rows) {
-    if (s.cursor > ceiling) break;
-    out.push_back(MakeAlertRef(std::move(s), reader_));
-  }
-  if (!marks) return out;
   absl::StatusOr<std::vector<Mark>> read = store_->ReadMarksAfter(after, limit);
   if (!read.ok()) return read.status();
-  std::vector<AlertRef> merged;
-  merged.reserve(std::min(limit, out.size() + read->size()));
-  size_t a = 0;
-  for (const Mark& m : *read) {
-    if (m.cursor > ceiling) break;
-    while (a < out.size() && out[a]->stored.cursor < m.cursor) merged.push_back(out[a++]);
-    absl::StatusOr<AlertRef> ref = MarkRef(m);
+  // Merged by cursor first; only the first `limit` of both together are
+  // complete (each source gave its first `limit` rows), and only those are
+  // made into refs.
+  std::vector<AlertRef> out;
+  size_t a = 0, m = 0;
+  while (out.size() < limit) {
+    const bool alert_left = a < rows->size() && (*rows)[a].cursor <= ceiling;
+    const bool mark_left = m < read->size() && (*read)[m].cursor <= ceiling;
+    if (!alert_left && !mark_left) break;
+    if (alert_left && (!mark_left || (*rows)[a].cursor < (*read)[m].cursor)) {
+      StoredAlert& s = (*rows)[a++];
+      // As the live tail sees it, at commit: no co-signature yet (they
+      // come later, as marks of their own).
+      if (!s.cosigners.empty()) {
+        const int keep = s.envelope.signatures_size() - static_cast<int>(s.cosigners.size());
+        s.envelope.mutable_signatures()->DeleteSubrange(keep, static_cast<int>(s.cosigners.size()));
+        s.cosigners.clear();
+      }
+      out.push_back(MakeAlertRef(std::move(s), reader_));
+      continue;
+    }
+    const Mark& mark = (*read)[m++];
+    absl::StatusOr<AlertRef> ref = MarkRef(mark);
     if (!ref.ok()) return ref.status();
     if (*ref == nullptr) {
-      return absl::DataLossError(absl::StrCat("mark at cursor ", m.cursor, " names alert ",
-                                              m.alert_id, ", which is not stored"));
+      return absl::DataLossError(absl::StrCat("mark at cursor ", mark.cursor, " names alert ",
+                                              mark.alert_id, ", which is not stored"));
     }
-    merged.push_back(*std::move(ref));
+    out.push_back(*std::move(ref));
   }
-  while (a < out.size()) merged.push_back(out[a++]);
-  // Each source gave its `limit` first rows: the first `limit` of both
-  // together are complete.
-  if (merged.size() > limit) merged.resize(limit);
-  return merged;
+  return out;
 }
 
 absl::StatusOr<uint64_t> SubscriptionHub::CursorBefore(int64_t received_at_ms) {

@@ -120,7 +120,9 @@ class SubscriptionHub {
 
   // Up to `limit` stored alerts with cursor > `after`, in cursor order, read
   // from the store (history); with `marks`, the stored marks merged in, in
-  // the same order. Thread-safe.
+  // the same order, up to what the hub has heard of, and each alert as the
+  // live tail saw it at commit (without the co-signatures that came later
+  // as marks). Thread-safe.
   absl::StatusOr<std::vector<AlertRef>> ReadHistory(uint64_t after, size_t limit,
                                                     bool marks = false);
 

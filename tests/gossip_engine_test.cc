@@ -77,9 +77,10 @@ class SlowDiskStore final : public AlertStore {
  public:
   SlowDiskStore(AlertStore* real, absl::Duration delay) : real_(real), delay_(delay) {}
   using AlertStore::Append;
-  absl::StatusOr<std::vector<uint64_t>> Append(const node::WriteSet& w) override {
+  absl::StatusOr<std::vector<uint64_t>> Append(const node::WriteSet& w,
+                                               std::vector<node::Mark>* marks) override {
     absl::SleepFor(delay_);
-    return real_->Append(w);
+    return real_->Append(w, marks);
   }
   absl::StatusOr<std::optional<std::string>> GetLogNode(const std::string& o, int level,
                                                         uint64_t index) override {

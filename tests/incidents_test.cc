@@ -217,11 +217,19 @@ TEST(IncidentViewTest, MarksAreCorroboratedAndExpiredEventsAndExpiriesArePropose
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].kind, Mark::Kind::kExpired);
   EXPECT_EQ(due[0].alert_id, other->id);
+  // Each is proposed once; a retracted one (its write failed) again.
+  EXPECT_TRUE(view.DueExpiries(clock.Now(), 10).empty());
   clock.Advance(absl::Seconds(30));
+  due = view.DueExpiries(clock.Now(), 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].alert_id, first->id);
+  view.RetractExpiries(due);
+  view.RetractExpiries({MarkAt(0, Mark::Kind::kExpired, other->id)});
   due = view.DueExpiries(clock.Now(), 10);
   ASSERT_EQ(due.size(), 2u);  // earliest first
   EXPECT_EQ(due[0].alert_id, other->id);
   EXPECT_EQ(due[1].alert_id, first->id);
+  view.RetractExpiries(due);
   EXPECT_EQ(view.DueExpiries(clock.Now(), 1).size(), 1u);
 
   // A co-signature of `first`, then its expiry, then the update re-opens

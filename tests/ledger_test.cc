@@ -35,13 +35,14 @@ class CountingStore final : public AlertStore {
  public:
   explicit CountingStore(AlertStore* real) : real_(real) {}
   using AlertStore::Append;
-  absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes) override {
+  absl::StatusOr<std::vector<uint64_t>> Append(const WriteSet& writes,
+                                               std::vector<Mark>* marks_written) override {
     ++appends;
     if (fail_appends.fetch_sub(1) > 0) {
       return absl::Status(fail_code.load(), "disk error injected by the test");
     }
     fail_appends = 0;
-    return real_->Append(writes);
+    return real_->Append(writes, marks_written);
   }
   absl::StatusOr<std::optional<std::string>> GetLogNode(const std::string& origin,
                                                         int level,

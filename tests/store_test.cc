@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/keys.h"
@@ -550,6 +551,45 @@ TEST_F(StoreTest, AFailedBatchWritesNoMarksAndGivesItsCursorsBack) {
   c = store_->Append(marks_only);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(*c, (std::vector<uint64_t>{2}));
+}
+
+// A version-1 file (before marks) opens, keeps its alerts, and is marked
+// version 2 so that a version-1 binary refuses it; a newer version is
+// FAILED_PRECONDITION and the file is left as it was.
+TEST_F(StoreTest, SchemaVersionOneIsUpgradedAndANewerVersionRefused) {
+  std::vector<NewAlert> feed = MakeFeed(key_, kOrigin, 1, 2);
+  AppendOk({feed[0]});
+  store_.reset();
+  auto set_version = [&](const char* v) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           absl::StrCat("UPDATE meta SET value = '", v,
+                                        "' WHERE key = 'schema_version'")
+                               .c_str(),
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  };
+  auto version = [&] {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(DbPath().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    std::string v = PragmaText(db, "SELECT value FROM meta WHERE key = 'schema_version'");
+    sqlite3_close(db);
+    return v;
+  };
+  set_version("1");
+  Reopen();
+  EXPECT_EQ(version(), "2");
+  EXPECT_EQ(LastCursor(), 1u);
+  EXPECT_EQ(AppendOk({feed[1]}), (std::vector<uint64_t>{2}));
+  store_.reset();
+  set_version("3");
+  absl::StatusOr<std::unique_ptr<SqliteAlertStore>> s =
+      SqliteAlertStore::Open(dir_.Join("data"), kOrigin);
+  ASSERT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition) << s.status();
+  EXPECT_NE(s.status().message().find("schema version 3"), absl::string_view::npos);
+  EXPECT_EQ(version(), "3");
 }
 
 }  // namespace

@@ -269,7 +269,8 @@ int SubscribeCommand(int argc, char** argv) {
         }
       }
       std::fflush(stdout);
-      if (count != 0 && ++seen >= count) {
+      // --count counts alerts, not the event-only messages between them.
+      if (count != 0 && !msg.id().empty() && ++seen >= count) {
         ctx.TryCancel();
         reader->Finish();
         return absl::OkStatus();
