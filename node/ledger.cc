@@ -4,6 +4,7 @@
 #include <cassert>
 #include <optional>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -120,11 +121,24 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(
     }
   }
   WF_RETURN_IF_ERROR(ledger->LoadLogs());
+  int verify_threads = options.verify_threads;
+  if (verify_threads < 0) {
+    verify_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  if (verify_threads > 0) {
+    ledger->verify_pool_ = std::make_unique<OrderedPool>(
+        verify_threads, [l = ledger.get()](std::vector<std::unique_ptr<OrderedPool::Task>>& t) {
+          l->ReleaseVerified(t);
+        });
+  }
   ledger->writer_ = std::thread([l = ledger.get()] { l->WriterLoop(); });
   return ledger;
 }
 
 Ledger::~Ledger() {
+  // First the envelopes being verified: they are queued (or failed) before
+  // the writer is told to stop, so it commits them with the rest.
+  verify_pool_.reset();
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -257,22 +271,67 @@ absl::Status Ledger::Verify(Envelope& envelope, Alert* alert) const {
   return absl::OkStatus();
 }
 
+absl::Status Ledger::VerifyIngest(Op& op) const {
+  WF_RETURN_IF_ERROR(Verify(op.envelope, &op.alert));
+  op.id = certs::AlertId(op.envelope.payload());
+  return absl::OkStatus();
+}
+
+// An ingest op on the verify pool. Everything that needs no feed state
+// happens here.
+struct Ledger::VerifyTask final : OrderedPool::Task {
+  VerifyTask(const Ledger* ledger, std::unique_ptr<Op> op)
+      : ledger(ledger), op(std::move(op)) {}
+  void Run() override { status = ledger->VerifyIngest(*op); }
+
+  const Ledger* const ledger;
+  std::unique_ptr<Op> op;
+  absl::Status status;
+};
+
 void Ledger::Ingest(Envelope envelope,
                     std::function<void(absl::StatusOr<IngestResult>)> done) {
-  // Everything that needs no feed state happens here, on the caller's thread.
   auto op = std::make_unique<Op>();
   op->kind = Op::Kind::kIngest;
   op->start = absl::Now();
-  absl::Status st = Verify(envelope, &op->alert);
-  if (!st.ok()) {
-    CountRefused(metrics_.refused_ingest, st);
-    done(std::move(st));
-    return;
-  }
-  op->id = certs::AlertId(envelope.payload());
   op->envelope = std::move(envelope);
   op->ingest_done = std::move(done);
-  Enqueue(std::move(op));
+  if (verify_pool_ == nullptr) {
+    // Everything that needs no feed state happens on the caller's thread.
+    absl::Status st = VerifyIngest(*op);
+    if (!st.ok()) {
+      Fail(*op, std::move(st));
+      return;
+    }
+    Enqueue(std::move(op));
+    return;
+  }
+  std::unique_ptr<OrderedPool::Task> task = std::make_unique<VerifyTask>(this, std::move(op));
+  switch (verify_pool_->Submit(task, options_.max_queue)) {
+    case OrderedPool::Submitted::kQueued:
+      return;
+    case OrderedPool::Submitted::kFull:
+      Fail(*static_cast<VerifyTask&>(*task).op,
+           absl::ResourceExhaustedError(absl::StrCat(
+               "node verify queue is full (", options_.max_queue,
+               " pending); retry with backoff")));
+      return;
+    case OrderedPool::Submitted::kStopping:
+      Fail(*static_cast<VerifyTask&>(*task).op,
+           absl::UnavailableError("node is shutting down; retry on restart"));
+      return;
+  }
+}
+
+void Ledger::ReleaseVerified(std::vector<std::unique_ptr<OrderedPool::Task>>& tasks) {
+  for (std::unique_ptr<OrderedPool::Task>& t : tasks) {
+    VerifyTask& task = static_cast<VerifyTask&>(*t);
+    if (task.status.ok()) {
+      Enqueue(std::move(task.op));
+    } else {
+      Fail(*task.op, std::move(task.status));
+    }
+  }
 }
 
 absl::Status Ledger::Offer(Envelope envelope,

@@ -5,9 +5,11 @@
 //
 // Threading: Publish/Ingest may be called from any thread. Work is queued to
 // one writer thread; `done` callbacks run on that thread after the batch is
-// durable (or failed) and must not block. Verification of ingested
-// signatures happens on the caller's thread, before queueing, so it scales
-// with the callers.
+// durable (or failed) and must not block. Ingested signatures are verified
+// before queueing, on a small pool of verify threads owned by the Ledger
+// (Options::verify_threads), so that even one calling thread keeps several
+// cores verifying; the pool hands verified envelopes to the writer in call
+// order. Offer, which answers at once, verifies on the caller's thread.
 #ifndef WATCHFLOOR_NODE_LEDGER_H_
 #define WATCHFLOOR_NODE_LEDGER_H_
 
@@ -32,6 +34,7 @@
 #include "node/clock.h"
 #include "node/key_resolver.h"
 #include "node/node_keys.h"
+#include "node/ordered_pool.h"
 #include "node/sealing.h"
 #include "watchfloor/v1/alert.pb.h"
 
@@ -67,6 +70,11 @@ class Ledger {
     // sticky (health()).
     int store_retries = 4;
     absl::Duration store_retry_backoff = absl::Milliseconds(20);
+    // Threads that verify Ingest's envelopes. 0: none, each is verified on
+    // the thread that calls Ingest (as before the pool existed). Negative:
+    // one per hardware thread (std::thread::hardware_concurrency(), at
+    // least 1). Envelopes being verified count against max_queue too.
+    int verify_threads = -1;
   };
 
   // Loads the feed heads and logs from `store` and then, last, starts the
@@ -111,8 +119,15 @@ class Ledger {
   // here; co-signatures are merged separately, verified
   // (StoreCosignatures).
   //
-  // Verifies an already-signed envelope on the calling thread, then applies
-  // the feed rules on the writer thread. Errors: INVALID_ARGUMENT (malformed
+  // Verifies an already-signed envelope on the verify pool (or, with
+  // Options::verify_threads 0, on the calling thread), then applies the
+  // feed rules on the writer thread. The writer sees Ingest calls in the
+  // order they were made (from one thread: call order; a feed sent in
+  // order by one caller stays in order); an Offer, verified on its caller's
+  // thread, may overtake Ingests still being verified. `done` runs once, on
+  // a pool thread for a refusal before queueing with a pool (on the calling
+  // thread without one), else on the writer thread; it must not block.
+  // Errors: INVALID_ARGUMENT (malformed
   // envelope or alert), UNAUTHENTICATED (unknown origin, or no valid
   // signature by the key that signs the alert's sequence of its origin:
   // KeyResolver::FindAt, read at this call), ALREADY_EXISTS (id already stored),
@@ -288,6 +303,12 @@ class Ledger {
   void Enqueue(std::unique_ptr<Op> op);
   absl::Status Verify(watchfloor::v1::Envelope& envelope,
                       watchfloor::v1::Alert* alert) const;
+  // Verify plus the alert id, for an ingest op holding its envelope.
+  absl::Status VerifyIngest(Op& op) const;
+  struct VerifyTask;
+  // The verify pool's release: queues verified ops, fails the others, in
+  // Ingest's call order.
+  void ReleaseVerified(std::vector<std::unique_ptr<OrderedPool::Task>>& tasks);
   void WriterLoop();
   void ProcessBatch(std::vector<std::unique_ptr<Op>> ops);
   // store_->Append, tried again after transient failures (Options).
@@ -334,6 +355,9 @@ class Ledger {
   std::map<std::string, certs::CompactRange> logs_ ABSL_GUARDED_BY(mu_);
 
   Metrics metrics_;
+  // Null with Options::verify_threads 0. Destroyed (drained) before the
+  // writer stops, so that what it verified is still committed.
+  std::unique_ptr<OrderedPool> verify_pool_;
   std::thread writer_;
 };
 
