@@ -123,7 +123,9 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(
   WF_RETURN_IF_ERROR(ledger->LoadLogs());
   int verify_threads = options.verify_threads;
   if (verify_threads < 0) {
-    verify_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    // On one hardware thread a pool of one would only add a hand-off.
+    verify_threads = static_cast<int>(std::thread::hardware_concurrency());
+    if (verify_threads <= 1) verify_threads = 0;
   }
   if (verify_threads > 0) {
     ledger->verify_pool_ = std::make_unique<OrderedPool>(
@@ -149,6 +151,10 @@ Ledger::~Ledger() {
 
 bool Ledger::Enqueue(std::unique_ptr<Op>& op, absl::Status* reject) {
   absl::MutexLock lock(&mu_);
+  return EnqueueLocked(op, reject);
+}
+
+bool Ledger::EnqueueLocked(std::unique_ptr<Op>& op, absl::Status* reject) {
   // A reservation made by Offer is given back whenever the op is refused.
   auto release = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (op->reserved) in_flight_.erase(op->id);
@@ -324,13 +330,18 @@ void Ledger::Ingest(Envelope envelope,
 }
 
 void Ledger::ReleaseVerified(std::vector<std::unique_ptr<OrderedPool::Task>>& tasks) {
+  // The whole run is queued under one lock (one wake-up of the writer); the
+  // refusals are answered after it is released.
+  {
+    absl::MutexLock lock(&mu_);
+    for (std::unique_ptr<OrderedPool::Task>& t : tasks) {
+      VerifyTask& task = static_cast<VerifyTask&>(*t);
+      if (task.status.ok() && EnqueueLocked(task.op, &task.status)) task.op.reset();
+    }
+  }
   for (std::unique_ptr<OrderedPool::Task>& t : tasks) {
     VerifyTask& task = static_cast<VerifyTask&>(*t);
-    if (task.status.ok()) {
-      Enqueue(std::move(task.op));
-    } else {
-      Fail(*task.op, std::move(task.status));
-    }
+    if (task.op != nullptr) Fail(*task.op, std::move(task.status));
   }
 }
 

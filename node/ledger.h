@@ -72,8 +72,10 @@ class Ledger {
     absl::Duration store_retry_backoff = absl::Milliseconds(20);
     // Threads that verify Ingest's envelopes. 0: none, each is verified on
     // the thread that calls Ingest (as before the pool existed). Negative:
-    // one per hardware thread (std::thread::hardware_concurrency(), at
-    // least 1). Envelopes being verified count against max_queue too.
+    // one per hardware thread (std::thread::hardware_concurrency()), or none
+    // on a single hardware thread, where a pool of one would only add a
+    // hand-off (measured: docs/PERFORMANCE.md "Ingest"). Envelopes being
+    // verified count against max_queue too.
     int verify_threads = -1;
   };
 
@@ -294,6 +296,8 @@ class Ledger {
          Options options);
   // Queues `op`; false (with `*reject` set) if it cannot be queued.
   bool Enqueue(std::unique_ptr<Op>& op, absl::Status* reject);
+  bool EnqueueLocked(std::unique_ptr<Op>& op, absl::Status* reject)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts `st` as a refusal of `op` (Metrics), then fails it.
   void Fail(Op& op, absl::Status st);
   static void CountRefused(metrics::Counter* by_code, const absl::Status& st);
