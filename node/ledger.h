@@ -74,8 +74,9 @@ class Ledger {
     // the thread that calls Ingest (as before the pool existed). Negative:
     // one per hardware thread (std::thread::hardware_concurrency()), or none
     // on a single hardware thread, where a pool of one would only add a
-    // hand-off (measured: docs/PERFORMANCE.md "Ingest"). Envelopes being
-    // verified count against max_queue too.
+    // hand-off (measured: docs/PERFORMANCE.md "Ingest"). At most max_queue
+    // envelopes wait for or are in verification (RESOURCE_EXHAUSTED beyond),
+    // apart from the writer's queue.
     int verify_threads = -1;
   };
 
@@ -126,13 +127,14 @@ class Ledger {
   // feed rules on the writer thread. The writer sees Ingest calls in the
   // order they were made (from one thread: call order; a feed sent in
   // order by one caller stays in order); an Offer, verified on its caller's
-  // thread, may overtake Ingests still being verified. `done` runs once, on
-  // a pool thread for a refusal before queueing with a pool (on the calling
-  // thread without one), else on the writer thread; it must not block.
-  // Errors: INVALID_ARGUMENT (malformed
-  // envelope or alert), UNAUTHENTICATED (unknown origin, or no valid
-  // signature by the key that signs the alert's sequence of its origin:
-  // KeyResolver::FindAt, read at this call), ALREADY_EXISTS (id already stored),
+  // thread, may overtake Ingests still being verified. `done` runs exactly
+  // once and must not block: on the writer thread once the feed rules and
+  // the commit decided; for a failed verification on a pool thread (on the
+  // calling thread without a pool); for a full verify queue or a shutdown
+  // on the calling thread. Errors: INVALID_ARGUMENT (malformed envelope or
+  // alert), UNAUTHENTICATED (unknown origin, or no valid signature by the
+  // key that signs the alert's sequence of its origin: KeyResolver::FindAt,
+  // read when the envelope is verified), ALREADY_EXISTS (id already stored),
   // FAILED_PRECONDITION (sequence beyond head+1: a gap), DATA_LOSS (fork or
   // broken chain: evidence is stored and the feed frozen; or the feed was
   // already forked), RESOURCE_EXHAUSTED, UNAVAILABLE.
