@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -33,6 +34,12 @@ std::atomic<int64_t> g_slow_ns{0};
 constexpr int64_t kSlowNs = 5000000;
 std::atomic<int64_t> g_wal_max_ns{0};
 std::atomic<int64_t> g_other_max_ns{0};
+
+// The sync trace (StartSyncTrace): a flag read on every sync, the events
+// appended under a mutex only while tracing.
+std::atomic<bool> g_tracing{false};
+std::mutex g_trace_mu;
+std::vector<SyncEvent>* g_trace = nullptr;  // guarded by g_trace_mu
 
 void RaiseMax(std::atomic<int64_t>& max, int64_t v) {
   int64_t prev = max.load(std::memory_order_relaxed);
@@ -61,6 +68,13 @@ int CountedSync(int fd, long sysno) {
     g_slow_ns.fetch_add(ns, std::memory_order_relaxed);
   }
   RaiseMax(wal ? g_wal_max_ns : g_other_max_ns, ns);
+  if (g_tracing.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> lock(g_trace_mu);
+    if (g_trace != nullptr) {
+      g_trace->push_back({t0, t0 + std::chrono::nanoseconds(ns), wal,
+                         static_cast<int>(syscall(SYS_gettid))});
+    }
+  }
   return rc;
 }
 
@@ -76,6 +90,24 @@ SyncCounts GetSyncCounts() {
   c.max_wal_ms = g_wal_max_ns.load() / 1e6;
   c.max_other_ms = g_other_max_ns.load() / 1e6;
   return c;
+}
+
+void StartSyncTrace() {
+  std::lock_guard<std::mutex> lock(g_trace_mu);
+  delete g_trace;
+  g_trace = new std::vector<SyncEvent>();
+  g_trace->reserve(1 << 16);
+  g_tracing.store(true);
+}
+
+std::vector<SyncEvent> TakeSyncTrace() {
+  g_tracing.store(false);
+  std::lock_guard<std::mutex> lock(g_trace_mu);
+  std::vector<SyncEvent> out;
+  if (g_trace != nullptr) out.swap(*g_trace);
+  delete g_trace;
+  g_trace = nullptr;
+  return out;
 }
 
 void ResetSyncMax() {

@@ -101,6 +101,19 @@ struct SyncCounts {
 };
 SyncCounts GetSyncCounts();
 void ResetSyncMax();
+
+// One sync seen by the interposer while a trace runs: when it started and
+// ended, and whether it was a WAL sync.
+struct SyncEvent {
+  SteadyClock::time_point start;
+  SteadyClock::time_point end;
+  bool wal = false;
+  int tid = 0;  // the thread that synced
+};
+// Records every sync from StartSyncTrace() until TakeSyncTrace(), which
+// returns them in completion order and stops recording. Thread-safe.
+void StartSyncTrace();
+std::vector<SyncEvent> TakeSyncTrace();
 // Differences a - b of the cumulative fields (the maxima are a's).
 SyncCounts operator-(const SyncCounts& a, const SyncCounts& b);
 

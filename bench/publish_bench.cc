@@ -22,23 +22,31 @@
 //
 // Usage: publish_bench [--runs=3] [--seconds=3] [--publishers=1,4,16]
 //                      [--rate=1000] [--open_seconds=10] [--dir=/tmp] [--fresh]
+//        publish_bench --ab [--runs=3] [--rate=1000] [--open_seconds=10] [--dir=/tmp]
+//                      (open loop only: the node's two WAL checkpoint modes,
+//                      WATCHFLOOR_WAL_CHECKPOINTS=writer and =background, run
+//                      in turn on two nodes for --runs rounds)
 //        publish_bench --smoke   (a < 5 s check that everything works)
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bench/bench_util.h"
 #include "certs/dsse.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "node/node_server.h"
+#include "node/sqlite_alert_store.h"
 #include "watchfloor/v1/node.grpc.pb.h"
 
 namespace watchfloor::bench {
@@ -52,7 +60,11 @@ struct RunningNode {
   TempDir dir;
   std::unique_ptr<node::NodeServer> server;
 
-  explicit RunningNode(const std::string& base) : dir(base) {
+  // `checkpoints`: the WATCHFLOOR_WAL_CHECKPOINTS value the node starts
+  // with (empty: as the environment has it).
+  explicit RunningNode(const std::string& base, const std::string& checkpoints = "")
+      : dir(base) {
+    if (!checkpoints.empty()) setenv("WATCHFLOOR_WAL_CHECKPOINTS", checkpoints.c_str(), 1);
     auto s = node::NodeServer::Start(MakeNodeConfig(dir, kOrigin));
     if (!s.ok()) {
       std::fprintf(stderr, "error: node did not start: %s\n",
@@ -186,7 +198,90 @@ struct OpenLoopResult {
   int64_t slow_syncs = 0;      // fsyncs that took >= 5 ms
   double slow_sync_ms = 0;     // their total duration
   int64_t errors = 0;
+  // Where the tail comes from: of the acks later than the target, how many
+  // waited on a WAL fsync >= 5 ms (the commit path's own disk stall), how
+  // many on none but on a database (checkpoint) fsync >= 5 ms, and how many
+  // on neither (CPU, scheduling, gRPC).
+  int64_t late = 0, late_writer_ckpt = 0, late_wal = 0, late_ckpt = 0, late_other = 0;
+  // The committing thread's WAL fsyncs that overlapped a checkpoint's
+  // database fsync, against its others: does the checkpoint slow the
+  // commits' own syncs down?
+  int64_t wal_overlapped = 0;
+  // Database (checkpoint) fsyncs made by the thread that makes most WAL
+  // fsyncs (the committing thread), i.e. checkpoints that stall commits.
+  int64_t ckpt_on_committer = 0;
+  double ckpt_on_committer_max_ms = 0;
+  double wal_overlapped_p50_ms = 0, wal_overlapped_max_ms = 0;
+  double wal_alone_p50_ms = 0, wal_alone_p99_ms = 0, wal_alone_max_ms = 0;
 };
+
+// Fills the tail attribution of `r` from the acks' windows
+// [intended, intended + latency] and the syncs seen meanwhile.
+void AttributeTail(const std::vector<SteadyClock::time_point>& intended,
+                   const std::vector<double>& latency_ms, const std::vector<SyncEvent>& syncs,
+                   OpenLoopResult& r) {
+  auto ms = [](SteadyClock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  constexpr double kSlowMs = 5;
+  std::vector<SyncEvent> slow_wal, slow_db, db;
+  std::vector<double> overlapped, alone;
+  for (const SyncEvent& e : syncs) {
+    if (!e.wal) db.push_back(e);
+    if (!e.wal && ms(e.end - e.start) >= kSlowMs) slow_db.push_back(e);
+  }
+  std::map<int, int> wal_by_tid;
+  for (const SyncEvent& e : syncs) wal_by_tid[e.tid] += e.wal ? 1 : 0;
+  int committer = 0, most = -1;
+  for (const auto& [tid, n] : wal_by_tid) {
+    if (n > most) std::tie(committer, most) = std::make_pair(tid, n);
+  }
+  for (const SyncEvent& e : syncs) {
+    if (e.wal && e.tid == committer && ms(e.end - e.start) >= kSlowMs) slow_wal.push_back(e);
+  }
+  std::vector<SyncEvent> writer_ckpt;
+  for (const SyncEvent& e : db) {
+    if (e.tid != committer) continue;
+    writer_ckpt.push_back(e);
+    ++r.ckpt_on_committer;
+    r.ckpt_on_committer_max_ms = std::max(r.ckpt_on_committer_max_ms, ms(e.end - e.start));
+  }
+  for (const SyncEvent& e : syncs) {
+    if (!e.wal || e.tid != committer) continue;
+    bool during_db = false;
+    for (const SyncEvent& d : db) during_db |= d.start < e.end && e.start < d.end;
+    (during_db ? overlapped : alone).push_back(ms(e.end - e.start));
+  }
+  r.wal_overlapped = static_cast<int64_t>(overlapped.size());
+  r.wal_overlapped_p50_ms = Percentile(overlapped, 50);
+  r.wal_overlapped_max_ms = Max(overlapped);
+  r.wal_alone_p50_ms = Percentile(alone, 50);
+  r.wal_alone_p99_ms = Percentile(alone, 99);
+  r.wal_alone_max_ms = Max(alone);
+  auto overlaps = [](const std::vector<SyncEvent>& v, SteadyClock::time_point from,
+                     SteadyClock::time_point to) {
+    for (const SyncEvent& e : v) {
+      if (e.start < to && from < e.end) return true;
+    }
+    return false;
+  };
+  for (size_t i = 0; i < latency_ms.size(); ++i) {
+    if (latency_ms[i] <= kTargetOpenLoopP99Ms) continue;
+    ++r.late;
+    const SteadyClock::time_point to =
+        intended[i] + std::chrono::duration_cast<SteadyClock::duration>(
+                          std::chrono::duration<double, std::milli>(latency_ms[i]));
+    if (overlaps(writer_ckpt, intended[i], to)) {
+      ++r.late_writer_ckpt;
+    } else if (overlaps(slow_wal, intended[i], to)) {
+      ++r.late_wal;
+    } else if (overlaps(slow_db, intended[i], to)) {
+      ++r.late_ckpt;
+    } else {
+      ++r.late_other;
+    }
+  }
+}
 
 OpenLoopResult RunOpenLoop(RunningNode& node, double rate, double seconds) {
   auto stub = NewStub(node.server->address());
@@ -202,12 +297,14 @@ OpenLoopResult RunOpenLoop(RunningNode& node, double rate, double seconds) {
   const size_t total = static_cast<size_t>(rate * seconds);
   std::vector<double> latency_ms(total, 0);
   std::vector<double> lag_ms(total, 0);
+  std::vector<SteadyClock::time_point> intended(total);
   std::mutex mu;
   std::condition_variable cv;
   size_t done = 0;
   std::atomic<int64_t> errors{0};
   const SyncCounts before = GetSyncCounts();
   ResetSyncMax();
+  StartSyncTrace();
   const auto period = std::chrono::duration_cast<SteadyClock::duration>(
       std::chrono::duration<double>(1.0 / rate));
   const auto start = SteadyClock::now() + std::chrono::milliseconds(10);
@@ -215,6 +312,7 @@ OpenLoopResult RunOpenLoop(RunningNode& node, double rate, double seconds) {
     auto* call = new Call;
     call->intended = start + period * static_cast<int64_t>(i);
     call->index = i;
+    intended[i] = call->intended;
     *call->req.mutable_alert() = SampleDraft(static_cast<int64_t>(i));
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     std::this_thread::sleep_until(call->intended);
@@ -235,8 +333,10 @@ OpenLoopResult RunOpenLoop(RunningNode& node, double rate, double seconds) {
     cv.wait(lock, [&] { return done == total; });
   }
   const SyncCounts syncs = GetSyncCounts() - before;
+  const std::vector<SyncEvent> trace = TakeSyncTrace();
   const int64_t commits = syncs.wal;
   OpenLoopResult r;
+  AttributeTail(intended, latency_ms, trace, r);
   r.offered_per_s = total / send_s;
   r.p50_ms = Percentile(latency_ms, 50);
   r.p99_ms = Percentile(latency_ms, 99);
@@ -250,6 +350,28 @@ OpenLoopResult RunOpenLoop(RunningNode& node, double rate, double seconds) {
   r.slow_sync_ms = syncs.slow_ms;
   r.errors = errors.load();
   return r;
+}
+
+void PrintOpenLoop(const std::string& label, const OpenLoopResult& res) {
+  std::printf("  %s: sent %.0f/s (p99 send lag %.2f ms), p50 %.2f ms, p99 %.2f ms, "
+              "max %.2f ms; %.2f alerts/WAL sync, longest WAL fsync %.2f ms; "
+              "%.0f checkpoint syncs, longest %.2f ms; %lld fsyncs >= 5 ms (%.0f ms)\n",
+              label.c_str(), res.offered_per_s, res.send_lag_p99_ms, res.p50_ms, res.p99_ms,
+              res.max_ms, res.alerts_per_commit, res.max_wal_sync_ms, res.checkpoints,
+              res.max_other_sync_ms, static_cast<long long>(res.slow_syncs), res.slow_sync_ms);
+  std::printf("      acks > %.0f ms: %lld, of which during a checkpoint fsync on the committing "
+              "thread %lld, else during a WAL fsync >= 5 ms %lld, else during a background "
+              "checkpoint fsync >= 5 ms %lld, none of these %lld\n",
+              kTargetOpenLoopP99Ms, static_cast<long long>(res.late),
+              static_cast<long long>(res.late_writer_ckpt), static_cast<long long>(res.late_wal),
+              static_cast<long long>(res.late_ckpt), static_cast<long long>(res.late_other));
+  std::printf("      WAL fsyncs during a checkpoint fsync: %lld (p50 %.2f ms, max %.2f ms), the "
+              "others p50 %.2f ms, p99 %.2f ms, max %.2f ms; checkpoint fsyncs on the "
+              "committing thread: %lld (longest %.2f ms)\n",
+              static_cast<long long>(res.wal_overlapped), res.wal_overlapped_p50_ms,
+              res.wal_overlapped_max_ms, res.wal_alone_p50_ms, res.wal_alone_p99_ms,
+              res.wal_alone_max_ms, static_cast<long long>(res.ckpt_on_committer),
+              res.ckpt_on_committer_max_ms);
 }
 
 // The bytes the node signs for a typical alert: PAE over a filled-in draft.
@@ -286,6 +408,87 @@ double ParseDouble(int argc, char** argv, const char* name, const char* def) {
   return d;
 }
 
+// --ab: the same-run A/B of the node's WAL checkpoint modes
+// (WATCHFLOOR_WAL_CHECKPOINTS): two nodes in this process, each on its own
+// data dir with its WAL at steady state, take open-loop runs in turn (the
+// order alternating per round), so both see the same disk and load.
+int RunCheckpointAb(const std::string& base, int rounds, double rate, double seconds,
+                    std::vector<double> fsync_us, int probes) {
+  struct Arm {
+    const char* name;
+    std::unique_ptr<RunningNode> node;
+    std::vector<double> p50, p99, max, late, writer_ckpts;
+  };
+  Arm arms[2] = {{"writer", nullptr, {}, {}, {}, {}, {}},
+                 {"background", nullptr, {}, {}, {}, {}, {}}};
+  for (Arm& arm : arms) {
+    auto t0 = SteadyClock::now();
+    arm.node = std::make_unique<RunningNode>(base, arm.name);
+    const int64_t n = arm.node->WarmUpWal();
+    std::printf("node A/B arm %s: WAL warm-up %lld commits (%.1f s)\n", arm.name,
+                static_cast<long long>(n), SecondsSince(t0));
+  }
+  std::printf("\nA/B, open loop at %.0f alerts/s for %.1f s, %d round(s), arms alternating:\n"
+              "  A = WATCHFLOOR_WAL_CHECKPOINTS=writer (checkpoint on the committing thread "
+              "every 4,000 WAL frames)\n"
+              "  B = WATCHFLOOR_WAL_CHECKPOINTS=background (WAL restarts prepared in the background, "
+              "commits held off only for the last pass; the default)\n",
+              rate, seconds, rounds);
+  bool failed = false;
+  for (int r = 0; r < rounds; ++r) {
+    for (int k = 0; k < 2; ++k) {
+      Arm& arm = arms[(r + k) % 2];
+      OpenLoopResult res = RunOpenLoop(*arm.node, rate, seconds);
+      if (res.errors > 0) failed = true;
+      arm.p50.push_back(res.p50_ms);
+      arm.p99.push_back(res.p99_ms);
+      arm.max.push_back(res.max_ms);
+      arm.late.push_back(static_cast<double>(res.late));
+      arm.writer_ckpts.push_back(static_cast<double>(res.ckpt_on_committer));
+      PrintOpenLoop(absl::StrCat("round ", r + 1, " ", (r + k) % 2 == 0 ? "A " : "B ", arm.name),
+                    res);
+      if (auto* store = dynamic_cast<node::SqliteAlertStore*>(arm.node->server->store())) {
+        const node::SqliteAlertStore::CheckpointStats c = store->checkpoint_stats();
+        std::printf("      store so far: %llu background passes, %llu on the committing thread, "
+                    "%llu busy, %llu whole-WAL passes with commits held off (longest hold "
+                    "%.2f ms)\n",
+                    static_cast<unsigned long long>(c.background),
+                    static_cast<unsigned long long>(c.on_writer),
+                    static_cast<unsigned long long>(c.busy),
+                    static_cast<unsigned long long>(c.whole_wal),
+                    absl::ToDoubleMilliseconds(c.longest_hold));
+      }
+    }
+  }
+  std::vector<double> after = FsyncLatenciesUs(base, probes, SyncMode::kOverwrite);
+  fsync_us.insert(fsync_us.end(), after.begin(), after.end());
+  std::printf("\nmedians over %d rounds:\n", rounds);
+  for (Arm& arm : arms) {
+    std::printf("  %-10s p50 %.2f ms, p99 %.2f ms, max %.2f ms, acks > %.0f ms %.0f, "
+                "checkpoint fsyncs on the committing thread %.0f per run\n",
+                arm.name, Median(arm.p50), Median(arm.p99), Median(arm.max),
+                kTargetOpenLoopP99Ms, Median(arm.late), Median(arm.writer_ckpts));
+  }
+  std::vector<double> ratios;
+  for (int r = 0; r < rounds; ++r) ratios.push_back(arms[1].p99[r] / arms[0].p99[r]);
+  const double fsync_ms = Median(fsync_us) / 1000;
+  std::printf("  p99 B / A: median of the rounds' ratios %.2f (medians' ratio %.2f)\n",
+              Median(ratios), Median(arms[1].p99) / Median(arms[0].p99));
+  std::printf("reference (same run): raw 4 KiB overwrite+fdatasync median %.3f ms, p99 %.3f ms "
+              "(%zu samples, before and after); p99 / fsync median: A %.1f, B %.1f\n",
+              fsync_ms, Percentile(fsync_us, 99) / 1000, fsync_us.size(),
+              Median(arms[0].p99) / fsync_ms, Median(arms[1].p99) / fsync_ms);
+  std::printf("target: open-loop p99 <= %.0f ms at %.0f alerts/s, arm B: %s (p99 %.2f ms)\n",
+              kTargetOpenLoopP99Ms, rate,
+              Median(arms[1].p99) <= kTargetOpenLoopP99Ms ? "MET" : "MISSED", Median(arms[1].p99));
+  std::printf("load average at end: %.2f\n", LoadAverage1());
+  if (failed) {
+    std::printf("FAILED: some publishes returned errors\n");
+    return 1;
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   const bool smoke = HasFlag(argc, argv, "smoke");
   const int runs = smoke ? 1 : static_cast<int>(ParseDouble(argc, argv, "runs", "3"));
@@ -309,6 +512,9 @@ int Main(int argc, char** argv) {
   certs::SigningKey key = certs::SigningKey::Generate();
   const std::string pae = TypicalPae();
   const double sign_rate = Ed25519SignRate(key, pae, smoke ? 0.1 : 1.0);
+  if (HasFlag(argc, argv, "ab")) {
+    return RunCheckpointAb(base, runs, rate, open_seconds, fsync_us, probes);
+  }
 
   // One node for every run, its WAL brought to steady state first; --fresh
   // starts a new node (fresh data dir, growing WAL) for each run instead.
@@ -381,13 +587,7 @@ int Main(int argc, char** argv) {
     ckpt_v.push_back(res.checkpoints);
     maxwal_v.push_back(res.max_wal_sync_ms);
     maxdb_v.push_back(res.max_other_sync_ms);
-    std::printf("  run %d: sent %.0f/s (p99 send lag %.2f ms), p50 %.2f ms, p99 %.2f ms, "
-                "max %.2f ms; %.2f alerts/WAL sync, longest WAL fsync %.2f ms; "
-                "%.0f checkpoint syncs, longest %.2f ms; %lld fsyncs >= 5 ms (%.0f ms)\n",
-                r + 1, res.offered_per_s, res.send_lag_p99_ms, res.p50_ms, res.p99_ms,
-                res.max_ms, res.alerts_per_commit, res.max_wal_sync_ms, res.checkpoints,
-                res.max_other_sync_ms, static_cast<long long>(res.slow_syncs),
-                res.slow_sync_ms);
+    PrintOpenLoop(absl::StrCat("run ", r + 1), res);
   }
   // The fsync reference is taken again after the runs: its median over both
   // samples is less sensitive to a burst of load at either end.
@@ -450,13 +650,19 @@ synchronous=FULL on a temporary data dir) driven by gRPC clients.
 
 Usage: publish_bench [--runs=3] [--seconds=3] [--publishers=1,4,16]
                      [--rate=1000] [--open_seconds=10] [--dir=/tmp] [--fresh]
+       publish_bench --ab [--runs=3] [--rate=1000] [--open_seconds=10] [--dir=/tmp]
+                     A/B of the node's WAL checkpoint modes in one run: two
+                     nodes, WATCHFLOOR_WAL_CHECKPOINTS=writer (A) and
+                     =background (B), take open-loop runs in turn for --runs
+                     rounds; prints p50/p99 per arm, medians, the B/A ratio
+                     and the raw fsync reference
        publish_bench --smoke   (a < 5 s check that everything works)
 )";
 }  // namespace
 
 int main(int argc, char** argv) {
   watchfloor::bench::CheckFlags(argc, argv, kUsage,
-                                {"dir", "fresh", "open_seconds", "publishers", "rate", "runs",
+                                {"ab", "dir", "fresh", "open_seconds", "publishers", "rate", "runs",
                                  "seconds", "smoke"});
   return watchfloor::bench::Main(argc, argv);
 }
