@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -197,7 +198,8 @@ class SqliteAlertStore::Reader {
   sqlite3* db_;
 };
 
-SqliteAlertStore::SqliteAlertStore(std::string path) : path_(std::move(path)) {}
+SqliteAlertStore::SqliteAlertStore(std::string path, CheckpointMode mode)
+    : path_(std::move(path)), checkpoint_mode_(mode) {}
 
 SqliteAlertStore::~SqliteAlertStore() {
   {
@@ -214,8 +216,26 @@ SqliteAlertStore::~SqliteAlertStore() {
   if (lock_fd_ >= 0) close(lock_fd_);  // releases the flock
 }
 
+absl::StatusOr<SqliteAlertStore::CheckpointMode>
+SqliteAlertStore::CheckpointModeFromEnvironment() {
+  const char* v = std::getenv("WATCHFLOOR_WAL_CHECKPOINTS");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "background") == 0) {
+    return CheckpointMode::kBackground;
+  }
+  if (std::strcmp(v, "writer") == 0) return CheckpointMode::kWriter;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "WATCHFLOOR_WAL_CHECKPOINTS is \"", v,
+      "\"; set it to background (the default) or writer, or unset it"));
+}
+
 absl::StatusOr<std::unique_ptr<SqliteAlertStore>> SqliteAlertStore::Open(
     const std::string& data_dir, const std::string& origin) {
+  WF_ASSIGN_OR_RETURN(CheckpointMode mode, CheckpointModeFromEnvironment());
+  return Open(data_dir, origin, mode);
+}
+
+absl::StatusOr<std::unique_ptr<SqliteAlertStore>> SqliteAlertStore::Open(
+    const std::string& data_dir, const std::string& origin, CheckpointMode mode) {
   if (mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory ", data_dir, ": ",
@@ -239,7 +259,7 @@ absl::StatusOr<std::unique_ptr<SqliteAlertStore>> SqliteAlertStore::Open(
         "data file ", path, " is not writable (", std::strerror(errno),
         "); fix its owner or mode"));
   }
-  std::unique_ptr<SqliteAlertStore> store(new SqliteAlertStore(path));
+  std::unique_ptr<SqliteAlertStore> store(new SqliteAlertStore(path, mode));
   // One process per data directory: a second node on the same store would
   // race the first for sequences. The lock dies with the process, kill -9
   // included.
@@ -390,6 +410,7 @@ int SqliteAlertStore::OnWalCommit(void* arg, sqlite3* db, const char* schema, in
 }
 
 void SqliteAlertStore::CheckpointLoop() {
+  const bool background = checkpoint_mode_ == CheckpointMode::kBackground;
   absl::MutexLock lock(&checkpoint_mu_);
   while (true) {
     auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) {
@@ -399,10 +420,41 @@ void SqliteAlertStore::CheckpointLoop() {
     if (checkpoint_stop_) return;
     checkpoint_wanted_ = false;
     checkpoint_mu_.Unlock();
-    const int rc = sqlite3_wal_checkpoint_v2(checkpointer_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                             nullptr, nullptr);
+    // One pass while commits go on. kBackground, once the WAL holds
+    // kRestartFrames: then a second pass with commits held off at
+    // append_mu_, which therefore copies the rest of the WAL, so that the
+    // next commit restarts it (what kWriter leaves to the appending thread
+    // at kWriterCheckpointFrames). Commits wait only for that second pass:
+    // what they added during the first, and two syncs.
+    bool restart = false;
+    for (int pass = 0; pass < (restart ? 2 : 1); ++pass) {
+      const bool gated = pass == 1;
+      absl::Time held_since;
+      if (gated) {
+        append_mu_.Lock();
+        held_since = absl::Now();
+      }
+      // wal_frames: the WAL's frames when the pass began; copied: how many
+      // of them are in the database file now.
+      int wal_frames = 0, copied = 0;
+      const int rc = sqlite3_wal_checkpoint_v2(checkpointer_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                               &wal_frames, &copied);
+      absl::Duration held;
+      if (gated) {
+        held = absl::Now() - held_since;
+        append_mu_.Unlock();
+      }
+      absl::MutexLock stats_lock(&checkpoint_mu_);
+      checkpoint_stats_.longest_hold = std::max(checkpoint_stats_.longest_hold, held);
+      if (rc != SQLITE_OK) {
+        ++checkpoint_stats_.busy;
+        break;
+      }
+      ++checkpoint_stats_.background;
+      if (gated && copied >= wal_frames) ++checkpoint_stats_.whole_wal;
+      restart = background && wal_frames >= kRestartFrames;
+    }
     checkpoint_mu_.Lock();
-    ++(rc == SQLITE_OK ? checkpoint_stats_.background : checkpoint_stats_.busy);
   }
 }
 
@@ -451,6 +503,7 @@ absl::StatusOr<std::vector<uint64_t>> SqliteAlertStore::Append(
     const WriteSet& writes, std::vector<Mark>* marks_written) {
   const std::vector<NewAlert>& alerts = writes.alerts;
   const std::vector<Evidence>& evidence = writes.evidence;
+  absl::MutexLock gate(&append_mu_);  // see CheckpointLoop
   WF_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE", "beginning a batch", path_));
   // Alerts and marks share one cursor sequence (next_cursor_); a batch that
   // does not commit gives its cursors back.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "node/alert_store.h"
 
 struct sqlite3;
@@ -31,6 +32,31 @@ class SqliteAlertStore final : public AlertStore {
   //   INTERNAL             any other SQLite failure.
   static absl::StatusOr<std::unique_ptr<SqliteAlertStore>> Open(
       const std::string& data_dir, const std::string& origin);
+
+  // How WAL checkpoints are run (docs/PERFORMANCE.md, "Publish"). Neither
+  // changes what a commit waits for before it returns: the WAL's fsync
+  // (synchronous=FULL).
+  enum class CheckpointMode {
+    // Every kBackgroundCheckpointFrames the background thread copies the
+    // WAL into the database file while commits go on; once the WAL holds
+    // kRestartFrames it follows with a short pass, commits held off, that
+    // copies what they added meanwhile, so that the next commit restarts
+    // the WAL. Commits wait for that short pass only (a few dozen pages and
+    // two syncs), never for the bulk of a copy. The default.
+    kBackground,
+    // The same background passes, but the WAL is restarted by a PASSIVE
+    // checkpoint on the appending thread, inside a commit, at every
+    // kWriterCheckpointFrames: the copy of the ~1,000 frames since the last
+    // background pass and a database fsync. The behaviour before
+    // kBackground, kept for A/B runs (bench/publish_bench --ab).
+    kWriter,
+  };
+  // Open with the mode named by the environment variable
+  // WATCHFLOOR_WAL_CHECKPOINTS: "background" (the default, also when unset
+  // or empty) or "writer"; any other value is INVALID_ARGUMENT.
+  static absl::StatusOr<CheckpointMode> CheckpointModeFromEnvironment();
+  static absl::StatusOr<std::unique_ptr<SqliteAlertStore>> Open(
+      const std::string& data_dir, const std::string& origin, CheckpointMode mode);
 
   ~SqliteAlertStore() override;
 
@@ -74,27 +100,36 @@ class SqliteAlertStore final : public AlertStore {
   const std::string& path() const { return path_; }
 
   // WAL checkpoints so far. The copy of WAL frames into the database file
-  // and its fsync run on a background thread (own connection) once the WAL
-  // holds kBackgroundCheckpointFrames, off the thread that appends, so an
-  // append never waits for them; at kWriterCheckpointFrames the appending
-  // thread checkpoints too (PASSIVE, right after a commit), which then has
-  // little left to copy and lets the WAL restart from its beginning (a
-  // background checkpoint alone rarely completes between two commits under
-  // a steady stream). `busy`: a checkpoint found another one running.
+  // and its fsync run on a background thread (own connection) every
+  // kBackgroundCheckpointFrames, off the thread that appends; a background
+  // pass alone rarely copies the whole WAL under a steady stream of
+  // commits, which the WAL needs to restart from its beginning, hence
+  // CheckpointMode. At kWriterCheckpointFrames, in either mode, the
+  // appending thread checkpoints (PASSIVE, right after a commit): in
+  // kWriter every ~kWriterCheckpointFrames, in kBackground only if the
+  // background restarts fell behind. `busy`: a checkpoint found another one
+  // running; `on_writer`: checkpoints on the appending thread;
+  // `background` counts passes; `whole_wal`: kBackground's passes with
+  // commits held off that copied the whole WAL (so that the next commit
+  // restarts it); `longest_hold`: the longest such pass, i.e. the longest
+  // that commits waited for a checkpoint.
   struct CheckpointStats {
     uint64_t background = 0;
+    uint64_t whole_wal = 0;
+    absl::Duration longest_hold;
     uint64_t on_writer = 0;
     uint64_t busy = 0;
   };
   CheckpointStats checkpoint_stats() const;
   static constexpr int kBackgroundCheckpointFrames = 1000;
+  static constexpr int kRestartFrames = 3 * kBackgroundCheckpointFrames;
   static constexpr int kWriterCheckpointFrames = 4000;
 
  private:
   // A read-only connection borrowed from the pool; returned on destruction.
   class Reader;
 
-  explicit SqliteAlertStore(std::string path);
+  SqliteAlertStore(std::string path, CheckpointMode mode);
   absl::Status Init(const std::string& origin);
   absl::StatusOr<sqlite3*> BorrowReader();
   // Appends the stored co-signatures of `a` to its envelope (StoredAlert).
@@ -105,6 +140,7 @@ class SqliteAlertStore final : public AlertStore {
   void CheckpointLoop();
 
   const std::string path_;
+  const CheckpointMode checkpoint_mode_;
   int lock_fd_ = -1;  // holds the exclusive flock on <data_dir>/LOCK
   sqlite3* writer_ = nullptr;  // used only by the Append caller thread
   sqlite3* checkpointer_ = nullptr;  // used only by checkpoint_thread_
@@ -117,6 +153,9 @@ class SqliteAlertStore final : public AlertStore {
   // co-signature lookup while none is (the usual case). Set at open and
   // before a commit that stores one; never cleared.
   std::atomic<bool> any_cosignatures_{false};
+  // Held by Append around its transaction, and by kBackground's last pass
+  // of each checkpoint to keep commits off while it copies the rest.
+  absl::Mutex append_mu_;
   mutable absl::Mutex checkpoint_mu_;
   bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   bool checkpoint_stop_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
