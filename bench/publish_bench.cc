@@ -430,9 +430,9 @@ int RunCheckpointAb(const std::string& base, int rounds, double rate, double sec
   }
   std::printf("\nA/B, open loop at %.0f alerts/s for %.1f s, %d round(s), arms alternating:\n"
               "  A = WATCHFLOOR_WAL_CHECKPOINTS=writer (checkpoint on the committing thread "
-              "every 4,000 WAL frames)\n"
+              "every 4,000 WAL frames; the default)\n"
               "  B = WATCHFLOOR_WAL_CHECKPOINTS=background (WAL restarts prepared in the background, "
-              "commits held off only for the last pass; the default)\n",
+              "commits held off only for the last pass)\n",
               rate, seconds, rounds);
   bool failed = false;
   for (int r = 0; r < rounds; ++r) {

@@ -219,13 +219,13 @@ SqliteAlertStore::~SqliteAlertStore() {
 absl::StatusOr<SqliteAlertStore::CheckpointMode>
 SqliteAlertStore::CheckpointModeFromEnvironment() {
   const char* v = std::getenv("WATCHFLOOR_WAL_CHECKPOINTS");
-  if (v == nullptr || *v == '\0' || std::strcmp(v, "background") == 0) {
-    return CheckpointMode::kBackground;
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "writer") == 0) {
+    return CheckpointMode::kWriter;
   }
-  if (std::strcmp(v, "writer") == 0) return CheckpointMode::kWriter;
+  if (std::strcmp(v, "background") == 0) return CheckpointMode::kBackground;
   return absl::InvalidArgumentError(absl::StrCat(
       "WATCHFLOOR_WAL_CHECKPOINTS is \"", v,
-      "\"; set it to background (the default) or writer, or unset it"));
+      "\"; set it to writer (the default) or background, or unset it"));
 }
 
 absl::StatusOr<std::unique_ptr<SqliteAlertStore>> SqliteAlertStore::Open(

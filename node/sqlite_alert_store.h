@@ -42,18 +42,20 @@ class SqliteAlertStore final : public AlertStore {
     // kRestartFrames it follows with a short pass, commits held off, that
     // copies what they added meanwhile, so that the next commit restarts
     // the WAL. Commits wait for that short pass only (a few dozen pages and
-    // two syncs), never for the bulk of a copy. The default.
+    // two syncs), never for the bulk of a copy. Opt-in: in same-run A/B
+    // runs its open-loop p99 was no better than kWriter's on this project's
+    // shared disk, whose own WAL fsync stalls dominate the tail
+    // (docs/PERFORMANCE.md).
     kBackground,
     // The same background passes, but the WAL is restarted by a PASSIVE
     // checkpoint on the appending thread, inside a commit, at every
     // kWriterCheckpointFrames: the copy of the ~1,000 frames since the last
-    // background pass and a database fsync. The behaviour before
-    // kBackground, kept for A/B runs (bench/publish_bench --ab).
+    // background pass and a database fsync. The default.
     kWriter,
   };
   // Open with the mode named by the environment variable
-  // WATCHFLOOR_WAL_CHECKPOINTS: "background" (the default, also when unset
-  // or empty) or "writer"; any other value is INVALID_ARGUMENT.
+  // WATCHFLOOR_WAL_CHECKPOINTS: "writer" (the default, also when unset or
+  // empty) or "background"; any other value is INVALID_ARGUMENT.
   static absl::StatusOr<CheckpointMode> CheckpointModeFromEnvironment();
   static absl::StatusOr<std::unique_ptr<SqliteAlertStore>> Open(
       const std::string& data_dir, const std::string& origin, CheckpointMode mode);

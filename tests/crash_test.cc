@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -457,12 +458,16 @@ TEST_F(CrashTest, AcknowledgedAlertsSurviveRepeatedKillNine) {
   }
 }
 
-// Long enough that the WAL is restarted many times by the background
-// checkpoint's pass with commits held off (the default
-// WATCHFLOOR_WAL_CHECKPOINTS=background: restarts every ~3,000 WAL frames):
-// the kill lands at any point of that cycle, and every acknowledged alert is
-// still there after the restart.
+// WATCHFLOOR_WAL_CHECKPOINTS=background, with at least 4,000 acks: the WAL
+// passes the 3,000 frames at which the background checkpoint restarts it
+// (with commits held off) more than once, so the kill lands somewhere in
+// that cycle, and every acknowledged alert is still there after the restart.
 TEST_F(CrashTest, AcknowledgedAlertsSurviveKillNineAcrossBackgroundWalRestarts) {
+  // The node inherits this process's environment.
+  ASSERT_EQ(setenv("WATCHFLOOR_WAL_CHECKPOINTS", "background", 1), 0);
+  struct Unset {
+    ~Unset() { unsetenv("WATCHFLOOR_WAL_CHECKPOINTS"); }
+  } unset;
   ASSERT_TRUE(node_.Start());
   std::vector<Ack> acks =
       PublishThenKill(node_, /*min_acks=*/4000, std::chrono::milliseconds(3000));
