@@ -129,7 +129,9 @@ class RosterLiveTest : public ::testing::Test {
     for (int k = 0; k < n; ++k) {
       v1::PublishResponse r;
       grpc::Status st = fed_.Publish(node, SampleDraft(tag + k), &r);
-      EXPECT_TRUE(st.ok()) << fed_.origin(node) << ": " << st.error_message();
+      // A refused connection means the node's process is gone: its log says why.
+      EXPECT_TRUE(st.ok()) << fed_.origin(node) << ": " << st.error_message() << "\n"
+                           << (st.ok() ? "" : fed_.LogTail(node));
       ids.push_back(r.id());
     }
     return ids;
