@@ -11,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "certs/ids.h"
 #include "federation/link_queue.h"
-#include "grpcpp/client_context.h"
 #include "log/log.h"
 
 namespace watchfloor::federation {
@@ -62,17 +61,13 @@ constexpr int kMaxCheckpointsPerPush = 64;
 constexpr size_t kMaxCosignaturesPerCall = 256;
 constexpr size_t kMaxDeferredCosignatures = 4096;
 
-void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
-}
-
 }  // namespace
 
 struct Gossip::Link {
   explicit Link(size_t max_bytes) : queue(max_bytes) {}
 
   Peer peer;
-  std::unique_ptr<watchfloor::v1::Federation::Stub> stub;
+  std::unique_ptr<PeerChannel> channel;
   std::thread thread;
 
   absl::Mutex mu;
@@ -86,7 +81,7 @@ struct Gossip::Link {
   // that a slow peer delays only itself: 0 none, 1 frontiers only, 2 pull.
   int round ABSL_GUARDED_BY(mu) = 0;
   // Calls in progress to the peer, cancelled by Stop().
-  std::set<grpc::ClientContext*> calls ABSL_GUARDED_BY(mu);
+  std::set<PeerChannel::Call*> calls ABSL_GUARDED_BY(mu);
   // Where its frontier was ahead of ours (origin -> its sequence), and when
   // to check whether push delivered that meanwhile (NoteAhead).
   std::map<std::string, uint64_t> ahead ABSL_GUARDED_BY(mu);
@@ -139,25 +134,25 @@ struct Gossip::Link {
 // the link for as long as the call lasts so that Stop() can cancel it.
 class Gossip::Call {
  public:
-  Call(Link* link, absl::Duration timeout) : link_(link) {
-    SetDeadline(&ctx_, timeout);
+  Call(Link* link, absl::Duration timeout)
+      : link_(link), call_(link->channel->NewCall(timeout)) {
     absl::MutexLock lock(&link_->mu);
     // Cancelled before it starts: the call fails at once.
-    if (link_->stopping) ctx_.TryCancel();
-    link_->calls.insert(&ctx_);
+    if (link_->stopping) call_->Cancel();
+    link_->calls.insert(call_.get());
   }
   ~Call() {
     absl::MutexLock lock(&link_->mu);
-    link_->calls.erase(&ctx_);
+    link_->calls.erase(call_.get());
   }
   Call(const Call&) = delete;
   Call& operator=(const Call&) = delete;
 
-  grpc::ClientContext* ctx() { return &ctx_; }
+  PeerChannel::Call* get() { return call_.get(); }
 
  private:
   Link* const link_;
-  grpc::ClientContext ctx_;
+  const std::unique_ptr<PeerChannel::Call> call_;
 };
 
 // Counts the store callbacks (OnStored) that exist, so that Stop() can wait
@@ -194,10 +189,15 @@ class Gossip::CallbackGuard {
 
 Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
                ChannelFactory channels, Options options)
+    : Gossip(std::move(self), store, std::move(peers), MakeGrpcTransport(std::move(channels)),
+             options) {}
+
+Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
+               std::unique_ptr<Transport> transport, Options options)
     : self_(std::move(self)),
       store_(store),
       options_(options),
-      channels_(std::move(channels)),
+      transport_(std::move(transport)),
       callbacks_(std::make_shared<Callbacks>()) {
   std::random_device rd;
   rng_.seed(options_.seed != 0 ? options_.seed : (uint64_t{rd()} << 32 | rd()));
@@ -227,7 +227,7 @@ Gossip::~Gossip() { Stop(); }
 std::shared_ptr<Gossip::Link> Gossip::MakeLink(const Peer& peer) {
   auto link = std::make_shared<Link>(options_.max_link_bytes);
   link->peer = peer;
-  link->stub = watchfloor::v1::Federation::NewStub(channels_(peer));
+  link->channel = transport_->Connect(peer);
   return link;
 }
 
@@ -343,7 +343,7 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
   for (const auto& link : removed) {
     absl::MutexLock lock(&link->mu);
     link->stopping = true;
-    for (grpc::ClientContext* ctx : link->calls) ctx->TryCancel();
+    for (PeerChannel::Call* call : link->calls) call->Cancel();
   }
   for (const auto& link : removed) {
     // A worker cannot join itself (SetPeers called from it, against the
@@ -386,7 +386,7 @@ void Gossip::Stop() {
     absl::MutexLock lock(&link->mu);
     link->stopping = true;
     // A peer that is slow to answer must not hold up the stop.
-    for (grpc::ClientContext* ctx : link->calls) ctx->TryCancel();
+    for (PeerChannel::Call* call : link->calls) call->Cancel();
   }
   for (auto& link : all) {
     if (link->thread.joinable()) link->thread.join();
@@ -545,7 +545,7 @@ void Gossip::PullCosignatures(Link* link, uint64_t position) {
     watchfloor::v1::PullCosignaturesResponse resp;
     {
       Call call(link, options_.rpc_timeout);
-      if (!link->stub->PullCosignatures(call.ctx(), req, &resp).ok()) break;
+      if (!link->channel->PullCosignatures(call.get(), req, &resp).ok()) break;
     }
     link->CountCall(req, resp);
     if (resp.cosignatures_size() == 0) break;
@@ -1064,12 +1064,12 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
   watchfloor::v1::FrontierMessage theirs;
   {
     Call call(link, options_.rpc_timeout);
-    grpc::Status st = link->stub->ExchangeFrontier(call.ctx(), mine, &theirs);
+    absl::Status st = link->channel->ExchangeFrontier(call.get(), mine, &theirs);
     if (!st.ok()) {
       absl::MutexLock lock(&link->mu);
       link->Failed(options_);
       return absl::UnavailableError(absl::StrCat("frontier exchange with ", peer,
-                                                 " failed: ", st.error_message()));
+                                                 " failed: ", st.message()));
     }
   }
   link->CountCall(mine, theirs);
@@ -1104,7 +1104,7 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
       req.set_limit(static_cast<uint32_t>(options_.pull_page));
       watchfloor::v1::PullRangeResponse resp;
       Call call(link, options_.rpc_timeout);
-      grpc::Status st = link->stub->PullRange(call.ctx(), req, &resp);
+      absl::Status st = link->channel->PullRange(call.get(), req, &resp);
       if (!st.ok()) break;
       link->CountCall(req, resp);
       bytes += req.ByteSizeLong() + resp.ByteSizeLong();
@@ -1203,7 +1203,7 @@ void Gossip::SenderLoop(Link* link) {
       msg.set_second_note(ev.second_note);
       watchfloor::v1::PushEvidenceResponse resp;
       Call call(link, options_.rpc_timeout);
-      if (!link->stub->PushEvidence(call.ctx(), msg, &resp).ok()) {
+      if (!link->channel->PushEvidence(call.get(), msg, &resp).ok()) {
         failed = true;
       } else {
         link->CountCall(msg, resp);
@@ -1217,7 +1217,7 @@ void Gossip::SenderLoop(Link* link) {
       }
       watchfloor::v1::PushCheckpointsResponse resp;
       Call call(link, options_.rpc_timeout);
-      const bool sent = link->stub->PushCheckpoints(call.ctx(), req, &resp).ok();
+      const bool sent = link->channel->PushCheckpoints(call.get(), req, &resp).ok();
       if (sent) link->CountCall(req, resp);
       if (!sent) {
         failed = true;
@@ -1240,7 +1240,7 @@ void Gossip::SenderLoop(Link* link) {
       }
       watchfloor::v1::PushCosignaturesResponse resp;
       Call call(link, options_.rpc_timeout);
-      if (link->stub->PushCosignatures(call.ctx(), req, &resp).ok()) {
+      if (link->channel->PushCosignatures(call.get(), req, &resp).ok()) {
         link->CountCall(req, resp);
         continue;
       }
@@ -1255,10 +1255,10 @@ void Gossip::SenderLoop(Link* link) {
       watchfloor::v1::PushRequest req;
       for (LinkQueue::Push& p : pushes) *req.add_envelopes() = std::move(p.envelope);
       watchfloor::v1::PushResponse resp;
-      grpc::Status st;
+      absl::Status st;
       {
         Call call(link, options_.rpc_timeout);
-        st = link->stub->Push(call.ctx(), req, &resp);
+        st = link->channel->Push(call.get(), req, &resp);
       }
       if (st.ok()) link->CountCall(req, resp);
       absl::MutexLock lock(&link->mu);
@@ -1287,7 +1287,7 @@ void Gossip::SenderLoop(Link* link) {
         req.set_graft(true);
         watchfloor::v1::FetchResponse resp;
         Call call(link, options_.rpc_timeout);
-        if (!link->stub->Fetch(call.ctx(), req, &resp).ok()) {
+        if (!link->channel->Fetch(call.get(), req, &resp).ok()) {
           failed = true;
           break;
         }
@@ -1316,7 +1316,7 @@ void Gossip::SenderLoop(Link* link) {
         }
         watchfloor::v1::IHaveResponse resp;
         Call call(link, options_.rpc_timeout);
-        if (!link->stub->IHave(call.ctx(), req, &resp).ok()) {
+        if (!link->channel->IHave(call.get(), req, &resp).ok()) {
           failed = true;
           break;
         }
@@ -1534,13 +1534,13 @@ void Gossip::FetchRoster(const std::string& peer) {
     watchfloor::v1::GetRosterChainRequest req;
     req.set_after_version(mine);
     watchfloor::v1::GetRosterChainResponse resp;
-    grpc::Status st;
+    absl::Status st;
     {
       Call call(link, options_.rpc_timeout);
-      st = link->stub->GetRosterChain(call.ctx(), req, &resp);
+      st = link->channel->GetRosterChain(call.get(), req, &resp);
     }
     if (!st.ok()) {
-      failed = absl::UnavailableError(absl::StrCat("GetRosterChain failed: ", st.error_message()));
+      failed = absl::UnavailableError(absl::StrCat("GetRosterChain failed: ", st.message()));
       break;
     }
     if (resp.versions_size() == 0) {

@@ -45,23 +45,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "federation/feed_store.h"
-#include "grpcpp/channel.h"
-#include "watchfloor/v1/federation.grpc.pb.h"
+#include "federation/grpc_transport.h"
+#include "federation/transport.h"
+#include "watchfloor/v1/federation.pb.h"
 
 namespace watchfloor::federation {
-
-struct Peer {
-  std::string origin;    // "member/node"
-  std::string endpoint;  // "host:port" to dial
-  // What the channel trusts for the peer's certificate (in the node: its
-  // member's CA from the roster). A link is remade when this or the
-  // endpoint changes, since a channel's roots are fixed when it is made.
-  std::string trust_roots_pem;
-};
-
-// Makes the channel to a peer (mutual TLS in the node).
-using ChannelFactory =
-    std::function<std::shared_ptr<grpc::Channel>(const Peer& peer)>;
 
 class Gossip {
  public:
@@ -184,7 +172,11 @@ class Gossip {
   };
 
   // `store` must outlive the engine. `self` is this node's origin; `peers`
-  // excludes it.
+  // excludes it. Every call to a peer goes through `transport`, which the
+  // engine owns.
+  Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
+         std::unique_ptr<Transport> transport, Options options);
+  // Over gRPC: MakeGrpcTransport(channels).
   Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
          ChannelFactory channels, Options options);
   ~Gossip();  // Stop()
@@ -372,7 +364,7 @@ class Gossip {
   const std::string self_;
   FeedStore* const store_;
   const Options options_;
-  const ChannelFactory channels_;
+  const std::unique_ptr<Transport> transport_;
 
   // Serializes Start, Stop and SetPeers: the starting and joining of link
   // threads. Taken before mu_.

@@ -1,0 +1,96 @@
+// The wire, as gossip sees it: the Federation service's calls to one peer,
+// made synchronously on the caller's thread, each cancellable from another
+// thread. Gossip decides what to send and when; a Transport only carries it.
+//
+// Production uses the gRPC transport (federation/grpc_transport.h: mutual
+// TLS channels to each peer's Federation service). Tests and the simulator
+// use transports that deliver in the same process, with latency, loss and
+// partitions of their own (tests/sim/). Either way the receiving side runs
+// HandleFederationRequest, so the peer parses, limits and handles the
+// request exactly as it would from the network.
+#ifndef WATCHFLOOR_FEDERATION_TRANSPORT_H_
+#define WATCHFLOOR_FEDERATION_TRANSPORT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "watchfloor/v1/federation.pb.h"
+
+namespace watchfloor::federation {
+
+struct Peer {
+  std::string origin;    // "member/node"
+  std::string endpoint;  // "host:port" to dial
+  // What the channel trusts for the peer's certificate (in the node: its
+  // member's CA from the roster). A link is remade when this or the
+  // endpoint changes, since a channel's roots are fixed when it is made.
+  std::string trust_roots_pem;
+};
+
+// One peer's end of the wire. Every method is thread-safe; calls on one
+// channel may run at once from several threads.
+class PeerChannel {
+ public:
+  // One call's context: its deadline, and a way to cancel it from another
+  // thread. Made by NewCall, passed to exactly one rpc method, and destroyed
+  // after that method returns.
+  class Call {
+   public:
+    virtual ~Call() = default;
+    // The call (running, or not started yet) ends as soon as it can with
+    // CANCELLED. Thread-safe; idempotent.
+    virtual void Cancel() = 0;
+  };
+
+  virtual ~PeerChannel() = default;
+
+  // A context for one call that fails with DEADLINE_EXCEEDED if it has not
+  // finished within `timeout`.
+  virtual std::unique_ptr<Call> NewCall(absl::Duration timeout) = 0;
+
+  // The Federation service's rpcs (proto/watchfloor/v1/federation.proto).
+  // Each blocks until the peer answers, the deadline passes or the call is
+  // cancelled, and returns the peer's status (UNAVAILABLE when it cannot
+  // be reached). `response` is meaningful only when the status is OK.
+  virtual absl::Status Push(Call* call, const watchfloor::v1::PushRequest& request,
+                            watchfloor::v1::PushResponse* response) = 0;
+  virtual absl::Status IHave(Call* call, const watchfloor::v1::IHaveRequest& request,
+                             watchfloor::v1::IHaveResponse* response) = 0;
+  virtual absl::Status Fetch(Call* call, const watchfloor::v1::FetchRequest& request,
+                             watchfloor::v1::FetchResponse* response) = 0;
+  virtual absl::Status ExchangeFrontier(Call* call,
+                                        const watchfloor::v1::FrontierMessage& request,
+                                        watchfloor::v1::FrontierMessage* response) = 0;
+  virtual absl::Status PullRange(Call* call, const watchfloor::v1::PullRangeRequest& request,
+                                 watchfloor::v1::PullRangeResponse* response) = 0;
+  virtual absl::Status PushEvidence(Call* call, const watchfloor::v1::EvidenceMessage& request,
+                                    watchfloor::v1::PushEvidenceResponse* response) = 0;
+  virtual absl::Status PushCheckpoints(Call* call,
+                                       const watchfloor::v1::PushCheckpointsRequest& request,
+                                       watchfloor::v1::PushCheckpointsResponse* response) = 0;
+  virtual absl::Status PushCosignatures(Call* call,
+                                        const watchfloor::v1::PushCosignaturesRequest& request,
+                                        watchfloor::v1::PushCosignaturesResponse* response) = 0;
+  virtual absl::Status PullCosignatures(Call* call,
+                                        const watchfloor::v1::PullCosignaturesRequest& request,
+                                        watchfloor::v1::PullCosignaturesResponse* response) = 0;
+  virtual absl::Status GetRosterChain(Call* call,
+                                      const watchfloor::v1::GetRosterChainRequest& request,
+                                      watchfloor::v1::GetRosterChainResponse* response) = 0;
+};
+
+// Makes the channel to each peer. Thread-safe.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Called when gossip makes a link to `peer` (at start, and by SetPeers
+  // for a new peer or a changed endpoint or trust). Never null; a peer that
+  // cannot be reached shows as failed calls, not here.
+  virtual std::unique_ptr<PeerChannel> Connect(const Peer& peer) = 0;
+};
+
+}  // namespace watchfloor::federation
+
+#endif  // WATCHFLOOR_FEDERATION_TRANSPORT_H_
