@@ -8,6 +8,9 @@
 // order the store committed it (so per origin in sequence order). No lock is
 // held while an envelope is verified or looked up.
 //
+// The wire: every call to a peer goes through a Transport (transport.h),
+// one PeerChannel per link; in the node that is gRPC (grpc_transport.h).
+//
 // Threading: one thread per peer (pushes, announcements, fetches, in order,
 // and the anti-entropy rounds with that peer) and one timer thread that
 // decides (graft timeouts, parked retries, which peer to sync with) but
