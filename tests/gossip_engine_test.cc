@@ -5,6 +5,11 @@
 // Federation server that answers after 10 s.
 #include "federation/gossip.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -18,6 +23,7 @@
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "federation/federation_service.h"
+#include "federation/grpc_transport.h"
 #include "federation/link_queue.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -571,6 +577,82 @@ TEST_F(GossipEngineTest, ForwardingFollowsTheStoresCommitOrder) {
   EXPECT_EQ(recorder.sequences(), expected);
   gossip.Stop();
   server->Shutdown();
+}
+
+
+// The production transport's statuses, which the engine's backoff and
+// Stop() rely on: an unreachable peer fails UNAVAILABLE; a call cancelled
+// before it starts fails at once; a peer that accepts the connection and
+// never answers ends at the deadline, or at once when cancelled mid-call.
+class GrpcTransportTest : public ::testing::Test {
+ protected:
+  // A socket that listens and never accepts: the kernel completes the TCP
+  // handshake, and nothing ever speaks HTTP/2 on it.
+  GrpcTransportTest() : silent_fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    EXPECT_EQ(bind(silent_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(silent_fd_, 16), 0);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(getsockname(silent_fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    silent_ = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  }
+  ~GrpcTransportTest() override { close(silent_fd_); }
+
+  std::unique_ptr<PeerChannel> Connect(const std::string& endpoint) {
+    return transport_->Connect(Peer{"peer.test/n1", endpoint, ""});
+  }
+
+  const int silent_fd_;
+  std::string silent_;
+  const std::unique_ptr<Transport> transport_ = MakeGrpcTransport(InsecureChannels());
+};
+
+TEST_F(GrpcTransportTest, UnreachablePeerIsUnavailable) {
+  std::unique_ptr<PeerChannel> channel = Connect(DeadAddress());
+  std::unique_ptr<PeerChannel::Call> call = channel->NewCall(absl::Seconds(5));
+  watchfloor::v1::PushResponse resp;
+  EXPECT_EQ(channel->Push(call.get(), watchfloor::v1::PushRequest(), &resp).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(GrpcTransportTest, CallCancelledBeforeItStartsFailsAtOnce) {
+  std::unique_ptr<PeerChannel> channel = Connect(silent_);
+  std::unique_ptr<PeerChannel::Call> call = channel->NewCall(absl::Seconds(30));
+  call->Cancel();
+  const absl::Time start = absl::Now();
+  watchfloor::v1::FrontierMessage resp;
+  EXPECT_EQ(channel->ExchangeFrontier(call.get(), watchfloor::v1::FrontierMessage(), &resp).code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST_F(GrpcTransportTest, SilentPeerEndsAtTheDeadline) {
+  std::unique_ptr<PeerChannel> channel = Connect(silent_);
+  std::unique_ptr<PeerChannel::Call> call = channel->NewCall(absl::Milliseconds(300));
+  watchfloor::v1::IHaveResponse resp;
+  EXPECT_EQ(channel->IHave(call.get(), watchfloor::v1::IHaveRequest(), &resp).code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(GrpcTransportTest, CancelEndsACallInProgressFromAnotherThread) {
+  std::unique_ptr<PeerChannel> channel = Connect(silent_);
+  std::unique_ptr<PeerChannel::Call> call = channel->NewCall(absl::Seconds(60));
+  absl::Status st;
+  absl::Notification done;
+  std::thread caller([&] {
+    watchfloor::v1::PullRangeResponse resp;
+    st = channel->PullRange(call.get(), watchfloor::v1::PullRangeRequest(), &resp);
+    done.Notify();
+  });
+  // The call is waiting on a peer that never answers.
+  EXPECT_FALSE(done.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  call->Cancel();
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  caller.join();
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled);
 }
 
 }  // namespace
