@@ -1,0 +1,638 @@
+// The real gossip engine, 24 of them in one process, over the in-process
+// network (tests/sim/in_process_network.h): delivery and its cost,
+// partitions, a node restarted with an empty store, lossy links. Each node
+// is all real but the network: a SQLite file, a Ledger verifying every
+// envelope's Ed25519 signature against a signed roster, the LedgerFeedStore
+// gossip ingests through, and a Gossip engine with its threads. Loopback
+// processes stop at about 5 nodes on 2 CPUs (tests/federation_test.cc);
+// without TLS and sockets 24 fit.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "certs/keys.h"
+#include "certs/roster.h"
+#include "federation/gossip.h"
+#include "gtest/gtest.h"
+#include "node/clock.h"
+#include "node/ledger.h"
+#include "node/ledger_feed_store.h"
+#include "node/roster_key_resolver.h"
+#include "node/sqlite_alert_store.h"
+#include "tests/roster_fixtures.h"
+#include "tests/sim/in_process_network.h"
+#include "tests/test_util.h"
+
+namespace watchfloor::testing {
+namespace {
+
+namespace v1 = ::watchfloor::v1;
+using federation::FrontierEntry;
+using federation::Gossip;
+using federation::Peer;
+using node::FakeClock;
+using node::Ledger;
+using node::LedgerFeedStore;
+using node::RosterKeyResolver;
+using node::SqliteAlertStore;
+
+// Four members (a.cz .. d.cz of the roster fixtures), six nodes each.
+constexpr int kMembers = 4;
+constexpr int kNodesPerMember = 6;
+constexpr int kNodes = kMembers * kNodesPerMember;
+// The nodes that publish: one per member.
+const std::vector<int> kPublishers = {0, 6, 12, 18};
+// Generous: on a quiet machine every wait below ends within a few seconds.
+constexpr absl::Duration kConverge = absl::Seconds(60);
+
+std::string OriginOf(int i) {
+  return absl::StrCat(P(i / kNodesPerMember).name, "/s", i % kNodesPerMember + 1);
+}
+
+// Node i's alert key: a fixed seed per node, distinct from every fixture key.
+const certs::SigningKey& NodeKey(int i) {
+  static const auto* keys = [] {
+    auto* out = new std::vector<certs::SigningKey>();
+    for (int k = 0; k < kNodes; ++k) {
+      std::string seed = absl::StrCat("gossip-sim-node-", k);
+      seed.resize(certs::kEd25519SeedSize, '.');
+      out->push_back(*certs::SigningKey::FromSeed(seed));
+    }
+    return out;
+  }();
+  return (*keys)[i];
+}
+
+// The genesis roster listing every node with its key, signed as nodes verify.
+const certs::Roster& SimRoster() {
+  static const certs::Roster* roster = [] {
+    v1::Roster proto = MakeRoster(1, 1, {0, 1, 2, 3});
+    for (int m = 0; m < kMembers; ++m) {
+      v1::RosterMember* member = proto.mutable_members(m);
+      member->clear_nodes();
+      for (int k = 0; k < kNodesPerMember; ++k) {
+        const int i = m * kNodesPerMember + k;
+        v1::RosterNode* n = member->add_nodes();
+        n->set_origin(OriginOf(i));
+        n->set_signing_key_pem(NodeKey(i).public_key().ToPem());
+        n->add_endpoints(absl::StrCat("s", k + 1, ".", P(m).name, ":7443"));
+      }
+    }
+    return new certs::Roster(Genesis(proto, {0}));
+  }();
+  return *roster;
+}
+
+// Where the nodes' SQLite files go: tmpfs when there is one (and no
+// $TEST_TMPDIR, which Bazel requires tests to write under). The files,
+// their WAL and their fsyncs are all real; on tmpfs an fsync costs
+// microseconds instead of the 5-100+ ms of this machine's shared disk,
+// which would otherwise be what the test measures: every hop forwards only
+// after the store committed (docs/FEDERATION.md "Push for speed").
+std::string DataRoot() {
+  if (const char* t = std::getenv("TEST_TMPDIR"); t != nullptr && *t != '\0') return t;
+  if (access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+  return "/tmp";
+}
+
+// One node: its own SQLite file, Ledger and feed store, and its engine on
+// the network. Storage outlives the engine (members are destroyed in
+// reverse order, after Stop() has detached the engine).
+struct SimNode {
+  SimNode(int index, InProcessNetwork* net, const Gossip::Options& options)
+      : origin(OriginOf(index)),
+        dir(DataRoot()),
+        clock(absl::FromUnixSeconds(1798761600)),
+        resolver(&SimRoster()),
+        net(net) {
+    auto opened = SqliteAlertStore::Open(dir.Join("data"), origin);
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    sqlite = std::move(*opened);
+    Ledger::Options lopts;
+    lopts.verify_threads = 0;  // gossip's Offer verifies on its own threads
+    auto ledger_or =
+        Ledger::Open(sqlite.get(), &NodeKey(index), origin, &resolver, &clock, nullptr, lopts);
+    EXPECT_TRUE(ledger_or.ok()) << ledger_or.status();
+    ledger = std::move(*ledger_or);
+    feed = std::make_unique<LedgerFeedStore>(ledger.get(), sqlite.get());
+    std::vector<Peer> peers;
+    for (int k = 0; k < kNodes; ++k) {
+      if (k != index) peers.push_back(Peer{OriginOf(k), OriginOf(k), ""});
+    }
+    Gossip::Options o = options;
+    o.seed = static_cast<uint64_t>(index) + 1;
+    gossip = std::make_unique<Gossip>(origin, feed.get(), std::move(peers),
+                                      net->TransportFor(origin), o);
+    EXPECT_TRUE(net->Attach(origin, gossip.get()).ok());
+    gossip->Start();
+  }
+  ~SimNode() { Stop(); }
+  // Stops the engine and takes it off the network; then it may go.
+  void Stop() {
+    if (gossip == nullptr) return;
+    gossip->Stop();
+    net->Detach(origin);
+    gossip.reset();
+  }
+
+  // origin -> head sequence, forked feeds marked by a 0 head.
+  std::map<std::string, uint64_t> Heads() {
+    std::map<std::string, uint64_t> out;
+    for (const FrontierEntry& e : feed->Frontier()) out[e.origin] = e.forked ? 0 : e.sequence;
+    return out;
+  }
+  int64_t Stored() { return static_cast<int64_t>(*sqlite->LastCursor()); }
+
+  const std::string origin;
+  TempDir dir;
+  FakeClock clock;
+  RosterKeyResolver resolver;
+  InProcessNetwork* const net;
+  std::unique_ptr<SqliteAlertStore> sqlite;
+  std::unique_ptr<Ledger> ledger;
+  std::unique_ptr<LedgerFeedStore> feed;
+  std::unique_ptr<Gossip> gossip;
+};
+
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > end) return false;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return true;
+}
+
+class GossipSimTest : public ::testing::Test {
+ protected:
+  GossipSimTest() : net_(20261203) {
+    // Anti-entropy every 200 ms (default 2 s) so repairs show within a test;
+    // backoff capped at 1 s so a peer that comes back is called again soon.
+    options_.anti_entropy_interval = absl::Milliseconds(200);
+    options_.max_backoff = absl::Seconds(1);
+  }
+  ~GossipSimTest() override {
+    // Every engine stops before any is detached or destroyed: none calls a
+    // peer that is going away.
+    for (auto& n : nodes_) {
+      if (n != nullptr && n->gossip != nullptr) n->gossip->Stop();
+    }
+    nodes_.clear();
+  }
+
+  void StartAll() {
+    std::vector<int> all = All();
+    Start(all);
+  }
+  void Start(const std::vector<int>& which) {
+    nodes_.resize(kNodes);
+    for (int i : which) nodes_[i] = std::make_unique<SimNode>(i, &net_, options_);
+  }
+
+  // Publishes one alert at node i as a client would (stored by its Ledger),
+  // and hands it to gossip as the node's service does.
+  void Publish(int i, int variant) {
+    absl::StatusOr<node::PublishResult> r = nodes_[i]->ledger->PublishSync(SampleDraft(variant));
+    ASSERT_TRUE(r.ok()) << OriginOf(i) << ": " << r.status();
+    nodes_[i]->gossip->Broadcast(r->envelope);
+    ++expected_[OriginOf(i)];
+    ++published_;
+  }
+
+  // `count` alerts from `publishers` in turn, one every `gap`.
+  void PublishFrom(const std::vector<int>& publishers, int count,
+                   absl::Duration gap = absl::Milliseconds(20)) {
+    for (int k = 0; k < count; ++k) {
+      Publish(publishers[k % publishers.size()], variant_++);
+      if (HasFatalFailure()) return;
+      absl::SleepFor(gap);
+    }
+  }
+
+  // True once every node of `nodes` holds exactly the feeds in `expected`.
+  bool Converged(const std::vector<int>& nodes, const std::map<std::string, uint64_t>& expected) {
+    for (int i : nodes) {
+      if (nodes_[i]->Heads() != expected) return false;
+    }
+    return true;
+  }
+  std::vector<int> All() const {
+    std::vector<int> out(kNodes);
+    for (int i = 0; i < kNodes; ++i) out[i] = i;
+    return out;
+  }
+  // Waits for `nodes` to hold exactly `expected`; on timeout, says who
+  // lacks what.
+  ::testing::AssertionResult WaitConverged(const std::vector<int>& nodes,
+                                           const std::map<std::string, uint64_t>& expected) {
+    if (WaitFor([&] { return Converged(nodes, expected); }, kConverge)) {
+      return ::testing::AssertionSuccess();
+    }
+    ::testing::AssertionResult out = ::testing::AssertionFailure();
+    for (int i : nodes) {
+      const std::map<std::string, uint64_t> heads = nodes_[i]->Heads();
+      if (heads == expected) continue;
+      out << OriginOf(i) << " holds";
+      for (const auto& [o, s] : heads) out << " " << o << "@" << s;
+      out << "; ";
+    }
+    out << "expected";
+    for (const auto& [o, s] : expected) out << " " << o << "@" << s;
+    return out;
+  }
+
+  struct Totals {
+    uint64_t received_new = 0, received_dup = 0, pulled = 0, refused = 0;
+  };
+  Totals Sum() {
+    Totals t;
+    for (auto& n : nodes_) {
+      if (n == nullptr || n->gossip == nullptr) continue;
+      const Gossip::Stats s = n->gossip->stats();
+      t.received_new += s.received_new;
+      t.received_dup += s.received_dup;
+      t.refused += s.refused;
+      for (const auto& [peer, p] : s.peers) t.pulled += p.pulled;
+    }
+    return t;
+  }
+  // Until no copy has arrived anywhere for 600 ms (at most 10 s).
+  void WaitQuiet() {
+    auto snapshot = [&] {
+      Totals t = Sum();
+      return t.received_new + t.received_dup + t.pulled + t.refused;
+    };
+    uint64_t last = snapshot();
+    int quiet = 0;
+    WaitFor(
+        [&] {
+          absl::SleepFor(absl::Milliseconds(100));
+          const uint64_t now = snapshot();
+          quiet = now == last ? quiet + 1 : 0;
+          last = now;
+          return quiet >= 6;
+        },
+        absl::Seconds(10));
+  }
+
+  // Every node holds exactly every published alert.
+  void ExpectAllDelivered() {
+    for (int i = 0; i < kNodes; ++i) {
+      EXPECT_EQ(nodes_[i]->Heads(), expected_) << OriginOf(i);
+      EXPECT_EQ(nodes_[i]->Stored(), published_) << OriginOf(i);
+    }
+    EXPECT_EQ(Sum().refused, 0u);
+  }
+
+  InProcessNetwork net_;
+  Gossip::Options options_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  std::map<std::string, uint64_t> expected_;  // origin -> alerts published
+  int64_t published_ = 0;
+  int variant_ = 0;
+};
+
+// Bytes on the network per node per alert, in all and by rpc method.
+void PrintTraffic(const InProcessNetwork::Stats& before, const InProcessNetwork::Stats& after,
+                  int alerts) {
+  const double per = 1.0 / (static_cast<double>(alerts) * kNodes);
+  uint64_t total = 0;
+  std::string by_method;
+  for (const auto& [method, t] : after.methods) {
+    auto it = before.methods.find(method);
+    const uint64_t bytes = t.bytes - (it == before.methods.end() ? 0 : it->second.bytes);
+    const uint64_t calls = t.calls - (it == before.methods.end() ? 0 : it->second.calls);
+    total += bytes;
+    absl::StrAppend(&by_method, " ", method, " ", static_cast<uint64_t>(bytes * per), " B (", calls,
+                    " calls)");
+  }
+  std::printf("%.0f bytes per node per alert:%s\n", total * per, by_method.c_str());
+}
+
+// Every alert reaches every node over links of 1-5 ms, and the tree Plumtree
+// builds carries each alert to each node once. Four origins publish in
+// turn, an alert every 20 ms; duplicates are counted after a warm-up in which
+// the first copies prune the redundant eager links.
+//
+// The bound is the issue's 0.5 (as tests/federation_test.cc holds for 5
+// loopback processes); measured here: 0.000 in every run, each of the
+// 120 x 23 copies pushed once. As in federation_test, the timers are set
+// where a loaded machine's latency does not reach them (graft timeout 1 s,
+// anti-entropy every 2 s), so what is held is the overlay's own
+// duplication. With the default 150 ms graft timeout and 200 ms rounds, on
+// this 2-CPU machine at load average 10-18, pushes fall behind the timers,
+// grafts and pulls overtake them and each overtaken push is a duplicate
+// that prunes a tree link: 0.03-1.3 duplicates per node per alert
+// (docs/FEDERATION.md "The in-process network").
+TEST_F(GossipSimTest, EveryAlertReachesEveryNodeOnceAfterWarmUp) {
+  net_.SetDefaultLink({absl::Milliseconds(1), absl::Milliseconds(4), 0});
+  options_.graft_timeout = absl::Seconds(1);
+  options_.anti_entropy_interval = absl::Seconds(2);
+  StartAll();
+  PublishFrom(kPublishers, 40);
+  ASSERT_TRUE(WaitConverged(All(), expected_));
+  WaitQuiet();
+  const Totals before = Sum();
+  std::vector<Gossip::Stats> node_before;
+  for (auto& n : nodes_) node_before.push_back(n->gossip->stats());
+  const InProcessNetwork::Stats net_before = net_.stats();
+
+  constexpr int kMeasured = 120;
+  PublishFrom(kPublishers, kMeasured);
+  const absl::Time last = absl::Now();
+  ASSERT_TRUE(WaitConverged(All(), expected_));
+  const absl::Duration took = absl::Now() - last;
+  WaitQuiet();
+  const Totals after = Sum();
+  ExpectAllDelivered();
+
+  double worst = 0;
+  std::string worst_node;
+  for (int i = 0; i < kNodes; ++i) {
+    const double d =
+        static_cast<double>(nodes_[i]->gossip->stats().received_dup - node_before[i].received_dup) /
+        kMeasured;
+    if (d > worst || worst_node.empty()) {
+      worst = d;
+      worst_node = OriginOf(i);
+    }
+  }
+  const double dup =
+      static_cast<double>(after.received_dup - before.received_dup) / (kMeasured * kNodes);
+  std::printf(
+      "%d nodes, %d alerts measured (warm-up: %llu duplicates): %.3f duplicate copies per "
+      "node per alert (%llu duplicates, %llu pushed copies new, %llu pulled; worst node %s "
+      "%.3f); every node held every alert %.2f s after the last publish\n",
+      kNodes, kMeasured, static_cast<unsigned long long>(before.received_dup), dup,
+      static_cast<unsigned long long>(after.received_dup - before.received_dup),
+      static_cast<unsigned long long>(after.received_new - before.received_new),
+      static_cast<unsigned long long>(after.pulled - before.pulled), worst_node.c_str(), worst,
+      absl::ToDoubleSeconds(took));
+  PrintTraffic(net_before, net_.stats(), kMeasured);
+  RecordProperty("dup_per_node_per_alert", absl::StrCat(dup));
+  EXPECT_LT(dup, 0.5);
+}
+
+// 7 of 24 nodes (30 %) cut off from the rest: each side delivers its own
+// alerts and none of the other's; once healed, anti-entropy brings every
+// node every alert.
+TEST_F(GossipSimTest, APartitionHealsAndEveryNodeConverges) {
+  net_.SetDefaultLink({absl::Milliseconds(1), absl::Milliseconds(4), 0});
+  StartAll();
+  std::vector<int> minority, majority;
+  std::set<std::string> a, b;
+  for (int i = 0; i < kNodes; ++i) {
+    (i < 7 ? minority : majority).push_back(i);
+    (i < 7 ? a : b).insert(OriginOf(i));
+  }
+  net_.Partition(a, b);
+  PublishFrom({0, 6}, 30);  // a.cz/s1, b.cz/s1: the minority side
+  std::map<std::string, uint64_t> minority_expected = expected_;
+  PublishFrom({12, 18}, 40);
+  std::map<std::string, uint64_t> majority_expected = expected_;
+  for (int i : {0, 6}) majority_expected.erase(OriginOf(i));
+  ASSERT_TRUE(WaitConverged(minority, minority_expected));
+  ASSERT_TRUE(WaitConverged(majority, majority_expected));
+  // Still cut after some anti-entropy rounds: nothing crossed.
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_TRUE(Converged(minority, minority_expected));
+  EXPECT_TRUE(Converged(majority, majority_expected));
+  EXPECT_GT(net_.stats().unreachable, 0u);
+
+  net_.Heal();
+  const absl::Time healed = absl::Now();
+  ASSERT_TRUE(WaitConverged(All(), expected_));
+  std::printf("partition of 7/24 nodes healed: every node holds all %lld alerts %.1f s later\n",
+              static_cast<long long>(published_), absl::ToDoubleSeconds(absl::Now() - healed));
+  ExpectAllDelivered();
+}
+
+// Three nodes (12 %) lose their store: stopped, their data deleted, started
+// again empty under the same origin. They catch up on every feed, what was
+// published while they were away included, and take new alerts as the
+// others do.
+TEST_F(GossipSimTest, NodesRestartedWithAnEmptyStoreCatchUpWithEveryFeed) {
+  net_.SetDefaultLink({absl::Milliseconds(1), absl::Milliseconds(4), 0});
+  StartAll();
+  PublishFrom(kPublishers, 60);
+  ASSERT_TRUE(WaitConverged(All(), expected_));
+
+  const std::vector<int> restarted = {2, 9, 23};  // none publishes
+  for (int i : restarted) nodes_[i].reset();
+  PublishFrom(kPublishers, 30);
+  std::vector<int> up;
+  for (int i = 0; i < kNodes; ++i) {
+    if (std::find(restarted.begin(), restarted.end(), i) == restarted.end()) up.push_back(i);
+  }
+  ASSERT_TRUE(WaitConverged(up, expected_));
+
+  const absl::Time back = absl::Now();
+  for (int i : restarted) {
+    nodes_[i] = std::make_unique<SimNode>(i, &net_, options_);
+    EXPECT_EQ(nodes_[i]->Stored(), 0) << OriginOf(i);
+  }
+  PublishFrom(kPublishers, 20);
+  ASSERT_TRUE(WaitConverged(All(), expected_));
+  std::printf("3 nodes restarted empty hold all %lld alerts %.1f s after they came back\n",
+              static_cast<long long>(published_), absl::ToDoubleSeconds(absl::Now() - back));
+  ExpectAllDelivered();
+}
+
+// Every link loses 10 % of its messages (requests and answers): pushes,
+// announcements, fetches and frontier exchanges fail at random, and still
+// every alert reaches every node.
+TEST_F(GossipSimTest, TenPercentLossOnEveryLinkStillDeliversEverything) {
+  net_.SetDefaultLink({absl::Milliseconds(1), absl::Milliseconds(4), 0.1});
+  StartAll();
+  PublishFrom(kPublishers, 100);
+  const absl::Time last = absl::Now();
+  ASSERT_TRUE(WaitConverged(All(), expected_));
+  const absl::Duration took = absl::Now() - last;
+  WaitQuiet();
+  ExpectAllDelivered();
+  const InProcessNetwork::Stats stats = net_.stats();
+  uint64_t lost = 0, messages = 0;
+  for (const auto& [method, t] : stats.methods) {
+    lost += t.lost;
+    messages += t.messages;
+  }
+  std::printf(
+      "10 %% loss: %llu of %llu messages lost, every node held all %lld alerts %.2f s "
+      "after the last publish\n",
+      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(lost + messages),
+      static_cast<long long>(published_), absl::ToDoubleSeconds(took));
+  // The loss happened, at about the rate asked for.
+  EXPECT_GT(lost, (lost + messages) / 20);
+  EXPECT_LT(lost, (lost + messages) / 5);
+}
+
+// ---------------------------------------------------------------------------
+// The network itself, against real engines: a caller's channel is made by
+// hand from the transport of a node that is not attached (b.cz/s1, a peer
+// of every node), so only the test's calls travel b.cz/s1 -> a.cz/s1.
+
+class InProcessNetworkTest : public GossipSimTest {
+ protected:
+  InProcessNetworkTest()
+      : caller_(net_.TransportFor(OriginOf(6))->Connect(Peer{OriginOf(0), "", ""})) {}
+
+  // One frontier exchange b.cz/s1 -> a.cz/s1 with `timeout`.
+  absl::Status Exchange(absl::Duration timeout = absl::Seconds(5),
+                        v1::FrontierMessage* out = nullptr) {
+    v1::FrontierMessage theirs;
+    auto call = caller_->NewCall(timeout);
+    absl::Status st = caller_->ExchangeFrontier(call.get(), v1::FrontierMessage(), &theirs);
+    if (out != nullptr) *out = theirs;
+    return st;
+  }
+  InProcessNetwork::Traffic Link(int from, int to) {
+    const auto stats = net_.stats();
+    auto it = stats.links.find({OriginOf(from), OriginOf(to)});
+    return it == stats.links.end() ? InProcessNetwork::Traffic() : it->second;
+  }
+  // What a.cz/s1's engine counted of b.cz/s1's calls (CountIncoming).
+  uint64_t BytesAtTarget() {
+    return nodes_[0]->gossip->stats().peers.at(OriginOf(6)).bytes_received;
+  }
+
+  std::unique_ptr<federation::PeerChannel> caller_;
+};
+
+TEST_F(InProcessNetworkTest, ACallRunsTheCalleesFederationHandlerAndCountsItsBytes) {
+  Start({0});
+  Publish(0, 1);
+  v1::FrontierMessage theirs;
+  ASSERT_TRUE(Exchange(absl::Seconds(5), &theirs).ok());
+  ASSERT_EQ(theirs.entries_size(), 1);
+  EXPECT_EQ(theirs.entries(0).origin(), OriginOf(0));
+  EXPECT_EQ(theirs.entries(0).sequence(), 1u);
+  const InProcessNetwork::Traffic there = Link(6, 0), back = Link(0, 6);
+  EXPECT_EQ(there.calls, 1u);
+  EXPECT_EQ(there.messages, 1u);
+  EXPECT_EQ(there.bytes, 0u);  // an empty FrontierMessage
+  EXPECT_EQ(back.messages, 1u);
+  EXPECT_EQ(back.bytes, theirs.ByteSizeLong());
+  // The callee saw the caller as its authenticated peer.
+  EXPECT_NE(nodes_[0]->gossip->stats().peers.at(OriginOf(6)).last_contact, absl::InfinitePast());
+}
+
+TEST_F(InProcessNetworkTest, AnAbsentOrCutPeerIsUnavailableAndNothingReachesIt) {
+  Start({0});
+  net_.Detach(OriginOf(0));
+  absl::Status st = Exchange();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(st.message(), "a.cz/s1 is unreachable from b.cz/s1");
+  ASSERT_TRUE(net_.Attach(OriginOf(0), nodes_[0]->gossip.get()).ok());
+  EXPECT_EQ(net_.Attach(OriginOf(0), nodes_[0]->gossip.get()).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  net_.Partition({OriginOf(0)}, {OriginOf(6)});
+  st = Exchange();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(st.message(), "a.cz/s1 is unreachable from b.cz/s1");
+  EXPECT_EQ(Link(6, 0).calls, 0u);
+  EXPECT_EQ(nodes_[0]->gossip->stats().peers.at(OriginOf(6)).last_contact, absl::InfinitePast());
+
+  net_.Heal();
+  EXPECT_TRUE(Exchange().ok());
+  EXPECT_EQ(Link(6, 0).calls, 1u);
+}
+
+TEST_F(InProcessNetworkTest, ACallerOutsideTheCalleesPeersIsRefusedByItsHandler) {
+  Start({0});
+  auto stranger = net_.TransportFor("e.cz/n1")->Connect(Peer{OriginOf(0), "", ""});
+  v1::FrontierMessage theirs;
+  auto call = stranger->NewCall(absl::Seconds(5));
+  absl::Status st = stranger->ExchangeFrontier(call.get(), v1::FrontierMessage(), &theirs);
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(st.message(),
+            "e.cz/n1 is not a peer of a.cz/s1 (not in the roster, or this node itself)");
+}
+
+TEST_F(InProcessNetworkTest, TheDeadlineOrACancelEndsACallInItsLatencyWait) {
+  Start({0});
+  net_.SetLink(OriginOf(6), OriginOf(0), {absl::Seconds(30), absl::ZeroDuration(), 0});
+  absl::Time start = absl::Now();
+  absl::Status st = Exchange(absl::Milliseconds(100));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+
+  auto call = caller_->NewCall(absl::Seconds(60));
+  std::thread canceller([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    call->Cancel();
+  });
+  start = absl::Now();
+  v1::FrontierMessage theirs;
+  st = caller_->ExchangeFrontier(call.get(), v1::FrontierMessage(), &theirs);
+  canceller.join();
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  // Neither reached the callee.
+  EXPECT_EQ(Link(6, 0).calls, 0u);
+  EXPECT_EQ(nodes_[0]->gossip->stats().peers.at(OriginOf(6)).last_contact, absl::InfinitePast());
+}
+
+TEST_F(InProcessNetworkTest, ALostRequestIsNeverHandledALostAnswerWas) {
+  Start({0});
+  net_.SetLink(OriginOf(6), OriginOf(0), {absl::ZeroDuration(), absl::ZeroDuration(), 1});
+  absl::Status st = Exchange();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(st.message(), "request from b.cz/s1 to a.cz/s1 lost");
+  EXPECT_EQ(Link(6, 0).calls, 0u);
+  EXPECT_EQ(Link(6, 0).lost, 1u);
+  EXPECT_EQ(nodes_[0]->gossip->stats().peers.at(OriginOf(6)).last_contact, absl::InfinitePast());
+
+  net_.SetLink(OriginOf(6), OriginOf(0), {});
+  net_.SetLink(OriginOf(0), OriginOf(6), {absl::ZeroDuration(), absl::ZeroDuration(), 1});
+  st = Exchange();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(st.message(), "response from a.cz/s1 to b.cz/s1 lost");
+  EXPECT_EQ(Link(6, 0).calls, 1u);
+  EXPECT_EQ(Link(0, 6).lost, 1u);
+  EXPECT_NE(nodes_[0]->gossip->stats().peers.at(OriginOf(6)).last_contact, absl::InfinitePast());
+}
+
+// Four threads call a.cz/s1 as fast as they can while it is detached: once
+// Detach returns, no handler of its engine runs (its count of the caller's
+// bytes stops), and every later call fails UNAVAILABLE.
+TEST_F(InProcessNetworkTest, DetachReturnsOnlyOnceNoCallIsInTheEngine) {
+  Start({0});
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> ok{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      while (!stop.load()) {
+        if (Exchange().ok()) ok.fetch_add(1);
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return ok.load() > 100; }, absl::Seconds(30)));
+  net_.Detach(OriginOf(0));
+  const uint64_t at_detach = BytesAtTarget();
+  const uint64_t ok_at_detach = ok.load();
+  absl::SleepFor(absl::Milliseconds(200));
+  stop.store(true);
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(BytesAtTarget(), at_detach);
+  // At most the four calls that were past the handler when Detach returned.
+  EXPECT_LE(ok.load(), ok_at_detach + 4);
+  EXPECT_EQ(Exchange().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
