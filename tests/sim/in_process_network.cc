@@ -254,21 +254,21 @@ absl::Status InProcessNetwork::Deliver(const std::string& from, const std::strin
   {
     absl::MutexLock lock(&mu_);
     --target->in_flight;  // Detach's Await sees it when mu_ is released
-    if (answer.ok()) {
-      for (Traffic* t : {&stats_.links[{to, from}], &stats_.methods[method]}) {
-        if (response_lost) {
-          ++t->lost;
-        } else {
-          ++t->messages;
-          t->bytes += answer->size();
-        }
+    for (Traffic* t : {&stats_.links[{to, from}], &stats_.methods[method]}) {
+      if (response_lost) {
+        ++t->lost;
+      } else if (answer.ok()) {
+        ++t->messages;
+        t->bytes += answer->size();
       }
     }
   }
-  if (!answer.ok()) return answer.status();
+  // Whatever the callee answered (it has handled the request), the caller
+  // sees a broken connection.
   if (response_lost) {
     return absl::UnavailableError(absl::StrCat("response from ", to, " to ", from, " lost"));
   }
+  if (!answer.ok()) return answer.status();
   if (absl::Status st = call->Finished(); !st.ok()) return st;
   if (!response->ParseFromString(*answer)) {
     return absl::InternalError(absl::StrCat(method, " response from ", to, " does not parse as ",
