@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "federation/gossip.h"
 #include "federation/transport.h"
+#include "google/protobuf/message.h"
 
 namespace watchfloor::testing {
 
@@ -102,8 +103,10 @@ class InProcessNetwork {
   // cut happens fails when it would be delivered. Partitions add up until
   // Heal().
   void Partition(const std::set<std::string>& a, const std::set<std::string>& b);
+  // Removes every partition: calls that start afterwards cross again.
   void Heal();
 
+  // A copy of the counters since construction.
   Stats stats() const;
 
  private:
@@ -124,8 +127,9 @@ class InProcessNetwork {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const LinkOptions& LinkLocked(const std::string& from, const std::string& to) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A draw in [0, 1) and one in [0, jitter].
+  // A draw in [0, 1).
   double UniformLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The link's latency plus a draw in [0, jitter].
   absl::Duration DelayLocked(const LinkOptions& link) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
