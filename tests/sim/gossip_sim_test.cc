@@ -337,9 +337,9 @@ void PrintTraffic(const InProcessNetwork::Stats& before, const InProcessNetwork:
 // loopback processes). As in federation_test, the timers that decide that a
 // push is late are set where the machine's latency does not reach them (a
 // 5 s graft timeout and frontier grace, anti-entropy every 2 s), so what is
-// held is the overlay's own duplication. Measured: 0.000 in 5 runs of 7 at
+// held is the overlay's own duplication. Measured: 0.000 in 5 runs of 8 at
 // load average 11-32 from other jobs (every one of the 120 x 23 copies
-// pushed once, none pulled), 0.001 and 0.083 in the other two; 0.15 and
+// pushed once, none pulled), 0.001, 0.026 and 0.083 in the other three; 0.15 and
 // 0.41 with two copies of this test at once (load average 46, pushes
 // lagging 5-8 s). With the default 150 ms graft timeout and 500 ms grace,
 // pushes lag past the timers even at load average 10-18: grafts and pulls
