@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "certs/ids.h"
 #include "federation/link_queue.h"
+#include "federation/peer_score.h"
 #include "log/log.h"
 
 namespace watchfloor::federation {
@@ -60,11 +61,14 @@ constexpr int kMaxCheckpointsPerPush = 64;
 // (federation_handler.h kMaxCosignaturesPerPush).
 constexpr size_t kMaxCosignaturesPerCall = 256;
 constexpr size_t kMaxDeferredCosignatures = 4096;
+// PeerStats::refused_by_reason of a push refused unverified (peer_score.h).
+constexpr absl::string_view kGraylisted = "graylisted";
 
 }  // namespace
 
 struct Gossip::Link {
-  explicit Link(size_t max_bytes) : queue(max_bytes) {}
+  Link(size_t max_bytes, absl::Duration score_half_life)
+      : queue(max_bytes), score(score_half_life) {}
 
   Peer peer;
   std::unique_ptr<PeerChannel> channel;
@@ -97,6 +101,13 @@ struct Gossip::Link {
   // kMaxDeferredCosignatures, the oldest dropped first.
   std::deque<CosignatureOffer> deferred_cosignatures ABSL_GUARDED_BY(mu);
   PeerStats stats ABSL_GUARDED_BY(mu);
+  // How the peer behaved lately (peer_score.h).
+  PeerScore score ABSL_GUARDED_BY(mu);
+
+  // Below the eager threshold the peer gets announcements only.
+  bool MayBeEager(const Options& o, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return score.Value(now) >= o.eager_threshold;
+  }
 
   // Called with mu held after a failed RPC.
   void Failed(const Options& o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -225,7 +236,7 @@ Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
 Gossip::~Gossip() { Stop(); }
 
 std::shared_ptr<Gossip::Link> Gossip::MakeLink(const Peer& peer) {
-  auto link = std::make_shared<Link>(options_.max_link_bytes);
+  auto link = std::make_shared<Link>(options_.max_link_bytes, options_.score_half_life);
   link->peer = peer;
   link->channel = transport_->Connect(peer);
   return link;
@@ -796,6 +807,7 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
     if (link != nullptr) {
       absl::MutexLock l(&link->mu);
       ++link->stats.received_new;
+      link->score.FirstDelivery(absl::Now());
     }
     return watchfloor::v1::PUSH_VERDICT_NEW;
   }
@@ -831,6 +843,22 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
 watchfloor::v1::PushResponse Gossip::HandlePush(
     const std::string& peer, const watchfloor::v1::PushRequest& req) {
   watchfloor::v1::PushResponse resp;
+  Link* from = FindLink(peer);
+  bool graylisted = false;
+  if (from != nullptr) {
+    absl::MutexLock lock(&from->mu);
+    graylisted = from->score.Value(absl::Now()) < options_.graylist_threshold;
+  }
+  if (graylisted) {
+    // Not verified, not stored, not forwarded: a peer that flooded this node
+    // with invalid input costs it no more signature checks until its score
+    // recovers. Anti-entropy brings any valid alert among these later.
+    for (int i = 0; i < req.envelopes_size(); ++i) {
+      resp.add_verdicts(watchfloor::v1::PUSH_VERDICT_REFUSED);
+      CountRefused(peer, kGraylisted);
+    }
+    return resp;
+  }
   bool any_new = false;
   for (const Envelope& e : req.envelopes()) {
     bool prunes = false;
@@ -839,14 +867,15 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
     if (v == watchfloor::v1::PUSH_VERDICT_DUPLICATE && prunes) resp.set_prune(true);
     if (v == watchfloor::v1::PUSH_VERDICT_NEW) any_new = true;
   }
-  if (Link* link = FindLink(peer)) {
+  if (Link* link = from) {
     absl::MutexLock lock(&link->mu);
-    // Plumtree: a first copy makes the sender an eager peer; a duplicate
-    // prunes the link (both ends, via resp.prune) unless the link that
-    // brought the first copy is lazy by now (first_from_).
+    // Plumtree: a first copy makes the sender an eager peer (unless its
+    // score keeps it lazy); a duplicate prunes the link (both ends, via
+    // resp.prune) unless the link that brought the first copy is lazy by
+    // now (first_from_).
     if (resp.prune()) {
       link->Prune();
-    } else if (any_new) {
+    } else if (any_new && link->MayBeEager(options_, absl::Now())) {
       link->eager = true;
     }
   }
@@ -900,7 +929,8 @@ watchfloor::v1::FetchResponse Gossip::HandleFetch(
   if (req.graft()) {
     if (Link* link = FindLink(peer)) {
       absl::MutexLock lock(&link->mu);
-      link->eager = true;
+      // A peer whose score keeps it lazy keeps fetching what it misses.
+      if (link->MayBeEager(options_, absl::Now())) link->eager = true;
     }
   }
   return resp;
@@ -998,6 +1028,14 @@ void Gossip::CountRefused(const std::string& peer, absl::string_view reason) {
     absl::MutexLock l(&link->mu);
     ++link->stats.refused;
     ++link->stats.refused_by_reason[std::string(reason)];
+    // A graylisted push was not looked at: it says nothing new of the peer
+    // (and counting it would keep a peer that recovered graylisted for the
+    // valid alerts it pushes meanwhile).
+    if (reason != kGraylisted) {
+      const absl::Time now = absl::Now();
+      link->score.Invalid(now);
+      if (link->eager && !link->MayBeEager(options_, now)) link->Prune();
+    }
   }
 }
 
@@ -1294,7 +1332,14 @@ void Gossip::SenderLoop(Link* link) {
         link->CountCall(req, resp);
         {
           absl::MutexLock lock(&link->mu);
-          link->eager = true;  // graft
+          const absl::Time now = absl::Now();
+          // Ids it announced and did not send. An answer cut short by its
+          // size leaves the rest to a later fetch, and says nothing.
+          if (resp.ByteSizeLong() < kMaxBatchBytes / 2 &&
+              resp.envelopes_size() < req.ids_size()) {
+            link->score.Unserved(now, req.ids_size() - resp.envelopes_size());
+          }
+          if (link->MayBeEager(options_, now)) link->eager = true;  // graft
         }
         {
           absl::MutexLock lock(&mu_);
@@ -1357,6 +1402,22 @@ void Gossip::CheckMissing(absl::Time now) {
       if (++m.attempts > 3 * static_cast<int>(m.announcers.size())) {
         it = missing_.erase(it);
         continue;
+      }
+      if (m.attempts == 1 && m.announcers.size() > 1) {
+        // The first fetch goes to the best-scored announcer: a peer that
+        // announces ids it does not serve is asked last.
+        std::vector<std::pair<double, std::string>> ranked;
+        for (std::string& a : m.announcers) {
+          double score = 0;
+          if (Link* link = FindLink(a)) {
+            absl::MutexLock l(&link->mu);
+            score = link->score.Value(now);
+          }
+          ranked.emplace_back(-score, std::move(a));
+        }
+        std::stable_sort(ranked.begin(), ranked.end(),
+                         [](const auto& x, const auto& y) { return x.first < y.first; });
+        for (size_t i = 0; i < ranked.size(); ++i) m.announcers[i] = std::move(ranked[i].second);
       }
       fetch.emplace_back(m.announcers.front(), it->first);
       std::rotate(m.announcers.begin(), m.announcers.begin() + 1, m.announcers.end());
@@ -1445,6 +1506,8 @@ Gossip::Stats Gossip::stats() const {
     absl::MutexLock lock(&link->mu);
     PeerStats s = link->stats;
     s.eager = link->eager;
+    s.score = link->score.Value(absl::Now());
+    s.graylisted = s.score < options_.graylist_threshold;
     s.dropped += link->queue.dropped();
     s.queued_bytes = link->queue.bytes();
     auto it = rosters.find(link->peer.origin);

@@ -96,6 +96,16 @@ class Gossip {
     // How many forwarded ids are remembered so none is forwarded twice.
     size_t max_forwarded_ids = 1 << 16;
     uint64_t seed = 0;  // 0: random
+    // Peer scoring (peer_score.h). A peer whose score is below
+    // eager_threshold is kept lazy (announcements only; it fetches what it
+    // wants); below graylist_threshold its pushes are refused unverified
+    // ("graylisted") until the score decays back. The defaults: about one
+    // invalid envelope keeps a peer that delivered nothing first out of the
+    // eager set, about ten graylist it, and half of every part is forgotten
+    // each score_half_life.
+    double eager_threshold = -10.0;
+    double graylist_threshold = -100.0;
+    absl::Duration score_half_life = absl::Seconds(60);
   };
 
   struct PeerStats {
@@ -111,7 +121,8 @@ class Gossip {
     // "data_loss", ...), "bad_range" (a pull answer outside the range asked
     // for), "unparsable_request", "bad_checkpoint", "bad_evidence",
     // "roster_chain", "bad_cosignature" (forged, non-member or own-member
-    // co-signature).
+    // co-signature), "graylisted" (a push not verified: the peer's score is
+    // below Options::graylist_threshold).
     std::map<std::string, uint64_t> refused_by_reason;
     // New envelopes this node got from the peer by asking: grafts (Fetch)
     // and anti-entropy pulls (PullRange). Pushed ones are received_new.
@@ -123,6 +134,10 @@ class Gossip {
     // The last call between the two, either way, that succeeded;
     // InfinitePast if none yet.
     absl::Time last_contact = absl::InfinitePast();
+    // The peer's score now (peer_score.h), and whether it is below
+    // Options::graylist_threshold.
+    double score = 0;
+    bool graylisted = false;
     uint64_t dropped = 0;         // items dropped (byte budget full)
     uint64_t queued_bytes = 0;    // queued and held now (<= max_link_bytes)
     // The roster version the peer reported in its last frontier exchange

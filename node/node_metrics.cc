@@ -151,6 +151,10 @@ void RegisterGossip(Families& f, const federation::Gossip* gossip, const Ledger*
   per_peer("watchfloor_gossip_peer_up",
            "1 while the last call to the peer succeeded (0: in backoff after a failure).",
            Type::kGauge, [](const auto& p) { return Bool(p.reachable); });
+  per_peer("watchfloor_gossip_peer_score",
+           "The peer's score (docs/FEDERATION.md \"Peer scoring\"): below -10 it is kept lazy, "
+           "below -100 its pushes are refused unverified.",
+           Type::kGauge, [](const auto& p) { return p.score; });
   per_peer("watchfloor_gossip_peer_eager", "1 if the peer is pushed to eagerly, 0 if lazily.",
            Type::kGauge, [](const auto& p) { return Bool(p.eager); });
   per_peer("watchfloor_gossip_last_contact_seconds",

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -98,6 +99,11 @@ FederationNode::FederationNode() : parts_(std::make_unique<Parts>()) {
   for (absl::string_view c : kCallers) peers.push_back({std::string(c), "127.0.0.1:9"});
   federation::Gossip::Options opts;
   opts.seed = 1;
+  // A fuzzer is a peer that sends invalid input without end: graylisted
+  // after a few inputs, its pushes would no longer reach the ingest path
+  // being fuzzed. Scoring still runs (and is fuzzed); it just never
+  // graylists.
+  opts.graylist_threshold = -std::numeric_limits<double>::infinity();
   p.gossip = std::make_unique<federation::Gossip>(
       std::string(kSelf), p.feed_store.get(), peers,
       [](const federation::Peer& peer) {
