@@ -844,23 +844,24 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
     const std::string& peer, const watchfloor::v1::PushRequest& req) {
   watchfloor::v1::PushResponse resp;
   Link* from = FindLink(peer);
-  bool graylisted = false;
-  if (from != nullptr) {
-    absl::MutexLock lock(&from->mu);
-    graylisted = from->score.Value(absl::Now()) < options_.graylist_threshold;
-  }
-  if (graylisted) {
-    // Not verified, not stored, not forwarded: a peer that flooded this node
-    // with invalid input costs it no more signature checks until its score
-    // recovers. Anti-entropy brings any valid alert among these later.
-    for (int i = 0; i < req.envelopes_size(); ++i) {
-      resp.add_verdicts(watchfloor::v1::PUSH_VERDICT_REFUSED);
-      CountRefused(peer, kGraylisted);
-    }
-    return resp;
-  }
   bool any_new = false;
   for (const Envelope& e : req.envelopes()) {
+    if (from != nullptr) {
+      bool graylisted;
+      {
+        absl::MutexLock lock(&from->mu);
+        graylisted = from->score.Value(absl::Now()) < options_.graylist_threshold;
+      }
+      if (graylisted) {
+        // Not verified, not stored, not forwarded: a peer that flooded this
+        // node with invalid input costs it no more signature checks until
+        // its score recovers. Anti-entropy brings a valid alert among these
+        // later, from this peer or another.
+        resp.add_verdicts(watchfloor::v1::PUSH_VERDICT_REFUSED);
+        CountRefused(peer, kGraylisted);
+        continue;
+      }
+    }
     bool prunes = false;
     watchfloor::v1::PushVerdict v = Receive(peer, e, &prunes);
     resp.add_verdicts(v);
@@ -1339,7 +1340,11 @@ void Gossip::SenderLoop(Link* link) {
               resp.envelopes_size() < req.ids_size()) {
             link->score.Unserved(now, req.ids_size() - resp.envelopes_size());
           }
-          if (link->MayBeEager(options_, now)) link->eager = true;  // graft
+          if (link->MayBeEager(options_, now)) {
+            link->eager = true;  // graft
+          } else if (link->eager) {
+            link->Prune();  // unserved announcements took it below the threshold
+          }
         }
         {
           absl::MutexLock lock(&mu_);

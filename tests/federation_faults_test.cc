@@ -386,6 +386,67 @@ TEST_F(BadPeerTest, InvalidSignaturesAreRefusedCountedAgainstThePeerAndGoNowhere
   }
 }
 
+// A flood of invalid signatures costs the target a bounded number of
+// signature checks: once the peer's score is below the graylist threshold
+// (eleven refusals from a score near zero: docs/FEDERATION.md "Peer
+// scoring"), its pushes are refused unverified, and the peer is kept out of
+// the target's eager set. A valid alert it pushes meanwhile is refused too
+// at the target, and reaches it from another node that took it.
+TEST_F(BadPeerTest, InvalidSignatureFloodIsGraylistedAfterElevenChecksAndNothingIsLost) {
+  constexpr int kFlood = 200;
+  std::vector<v1::PushVerdict> verdicts;
+  for (int batch = 0; batch < kFlood / 20; ++batch) {
+    std::vector<v1::Envelope> envs;
+    for (int i = 0; i < 20; ++i) {
+      v1::Envelope e = SignAlert(NextAlert(1000 + batch * 20 + i), *origin_key_);
+      std::string sig = e.signatures(0).sig();
+      sig[5] ^= 0x01;
+      e.mutable_signatures(0)->set_sig(sig);
+      envs.push_back(std::move(e));
+    }
+    for (v1::PushVerdict v : Push(kPeer, kTarget, envs)) verdicts.push_back(v);
+  }
+  EXPECT_EQ(verdicts, std::vector<v1::PushVerdict>(kFlood, v1::PUSH_VERDICT_REFUSED));
+  {
+    federation::Gossip::PeerStats p = fed_.gossip(kTarget)->stats().peers.at(fed_.origin(kPeer));
+    EXPECT_EQ(p.refused_by_reason["unauthenticated"], 11u);
+    EXPECT_EQ(p.refused_by_reason["graylisted"], static_cast<uint64_t>(kFlood - 11));
+    EXPECT_TRUE(p.graylisted);
+    EXPECT_LT(p.score, -100);
+    EXPECT_FALSE(p.eager);
+    std::printf("flood: %d invalid envelopes, %llu verified, %llu refused unverified, score %.1f\n",
+                kFlood, static_cast<unsigned long long>(p.refused_by_reason["unauthenticated"]),
+                static_cast<unsigned long long>(p.refused_by_reason["graylisted"]), p.score);
+  }
+
+  // A valid alert from the graylisted peer: refused unverified at the
+  // target, taken by m3, and at the target from m3.
+  v1::Envelope valid = SignAlert(NextAlert(), *origin_key_);
+  EXPECT_EQ(Push(kPeer, kTarget, {valid}),
+            std::vector<v1::PushVerdict>{v1::PUSH_VERDICT_REFUSED});
+  EXPECT_EQ(Push(kPeer, 3, {valid}), std::vector<v1::PushVerdict>{v1::PUSH_VERDICT_NEW});
+  ids_.insert(certs::AlertId(valid.payload()));
+  ASSERT_TRUE(fed_.WaitForIds(ids_, kConverge));
+  Barrier();
+  // m1 is an honest node as well: what its engine forwards to m2 while it
+  // is graylisted there (the valid alert, the barrier) is refused the same
+  // way, so only the unverified count may exceed the flood's.
+  for (int i = 0; i < fed_.size(); ++i) {
+    SCOPED_TRACE(fed_.origin(i));
+    EXPECT_EQ(fed_.StoredIds(i), ids_);
+    EXPECT_EQ(fed_.StoredEvidenceCount(i), 0);
+    if (i != kTarget) EXPECT_EQ(fed_.gossip(i)->stats().refused, 0u);
+  }
+  federation::Gossip::Stats s = fed_.gossip(kTarget)->stats();
+  federation::Gossip::PeerStats p = s.peers.at(fed_.origin(kPeer));
+  EXPECT_EQ(p.refused_by_reason.size(), 2u);
+  EXPECT_EQ(p.refused_by_reason["unauthenticated"], 11u);
+  EXPECT_GE(p.refused_by_reason["graylisted"], static_cast<uint64_t>(kFlood - 11 + 1));
+  EXPECT_EQ(s.refused, p.refused);
+  EXPECT_EQ(s.peers.at(fed_.origin(kOrigin)).refused, 0u);
+  EXPECT_EQ(s.peers.at(fed_.origin(3)).refused, 0u);
+}
+
 TEST_F(BadPeerTest, UnknownOriginsAreRefusedCountedAgainstThePeerAndGoNowhere) {
   certs::SigningKey stranger = certs::SigningKey::Generate();
   v1::Alert not_a_member = SampleDraft(1);
