@@ -859,6 +859,9 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
         // later, from this peer or another.
         resp.add_verdicts(watchfloor::v1::PUSH_VERDICT_REFUSED);
         CountRefused(peer, kGraylisted);
+        // The peer should announce rather than push: what this node wants
+        // of it, it fetches (fetch answers are verified, never graylisted).
+        resp.set_prune(true);
         continue;
       }
     }
@@ -1023,16 +1026,29 @@ watchfloor::v1::PushEvidenceResponse Gossip::HandleEvidence(
 }
 
 void Gossip::CountRefused(const std::string& peer, absl::string_view reason) {
+  // What lowers the peer's score: refusals that are the peer's doing. Not a
+  // graylisted push (not looked at: counting it would hold down a peer that
+  // stopped, for the valid alerts it pushes meanwhile); not this node's own
+  // trouble (a full write queue, a store error, shutting down); and nothing
+  // while the peer reports a newer roster than this node holds, since an
+  // honest peer then relays alerts and co-signatures of members or keys
+  // this node cannot check yet.
+  bool scored = reason != kGraylisted && reason != "resource_exhausted" &&
+                reason != "unavailable" && reason != "internal" && reason != "aborted" &&
+                reason != "cancelled" && reason != "deadline_exceeded" && reason != "unknown";
+  if (scored && reason != "roster_chain") {  // a refused chain is the peer's own
+    const uint64_t mine = RosterVersion();
+    absl::MutexLock lock(&roster_mu_);
+    auto it = peer_rosters_.find(peer);
+    if (it != peer_rosters_.end() && it->second.version > mine) scored = false;
+  }
   absl::MutexLock lock(&mu_);
   ++stats_.refused;
   if (Link* link = FindLink(peer)) {
     absl::MutexLock l(&link->mu);
     ++link->stats.refused;
     ++link->stats.refused_by_reason[std::string(reason)];
-    // A graylisted push was not looked at: it says nothing new of the peer
-    // (and counting it would keep a peer that recovered graylisted for the
-    // valid alerts it pushes meanwhile).
-    if (reason != kGraylisted) {
+    if (scored) {
       const absl::Time now = absl::Now();
       link->score.Invalid(now);
       if (link->eager && !link->MayBeEager(options_, now)) link->Prune();
@@ -1336,9 +1352,12 @@ void Gossip::SenderLoop(Link* link) {
           const absl::Time now = absl::Now();
           // Ids it announced and did not send. An answer cut short by its
           // size leaves the rest to a later fetch, and says nothing.
-          if (resp.ByteSizeLong() < kMaxBatchBytes / 2 &&
-              resp.envelopes_size() < req.ids_size()) {
-            link->score.Unserved(now, req.ids_size() - resp.envelopes_size());
+          if (resp.ByteSizeLong() < kMaxBatchBytes / 2) {
+            std::set<std::string> served;
+            for (const Envelope& e : resp.envelopes()) served.insert(certs::AlertId(e.payload()));
+            int unserved = 0;
+            for (const std::string& id : req.ids()) unserved += served.count(id) == 0;
+            if (unserved > 0) link->score.Unserved(now, unserved);
           }
           if (link->MayBeEager(options_, now)) {
             link->eager = true;  // graft

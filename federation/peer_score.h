@@ -38,7 +38,10 @@ class PeerScore {
   static constexpr double kInvalidWeight = -10.0;
   static constexpr double kUnservedWeight = -2.0;
 
-  explicit PeerScore(absl::Duration half_life) : half_life_(half_life) {}
+  // `half_life` is clamped to [1 ms, 1 day]: a score that never decays
+  // would graylist a peer for good.
+  explicit PeerScore(absl::Duration half_life)
+      : half_life_(std::clamp(half_life, absl::Milliseconds(1), absl::Hours(24))) {}
 
   void FirstDelivery(absl::Time now) {
     Decay(now);
@@ -63,10 +66,7 @@ class PeerScore {
  private:
   // What a part keeps between the last update and `now`.
   double Factor(absl::Time now) const {
-    if (last_ == absl::InfinitePast() || now <= last_ ||
-        half_life_ <= absl::ZeroDuration()) {
-      return 1.0;
-    }
+    if (last_ == absl::InfinitePast() || now <= last_) return 1.0;
     return std::exp2(-absl::FDivDuration(now - last_, half_life_));
   }
   void Decay(absl::Time now) {

@@ -409,8 +409,12 @@ TEST_F(BadPeerTest, InvalidSignatureFloodIsGraylistedAfterElevenChecksAndNothing
   EXPECT_EQ(verdicts, std::vector<v1::PushVerdict>(kFlood, v1::PUSH_VERDICT_REFUSED));
   {
     federation::Gossip::PeerStats p = fed_.gossip(kTarget)->stats().peers.at(fed_.origin(kPeer));
-    EXPECT_EQ(p.refused_by_reason["unauthenticated"], 11u);
-    EXPECT_EQ(p.refused_by_reason["graylisted"], static_cast<uint64_t>(kFlood - 11));
+    // Eleven checks take a score near zero below -100 (one or two more if
+    // the flood outlasts the ~8 s in which -110 decays back to -100).
+    const uint64_t checked = p.refused_by_reason["unauthenticated"];
+    EXPECT_GE(checked, 11u);
+    EXPECT_LE(checked, 13u);
+    EXPECT_EQ(p.refused_by_reason["graylisted"], kFlood - checked);
     EXPECT_TRUE(p.graylisted);
     EXPECT_LT(p.score, -100);
     EXPECT_FALSE(p.eager);
@@ -435,13 +439,17 @@ TEST_F(BadPeerTest, InvalidSignatureFloodIsGraylistedAfterElevenChecksAndNothing
     SCOPED_TRACE(fed_.origin(i));
     EXPECT_EQ(fed_.StoredIds(i), ids_);
     EXPECT_EQ(fed_.StoredEvidenceCount(i), 0);
-    if (i != kTarget) EXPECT_EQ(fed_.gossip(i)->stats().refused, 0u);
+    if (i != kTarget) {
+      EXPECT_EQ(fed_.gossip(i)->stats().refused, 0u);
+    }
   }
   federation::Gossip::Stats s = fed_.gossip(kTarget)->stats();
   federation::Gossip::PeerStats p = s.peers.at(fed_.origin(kPeer));
   EXPECT_EQ(p.refused_by_reason.size(), 2u);
-  EXPECT_EQ(p.refused_by_reason["unauthenticated"], 11u);
-  EXPECT_GE(p.refused_by_reason["graylisted"], static_cast<uint64_t>(kFlood - 11 + 1));
+  EXPECT_GE(p.refused_by_reason["unauthenticated"], 11u);
+  EXPECT_LE(p.refused_by_reason["unauthenticated"], 13u);
+  EXPECT_GE(p.refused_by_reason["graylisted"] + p.refused_by_reason["unauthenticated"],
+            static_cast<uint64_t>(kFlood + 1));
   EXPECT_EQ(s.refused, p.refused);
   EXPECT_EQ(s.peers.at(fed_.origin(kOrigin)).refused, 0u);
   EXPECT_EQ(s.peers.at(fed_.origin(3)).refused, 0u);

@@ -52,5 +52,14 @@ TEST(PeerScoreTest, TimeThatGoesBackDoesNotDecayOrGrowTheScore) {
   EXPECT_DOUBLE_EQ(s.Value(kStart + kHalfLife), -20.0);
 }
 
+TEST(PeerScoreTest, AHalfLifeOfZeroOrInfinityIsClampedSoTheScoreStillDecays) {
+  PeerScore zero(absl::ZeroDuration());
+  zero.Invalid(kStart, 20);
+  EXPECT_NEAR(zero.Value(kStart + absl::Milliseconds(10)), -200.0 / 1024, 1e-9);
+  PeerScore forever(absl::InfiniteDuration());
+  forever.Invalid(kStart, 20);
+  EXPECT_DOUBLE_EQ(forever.Value(kStart + absl::Hours(24)), -100.0);
+}
+
 }  // namespace
 }  // namespace watchfloor::federation

@@ -462,8 +462,15 @@ TEST_F(MisbehavingPeersTest, AnInvalidSignatureFloodIsGraylistedAfterElevenCheck
     const Gossip::PeerStats p = PeerStatsAt(f.victim, kBad);
     // Graylisting is checked per envelope: from a score of 0, the eleventh
     // refusal takes it to -110, whatever the size of the pushes.
-    const std::map<std::string, uint64_t> want = {
-        {"unauthenticated", kChecksToGraylist}, {"graylisted", kForged - kChecksToGraylist}};
+    // (One or two more if the flood outlasts the ~8 s in which -110 decays
+    // back to -100 on a very loaded machine.)
+    const uint64_t checked = p.refused_by_reason.count("unauthenticated") != 0
+                                 ? p.refused_by_reason.at("unauthenticated")
+                                 : 0;
+    EXPECT_GE(checked, kChecksToGraylist) << OriginOf(f.victim);
+    EXPECT_LE(checked, kChecksToGraylist + 2) << OriginOf(f.victim);
+    const std::map<std::string, uint64_t> want = {{"unauthenticated", checked},
+                                                  {"graylisted", kForged - checked}};
     EXPECT_EQ(p.refused_by_reason, want) << OriginOf(f.victim);
     EXPECT_EQ(p.refused, static_cast<uint64_t>(kForged));
     EXPECT_TRUE(p.graylisted);
@@ -492,7 +499,7 @@ TEST_F(MisbehavingPeersTest, AnInvalidSignatureFloodIsGraylistedAfterElevenCheck
 TEST_F(MisbehavingPeersTest, AGraylistedPeerIsHeardAgainOnceItsScoreDecays) {
   constexpr int kBad = 4, kVictim = 1, kBatch = 64;
   Gossip::Options victim = options_;
-  victim.score_half_life = absl::Seconds(1);
+  victim.score_half_life = absl::Seconds(2);
   StartNodes({kBad}, {{kVictim, victim}});
   PublishFrom(kPublishers, 8);
   ASSERT_TRUE(WaitHonestConverged());
@@ -511,14 +518,17 @@ TEST_F(MisbehavingPeersTest, AGraylistedPeerIsHeardAgainOnceItsScoreDecays) {
     forged.push_back(std::move(e));
   }
   auto bad = ChannelAs(kBad, kVictim);
-  PushAll(bad.get(), forged);
-  PushAll(bad.get(), forged);
+  // One push: the eleventh check graylists the peer, the rest of the push
+  // is refused unverified within the same call (counted, so the counts
+  // prove it; its score is back above -100 after 0.14 half-lives, too soon
+  // to read reliably on a loaded machine).
+  v1::PushResponse flood = PushAll(bad.get(), forged);
+  EXPECT_TRUE(flood.prune());
   Gossip::PeerStats p = PeerStatsAt(kVictim, kBad);
   const double graylisted_at = p.score;
   const std::map<std::string, uint64_t> want = {{"unauthenticated", kChecksToGraylist},
-                                                {"graylisted", 2 * kBatch - kChecksToGraylist}};
+                                                {"graylisted", kBatch - kChecksToGraylist}};
   EXPECT_EQ(p.refused_by_reason, want);
-  EXPECT_TRUE(p.graylisted);
 
   const absl::Time stopped = absl::Now();
   ASSERT_TRUE(WaitFor([&] { return !PeerStatsAt(kVictim, kBad).graylisted; }, absl::Seconds(20)));
@@ -534,10 +544,11 @@ TEST_F(MisbehavingPeersTest, AGraylistedPeerIsHeardAgainOnceItsScoreDecays) {
   ExpectHonestDelivered();
   EXPECT_EQ(PeerStatsAt(kVictim, kBad).refused_by_reason, want);
   std::printf(
-      "misbehaving_peers: recovery (half-life 1 s at the victim): graylisted at score %.1f "
-      "after %d invalid envelopes (%d checked); heard again %.2f s after it stopped (score "
+      "misbehaving_peers: recovery (half-life 2 s at the victim): score %.1f "
+      "after %d invalid envelopes (%llu checked); heard again %.2f s after it stopped (score "
       "%.1f); its valid alert was taken NEW and reached all %zu honest nodes\n",
-      graylisted_at, 2 * kBatch, kChecksToGraylist, absl::ToDoubleSeconds(recovered), p.score,
+      graylisted_at, kBatch, static_cast<unsigned long long>(kChecksToGraylist),
+      absl::ToDoubleSeconds(recovered), p.score,
       Honest().size());
 }
 
