@@ -40,6 +40,7 @@
 #include "node/sqlite_alert_store.h"
 #include "tests/roster_fixtures.h"
 #include "tests/sim/in_process_network.h"
+#include "tests/sim/sim_node.h"
 #include "tests/test_util.h"
 
 namespace watchfloor::testing {
@@ -56,131 +57,18 @@ using node::RosterKeyResolver;
 using node::SqliteAlertStore;
 
 // Four members (a.cz .. d.cz of the roster fixtures), six nodes each.
-constexpr int kMembers = 4;
 constexpr int kNodesPerMember = 6;
-constexpr int kNodes = kMembers * kNodesPerMember;
+constexpr int kNodes = SimLayout::kMembers * kNodesPerMember;
 // The nodes that publish: one per member.
 const std::vector<int> kPublishers = {0, 6, 12, 18};
 // Generous: on a quiet machine every wait below ends within a few seconds.
 constexpr absl::Duration kConverge = absl::Seconds(60);
 
-std::string OriginOf(int i) {
-  return absl::StrCat(P(i / kNodesPerMember).name, "/s", i % kNodesPerMember + 1);
+const SimLayout& Layout() {
+  static const SimLayout* layout = new SimLayout(kNodesPerMember, "gossip-sim-node");
+  return *layout;
 }
-
-// Node i's alert key: a fixed seed per node, distinct from every fixture key.
-const certs::SigningKey& NodeKey(int i) {
-  static const auto* keys = [] {
-    auto* out = new std::vector<certs::SigningKey>();
-    for (int k = 0; k < kNodes; ++k) {
-      std::string seed = absl::StrCat("gossip-sim-node-", k);
-      seed.resize(certs::kEd25519SeedSize, '.');
-      out->push_back(*certs::SigningKey::FromSeed(seed));
-    }
-    return out;
-  }();
-  return (*keys)[i];
-}
-
-// The genesis roster listing every node with its key, signed as nodes verify.
-const certs::Roster& SimRoster() {
-  static const certs::Roster* roster = [] {
-    v1::Roster proto = MakeRoster(1, 1, {0, 1, 2, 3});
-    for (int m = 0; m < kMembers; ++m) {
-      v1::RosterMember* member = proto.mutable_members(m);
-      member->clear_nodes();
-      for (int k = 0; k < kNodesPerMember; ++k) {
-        const int i = m * kNodesPerMember + k;
-        v1::RosterNode* n = member->add_nodes();
-        n->set_origin(OriginOf(i));
-        n->set_signing_key_pem(NodeKey(i).public_key().ToPem());
-        n->add_endpoints(absl::StrCat("s", k + 1, ".", P(m).name, ":7443"));
-      }
-    }
-    return new certs::Roster(Genesis(proto, {0}));
-  }();
-  return *roster;
-}
-
-// Where the nodes' SQLite files go: tmpfs when there is one (and no
-// $TEST_TMPDIR, which Bazel requires tests to write under). The files,
-// their WAL and their fsyncs are all real; on tmpfs an fsync costs
-// microseconds instead of the 5-100+ ms of this machine's shared disk,
-// which would otherwise be what the test measures: every hop forwards only
-// after the store committed (docs/FEDERATION.md "Push for speed").
-std::string DataRoot() {
-  if (const char* t = std::getenv("TEST_TMPDIR"); t != nullptr && *t != '\0') return t;
-  if (access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
-  return "/tmp";
-}
-
-// One node: its own SQLite file, Ledger and feed store, and its engine on
-// the network. Storage outlives the engine (members are destroyed in
-// reverse order, after Stop() has detached the engine).
-struct SimNode {
-  SimNode(int index, InProcessNetwork* net, const Gossip::Options& options)
-      : origin(OriginOf(index)),
-        dir(DataRoot()),
-        clock(absl::FromUnixSeconds(1798761600)),
-        resolver(&SimRoster()),
-        net(net) {
-    auto opened = SqliteAlertStore::Open(dir.Join("data"), origin);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    sqlite = std::move(*opened);
-    Ledger::Options lopts;
-    lopts.verify_threads = 0;  // gossip's Offer verifies on its own threads
-    auto ledger_or =
-        Ledger::Open(sqlite.get(), &NodeKey(index), origin, &resolver, &clock, nullptr, lopts);
-    EXPECT_TRUE(ledger_or.ok()) << ledger_or.status();
-    ledger = std::move(*ledger_or);
-    feed = std::make_unique<LedgerFeedStore>(ledger.get(), sqlite.get());
-    std::vector<Peer> peers;
-    for (int k = 0; k < kNodes; ++k) {
-      if (k != index) peers.push_back(Peer{OriginOf(k), OriginOf(k), ""});
-    }
-    Gossip::Options o = options;
-    o.seed = static_cast<uint64_t>(index) + 1;
-    gossip = std::make_unique<Gossip>(origin, feed.get(), std::move(peers),
-                                      net->TransportFor(origin), o);
-    EXPECT_TRUE(net->Attach(origin, gossip.get()).ok());
-    gossip->Start();
-  }
-  ~SimNode() { Stop(); }
-  // Stops the engine and takes it off the network; then it may go.
-  void Stop() {
-    if (gossip == nullptr) return;
-    gossip->Stop();
-    net->Detach(origin);
-    gossip.reset();
-  }
-
-  // origin -> head sequence, forked feeds marked by a 0 head.
-  std::map<std::string, uint64_t> Heads() {
-    std::map<std::string, uint64_t> out;
-    for (const FrontierEntry& e : feed->Frontier()) out[e.origin] = e.forked ? 0 : e.sequence;
-    return out;
-  }
-  int64_t Stored() { return static_cast<int64_t>(*sqlite->LastCursor()); }
-
-  const std::string origin;
-  TempDir dir;
-  FakeClock clock;
-  RosterKeyResolver resolver;
-  InProcessNetwork* const net;
-  std::unique_ptr<SqliteAlertStore> sqlite;
-  std::unique_ptr<Ledger> ledger;
-  std::unique_ptr<LedgerFeedStore> feed;
-  std::unique_ptr<Gossip> gossip;
-};
-
-bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time end = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > end) return false;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return true;
-}
+std::string OriginOf(int i) { return Layout().OriginOf(i); }
 
 class GossipSimTest : public ::testing::Test {
  protected:
@@ -205,7 +93,7 @@ class GossipSimTest : public ::testing::Test {
   }
   void Start(const std::vector<int>& which) {
     nodes_.resize(kNodes);
-    for (int i : which) nodes_[i] = std::make_unique<SimNode>(i, &net_, options_);
+    for (int i : which) nodes_[i] = std::make_unique<SimNode>(Layout(), i, &net_, options_);
   }
 
   // Publishes one alert at node i as a client would (stored by its Ledger),
@@ -454,7 +342,7 @@ TEST_F(GossipSimTest, NodesRestartedWithAnEmptyStoreCatchUpWithEveryFeed) {
 
   const absl::Time back = absl::Now();
   for (int i : restarted) {
-    nodes_[i] = std::make_unique<SimNode>(i, &net_, options_);
+    nodes_[i] = std::make_unique<SimNode>(Layout(), i, &net_, options_);
     EXPECT_EQ(nodes_[i]->Stored(), 0) << OriginOf(i);
   }
   PublishFrom(kPublishers, 20);
