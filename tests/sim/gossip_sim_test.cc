@@ -165,21 +165,10 @@ class GossipSimTest : public ::testing::Test {
   }
   // Until no copy has arrived anywhere for 600 ms (at most 10 s).
   void WaitQuiet() {
-    auto snapshot = [&] {
+    testing::WaitQuiet([&] {
       Totals t = Sum();
       return t.received_new + t.received_dup + t.pulled + t.refused;
-    };
-    uint64_t last = snapshot();
-    int quiet = 0;
-    WaitFor(
-        [&] {
-          absl::SleepFor(absl::Milliseconds(100));
-          const uint64_t now = snapshot();
-          quiet = now == last ? quiet + 1 : 0;
-          last = now;
-          return quiet >= 6;
-        },
-        absl::Seconds(10));
+    });
   }
 
   // Every node holds exactly every published alert.

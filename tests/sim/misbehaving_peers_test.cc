@@ -185,19 +185,7 @@ class MisbehavingPeersTest : public ::testing::Test {
     return sum;
   }
   // Until no copy has arrived anywhere for 600 ms (at most 10 s).
-  void WaitQuiet() {
-    uint64_t last = Activity();
-    int quiet = 0;
-    WaitFor(
-        [&] {
-          absl::SleepFor(absl::Milliseconds(100));
-          const uint64_t now = Activity();
-          quiet = now == last ? quiet + 1 : 0;
-          last = now;
-          return quiet >= 6;
-        },
-        absl::Seconds(10));
-  }
+  void WaitQuiet() { testing::WaitQuiet([&] { return Activity(); }); }
 
   // Every honest node holds exactly every published alert, once, and no
   // honest node refused anything from an honest peer (so none forwarded

@@ -101,4 +101,18 @@ bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
   return true;
 }
 
+void WaitQuiet(const std::function<uint64_t()>& activity) {
+  uint64_t last = activity();
+  int quiet = 0;
+  WaitFor(
+      [&] {
+        absl::SleepFor(absl::Milliseconds(100));
+        const uint64_t now = activity();
+        quiet = now == last ? quiet + 1 : 0;
+        last = now;
+        return quiet >= 6;
+      },
+      absl::Seconds(10));
+}
+
 }  // namespace watchfloor::testing

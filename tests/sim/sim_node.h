@@ -89,6 +89,10 @@ struct SimNode {
 // (false).
 bool WaitFor(const std::function<bool()>& done, absl::Duration timeout);
 
+// Waits until `activity` (a count that grows while gossip still moves
+// copies) has not changed for 600 ms, or 10 s have passed.
+void WaitQuiet(const std::function<uint64_t()>& activity);
+
 }  // namespace watchfloor::testing
 
 #endif  // WATCHFLOOR_TESTS_SIM_SIM_NODE_H_
