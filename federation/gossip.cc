@@ -252,7 +252,8 @@ void Gossip::Start() {
   absl::MutexLock lock(&mu_);
   if (started_ || stopping_) return;
   started_ = true;
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
   }
   timer_ = std::thread([this] { TimerLoop(); });
@@ -418,7 +419,8 @@ void Gossip::Stop() {
 }
 
 Gossip::Link* Gossip::FindLink(const std::string& origin) const {
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     if (link->peer.origin == origin) return link.get();
   }
   return nullptr;
@@ -437,7 +439,8 @@ void Gossip::Broadcast(const Envelope& envelope) {
 void Gossip::BroadcastCheckpoint(const std::string& note) {
   const std::string log = note.substr(0, note.find('\n'));
   uint64_t queued = 0;
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     absl::MutexLock lock(&link->mu);
     if (link->queue.AddCheckpoint(log, note, /*replace=*/true)) ++queued;
   }
@@ -447,7 +450,8 @@ void Gossip::BroadcastCheckpoint(const std::string& note) {
 
 void Gossip::BroadcastCosignatures(const std::vector<CosignatureOffer>& cosignatures) {
   uint64_t queued = 0;
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     absl::MutexLock lock(&link->mu);
     for (const CosignatureOffer& c : cosignatures) {
       if (link->queue.AddCosignature(c)) ++queued;
@@ -608,7 +612,8 @@ void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
   // Split views are re-sent periodically and a link in backoff sends
   // nothing, so the queue keeps one copy of each pair (LinkQueue).
   uint64_t queued = 0;
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     absl::MutexLock lock(&link->mu);
     if (link->queue.AddEvidence(evidence)) ++queued;
   }
@@ -619,7 +624,8 @@ void Gossip::BroadcastEvidence(const EvidencePair& evidence) {
 void Gossip::Forward(const Envelope& envelope, const std::string& id,
                      const std::string& origin, uint64_t sequence,
                      const std::string& exclude) {
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     if (link->peer.origin == exclude || link->peer.origin == origin) continue;
     absl::MutexLock lock(&link->mu);
     // Past the link's byte budget the item is dropped (and counted):
@@ -1526,7 +1532,8 @@ Gossip::Stats Gossip::stats() const {
     absl::MutexLock lock(&roster_mu_);
     rosters = peer_rosters_;
   }
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     absl::MutexLock lock(&link->mu);
     PeerStats s = link->stats;
     s.eager = link->eager;
@@ -1551,7 +1558,8 @@ uint64_t Gossip::RosterVersion() const {
 }
 
 void Gossip::AnnounceRoster() {
-  for (const auto& link : *Links()) {
+  const std::shared_ptr<const LinkList> held_links = Links();
+  for (const auto& link : *held_links) {
     absl::MutexLock lock(&link->mu);
     link->round = std::max(link->round, 1);
   }

@@ -312,7 +312,11 @@ class Gossip {
   using LinkList = std::vector<std::shared_ptr<Link>>;
 
   // The current links; the list never changes once published (SetPeers
-  // publishes a new one).
+  // publishes a new one and drops the old). Hold the returned pointer for
+  // as long as the list is used: `for (... : *Links())` destroys the
+  // returned pointer before the loop starts, so nothing keeps the list
+  // alive and SetPeers can free it under the loop (seen under ASan:
+  // AnnounceRoster during an admission).
   std::shared_ptr<const LinkList> Links() const;
   // The current link to `origin`, or null. The pointer stays valid for the
   // engine's lifetime (removed links are retired, not destroyed).
