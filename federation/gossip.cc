@@ -110,11 +110,11 @@ struct Gossip::Link {
   }
 
   // Called with mu held after a failed RPC.
-  void Failed(const Options& o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void Failed(const Options& o, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     backoff = backoff == absl::ZeroDuration()
                   ? o.min_backoff
                   : std::min(backoff * 2, o.max_backoff);
-    next_try = absl::Now() + backoff;
+    next_try = now + backoff;
     stats.reachable = false;
   }
   // Makes the link lazy. Pushes still queued for it become announcements:
@@ -124,11 +124,11 @@ struct Gossip::Link {
     eager = false;
     queue.PushesToIHaves();
   }
-  void Succeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void Succeeded(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     backoff = absl::ZeroDuration();
     next_try = absl::InfinitePast();
     stats.reachable = true;
-    stats.last_contact = absl::Now();
+    stats.last_contact = now;
   }
   // A call this node made to the peer: what went each way.
   void CountCall(const google::protobuf::Message& request,
@@ -208,6 +208,7 @@ Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
     : self_(std::move(self)),
       store_(store),
       options_(options),
+      clock_(options.clock != nullptr ? options.clock : Clock::Real()),
       transport_(std::move(transport)),
       callbacks_(std::make_shared<Callbacks>()) {
   std::random_device rd;
@@ -701,7 +702,7 @@ std::function<void(absl::Status)> Gossip::OnStored(Link* link, const Envelope& e
       return;
     }
     if (stored.code() != absl::StatusCode::kFailedPrecondition) return;
-    if (copy != nullptr && absl::Now() < give_up) {
+    if (copy != nullptr && clock_->Now() < give_up) {
       absl::MutexLock lock(&mu_);
       if (first) ++stats_.reordered;
       if (!stopping_ && parked_.size() < options_.max_link_queue) {
@@ -785,7 +786,7 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
   absl::Status st =
       parked ? absl::AlreadyExistsError("parked until its predecessor is stored")
              : store_->Offer(envelope, OnStored(link, envelope,
-                                                absl::Now() + options_.frontier_grace,
+                                                clock_->Now() + options_.frontier_grace,
                                                 /*first=*/true));
   bool first_copy = false;
   if (st.ok()) {
@@ -813,7 +814,7 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
     if (link != nullptr) {
       absl::MutexLock l(&link->mu);
       ++link->stats.received_new;
-      link->score.FirstDelivery(absl::Now());
+      link->score.FirstDelivery(clock_->Now());
     }
     return watchfloor::v1::PUSH_VERDICT_NEW;
   }
@@ -856,7 +857,7 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
       bool graylisted;
       {
         absl::MutexLock lock(&from->mu);
-        graylisted = from->score.Value(absl::Now()) < options_.graylist_threshold;
+        graylisted = from->score.Value(clock_->Now()) < options_.graylist_threshold;
       }
       if (graylisted) {
         // Not verified, not stored, not forwarded: a peer that flooded this
@@ -885,7 +886,7 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
     // now (first_from_).
     if (resp.prune()) {
       link->Prune();
-    } else if (any_new && link->MayBeEager(options_, absl::Now())) {
+    } else if (any_new && link->MayBeEager(options_, clock_->Now())) {
       link->eager = true;
     }
   }
@@ -895,7 +896,7 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
 watchfloor::v1::IHaveResponse Gossip::HandleIHave(
     const std::string& peer, const watchfloor::v1::IHaveRequest& req) {
   watchfloor::v1::IHaveResponse resp;
-  absl::Time deadline = absl::Now() + options_.graft_timeout;
+  absl::Time deadline = clock_->Now() + options_.graft_timeout;
   int n = 0;
   for (const auto& ref : req.refs()) {
     if (++n > static_cast<int>(kMaxIHaveRefs)) break;
@@ -940,7 +941,7 @@ watchfloor::v1::FetchResponse Gossip::HandleFetch(
     if (Link* link = FindLink(peer)) {
       absl::MutexLock lock(&link->mu);
       // A peer whose score keeps it lazy keeps fetching what it misses.
-      if (link->MayBeEager(options_, absl::Now())) link->eager = true;
+      if (link->MayBeEager(options_, clock_->Now())) link->eager = true;
     }
   }
   return resp;
@@ -1055,7 +1056,7 @@ void Gossip::CountRefused(const std::string& peer, absl::string_view reason) {
     ++link->stats.refused;
     ++link->stats.refused_by_reason[std::string(reason)];
     if (scored) {
-      const absl::Time now = absl::Now();
+      const absl::Time now = clock_->Now();
       link->score.Invalid(now);
       if (link->eager && !link->MayBeEager(options_, now)) link->Prune();
     }
@@ -1068,7 +1069,7 @@ void Gossip::CountIncoming(const std::string& peer, size_t request_bytes,
     absl::MutexLock l(&link->mu);
     link->stats.bytes_received += request_bytes;
     link->stats.bytes_sent += response_bytes;
-    link->stats.last_contact = absl::Now();
+    link->stats.last_contact = clock_->Now();
   }
 }
 
@@ -1093,7 +1094,7 @@ void Gossip::NoteAhead(Link* link, const std::string& origin, uint64_t sequence)
   uint64_t& seen = link->ahead[origin];
   seen = std::max(seen, sequence);
   if (link->ahead_check == absl::InfiniteFuture()) {
-    link->ahead_check = absl::Now() + options_.frontier_grace;
+    link->ahead_check = clock_->Now() + options_.frontier_grace;
   }
 }
 
@@ -1128,7 +1129,7 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
     absl::Status st = link->channel->ExchangeFrontier(call.get(), mine, &theirs);
     if (!st.ok()) {
       absl::MutexLock lock(&link->mu);
-      link->Failed(options_);
+      link->Failed(options_, clock_->Now());
       return absl::UnavailableError(absl::StrCat("frontier exchange with ", peer,
                                                  " failed: ", st.message()));
     }
@@ -1136,7 +1137,7 @@ absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
   link->CountCall(mine, theirs);
   {
     absl::MutexLock lock(&link->mu);
-    link->stats.last_contact = absl::Now();
+    link->stats.last_contact = clock_->Now();
   }
   NoteFrontier(theirs);
   NoteRosterVersion(peer, theirs.roster_version());
@@ -1235,7 +1236,7 @@ void Gossip::SenderLoop(Link* link) {
       absl::MutexLock lock(&link->mu);
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu) {
         if (link->stopping) return true;
-        absl::Time now = absl::Now();
+        absl::Time now = clock_->Now();
         if (now < link->next_try) return false;
         return link->queue.has_urgent() || link->round != 0 ||
                (link->queue.has_ihaves() &&
@@ -1249,9 +1250,9 @@ void Gossip::SenderLoop(Link* link) {
       evidence = link->queue.TakeEvidence();
       checkpoints = link->queue.TakeCheckpoints();
       cosignatures = link->queue.TakeCosignatures();
-      if (absl::Now() - link->last_ihave >= options_.ihave_interval) {
+      if (clock_->Now() - link->last_ihave >= options_.ihave_interval) {
         ihaves = link->queue.TakeIHaves();
-        link->last_ihave = absl::Now();
+        link->last_ihave = clock_->Now();
       }
       std::swap(round, link->round);
     }
@@ -1355,7 +1356,7 @@ void Gossip::SenderLoop(Link* link) {
         link->CountCall(req, resp);
         {
           absl::MutexLock lock(&link->mu);
-          const absl::Time now = absl::Now();
+          const absl::Time now = clock_->Now();
           // Ids it announced and did not send. An answer cut short by its
           // size leaves the rest to a later fetch, and says nothing.
           if (resp.ByteSizeLong() < kMaxBatchBytes / 2) {
@@ -1403,12 +1404,12 @@ void Gossip::SenderLoop(Link* link) {
     {
       absl::MutexLock lock(&link->mu);
       if (failed) {
-        link->Failed(options_);
+        link->Failed(options_, clock_->Now());
         // The round waits for the backoff too.
         link->round = std::max(link->round, round);
         round = 0;
       } else {
-        link->Succeeded();
+        link->Succeeded(clock_->Now());
       }
     }
     // The anti-entropy round the timer asked for, on this link's thread: a
@@ -1469,7 +1470,7 @@ void Gossip::CheckMissing(absl::Time now) {
 }
 
 void Gossip::TimerLoop() {
-  absl::Time next_round = absl::Now() + options_.anti_entropy_interval;
+  absl::Time next_round = clock_->Now() + options_.anti_entropy_interval;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
@@ -1477,7 +1478,7 @@ void Gossip::TimerLoop() {
       mu_.AwaitWithTimeout(absl::Condition(&stop), kTick);
       if (stopping_) return;
     }
-    absl::Time now = absl::Now();
+    absl::Time now = clock_->Now();
     CheckMissing(now);
     RetryParked(now);
     // Peers that sent a push we could not place even after waiting for its
@@ -1516,7 +1517,7 @@ void Gossip::TimerLoop() {
         absl::MutexLock lock(&link->mu);
         link->round = std::max(link->round, 1);
       }
-      next_round = absl::Now() + options_.anti_entropy_interval;
+      next_round = clock_->Now() + options_.anti_entropy_interval;
     }
   }
 }
@@ -1537,7 +1538,7 @@ Gossip::Stats Gossip::stats() const {
     absl::MutexLock lock(&link->mu);
     PeerStats s = link->stats;
     s.eager = link->eager;
-    s.score = link->score.Value(absl::Now());
+    s.score = link->score.Value(clock_->Now());
     s.graylisted = s.score < options_.graylist_threshold;
     s.dropped += link->queue.dropped();
     s.queued_bytes = link->queue.bytes();
@@ -1583,7 +1584,7 @@ watchfloor::v1::GetRosterChainResponse Gossip::HandleGetRosterChain(
 void Gossip::NoteRosterVersion(const std::string& peer, uint64_t version) {
   if (version == 0 || FindLink(peer) == nullptr) return;
   const uint64_t mine = RosterVersion();
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_->Now();
   absl::MutexLock lock(&roster_mu_);
   PeerRoster& r = peer_rosters_[peer];
   r.version = version;
@@ -1678,7 +1679,7 @@ void Gossip::FetchRoster(const std::string& peer) {
     if (refused) {
       r.refused_version = target;
     } else {
-      r.retry_at = absl::Now() + std::max(options_.anti_entropy_interval, absl::Seconds(1));
+      r.retry_at = clock_->Now() + std::max(options_.anti_entropy_interval, absl::Seconds(1));
     }
     // One line per peer and version, however often it is retried.
     first_for_version = r.logged_version != target;

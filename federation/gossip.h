@@ -47,6 +47,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "federation/clock.h"
 #include "federation/feed_store.h"
 #include "federation/grpc_transport.h"
 #include "federation/transport.h"
@@ -106,6 +107,13 @@ class Gossip {
     double eager_threshold = -10.0;
     double graylist_threshold = -100.0;
     absl::Duration score_half_life = absl::Seconds(60);
+    // Where the engine reads the time: every deadline, interval, backoff,
+    // score decay and PeerStats time. Null: Clock::Real(). Must outlive
+    // the engine. The worker and timer threads look at it at least every
+    // 10 ms of real time, so a FakeClock moved by a test takes effect
+    // within that (calls to peers keep real-time deadlines: rpc_timeout
+    // is the transport's).
+    Clock* clock = nullptr;
   };
 
   struct PeerStats {
@@ -386,6 +394,7 @@ class Gossip {
   const std::string self_;
   FeedStore* const store_;
   const Options options_;
+  Clock* const clock_;  // options_.clock, or Clock::Real()
   const std::unique_ptr<Transport> transport_;
 
   // Serializes Start, Stop and SetPeers: the starting and joining of link

@@ -1,0 +1,219 @@
+// The gossip engine on simulated time (issue 11 point 1: the core behind a
+// Transport and a Clock). Four real nodes (SQLite, Ledger verifying every
+// signature, LedgerFeedStore, Gossip) over the in-process network, every
+// engine reading one FakeClock (Gossip::Options::clock) that only the test
+// moves. Each test shows that a timed decision waits for the clock and for
+// nothing else: however long the machine takes in real time, the graft,
+// the anti-entropy round, the frontier grace and the score's decay happen
+// only once the simulated time has passed.
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "certs/dsse.h"
+#include "certs/ids.h"
+#include "federation/clock.h"
+#include "federation/gossip.h"
+#include "gtest/gtest.h"
+#include "tests/sim/in_process_network.h"
+#include "tests/sim/sim_node.h"
+#include "tests/test_util.h"
+
+namespace watchfloor::testing {
+namespace {
+
+namespace v1 = ::watchfloor::v1;
+using federation::FakeClock;
+using federation::Gossip;
+
+constexpr int kNodes = SimLayout::kMembers;  // one node per member
+// Real time that the engines get to act on a clock that has not moved:
+// fifty of their 10 ms ticks.
+constexpr absl::Duration kIdle = absl::Milliseconds(500);
+constexpr absl::Duration kConverge = absl::Seconds(20);
+
+const SimLayout& Layout() {
+  static const SimLayout* layout = new SimLayout(1, "gossip-clock-node");
+  return *layout;
+}
+
+class GossipClockTest : public ::testing::Test {
+ protected:
+  GossipClockTest() : net_(20261204), clock_(absl::FromUnixSeconds(1798761600)) {
+    options_.clock = &clock_;
+  }
+  ~GossipClockTest() override {
+    for (auto& n : nodes_) n->gossip->Stop();
+    nodes_.clear();
+  }
+
+  void StartNodes() {
+    for (int i = 0; i < kNodes; ++i) {
+      nodes_.push_back(std::make_unique<SimNode>(Layout(), i, &net_, options_));
+    }
+  }
+
+  // Publishes at node i; hands the alert to gossip only if `broadcast`.
+  v1::Envelope Publish(int i, bool broadcast) {
+    absl::StatusOr<node::PublishResult> r = nodes_[i]->ledger->PublishSync(SampleDraft(i));
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return v1::Envelope();
+    if (broadcast) nodes_[i]->gossip->Broadcast(r->envelope);
+    return r->envelope;
+  }
+
+  // The nodes other than `origin_index` that hold its first alert.
+  int Holding(int origin_index) {
+    int n = 0;
+    for (int i = 0; i < kNodes; ++i) {
+      if (i == origin_index) continue;
+      n += nodes_[i]->Heads()[Layout().OriginOf(origin_index)] >= 1;
+    }
+    return n;
+  }
+
+  InProcessNetwork net_;
+  FakeClock clock_;
+  Gossip::Options options_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+};
+
+// Every link lazy: an alert reaches the others by IHave, and each fetches
+// it graft_timeout (simulated) after the announcement. With the clock held,
+// no node fetches, however long it waits; one step of graft_timeout and
+// every node does.
+TEST_F(GossipClockTest, AnAnnouncedAlertIsFetchedOnlyOnceTheGraftTimeoutHasPassed) {
+  options_.eager_fanout = 0;
+  StartNodes();
+  Publish(0, /*broadcast=*/true);
+  // The announcements arrive (the first IHave flush of a link is due at
+  // once) ...
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (int i = 1; i < kNodes; ++i) {
+          if (net_.stats().links[{Layout().OriginOf(0), Layout().OriginOf(i)}].calls == 0) {
+            return false;
+          }
+        }
+        return true;
+      },
+      kConverge));
+  // ... and nothing is fetched while the clock stands still.
+  absl::SleepFor(kIdle);
+  EXPECT_EQ(Holding(0), 0);
+  for (int i = 1; i < kNodes; ++i) EXPECT_EQ(nodes_[i]->gossip->stats().fetched, 0u) << i;
+  EXPECT_EQ(net_.stats().methods["Fetch"].calls, 0u);
+
+  clock_.Advance(options_.graft_timeout - absl::Milliseconds(1));
+  absl::SleepFor(kIdle);
+  EXPECT_EQ(Holding(0), 0);
+
+  clock_.Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(WaitFor([&] { return Holding(0) == kNodes - 1; }, kConverge));
+  uint64_t fetched = 0;
+  for (int i = 1; i < kNodes; ++i) fetched += nodes_[i]->gossip->stats().fetched;
+  EXPECT_GE(fetched, static_cast<uint64_t>(kNodes - 1));
+}
+
+// An alert published but never broadcast spreads only by anti-entropy. No
+// round starts before anti_entropy_interval of simulated time; a round
+// shows a peer that node 0 is ahead, and that peer pulls only after
+// frontier_grace more; then rounds every interval bring it to every node.
+TEST_F(GossipClockTest, AntiEntropyAndTheFrontierGraceRunOnTheClock) {
+  StartNodes();
+  Publish(0, /*broadcast=*/false);
+  absl::SleepFor(kIdle);
+  EXPECT_EQ(net_.stats().methods["ExchangeFrontier"].calls, 0u);
+  EXPECT_EQ(Holding(0), 0);
+
+  clock_.Advance(options_.anti_entropy_interval);
+  // Node 0's timer starts a round with one of its peers; that peer notes
+  // that node 0 is ahead, and waits frontier_grace before it pulls.
+  ASSERT_TRUE(WaitFor([&] { return nodes_[0]->gossip->stats().anti_entropy_rounds >= 1; },
+                      kConverge));
+  absl::SleepFor(kIdle);
+  EXPECT_EQ(Holding(0), 0);
+  EXPECT_EQ(net_.stats().methods["PullRange"].calls, 0u);
+
+  clock_.Advance(options_.frontier_grace);
+  ASSERT_TRUE(WaitFor([&] { return Holding(0) >= 1; }, kConverge));
+
+  // Pulled copies are not forwarded: the rest comes by further rounds, one
+  // step of the clock at a time.
+  int steps = 0;
+  while (Holding(0) < kNodes - 1 && steps < 40) {
+    clock_.Advance(options_.anti_entropy_interval + options_.frontier_grace);
+    WaitFor([&] { return Holding(0) == kNodes - 1; }, absl::Milliseconds(300));
+    ++steps;
+  }
+  EXPECT_EQ(Holding(0), kNodes - 1) << "after " << steps << " more steps";
+}
+
+// A peer that pushed eleven invalid signatures is graylisted (score -110,
+// below -100). Its score halves every score_half_life of simulated time:
+// it stays graylisted until h * log2(1.1) (8.25 s for h = 60 s) has
+// passed and not a moment longer, whatever the real time. While
+// graylisted its valid alert is refused unverified and not stored; after,
+// it is taken.
+TEST_F(GossipClockTest, AGraylistedPeerIsHeardAgainExactlyWhenItsScoreHasDecayed) {
+  constexpr int kBad = 1, kVictim = 0;
+  constexpr int kForged = 11;
+  StartNodes();
+  const std::string bad = Layout().OriginOf(kBad);
+  Gossip& victim = *nodes_[kVictim]->gossip;
+
+  v1::Alert alert = SampleDraft(7);
+  alert.set_origin(bad);
+  v1::PushRequest flood;
+  for (int k = 0; k < kForged; ++k) {
+    alert.set_sequence(1 + k);
+    v1::Envelope e = certs::SignEnvelope(alert.SerializeAsString(), certs::kAlertPayloadType,
+                                         Layout().NodeKey(kBad));
+    (*e.mutable_signatures(0)->mutable_sig())[7] ^= 0x10;
+    *flood.add_envelopes() = std::move(e);
+  }
+  v1::PushResponse refused = victim.HandlePush(bad, flood);
+  ASSERT_EQ(refused.verdicts_size(), kForged);
+  for (int v : refused.verdicts()) EXPECT_EQ(v, v1::PUSH_VERDICT_REFUSED);
+  Gossip::PeerStats p = victim.stats().peers[bad];
+  EXPECT_TRUE(p.graylisted);
+  EXPECT_DOUBLE_EQ(p.score, -110.0);  // the clock has not moved: no decay
+  EXPECT_EQ(p.refused_by_reason,
+            (std::map<std::string, uint64_t>{{"unauthenticated", kForged}}));
+
+  // Its own first alert, validly signed.
+  absl::StatusOr<node::PublishResult> own = nodes_[kBad]->ledger->PublishSync(SampleDraft(8));
+  ASSERT_TRUE(own.ok()) << own.status();
+  v1::PushRequest valid;
+  *valid.add_envelopes() = own->envelope;
+
+  const absl::Duration lifted =
+      absl::Seconds(absl::ToDoubleSeconds(options_.score_half_life) * std::log2(1.1));
+  clock_.Advance(lifted - absl::Milliseconds(100));
+  absl::SleepFor(kIdle);
+  p = victim.stats().peers[bad];
+  EXPECT_TRUE(p.graylisted) << p.score;
+  EXPECT_LT(p.score, options_.graylist_threshold);
+  v1::PushResponse still = victim.HandlePush(bad, valid);
+  ASSERT_EQ(still.verdicts_size(), 1);
+  EXPECT_EQ(still.verdicts(0), v1::PUSH_VERDICT_REFUSED);
+  EXPECT_TRUE(still.prune());  // announce instead; this node fetches what it wants
+  EXPECT_EQ(victim.stats().peers[bad].refused_by_reason.at("graylisted"), 1u);
+  EXPECT_EQ(nodes_[kVictim]->Heads().count(bad), 0u);
+
+  clock_.Advance(absl::Milliseconds(200));
+  p = victim.stats().peers[bad];
+  EXPECT_FALSE(p.graylisted) << p.score;
+  EXPECT_GE(p.score, options_.graylist_threshold);
+  v1::PushResponse heard = victim.HandlePush(bad, valid);
+  ASSERT_EQ(heard.verdicts_size(), 1);
+  EXPECT_EQ(heard.verdicts(0), v1::PUSH_VERDICT_NEW);
+  ASSERT_TRUE(WaitFor([&] { return nodes_[kVictim]->Heads()[bad] == 1; }, kConverge));
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
