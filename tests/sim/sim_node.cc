@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -14,9 +15,11 @@ namespace watchfloor::testing {
 
 namespace v1 = ::watchfloor::v1;
 
-SimLayout::SimLayout(int nodes_per_member, const std::string& key_seed)
-    : nodes_per_member_(nodes_per_member) {
-  for (int k = 0; k < nodes(); ++k) {
+SimLayout::SimLayout(int nodes_per_member, const std::string& key_seed, int nodes)
+    : nodes_per_member_(nodes_per_member),
+      nodes_(nodes > 0 ? std::min(nodes, kMembers * nodes_per_member)
+                       : kMembers * nodes_per_member) {
+  for (int k = 0; k < nodes_; ++k) {
     std::string seed = absl::StrCat(key_seed, "-", k);
     seed.resize(certs::kEd25519SeedSize, '.');
     keys_.push_back(*certs::SigningKey::FromSeed(seed));
@@ -25,7 +28,7 @@ SimLayout::SimLayout(int nodes_per_member, const std::string& key_seed)
   for (int m = 0; m < kMembers; ++m) {
     v1::RosterMember* member = proto.mutable_members(m);
     member->clear_nodes();
-    for (int k = 0; k < nodes_per_member_; ++k) {
+    for (int k = 0; k < nodes_per_member_ && m * nodes_per_member_ + k < nodes_; ++k) {
       const int i = m * nodes_per_member_ + k;
       v1::RosterNode* n = member->add_nodes();
       n->set_origin(OriginOf(i));
@@ -47,7 +50,8 @@ std::string SimDataRoot() {
 }
 
 SimNode::SimNode(const SimLayout& layout, int index, InProcessNetwork* net,
-                 const federation::Gossip::Options& options, bool start)
+                 const federation::Gossip::Options& options, bool start,
+                 node::CommitListener on_commit)
     : origin(layout.OriginOf(index)),
       dir(SimDataRoot()),
       clock(absl::FromUnixSeconds(1798761600)),
@@ -59,7 +63,7 @@ SimNode::SimNode(const SimLayout& layout, int index, InProcessNetwork* net,
   node::Ledger::Options lopts;
   lopts.verify_threads = 0;  // gossip's Offer verifies on its own threads
   auto ledger_or = node::Ledger::Open(sqlite.get(), &layout.NodeKey(index), origin, &resolver,
-                                      &clock, nullptr, lopts);
+                                      &clock, std::move(on_commit), lopts);
   EXPECT_TRUE(ledger_or.ok()) << ledger_or.status();
   ledger = std::move(*ledger_or);
   feed = std::make_unique<node::LedgerFeedStore>(ledger.get(), sqlite.get());

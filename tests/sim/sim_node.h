@@ -36,10 +36,12 @@ class SimLayout {
   static constexpr int kMembers = 4;
 
   // `key_seed` makes each node's key (distinct from every fixture key, and
-  // between layouts with different seeds).
-  SimLayout(int nodes_per_member, const std::string& key_seed);
+  // between layouts with different seeds). With `nodes` > 0, only the first
+  // `nodes` of them (at most kMembers * nodes_per_member) exist: N = 10 is
+  // 3 + 3 + 3 + 1.
+  SimLayout(int nodes_per_member, const std::string& key_seed, int nodes = 0);
 
-  int nodes() const { return kMembers * nodes_per_member_; }
+  int nodes() const { return nodes_; }
   std::string OriginOf(int i) const;
   const certs::SigningKey& NodeKey(int i) const { return keys_[i]; }
   // The genesis roster listing every node with its key, signed as nodes
@@ -48,6 +50,7 @@ class SimLayout {
 
  private:
   const int nodes_per_member_;
+  const int nodes_;
   std::vector<certs::SigningKey> keys_;
   std::unique_ptr<certs::Roster> roster_;
 };
@@ -62,9 +65,12 @@ std::string SimDataRoot();
 // One node. Storage outlives the engine (members are destroyed in reverse
 // order, after Stop() has detached the engine). With `start` false the
 // engine is attached but never started: it answers calls and starts none.
+// `on_commit`, if set, sees every batch the node's Ledger commits, on its
+// writer thread (node::CommitListener).
 struct SimNode {
   SimNode(const SimLayout& layout, int index, InProcessNetwork* net,
-          const federation::Gossip::Options& options, bool start = true);
+          const federation::Gossip::Options& options, bool start = true,
+          node::CommitListener on_commit = nullptr);
   ~SimNode() { Stop(); }
   // Stops the engine and takes it off the network; then it may go.
   void Stop();
