@@ -26,6 +26,8 @@ constexpr size_t kMaxIHaveRefs = 1024;
 // anti-entropy, so that a peer cannot grow this without bound.
 constexpr size_t kMaxMissing = 65536;
 constexpr size_t kMaxFetchIds = 256;
+// Origins one link keeps an eager/lazy choice for (Link::eager_for).
+constexpr size_t kMaxTreeOrigins = 4096;
 constexpr uint32_t kMaxPullLimit = 1024;
 // Envelope bytes per Federation message (a Push request, a Fetch or
 // PullRange response): a federation node's gRPC limit is max_message_bytes,
@@ -76,7 +78,15 @@ struct Gossip::Link {
 
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  // Plumtree's eager/lazy choice, kept per origin: one tree per origin, as
+  // riak_core's plumtree keeps one per root. With every member publishing,
+  // one tree shared by all origins is pruned at different edges by
+  // different origins' duplicates at once, and can settle into a cycle of
+  // prunes and grafts (docs/FEDERATION.md "One tree per origin").
+  // `eager` is the choice for origins without their own entry (the random
+  // eager set at start; false after a whole-link prune).
   bool eager ABSL_GUARDED_BY(mu) = false;
+  std::map<std::string, bool> eager_for ABSL_GUARDED_BY(mu);
   // Everything queued for the peer (and held on its behalf), bounded in
   // bytes by Options::max_link_bytes.
   LinkQueue queue ABSL_GUARDED_BY(mu);
@@ -108,6 +118,30 @@ struct Gossip::Link {
   bool MayBeEager(const Options& o, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return score.Value(now) >= o.eager_threshold;
   }
+  // Whether `origin`'s alerts go to the peer in full.
+  bool EagerFor(const std::string& origin) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = eager_for.find(origin);
+    return it == eager_for.end() ? eager : it->second;
+  }
+  // Eager for at least one origin.
+  bool AnyEager() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (eager) return true;
+    for (const auto& [origin, e] : eager_for) {
+      if (e) return true;
+    }
+    return false;
+  }
+  // Makes `origin`'s tree use (graft) or skip the link. Entries are bounded
+  // (kMaxTreeOrigins, far above any roster); past it, new origins follow
+  // `eager`.
+  void SetEager(const std::string& origin, bool e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = eager_for.find(origin);
+    if (it != eager_for.end()) {
+      it->second = e;
+    } else if (eager_for.size() < kMaxTreeOrigins) {
+      eager_for.emplace(origin, e);
+    }
+  }
 
   // Called with mu held after a failed RPC.
   void Failed(const Options& o, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -117,12 +151,19 @@ struct Gossip::Link {
     next_try = now + backoff;
     stats.reachable = false;
   }
-  // Makes the link lazy. Pushes still queued for it become announcements:
-  // sent whole, a first copy among them would make the peer eager again at
-  // once (HandlePush), so the link would flip back and forth.
+  // Makes the link lazy for every origin (a score below the eager
+  // threshold, a graylisted push). Pushes still queued for it become
+  // announcements: sent whole, a first copy among them would make the peer
+  // eager again at once (HandlePush), so the link would flip back and forth.
   void Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     eager = false;
-    queue.PushesToIHaves();
+    eager_for.clear();
+    queue.PushesToIHaves("");
+  }
+  // Makes the link lazy for `origin` only (a duplicate of its alert).
+  void PruneOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    SetEager(origin, false);
+    queue.PushesToIHaves(origin);
   }
   void Succeeded(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     backoff = absl::ZeroDuration();
@@ -631,7 +672,7 @@ void Gossip::Forward(const Envelope& envelope, const std::string& id,
     absl::MutexLock lock(&link->mu);
     // Past the link's byte budget the item is dropped (and counted):
     // anti-entropy brings the peer what it missed.
-    if (link->eager) {
+    if (link->EagerFor(origin)) {
       link->queue.AddPush({id, origin, sequence, envelope});
     } else {
       watchfloor::v1::AlertRef ref;
@@ -771,9 +812,11 @@ void Gossip::RetryParked(absl::Time now) {
 }
 
 watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
-                                            const Envelope& envelope, bool* prunes) {
+                                            const Envelope& envelope, bool* prunes,
+                                            std::string* origin) {
   Link* link = FindLink(peer);
   AlertKey key = KeyOf(envelope);
+  if (origin != nullptr) *origin = key.origin;
   std::string id = certs::AlertId(envelope.payload());
   // No lock is held across the offer (signature check, store lookup): the
   // order in which this node forwards an origin's alerts is the order its
@@ -831,7 +874,7 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
       bool first_eager = true;
       if (first != nullptr) {
         absl::MutexLock l(&first->mu);
-        first_eager = first->eager;
+        first_eager = first->EagerFor(key.origin);
       }
       *prunes = first_eager;
     }
@@ -851,7 +894,8 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
     const std::string& peer, const watchfloor::v1::PushRequest& req) {
   watchfloor::v1::PushResponse resp;
   Link* from = FindLink(peer);
-  bool any_new = false;
+  std::set<std::string> duplicate_origins, new_origins;
+  bool graylisted_push = false;
   for (const Envelope& e : req.envelopes()) {
     if (from != nullptr) {
       bool graylisted;
@@ -869,25 +913,39 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
         // The peer should announce rather than push: what this node wants
         // of it, it fetches (fetch answers are verified, never graylisted).
         resp.set_prune(true);
+        graylisted_push = true;
         continue;
       }
     }
     bool prunes = false;
-    watchfloor::v1::PushVerdict v = Receive(peer, e, &prunes);
+    std::string origin;
+    watchfloor::v1::PushVerdict v = Receive(peer, e, &prunes, &origin);
     resp.add_verdicts(v);
-    if (v == watchfloor::v1::PUSH_VERDICT_DUPLICATE && prunes) resp.set_prune(true);
-    if (v == watchfloor::v1::PUSH_VERDICT_NEW) any_new = true;
+    if (v == watchfloor::v1::PUSH_VERDICT_DUPLICATE) {
+      duplicate_origins.insert(origin);
+      if (prunes) resp.set_prune(true);
+    }
+    if (v == watchfloor::v1::PUSH_VERDICT_NEW) new_origins.insert(std::move(origin));
   }
   if (Link* link = from) {
     absl::MutexLock lock(&link->mu);
-    // Plumtree: a first copy makes the sender an eager peer (unless its
-    // score keeps it lazy); a duplicate prunes the link (both ends, via
-    // resp.prune) unless the link that brought the first copy is lazy by
-    // now (first_from_).
-    if (resp.prune()) {
+    // Plumtree, one tree per origin: a first copy makes the sender an eager
+    // peer for its origin (unless its score keeps it lazy); a duplicate
+    // prunes the link for its origin, at both ends (the sender prunes the
+    // origins its push got DUPLICATE for when resp.prune is set), unless
+    // the link that brought the first copy is lazy by now (first_from_). A
+    // graylisted push prunes the link for every origin.
+    if (graylisted_push) {
       link->Prune();
-    } else if (any_new && link->MayBeEager(options_, clock_->Now())) {
-      link->eager = true;
+    } else {
+      if (resp.prune()) {
+        for (const std::string& o : duplicate_origins) link->PruneOrigin(o);
+      }
+      if (!new_origins.empty() && link->MayBeEager(options_, clock_->Now())) {
+        for (const std::string& o : new_origins) {
+          if (!resp.prune() || duplicate_origins.count(o) == 0) link->SetEager(o, true);
+        }
+      }
     }
   }
   return resp;
@@ -937,11 +995,16 @@ watchfloor::v1::FetchResponse Gossip::HandleFetch(
     if (bytes > kMaxBatchBytes && resp.envelopes_size() > 0) break;
     *resp.add_envelopes() = std::move(**got);
   }
-  if (req.graft()) {
+  if (req.graft() && resp.envelopes_size() > 0) {
     if (Link* link = FindLink(peer)) {
+      // The peer joins the trees of the origins it fetched (a peer whose
+      // score keeps it lazy keeps fetching what it misses).
+      std::set<std::string> origins;
+      for (const Envelope& e : resp.envelopes()) origins.insert(KeyOf(e).origin);
       absl::MutexLock lock(&link->mu);
-      // A peer whose score keeps it lazy keeps fetching what it misses.
-      if (link->MayBeEager(options_, clock_->Now())) link->eager = true;
+      if (link->MayBeEager(options_, clock_->Now())) {
+        for (const std::string& o : origins) link->SetEager(o, true);
+      }
     }
   }
   return resp;
@@ -1058,7 +1121,7 @@ void Gossip::CountRefused(const std::string& peer, absl::string_view reason) {
     if (scored) {
       const absl::Time now = clock_->Now();
       link->score.Invalid(now);
-      if (link->eager && !link->MayBeEager(options_, now)) link->Prune();
+      if (link->AnyEager() && !link->MayBeEager(options_, now)) link->Prune();
     }
   }
 }
@@ -1326,7 +1389,19 @@ void Gossip::SenderLoop(Link* link) {
       absl::MutexLock lock(&link->mu);
       if (st.ok()) {
         link->stats.pushed += static_cast<uint64_t>(req.envelopes_size());
-        if (resp.prune()) link->Prune();
+        if (resp.prune()) {
+          // The peer had some of these already: this link leaves the trees
+          // of their origins (both ends do the same, HandlePush). A prune
+          // with no duplicate (a graylisted push) leaves every tree.
+          bool any_duplicate = false;
+          for (int i = 0; i < resp.verdicts_size() && i < static_cast<int>(pushes.size()); ++i) {
+            if (resp.verdicts(i) == watchfloor::v1::PUSH_VERDICT_DUPLICATE) {
+              link->PruneOrigin(pushes[i].origin);
+              any_duplicate = true;
+            }
+          }
+          if (!any_duplicate) link->Prune();
+        }
       } else {
         failed = true;
         // Back to the front of the queue, in order, for after the backoff: a
@@ -1354,6 +1429,8 @@ void Gossip::SenderLoop(Link* link) {
           break;
         }
         link->CountCall(req, resp);
+        std::set<std::string> grafted;  // origins of what it served
+        for (const Envelope& e : resp.envelopes()) grafted.insert(KeyOf(e).origin);
         {
           absl::MutexLock lock(&link->mu);
           const absl::Time now = clock_->Now();
@@ -1367,8 +1444,8 @@ void Gossip::SenderLoop(Link* link) {
             if (unserved > 0) link->score.Unserved(now, unserved);
           }
           if (link->MayBeEager(options_, now)) {
-            link->eager = true;  // graft
-          } else if (link->eager) {
+            for (const std::string& o : grafted) link->SetEager(o, true);  // graft
+          } else if (link->AnyEager()) {
             link->Prune();  // unserved announcements took it below the threshold
           }
         }
@@ -1537,7 +1614,8 @@ Gossip::Stats Gossip::stats() const {
   for (const auto& link : *held_links) {
     absl::MutexLock lock(&link->mu);
     PeerStats s = link->stats;
-    s.eager = link->eager;
+    s.eager = link->AnyEager();
+    s.eager_by_origin = link->eager_for;
     s.score = link->score.Value(clock_->Now());
     s.graylisted = s.score < options_.graylist_threshold;
     s.dropped += link->queue.dropped();

@@ -117,7 +117,13 @@ class Gossip {
   };
 
   struct PeerStats {
+    // Whether this node pushes alerts of at least one origin to the peer in
+    // full. The trees are per origin (docs/FEDERATION.md "One tree per
+    // origin"): eager_by_origin holds the origins with a choice of their
+    // own (true: eager, false: pruned); the others follow the link's
+    // default, eager for the peers picked at start.
     bool eager = false;
+    std::map<std::string, bool> eager_by_origin;
     bool reachable = true;
     uint64_t pushed = 0;          // envelopes sent eagerly
     uint64_t received_new = 0;    // full copies that were new
@@ -374,9 +380,10 @@ class Gossip {
   // Returns the verdict.
   // `prunes`, if given, is set for a duplicate that makes the link from
   // `peer` redundant (see first_from_).
+  // `origin`, if given, is set to the envelope's origin (unchecked).
   watchfloor::v1::PushVerdict Receive(const std::string& peer,
                                       const watchfloor::v1::Envelope& envelope,
-                                      bool* prunes = nullptr);
+                                      bool* prunes = nullptr, std::string* origin = nullptr);
   void SenderLoop(Link* link);
   void TimerLoop();
   // RosterHooks::version(), or 0 without hooks.

@@ -113,8 +113,13 @@ bool LinkQueue::Hold(size_t bytes) { return Charge(bytes); }
 
 void LinkQueue::Release(size_t bytes) { bytes_ -= std::min(bytes, bytes_); }
 
-void LinkQueue::PushesToIHaves() {
+void LinkQueue::PushesToIHaves(const std::string& origin) {
+  std::deque<Push> kept;
   for (Push& p : pushes_) {
+    if (!origin.empty() && p.origin != origin) {
+      kept.push_back(std::move(p));
+      continue;
+    }
     bytes_ -= CostOf(p);
     watchfloor::v1::AlertRef ref;
     ref.set_id(std::move(p.id));
@@ -124,7 +129,7 @@ void LinkQueue::PushesToIHaves() {
     bytes_ += CostOf(ref);
     ihaves_.push_back(std::move(ref));
   }
-  pushes_.clear();
+  pushes_.swap(kept);
 }
 
 std::vector<LinkQueue::Push> LinkQueue::TakePushes(size_t max, size_t max_bytes) {

@@ -65,8 +65,9 @@ class LinkQueue {
   bool Hold(size_t bytes);
   void Release(size_t bytes);
 
-  // Turns every queued push into an announcement (Plumtree prune).
-  void PushesToIHaves();
+  // Turns every queued push of `origin` (of every origin if it is empty)
+  // into an announcement (Plumtree prune).
+  void PushesToIHaves(const std::string& origin);
 
   // Take removes what it returns and gives its bytes back. TakePushes stops
   // at `max` pushes or before the envelopes' wire size passes `max_bytes`

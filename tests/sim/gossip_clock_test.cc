@@ -2,7 +2,7 @@
 // Transport and a Clock). Four real nodes (SQLite, Ledger verifying every
 // signature, LedgerFeedStore, Gossip) over the in-process network, every
 // engine reading one FakeClock (Gossip::Options::clock) that only the test
-// moves. Each test shows that a timed decision waits for the clock and for
+// moves. Each timed test shows that a decision waits for the clock and for
 // nothing else: however long the machine takes in real time, the graft,
 // the anti-entropy round, the frontier grace and the score's decay happen
 // only once the simulated time has passed.
@@ -213,6 +213,48 @@ TEST_F(GossipClockTest, AGraylistedPeerIsHeardAgainExactlyWhenItsScoreHasDecayed
   ASSERT_EQ(heard.verdicts_size(), 1);
   EXPECT_EQ(heard.verdicts(0), v1::PUSH_VERDICT_NEW);
   ASSERT_TRUE(WaitFor([&] { return nodes_[kVictim]->Heads()[bad] == 1; }, kConverge));
+}
+
+// One tree per origin (docs/FEDERATION.md "One tree per origin"): a
+// duplicate prunes the link only for its own origin. The peer delivers a
+// first copy of origin 2's alert (the link joins origin 2's tree), then the
+// same copy again (prune, for origin 2 only), then a first copy of origin
+// 3's alert (the link joins origin 3's tree; origin 2's stays pruned). The
+// clock stands still, so nothing but these pushes moves an alert.
+TEST_F(GossipClockTest, ADuplicatePrunesTheLinkForItsOwnOriginOnly) {
+  constexpr int kVictim = 0, kPeer = 1;
+  StartNodes();
+  const std::string peer = Layout().OriginOf(kPeer);
+  const std::string o2 = Layout().OriginOf(2), o3 = Layout().OriginOf(3);
+  Gossip& victim = *nodes_[kVictim]->gossip;
+  v1::PushRequest a, b;
+  *a.add_envelopes() = Publish(2, /*broadcast=*/false);
+  *b.add_envelopes() = Publish(3, /*broadcast=*/false);
+
+  v1::PushResponse first = victim.HandlePush(peer, a);
+  ASSERT_EQ(first.verdicts_size(), 1);
+  EXPECT_EQ(first.verdicts(0), v1::PUSH_VERDICT_NEW);
+  EXPECT_FALSE(first.prune());
+  Gossip::PeerStats p = victim.stats().peers[peer];
+  EXPECT_TRUE(p.eager);
+  EXPECT_EQ(p.eager_by_origin, (std::map<std::string, bool>{{o2, true}}));
+
+  v1::PushResponse again = victim.HandlePush(peer, a);
+  ASSERT_EQ(again.verdicts_size(), 1);
+  EXPECT_EQ(again.verdicts(0), v1::PUSH_VERDICT_DUPLICATE);
+  EXPECT_TRUE(again.prune());
+  p = victim.stats().peers[peer];
+  EXPECT_EQ(p.eager_by_origin, (std::map<std::string, bool>{{o2, false}}));
+
+  v1::PushResponse other = victim.HandlePush(peer, b);
+  ASSERT_EQ(other.verdicts_size(), 1);
+  EXPECT_EQ(other.verdicts(0), v1::PUSH_VERDICT_NEW);
+  EXPECT_FALSE(other.prune());
+  p = victim.stats().peers[peer];
+  EXPECT_TRUE(p.eager);
+  EXPECT_EQ(p.eager_by_origin, (std::map<std::string, bool>{{o2, false}, {o3, true}}));
+  EXPECT_EQ(p.received_new, 2u);
+  EXPECT_EQ(p.received_dup, 1u);
 }
 
 }  // namespace

@@ -484,6 +484,8 @@ TEST_F(MisbehavingPeersTest, AReplayerGetsDuplicateAndPruneAndStoresNothing) {
   EXPECT_EQ(p.received_new, 0u);
   EXPECT_EQ(p.refused, 0u);
   EXPECT_FALSE(p.eager);
+  // Pruned for the origin whose every replay got prune (one tree per origin).
+  EXPECT_FALSE(p.eager_by_origin.at(OriginOf(kVictim)));
   EXPECT_EQ(p.score, 0.0);
   std::printf(
       "misbehaving_peers: replayer: %d old envelopes pushed back to %s in %d pushes, all "
@@ -642,17 +644,27 @@ TEST_F(MisbehavingPeersTest, AnAnnouncerOfIdsItNeverServesIsFetchedFromBoundedAn
       at_victim.eager ? "still eager" : "lazy");
 }
 
-// A peer that announced one id it did not serve is grafted (score -2, above
+// A peer that delivered a first copy is eager for its origin; after one
+// announced id it did not serve it still is (score +1 - 2, above
 // eager_threshold); when its later unserved announcements take it below
-// eager_threshold, the fetch that finds this prunes the link, so the node
-// stops pushing every alert in full to a peer that only lies. (Found by this
-// test: the fetch path used to graft only, never prune.)
+// eager_threshold, the fetch that finds this prunes the link for every
+// origin, so the node stops pushing every alert in full to a peer that only
+// lies. (Found by this test: the fetch path used to graft only, never
+// prune.)
 TEST_F(MisbehavingPeersTest, AnEagerLinkIsPrunedOnceUnservedIdsTakeItBelowTheThreshold) {
   constexpr int kBad = 4, kVictim = 1;
   StartNodes({kBad});
   std::mt19937_64 rng(12);
   auto bad = ChannelAs(kBad, kVictim);
-  // One unserved id: score -2, and the fetch grafted the link.
+  // A first copy of its own first alert: the victim pushes that origin's
+  // alerts to it from now on.
+  v1::Envelope own = Publish(kBad, 500, /*broadcast=*/false);
+  v1::PushResponse first = PushAll(bad.get(), {own});
+  ASSERT_EQ(first.verdicts_size(), 1);
+  ASSERT_EQ(first.verdicts(0), v1::PUSH_VERDICT_NEW);
+  ASSERT_TRUE(PeerStatsAt(kVictim, kBad).eager);
+  EXPECT_TRUE(PeerStatsAt(kVictim, kBad).eager_by_origin.at(OriginOf(kBad)));
+  // One unserved id: score 1 - 2 = -1, still eager.
   EXPECT_EQ(Announce(bad.get(), {RandomId(rng)}), 1);
   ASSERT_TRUE(
       WaitFor([&] { return PeerStatsAt(kVictim, kBad).score < 0; }, absl::Seconds(30)));
@@ -663,6 +675,7 @@ TEST_F(MisbehavingPeersTest, AnEagerLinkIsPrunedOnceUnservedIdsTakeItBelowTheThr
   ASSERT_TRUE(WaitFor([&] { return PeerStatsAt(kVictim, kBad).score < options_.eager_threshold; },
                       absl::Seconds(30)));
   EXPECT_FALSE(PeerStatsAt(kVictim, kBad).eager);
+  EXPECT_TRUE(PeerStatsAt(kVictim, kBad).eager_by_origin.empty());
   const uint64_t pushed = PeerStatsAt(kVictim, kBad).pushed;
   PublishFrom({kVictim}, 10);
   WaitQuiet();
