@@ -62,6 +62,19 @@ class FeedStore {
   // True if the id is stored or being stored. Thread-safe.
   virtual bool Has(const std::string& id) = 0;
 
+  // True if `envelope` (alert `id`, sequence `sequence` of `origin`) is
+  // stored here byte for byte as the origin signed it (its signatures a
+  // prefix of the stored ones): a copy that needs no signature check to be
+  // answered as a duplicate, so a peer replaying old alerts costs a store
+  // lookup, not a verification. Must be cheap when false for a sequence
+  // past the origin's committed head (every new alert). Thread-safe. The
+  // default recognises nothing: every copy takes the full path of Offer.
+  virtual bool HoldsCopy(const watchfloor::v1::Envelope& envelope, const std::string& id,
+                         const std::string& origin, uint64_t sequence) {
+    (void)envelope, (void)id, (void)origin, (void)sequence;
+    return false;
+  }
+
   // The node's one ingest path (verify, continuity, dedupe, forks), with an
   // early verdict: OK if the envelope verified and is new to this node (it is
   // queued for storing; `stored` gets the final status after the commit),

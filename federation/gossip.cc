@@ -312,11 +312,19 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
   }
   auto next = std::make_shared<LinkList>();
   LinkList removed;
+  // The score is the member's, not the connection's: a peer that moves to
+  // a new endpoint or CA keeps what it earned or lost (a graylisted peer
+  // cannot clear its score by re-registering its node).
+  std::map<std::string, PeerScore> carried;
   size_t eager = 0;
   for (const auto& link : *old) {
     auto it = wanted.find(link->peer.origin);
     if (it == wanted.end() || it->second.endpoint != link->peer.endpoint ||
         it->second.trust_roots_pem != link->peer.trust_roots_pem) {
+      if (it != wanted.end()) {
+        absl::MutexLock lock(&link->mu);
+        carried.emplace(link->peer.origin, link->score);
+      }
       removed.push_back(link);
       continue;
     }
@@ -333,7 +341,8 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
     wanted.erase(it);
     {
       absl::MutexLock lock(&link->mu);
-      link->eager = eager < options_.eager_fanout;
+      if (auto c = carried.find(p.origin); c != carried.end()) link->score = c->second;
+      link->eager = eager < options_.eager_fanout && link->MayBeEager(options_, clock_->Now());
       if (link->eager) ++eager;
     }
     next->push_back(link);
@@ -826,11 +835,17 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
     absl::MutexLock lock(&mu_);
     parked = parked_ids_.count(id) != 0;
   }
-  absl::Status st =
-      parked ? absl::AlreadyExistsError("parked until its predecessor is stored")
-             : store_->Offer(envelope, OnStored(link, envelope,
-                                                clock_->Now() + options_.frontier_grace,
-                                                /*first=*/true));
+  absl::Status st;
+  if (parked) {
+    st = absl::AlreadyExistsError("parked until its predecessor is stored");
+  } else if (store_->HoldsCopy(envelope, id, key.origin, key.sequence)) {
+    // A byte-for-byte copy of a stored alert (a replay, a late duplicate):
+    // answered from one store lookup, without a signature check.
+    st = absl::AlreadyExistsError("a copy of a stored alert");
+  } else {
+    st = store_->Offer(envelope, OnStored(link, envelope, clock_->Now() + options_.frontier_grace,
+                                          /*first=*/true));
+  }
   bool first_copy = false;
   if (st.ok()) {
     absl::MutexLock lock(&mu_);

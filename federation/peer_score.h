@@ -77,7 +77,7 @@ class PeerScore {
     if (last_ == absl::InfinitePast() || now > last_) last_ = now;
   }
 
-  const absl::Duration half_life_;
+  absl::Duration half_life_;  // not const: a score is copied to a link's successor
   absl::Time last_ = absl::InfinitePast();
   double first_ = 0;
   double invalid_ = 0;

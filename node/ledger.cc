@@ -626,6 +626,12 @@ std::vector<FeedHead> Ledger::Heads() const {
   return out;
 }
 
+uint64_t Ledger::HeadSequence(const std::string& origin) const {
+  absl::MutexLock lock(&mu_);
+  auto it = heads_.find(origin);
+  return it == heads_.end() ? 0 : it->second.sequence;
+}
+
 FeedHead Ledger::OwnHead() const {
   absl::MutexLock lock(&mu_);
   auto it = heads_.find(origin_);

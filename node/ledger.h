@@ -253,6 +253,9 @@ class Ledger {
   std::vector<FeedHead> Heads() const;
   // The committed head of this node's own feed. Thread-safe.
   FeedHead OwnHead() const;
+  // The sequence of `origin`'s committed head, 0 for an unknown origin.
+  // Thread-safe; one map lookup.
+  uint64_t HeadSequence(const std::string& origin) const;
   // OK while the Ledger writes. After a store failure that retries did not
   // clear (see Options::store_retries) or that was not transient, the
   // failure: sticky until the node restarts, every write is refused with

@@ -40,6 +40,23 @@ bool LedgerFeedStore::Has(const std::string& id) {
   return got.ok() && got->has_value();
 }
 
+bool LedgerFeedStore::HoldsCopy(const watchfloor::v1::Envelope& envelope,
+                                const std::string& id, const std::string& origin,
+                                uint64_t sequence) {
+  // A new alert is past its origin's head: no store read on that path.
+  if (origin.empty() || sequence == 0 || sequence > ledger_->HeadSequence(origin)) return false;
+  const int n = envelope.signatures_size();
+  if (n == 0) return false;
+  absl::StatusOr<std::optional<StoredAlert>> got = store_->Get(id);
+  if (!got.ok() || !got->has_value() || (*got)->envelope.signatures_size() < n) return false;
+  // The stored envelope is the origin's, then the co-signatures by keyid:
+  // the copy must equal its first n signatures, with nothing unknown added
+  // (serialized bytes compared, unknown fields included).
+  watchfloor::v1::Envelope stored = std::move((*got)->envelope);
+  stored.mutable_signatures()->DeleteSubrange(n, stored.signatures_size() - n);
+  return stored.SerializeAsString() == envelope.SerializeAsString();
+}
+
 absl::Status LedgerFeedStore::Offer(watchfloor::v1::Envelope envelope,
                                     std::function<void(absl::Status)> stored) {
   return ledger_->Offer(std::move(envelope),

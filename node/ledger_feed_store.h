@@ -24,6 +24,8 @@ class LedgerFeedStore final : public federation::FeedStore {
   absl::StatusOr<std::optional<watchfloor::v1::Envelope>> Get(
       const std::string& id) override;
   bool Has(const std::string& id) override;
+  bool HoldsCopy(const watchfloor::v1::Envelope& envelope, const std::string& id,
+                 const std::string& origin, uint64_t sequence) override;
   absl::Status Offer(watchfloor::v1::Envelope envelope,
                      std::function<void(absl::Status)> stored) override;
   absl::StatusOr<std::vector<federation::EvidencePair>> EvidenceFor(

@@ -10,12 +10,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/note.h"
 #include "gtest/gtest.h"
+#include "node/ledger.h"
 #include "tests/federation_util.h"
 #include "tests/test_util.h"
 
@@ -453,6 +455,35 @@ TEST_F(BadPeerTest, InvalidSignatureFloodIsGraylistedAfterElevenChecksAndNothing
   EXPECT_EQ(s.refused, p.refused);
   EXPECT_EQ(s.peers.at(fed_.origin(kOrigin)).refused, 0u);
   EXPECT_EQ(s.peers.at(fed_.origin(3)).refused, 0u);
+}
+
+// A replayer: m1 pushes m0's three stored alerts back to m2, twenty times,
+// over mutual TLS. Every copy is DUPLICATE from a store lookup (m2's Ledger
+// is never offered one, so no signature is checked and its already_exists
+// refusals do not move), nothing is stored or forwarded, and nothing counts
+// against m1.
+TEST_F(BadPeerTest, ReplayedCopiesAreDuplicatesWithoutASignatureCheckAndGoNowhere) {
+  constexpr int kReplays = 20;
+  Barrier();
+  std::vector<v1::Envelope> copies;
+  for (const v1::PublishResponse& r : published_) copies.push_back(r.envelope());
+  node::Ledger* target = fed_.server(kTarget)->ledger();
+  const auto already = [&] {
+    return target->metrics()
+        .refused_ingest[static_cast<int>(absl::StatusCode::kAlreadyExists)]
+        .value();
+  };
+  const uint64_t offered = already();
+  const uint64_t dups = fed_.gossip(kTarget)->stats().peers.at(fed_.origin(kPeer)).received_dup;
+  for (int r = 0; r < kReplays; ++r) {
+    EXPECT_EQ(Push(kPeer, kTarget, copies),
+              std::vector<v1::PushVerdict>(copies.size(), v1::PUSH_VERDICT_DUPLICATE));
+  }
+  EXPECT_EQ(already(), offered);
+  EXPECT_GE(fed_.gossip(kTarget)->stats().peers.at(fed_.origin(kPeer)).received_dup,
+            dups + kReplays * copies.size());
+  Barrier();
+  ExpectNothingStoredOrForwarded(0);
 }
 
 TEST_F(BadPeerTest, UnknownOriginsAreRefusedCountedAgainstThePeerAndGoNowhere) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "certs/dsse.h"
@@ -51,9 +52,11 @@ class GossipClockTest : public ::testing::Test {
     nodes_.clear();
   }
 
-  void StartNodes() {
+  // With `start` false the engines answer calls and make none: nothing
+  // moves but what the test hands them.
+  void StartNodes(bool start = true) {
     for (int i = 0; i < kNodes; ++i) {
-      nodes_.push_back(std::make_unique<SimNode>(Layout(), i, &net_, options_));
+      nodes_.push_back(std::make_unique<SimNode>(Layout(), i, &net_, options_, start));
     }
   }
 
@@ -64,6 +67,26 @@ class GossipClockTest : public ::testing::Test {
     if (!r.ok()) return v1::Envelope();
     if (broadcast) nodes_[i]->gossip->Broadcast(r->envelope);
     return r->envelope;
+  }
+
+  // `n` alerts of `origin_index` (sequences 1..n), each signature broken.
+  static v1::PushRequest Forged(int origin_index, int n) {
+    v1::Alert alert = SampleDraft(7);
+    alert.set_origin(Layout().OriginOf(origin_index));
+    v1::PushRequest flood;
+    for (int k = 0; k < n; ++k) {
+      alert.set_sequence(1 + k);
+      v1::Envelope e = certs::SignEnvelope(alert.SerializeAsString(), certs::kAlertPayloadType,
+                                           Layout().NodeKey(origin_index));
+      (*e.mutable_signatures(0)->mutable_sig())[7] ^= 0x10;
+      *flood.add_envelopes() = std::move(e);
+    }
+    return flood;
+  }
+
+  // Ingest calls node i's Ledger refused with `code` so far.
+  uint64_t RefusedIngest(int i, absl::StatusCode code) {
+    return nodes_[i]->ledger->metrics().refused_ingest[static_cast<int>(code)].value();
   }
 
   // The nodes other than `origin_index` that hold its first alert.
@@ -166,17 +189,7 @@ TEST_F(GossipClockTest, AGraylistedPeerIsHeardAgainExactlyWhenItsScoreHasDecayed
   const std::string bad = Layout().OriginOf(kBad);
   Gossip& victim = *nodes_[kVictim]->gossip;
 
-  v1::Alert alert = SampleDraft(7);
-  alert.set_origin(bad);
-  v1::PushRequest flood;
-  for (int k = 0; k < kForged; ++k) {
-    alert.set_sequence(1 + k);
-    v1::Envelope e = certs::SignEnvelope(alert.SerializeAsString(), certs::kAlertPayloadType,
-                                         Layout().NodeKey(kBad));
-    (*e.mutable_signatures(0)->mutable_sig())[7] ^= 0x10;
-    *flood.add_envelopes() = std::move(e);
-  }
-  v1::PushResponse refused = victim.HandlePush(bad, flood);
+  v1::PushResponse refused = victim.HandlePush(bad, Forged(kBad, kForged));
   ASSERT_EQ(refused.verdicts_size(), kForged);
   for (int v : refused.verdicts()) EXPECT_EQ(v, v1::PUSH_VERDICT_REFUSED);
   Gossip::PeerStats p = victim.stats().peers[bad];
@@ -219,11 +232,12 @@ TEST_F(GossipClockTest, AGraylistedPeerIsHeardAgainExactlyWhenItsScoreHasDecayed
 // duplicate prunes the link only for its own origin. The peer delivers a
 // first copy of origin 2's alert (the link joins origin 2's tree), then the
 // same copy again (prune, for origin 2 only), then a first copy of origin
-// 3's alert (the link joins origin 3's tree; origin 2's stays pruned). The
-// clock stands still, so nothing but these pushes moves an alert.
+// 3's alert (the link joins origin 3's tree; origin 2's stays pruned). No
+// engine is started, so nothing but these pushes moves an alert (a started
+// victim would forward each, and a copy could come back from the peer).
 TEST_F(GossipClockTest, ADuplicatePrunesTheLinkForItsOwnOriginOnly) {
   constexpr int kVictim = 0, kPeer = 1;
-  StartNodes();
+  StartNodes(/*start=*/false);
   const std::string peer = Layout().OriginOf(kPeer);
   const std::string o2 = Layout().OriginOf(2), o3 = Layout().OriginOf(3);
   Gossip& victim = *nodes_[kVictim]->gossip;
@@ -255,6 +269,98 @@ TEST_F(GossipClockTest, ADuplicatePrunesTheLinkForItsOwnOriginOnly) {
   EXPECT_EQ(p.eager_by_origin, (std::map<std::string, bool>{{o2, false}, {o3, true}}));
   EXPECT_EQ(p.received_new, 2u);
   EXPECT_EQ(p.received_dup, 1u);
+}
+
+// The score is the member's, not the connection's: a graylisted peer whose
+// endpoint and CA change in the roster (its link is remade) keeps its score
+// and stays graylisted; it cannot clear it by re-registering its node.
+TEST_F(GossipClockTest, APeerKeepsItsScoreWhenItsEndpointAndCaChange) {
+  constexpr int kBad = 1, kVictim = 0, kForged = 11;
+  StartNodes();
+  const std::string bad = Layout().OriginOf(kBad);
+  Gossip& victim = *nodes_[kVictim]->gossip;
+  victim.HandlePush(bad, Forged(kBad, kForged));
+  ASSERT_DOUBLE_EQ(victim.stats().peers[bad].score, -110.0);
+
+  std::vector<federation::Peer> moved;
+  for (int k = 0; k < kNodes; ++k) {
+    if (k == kVictim) continue;
+    moved.push_back({Layout().OriginOf(k), Layout().OriginOf(k), ""});
+    if (k == kBad) {
+      moved.back().endpoint = "moved.b.example:7443";
+      moved.back().trust_roots_pem = "(the member's new CA)";
+    }
+  }
+  victim.SetPeers(moved);
+  Gossip::PeerStats p = victim.stats().peers[bad];
+  EXPECT_EQ(p.received_new + p.received_dup + p.refused, 0u);  // a new link
+  EXPECT_DOUBLE_EQ(p.score, -110.0);
+  EXPECT_TRUE(p.graylisted);
+  EXPECT_FALSE(p.eager);
+
+  absl::StatusOr<node::PublishResult> own = nodes_[kBad]->ledger->PublishSync(SampleDraft(8));
+  ASSERT_TRUE(own.ok()) << own.status();
+  v1::PushRequest valid;
+  *valid.add_envelopes() = own->envelope;
+  v1::PushResponse resp = victim.HandlePush(bad, valid);
+  ASSERT_EQ(resp.verdicts_size(), 1);
+  EXPECT_EQ(resp.verdicts(0), v1::PUSH_VERDICT_REFUSED);
+  EXPECT_EQ(victim.stats().peers[bad].refused_by_reason,
+            (std::map<std::string, uint64_t>{{"graylisted", 1}}));
+  EXPECT_EQ(nodes_[kVictim]->Heads().count(bad), 0u);
+}
+
+// A byte-for-byte copy of a stored alert (a replay) is answered DUPLICATE
+// from a store lookup: the Ledger is not offered it, so no signature is
+// checked. A copy that differs in any byte (a broken signature, an unknown
+// field) takes the full ingest path and is refused with its exact code;
+// nothing is stored twice and the peer's score moves only for the refusals.
+TEST_F(GossipClockTest, AStoredCopyIsADuplicateWithoutASignatureCheck) {
+  constexpr int kVictim = 0, kPeer = 1, kOrigin = 2, kReplays = 5;
+  StartNodes(/*start=*/false);
+  const std::string peer = Layout().OriginOf(kPeer), origin = Layout().OriginOf(kOrigin);
+  Gossip& victim = *nodes_[kVictim]->gossip;
+  v1::PushRequest copy;
+  *copy.add_envelopes() = Publish(kOrigin, /*broadcast=*/false);
+  ASSERT_EQ(victim.HandlePush(peer, copy).verdicts(0), v1::PUSH_VERDICT_NEW);
+  ASSERT_TRUE(WaitFor([&] { return nodes_[kVictim]->Heads()[origin] == 1; }, kConverge));
+
+  const uint64_t offered_dups = RefusedIngest(kVictim, absl::StatusCode::kAlreadyExists);
+  for (int r = 0; r < kReplays; ++r) {
+    v1::PushResponse resp = victim.HandlePush(peer, copy);
+    ASSERT_EQ(resp.verdicts_size(), 1);
+    EXPECT_EQ(resp.verdicts(0), v1::PUSH_VERDICT_DUPLICATE);
+  }
+  EXPECT_EQ(RefusedIngest(kVictim, absl::StatusCode::kAlreadyExists), offered_dups);
+  Gossip::PeerStats p = victim.stats().peers[peer];
+  EXPECT_EQ(p.received_dup, static_cast<uint64_t>(kReplays));
+  EXPECT_DOUBLE_EQ(p.score, 1.0);  // its one first delivery
+
+  v1::PushRequest broken = copy;
+  (*broken.mutable_envelopes(0)->mutable_signatures(0)->mutable_sig())[7] ^= 0x10;
+  v1::PushResponse resp = victim.HandlePush(peer, broken);
+  ASSERT_EQ(resp.verdicts_size(), 1);
+  EXPECT_EQ(resp.verdicts(0), v1::PUSH_VERDICT_REFUSED);
+  EXPECT_EQ(RefusedIngest(kVictim, absl::StatusCode::kUnauthenticated), 1u);
+
+  // Field 15 (unknown to Envelope), varint 1, after the known fields.
+  v1::PushRequest padded;
+  ASSERT_TRUE(padded.add_envelopes()->ParseFromString(copy.envelopes(0).SerializeAsString() +
+                                                      std::string("\x78\x01", 2)));
+  resp = victim.HandlePush(peer, padded);
+  ASSERT_EQ(resp.verdicts_size(), 1);
+  EXPECT_EQ(resp.verdicts(0), v1::PUSH_VERDICT_REFUSED);
+  EXPECT_EQ(RefusedIngest(kVictim, absl::StatusCode::kInvalidArgument), 1u);
+
+  p = victim.stats().peers[peer];
+  EXPECT_EQ(p.refused_by_reason, (std::map<std::string, uint64_t>{{"unauthenticated", 1},
+                                                                   {"invalid_argument", 1}}));
+  EXPECT_EQ(p.received_dup, static_cast<uint64_t>(kReplays));
+  EXPECT_EQ(RefusedIngest(kVictim, absl::StatusCode::kAlreadyExists), offered_dups);
+  auto stored = nodes_[kVictim]->feed->ReadRange(origin, 1, 10, 10);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ(stored->at(0).SerializeAsString(), copy.envelopes(0).SerializeAsString());
 }
 
 }  // namespace

@@ -536,6 +536,10 @@ class GatedFeedStore final : public federation::FeedStore {
     return inner_->Get(id);
   }
   bool Has(const std::string& id) override { return inner_->Has(id); }
+  bool HoldsCopy(const v1::Envelope& envelope, const std::string& id, const std::string& origin,
+                 uint64_t sequence) override {
+    return inner_->HoldsCopy(envelope, id, origin, sequence);
+  }
   absl::Status Offer(v1::Envelope envelope, std::function<void(absl::Status)> stored) override {
     return inner_->Offer(std::move(envelope), std::move(stored));
   }

@@ -490,8 +490,8 @@ TEST_F(MisbehavingPeersTest, AReplayerGetsDuplicateAndPruneAndStoresNothing) {
   std::printf(
       "misbehaving_peers: replayer: %d old envelopes pushed back to %s in %d pushes, all "
       "DUPLICATE, 0 stored; prune on %d of %d pushes of its own alerts and %d of %d of "
-      "others'; %llu bytes wasted (%.0f per copy), each copy one signature check and one store "
-      "lookup at the victim; replayer's score %.1f\n",
+      "others'; %llu bytes wasted (%.0f per copy), each copy one store lookup and no "
+      "signature check at the victim; replayer's score %.1f\n",
       replayed, OriginOf(kVictim).c_str(), 2 * kRounds, own_prunes, kRounds, other_prunes,
       kRounds, static_cast<unsigned long long>(wasted),
       static_cast<double>(wasted) / replayed, p.score);
