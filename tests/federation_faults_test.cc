@@ -11,12 +11,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/note.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "node/ledger.h"
 #include "tests/federation_util.h"
 #include "tests/test_util.h"
@@ -643,6 +648,136 @@ TEST(FederationFaultsTest, EnvelopeNoNodeCanStoreIsForwardedAtMostOncePerNode) {
     EXPECT_EQ(fed.StoredAlertCount(i), 0) << fed.origin(i);
     EXPECT_EQ(fed.StoredEvidenceCount(i), 0) << fed.origin(i);
   }
+}
+
+// ------------------------------------------- misbehaving peer, processes
+
+// The value of the sample `key` ("name{label=\"v\",...}", labels in the
+// order the node writes them) in node `port`'s /metrics; 0 if the node has
+// not written it (a counter appears once it first moves); -1 and a failure
+// if the scrape fails.
+double MetricAt(int port, const std::string& key) {
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Get("/metrics");
+  if (!r || r->status != 200) {
+    ADD_FAILURE() << "GET /metrics on port " << port << " failed";
+    return -1;
+  }
+  for (absl::string_view line : absl::StrSplit(r->body, '\n', absl::SkipEmpty())) {
+    if (!absl::ConsumePrefix(&line, key) || !absl::ConsumePrefix(&line, " ")) continue;
+    double v = 0;
+    EXPECT_TRUE(absl::SimpleAtod(line, &v)) << key << " " << line;
+    return v;
+  }
+  return 0;
+}
+
+// Issue 11 point 3 with real node processes: three `watchfloor node`
+// children (m0, m2, m3) over mutual TLS; the test plays m1's node, with
+// m1's node certificate, against m2 while m0 and m3 publish. First it
+// replays m0's stored alerts (every copy DUPLICATE from a store lookup: m2's
+// Ledger refuses nothing as already_exists, so no signature was checked),
+// then floods invalid signatures (eleven to thirteen checked, the rest
+// refused unverified; m1's score below -100 in m2's metrics). Every alert
+// the honest nodes published meanwhile reaches every honest node, and
+// nothing of the attacker's is stored anywhere.
+TEST(FederationFaultsTest, ReplayAndFloodFromAPeerAgainstNodeProcessesCostBoundedWork) {
+  FederationOptions o;
+  o.members = 4;
+  o.anti_entropy_interval_ms = 300;
+  o.multi_process = true;
+  TestFederation fed(o);
+  ASSERT_TRUE(fed.ok());
+  constexpr int kBad = 1, kTarget = 2, kReplays = 20, kFlood = 200;
+  const std::vector<int> honest = {0, kTarget, 3};
+  fed.config(kTarget).mutable_http()->set_listen_address(
+      absl::StrCat("127.0.0.1:", PickFreePort()));
+  const std::string& http = fed.config(kTarget).http().listen_address();
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(http.substr(http.rfind(':') + 1), &port)) << http;
+  for (int i : honest) ASSERT_EQ(fed.StartNode(i), absl::OkStatus()) << fed.LogTail(i);
+
+  std::set<std::string> ids;
+  v1::PushRequest replay;
+  for (int k = 0; k < 3; ++k) {
+    v1::PublishResponse r;
+    ASSERT_TRUE(fed.Publish(0, SampleDraft(k), &r).ok());
+    ids.insert(r.id());
+    *replay.add_envelopes() = r.envelope();
+  }
+  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
+  const std::string bad = fed.origin(kBad);
+  const std::string already = "watchfloor_alerts_refused_total{op=\"ingest\",reason=\"already_exists\"}";
+  const std::string dups = absl::StrCat("watchfloor_gossip_duplicates_total{peer=\"", bad, "\"}");
+  const double already_before = MetricAt(port, already);
+  const double dups_before = MetricAt(port, dups);
+  auto push = [&](const v1::PushRequest& req) {
+    v1::PushResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = fed.PeerStub(kBad, kTarget)->Push(WithDeadline(&ctx), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+    std::map<int, int> verdicts;
+    for (int v : resp.verdicts()) ++verdicts[v];
+    return verdicts;
+  };
+  for (int r = 0; r < kReplays; ++r) {
+    EXPECT_EQ(push(replay), (std::map<int, int>{{v1::PUSH_VERDICT_DUPLICATE, 3}}));
+  }
+  EXPECT_EQ(MetricAt(port, already), already_before);
+  EXPECT_EQ(MetricAt(port, dups), dups_before + 3 * kReplays);
+
+  // The flood, while the honest nodes publish.
+  absl::StatusOr<certs::SigningKey> key =
+      certs::SigningKey::LoadPemFile(fed.member(0).signing_key_file);
+  ASSERT_TRUE(key.ok()) << key.status();
+  std::set<std::string> more;
+  std::thread publisher([&] {
+    for (int k = 0; k < 10; ++k) {
+      more.merge(PublishSeries(fed, k % 2 == 0 ? 0 : 3, 2, 100 + 2 * k));
+    }
+  });
+  std::map<int, int> flood;
+  for (int batch = 0; batch < kFlood / 20; ++batch) {
+    v1::PushRequest req;
+    for (int i = 0; i < 20; ++i) {
+      v1::Alert a = SampleDraft(1000 + batch * 20 + i);
+      a.set_origin(fed.origin(0));
+      a.set_sequence(1000 + batch * 20 + i);
+      v1::Envelope e = SignAlert(a, *key);
+      (*e.mutable_signatures(0)->mutable_sig())[5] ^= 0x01;
+      *req.add_envelopes() = std::move(e);
+    }
+    for (const auto& [v, n] : push(req)) flood[v] += n;
+  }
+  publisher.join();
+  EXPECT_EQ(flood, (std::map<int, int>{{v1::PUSH_VERDICT_REFUSED, kFlood}}));
+  const double checked = MetricAt(
+      port, absl::StrCat("watchfloor_gossip_refused_total{peer=\"", bad,
+                         "\",reason=\"unauthenticated\"}"));
+  const double unverified = MetricAt(
+      port, absl::StrCat("watchfloor_gossip_refused_total{peer=\"", bad,
+                         "\",reason=\"graylisted\"}"));
+  EXPECT_GE(checked, 11);
+  EXPECT_LE(checked, 13);
+  EXPECT_EQ(checked + unverified, kFlood);
+  const double score =
+      MetricAt(port, absl::StrCat("watchfloor_gossip_peer_score{peer=\"", bad, "\"}"));
+  EXPECT_LT(score, -100);
+
+  ASSERT_EQ(more.size(), 20u);
+  ids.merge(more);
+  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
+  for (int i : honest) {
+    SCOPED_TRACE(fed.origin(i));
+    EXPECT_EQ(fed.StoredIds(i), ids);
+    EXPECT_EQ(fed.StoredEvidenceCount(i), 0);
+  }
+  std::printf(
+      "processes: %d replayed copies all DUPLICATE, 0 signature checks at %s; flood of %d "
+      "invalid envelopes: %.0f checked, %.0f refused unverified, score %.1f; %zu honest alerts "
+      "at all %zu honest nodes\n",
+      3 * kReplays, fed.origin(kTarget).c_str(), kFlood, checked, unverified, score, ids.size(),
+      honest.size());
 }
 
 }  // namespace
