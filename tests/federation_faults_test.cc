@@ -5,6 +5,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -14,12 +15,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "certs/note.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "node/ledger.h"
@@ -778,6 +782,138 @@ TEST(FederationFaultsTest, ReplayAndFloodFromAPeerAgainstNodeProcessesCostBounde
       "at all %zu honest nodes\n",
       3 * kReplays, fed.origin(kTarget).c_str(), kFlood, checked, unverified, score, ids.size(),
       honest.size());
+}
+
+// m1's node, played by the test: a Federation server at m1's endpoint with
+// m1's node certificate that takes every push (answering NEW, so links to
+// it stay eager) and forwards, announces and serves nothing. It counts what
+// it is sent.
+class WithholdingPeer final : public v1::Federation::Service {
+ public:
+  grpc::Status Push(grpc::ServerContext*, const v1::PushRequest* req,
+                    v1::PushResponse* resp) override {
+    pushed += static_cast<uint64_t>(req->envelopes_size());
+    for (int i = 0; i < req->envelopes_size(); ++i) resp->add_verdicts(v1::PUSH_VERDICT_NEW);
+    return grpc::Status::OK;
+  }
+  grpc::Status IHave(grpc::ServerContext*, const v1::IHaveRequest*,
+                     v1::IHaveResponse*) override {
+    return grpc::Status::OK;  // wants nothing
+  }
+  grpc::Status Fetch(grpc::ServerContext*, const v1::FetchRequest* req,
+                     v1::FetchResponse*) override {
+    ++fetch_calls;
+    fetched_ids += static_cast<uint64_t>(req->ids_size());
+    return grpc::Status::OK;  // serves nothing
+  }
+  grpc::Status ExchangeFrontier(grpc::ServerContext*, const v1::FrontierMessage*,
+                                v1::FrontierMessage*) override {
+    return grpc::Status::OK;  // holds nothing
+  }
+
+  std::atomic<uint64_t> pushed{0}, fetch_calls{0}, fetched_ids{0};
+};
+
+// Issue 11 point 3, the other two misbehaviours with real node processes:
+// three `watchfloor node` children over mutual TLS and, at the fourth
+// member's endpoint, a withholder (above) that also announces 200 random
+// ids to one node and serves none of them. The honest nodes lose nothing
+// to either: every alert published meanwhile reaches every honest node;
+// the node it announced to asks for each id at most three times, and its
+// metrics show the peer's score below the eager threshold and the link
+// lazy.
+TEST(FederationFaultsTest, AWithholderThatAnnouncesIdsItNeverServesLosesNodeProcessesNothing) {
+  FederationOptions o;
+  o.members = 4;
+  o.anti_entropy_interval_ms = 300;
+  o.graft_timeout_ms = 200;
+  o.multi_process = true;
+  TestFederation fed(o);
+  ASSERT_TRUE(fed.ok());
+  constexpr int kBad = 1, kTarget = 2, kRandomIds = 200;
+  const std::vector<int> honest = {0, kTarget, 3};
+  fed.config(kTarget).mutable_http()->set_listen_address(
+      absl::StrCat("127.0.0.1:", PickFreePort()));
+  const std::string& http = fed.config(kTarget).http().listen_address();
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(http.substr(http.rfind(':') + 1), &port)) << http;
+
+  WithholdingPeer withholder;
+  grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  tls.pem_key_cert_pairs.push_back(
+      {fed.member(kBad).node_tls.key_pem, fed.member(kBad).node_tls.cert_pem});
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(fed.member(kBad).endpoint(), grpc::SslServerCredentials(tls));
+  builder.RegisterService(&withholder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr) << fed.member(kBad).endpoint();
+  for (int i : honest) ASSERT_EQ(fed.StartNode(i), absl::OkStatus()) << fed.LogTail(i);
+
+  std::set<std::string> ids;
+  for (int k = 0; k < 10; ++k) ids.merge(PublishSeries(fed, k % 2 == 0 ? 0 : 3, 2, 2 * k));
+  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
+  const uint64_t swallowed = withholder.pushed;
+
+  std::mt19937_64 rng(20261204);
+  v1::IHaveRequest announce;
+  for (int k = 0; k < kRandomIds; ++k) {
+    std::string id;
+    for (int b = 0; b < 4; ++b) id += absl::StrFormat("%016x", rng());
+    v1::AlertRef* ref = announce.add_refs();
+    ref->set_id(id);
+    ref->set_origin(fed.origin(0));
+    ref->set_sequence(1000 + static_cast<uint64_t>(k));
+  }
+  {
+    v1::IHaveResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = fed.PeerStub(kBad, kTarget)->IHave(WithDeadline(&ctx), announce, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+    EXPECT_EQ(resp.missing_ids_size(), kRandomIds);
+  }
+  std::set<std::string> more;
+  std::thread publisher([&] {
+    for (int k = 0; k < 10; ++k) more.merge(PublishSeries(fed, k % 2 == 0 ? 3 : 0, 2, 100 + 2 * k));
+  });
+  // Until the target has fetched nothing more for 2 s (ten graft timeouts).
+  uint64_t last = 0;
+  int quiet = 0;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        const uint64_t calls = withholder.fetch_calls;
+        quiet = calls == last && calls > 0 ? quiet + 1 : 0;
+        last = calls;
+        return quiet >= 8;
+      },
+      absl::Seconds(60), absl::Milliseconds(250)));
+  publisher.join();
+  EXPECT_GE(withholder.fetched_ids, static_cast<uint64_t>(kRandomIds));
+  EXPECT_LE(withholder.fetched_ids, static_cast<uint64_t>(3 * kRandomIds));
+  const std::string bad = fed.origin(kBad);
+  const double score =
+      MetricAt(port, absl::StrCat("watchfloor_gossip_peer_score{peer=\"", bad, "\"}"));
+  EXPECT_LT(score, -10);
+  EXPECT_EQ(MetricAt(port, absl::StrCat("watchfloor_gossip_peer_eager{peer=\"", bad, "\"}")),
+            0);
+
+  ASSERT_EQ(more.size(), 20u);
+  ids.merge(more);
+  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
+  for (int i : honest) {
+    SCOPED_TRACE(fed.origin(i));
+    EXPECT_EQ(fed.StoredIds(i), ids);
+    EXPECT_EQ(fed.StoredEvidenceCount(i), 0);
+  }
+  EXPECT_GT(swallowed, 0u);
+  std::printf(
+      "processes: the withholder swallowed %llu pushed copies of the first 20 alerts; %d random "
+      "ids announced to %s: %llu fetch calls asking %llu ids, score %.1f, link lazy; %zu honest "
+      "alerts at all %zu honest nodes\n",
+      static_cast<unsigned long long>(swallowed), kRandomIds, fed.origin(kTarget).c_str(),
+      static_cast<unsigned long long>(withholder.fetch_calls.load()),
+      static_cast<unsigned long long>(withholder.fetched_ids.load()), score, ids.size(),
+      honest.size());
+  server->Shutdown();
 }
 
 }  // namespace
