@@ -676,6 +676,51 @@ double MetricAt(int port, const std::string& key) {
   return 0;
 }
 
+// Four members, three of them `watchfloor node` children over mutual TLS
+// (m0, m2, m3); m1's node is the test's. m2 serves /metrics on loopback.
+class ProcessPeerTest : public ::testing::Test {
+ protected:
+  static constexpr int kBad = 1;     // the node the test plays
+  static constexpr int kTarget = 2;  // the node it misbehaves towards
+
+  ProcessPeerTest() : fed_(MakeOptions()) {}
+  static FederationOptions MakeOptions() {
+    FederationOptions o;
+    o.members = 4;
+    o.anti_entropy_interval_ms = 300;
+    o.graft_timeout_ms = 200;
+    o.multi_process = true;
+    return o;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(fed_.ok());
+    http_port_ = PickFreePort();
+    fed_.config(kTarget).mutable_http()->set_listen_address(
+        absl::StrCat("127.0.0.1:", http_port_));
+  }
+  void StartHonest() {
+    for (int i : honest_) ASSERT_EQ(fed_.StartNode(i), absl::OkStatus()) << fed_.LogTail(i);
+  }
+  // m2's per-peer sample `name` about m1, with `more_labels` (",k=\"v\"") after peer.
+  double PeerMetric(const std::string& name, const std::string& more_labels = "") {
+    return MetricAt(http_port_,
+                    absl::StrCat(name, "{peer=\"", fed_.origin(kBad), "\"", more_labels, "}"));
+  }
+  // Every honest node holds exactly `ids` and no evidence.
+  void ExpectHonestHoldExactly(const std::set<std::string>& ids) {
+    ASSERT_TRUE(fed_.WaitForIds(ids, kConverge, honest_));
+    for (int i : honest_) {
+      SCOPED_TRACE(fed_.origin(i));
+      EXPECT_EQ(fed_.StoredIds(i), ids);
+      EXPECT_EQ(fed_.StoredEvidenceCount(i), 0);
+    }
+  }
+
+  TestFederation fed_;
+  const std::vector<int> honest_ = {0, kTarget, 3};
+  int http_port_ = 0;
+};
+
 // Issue 11 point 3 with real node processes: three `watchfloor node`
 // children (m0, m2, m3) over mutual TLS; the test plays m1's node, with
 // m1's node certificate, against m2 while m0 and m3 publish. First it
@@ -685,40 +730,26 @@ double MetricAt(int port, const std::string& key) {
 // refused unverified; m1's score below -100 in m2's metrics). Every alert
 // the honest nodes published meanwhile reaches every honest node, and
 // nothing of the attacker's is stored anywhere.
-TEST(FederationFaultsTest, ReplayAndFloodFromAPeerAgainstNodeProcessesCostBoundedWork) {
-  FederationOptions o;
-  o.members = 4;
-  o.anti_entropy_interval_ms = 300;
-  o.multi_process = true;
-  TestFederation fed(o);
-  ASSERT_TRUE(fed.ok());
-  constexpr int kBad = 1, kTarget = 2, kReplays = 20, kFlood = 200;
-  const std::vector<int> honest = {0, kTarget, 3};
-  fed.config(kTarget).mutable_http()->set_listen_address(
-      absl::StrCat("127.0.0.1:", PickFreePort()));
-  const std::string& http = fed.config(kTarget).http().listen_address();
-  int port = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(http.substr(http.rfind(':') + 1), &port)) << http;
-  for (int i : honest) ASSERT_EQ(fed.StartNode(i), absl::OkStatus()) << fed.LogTail(i);
-
+TEST_F(ProcessPeerTest, ReplayAndFloodFromAPeerCostBoundedWork) {
+  constexpr int kReplays = 20, kFlood = 200;
+  StartHonest();
   std::set<std::string> ids;
   v1::PushRequest replay;
   for (int k = 0; k < 3; ++k) {
     v1::PublishResponse r;
-    ASSERT_TRUE(fed.Publish(0, SampleDraft(k), &r).ok());
+    ASSERT_TRUE(fed_.Publish(0, SampleDraft(k), &r).ok());
     ids.insert(r.id());
     *replay.add_envelopes() = r.envelope();
   }
-  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
-  const std::string bad = fed.origin(kBad);
-  const std::string already = "watchfloor_alerts_refused_total{op=\"ingest\",reason=\"already_exists\"}";
-  const std::string dups = absl::StrCat("watchfloor_gossip_duplicates_total{peer=\"", bad, "\"}");
-  const double already_before = MetricAt(port, already);
-  const double dups_before = MetricAt(port, dups);
+  ASSERT_TRUE(fed_.WaitForIds(ids, kConverge, honest_));
+  const std::string already =
+      "watchfloor_alerts_refused_total{op=\"ingest\",reason=\"already_exists\"}";
+  const double already_before = MetricAt(http_port_, already);
+  const double dups_before = PeerMetric("watchfloor_gossip_duplicates_total");
   auto push = [&](const v1::PushRequest& req) {
     v1::PushResponse resp;
     grpc::ClientContext ctx;
-    grpc::Status st = fed.PeerStub(kBad, kTarget)->Push(WithDeadline(&ctx), req, &resp);
+    grpc::Status st = fed_.PeerStub(kBad, kTarget)->Push(WithDeadline(&ctx), req, &resp);
     EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
     std::map<int, int> verdicts;
     for (int v : resp.verdicts()) ++verdicts[v];
@@ -727,17 +758,17 @@ TEST(FederationFaultsTest, ReplayAndFloodFromAPeerAgainstNodeProcessesCostBounde
   for (int r = 0; r < kReplays; ++r) {
     EXPECT_EQ(push(replay), (std::map<int, int>{{v1::PUSH_VERDICT_DUPLICATE, 3}}));
   }
-  EXPECT_EQ(MetricAt(port, already), already_before);
-  EXPECT_EQ(MetricAt(port, dups), dups_before + 3 * kReplays);
+  EXPECT_EQ(MetricAt(http_port_, already), already_before);
+  EXPECT_EQ(PeerMetric("watchfloor_gossip_duplicates_total"), dups_before + 3 * kReplays);
 
   // The flood, while the honest nodes publish.
   absl::StatusOr<certs::SigningKey> key =
-      certs::SigningKey::LoadPemFile(fed.member(0).signing_key_file);
+      certs::SigningKey::LoadPemFile(fed_.member(0).signing_key_file);
   ASSERT_TRUE(key.ok()) << key.status();
   std::set<std::string> more;
   std::thread publisher([&] {
     for (int k = 0; k < 10; ++k) {
-      more.merge(PublishSeries(fed, k % 2 == 0 ? 0 : 3, 2, 100 + 2 * k));
+      more.merge(PublishSeries(fed_, k % 2 == 0 ? 0 : 3, 2, 100 + 2 * k));
     }
   });
   std::map<int, int> flood;
@@ -745,7 +776,7 @@ TEST(FederationFaultsTest, ReplayAndFloodFromAPeerAgainstNodeProcessesCostBounde
     v1::PushRequest req;
     for (int i = 0; i < 20; ++i) {
       v1::Alert a = SampleDraft(1000 + batch * 20 + i);
-      a.set_origin(fed.origin(0));
+      a.set_origin(fed_.origin(0));
       a.set_sequence(1000 + batch * 20 + i);
       v1::Envelope e = SignAlert(a, *key);
       (*e.mutable_signatures(0)->mutable_sig())[5] ^= 0x01;
@@ -755,33 +786,25 @@ TEST(FederationFaultsTest, ReplayAndFloodFromAPeerAgainstNodeProcessesCostBounde
   }
   publisher.join();
   EXPECT_EQ(flood, (std::map<int, int>{{v1::PUSH_VERDICT_REFUSED, kFlood}}));
-  const double checked = MetricAt(
-      port, absl::StrCat("watchfloor_gossip_refused_total{peer=\"", bad,
-                         "\",reason=\"unauthenticated\"}"));
-  const double unverified = MetricAt(
-      port, absl::StrCat("watchfloor_gossip_refused_total{peer=\"", bad,
-                         "\",reason=\"graylisted\"}"));
+  const double checked =
+      PeerMetric("watchfloor_gossip_refused_total", ",reason=\"unauthenticated\"");
+  const double unverified =
+      PeerMetric("watchfloor_gossip_refused_total", ",reason=\"graylisted\"");
   EXPECT_GE(checked, 11);
   EXPECT_LE(checked, 13);
   EXPECT_EQ(checked + unverified, kFlood);
-  const double score =
-      MetricAt(port, absl::StrCat("watchfloor_gossip_peer_score{peer=\"", bad, "\"}"));
+  const double score = PeerMetric("watchfloor_gossip_peer_score");
   EXPECT_LT(score, -100);
 
   ASSERT_EQ(more.size(), 20u);
   ids.merge(more);
-  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
-  for (int i : honest) {
-    SCOPED_TRACE(fed.origin(i));
-    EXPECT_EQ(fed.StoredIds(i), ids);
-    EXPECT_EQ(fed.StoredEvidenceCount(i), 0);
-  }
+  ExpectHonestHoldExactly(ids);
   std::printf(
       "processes: %d replayed copies all DUPLICATE, 0 signature checks at %s; flood of %d "
       "invalid envelopes: %.0f checked, %.0f refused unverified, score %.1f; %zu honest alerts "
       "at all %zu honest nodes\n",
-      3 * kReplays, fed.origin(kTarget).c_str(), kFlood, checked, unverified, score, ids.size(),
-      honest.size());
+      3 * kReplays, fed_.origin(kTarget).c_str(), kFlood, checked, unverified, score, ids.size(),
+      honest_.size());
 }
 
 // m1's node, played by the test: a Federation server at m1's endpoint with
@@ -822,36 +845,22 @@ class WithholdingPeer final : public v1::Federation::Service {
 // the node it announced to asks for each id at most three times, and its
 // metrics show the peer's score below the eager threshold and the link
 // lazy.
-TEST(FederationFaultsTest, AWithholderThatAnnouncesIdsItNeverServesLosesNodeProcessesNothing) {
-  FederationOptions o;
-  o.members = 4;
-  o.anti_entropy_interval_ms = 300;
-  o.graft_timeout_ms = 200;
-  o.multi_process = true;
-  TestFederation fed(o);
-  ASSERT_TRUE(fed.ok());
-  constexpr int kBad = 1, kTarget = 2, kRandomIds = 200;
-  const std::vector<int> honest = {0, kTarget, 3};
-  fed.config(kTarget).mutable_http()->set_listen_address(
-      absl::StrCat("127.0.0.1:", PickFreePort()));
-  const std::string& http = fed.config(kTarget).http().listen_address();
-  int port = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(http.substr(http.rfind(':') + 1), &port)) << http;
-
+TEST_F(ProcessPeerTest, AWithholderThatAnnouncesIdsItNeverServesLosesNothing) {
+  constexpr int kRandomIds = 200;
   WithholdingPeer withholder;
   grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   tls.pem_key_cert_pairs.push_back(
-      {fed.member(kBad).node_tls.key_pem, fed.member(kBad).node_tls.cert_pem});
+      {fed_.member(kBad).node_tls.key_pem, fed_.member(kBad).node_tls.cert_pem});
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(fed.member(kBad).endpoint(), grpc::SslServerCredentials(tls));
+  builder.AddListeningPort(fed_.member(kBad).endpoint(), grpc::SslServerCredentials(tls));
   builder.RegisterService(&withholder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr) << fed.member(kBad).endpoint();
-  for (int i : honest) ASSERT_EQ(fed.StartNode(i), absl::OkStatus()) << fed.LogTail(i);
+  ASSERT_NE(server, nullptr) << fed_.member(kBad).endpoint();
+  StartHonest();
 
   std::set<std::string> ids;
-  for (int k = 0; k < 10; ++k) ids.merge(PublishSeries(fed, k % 2 == 0 ? 0 : 3, 2, 2 * k));
-  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
+  for (int k = 0; k < 10; ++k) ids.merge(PublishSeries(fed_, k % 2 == 0 ? 0 : 3, 2, 2 * k));
+  ASSERT_TRUE(fed_.WaitForIds(ids, kConverge, honest_));
   const uint64_t swallowed = withholder.pushed;
 
   std::mt19937_64 rng(20261204);
@@ -861,19 +870,21 @@ TEST(FederationFaultsTest, AWithholderThatAnnouncesIdsItNeverServesLosesNodeProc
     for (int b = 0; b < 4; ++b) id += absl::StrFormat("%016x", rng());
     v1::AlertRef* ref = announce.add_refs();
     ref->set_id(id);
-    ref->set_origin(fed.origin(0));
+    ref->set_origin(fed_.origin(0));
     ref->set_sequence(1000 + static_cast<uint64_t>(k));
   }
   {
     v1::IHaveResponse resp;
     grpc::ClientContext ctx;
-    grpc::Status st = fed.PeerStub(kBad, kTarget)->IHave(WithDeadline(&ctx), announce, &resp);
+    grpc::Status st = fed_.PeerStub(kBad, kTarget)->IHave(WithDeadline(&ctx), announce, &resp);
     ASSERT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
     EXPECT_EQ(resp.missing_ids_size(), kRandomIds);
   }
   std::set<std::string> more;
   std::thread publisher([&] {
-    for (int k = 0; k < 10; ++k) more.merge(PublishSeries(fed, k % 2 == 0 ? 3 : 0, 2, 100 + 2 * k));
+    for (int k = 0; k < 10; ++k) {
+      more.merge(PublishSeries(fed_, k % 2 == 0 ? 3 : 0, 2, 100 + 2 * k));
+    }
   });
   // Until the target has fetched nothing more for 2 s (ten graft timeouts).
   uint64_t last = 0;
@@ -889,30 +900,22 @@ TEST(FederationFaultsTest, AWithholderThatAnnouncesIdsItNeverServesLosesNodeProc
   publisher.join();
   EXPECT_GE(withholder.fetched_ids, static_cast<uint64_t>(kRandomIds));
   EXPECT_LE(withholder.fetched_ids, static_cast<uint64_t>(3 * kRandomIds));
-  const std::string bad = fed.origin(kBad);
-  const double score =
-      MetricAt(port, absl::StrCat("watchfloor_gossip_peer_score{peer=\"", bad, "\"}"));
+  const double score = PeerMetric("watchfloor_gossip_peer_score");
   EXPECT_LT(score, -10);
-  EXPECT_EQ(MetricAt(port, absl::StrCat("watchfloor_gossip_peer_eager{peer=\"", bad, "\"}")),
-            0);
+  EXPECT_EQ(PeerMetric("watchfloor_gossip_peer_eager"), 0);
 
   ASSERT_EQ(more.size(), 20u);
   ids.merge(more);
-  ASSERT_TRUE(fed.WaitForIds(ids, kConverge, honest));
-  for (int i : honest) {
-    SCOPED_TRACE(fed.origin(i));
-    EXPECT_EQ(fed.StoredIds(i), ids);
-    EXPECT_EQ(fed.StoredEvidenceCount(i), 0);
-  }
+  ExpectHonestHoldExactly(ids);
   EXPECT_GT(swallowed, 0u);
   std::printf(
       "processes: the withholder swallowed %llu pushed copies of the first 20 alerts; %d random "
       "ids announced to %s: %llu fetch calls asking %llu ids, score %.1f, link lazy; %zu honest "
       "alerts at all %zu honest nodes\n",
-      static_cast<unsigned long long>(swallowed), kRandomIds, fed.origin(kTarget).c_str(),
+      static_cast<unsigned long long>(swallowed), kRandomIds, fed_.origin(kTarget).c_str(),
       static_cast<unsigned long long>(withholder.fetch_calls.load()),
       static_cast<unsigned long long>(withholder.fetched_ids.load()), score, ids.size(),
-      honest.size());
+      honest_.size());
   server->Shutdown();
 }
 
