@@ -47,7 +47,8 @@ namespace {
 using Steady = std::chrono::steady_clock;
 
 constexpr char kUsage[] =
-    "usage: sim_propagation_bench [--nodes=N] [--rate=R] [--seconds=S] [--rounds=K] [--smoke]\n"
+    "usage: sim_propagation_bench [--nodes=N] [--rate=R] [--seconds=S] [--rounds=K]\n"
+    "                             [--lazy_fanout=K] [--links] [--smoke]\n"
     "\n"
     "Propagation publish -> last node over N in-process gossip engines (real\n"
     "SQLite, Ledger, Ed25519 verification, production gossip options) whose\n"
@@ -56,6 +57,7 @@ constexpr char kUsage[] =
     "  --rate=R      alerts per second in all, open loop (default 1000)\n"
     "  --seconds=S   measured seconds per round, after 1 s of warm-up (default 10)\n"
     "  --rounds=K    rounds, each on a fresh federation; medians are printed (default 3)\n"
+    "  --lazy_fanout=K  announce each alert to K random lazy links (default 0: all)\n"
     "  --links       print each node's eager peers and copies at the end of each round\n"
     "  --smoke       N = 4, 100 alerts/s, 1 s, one round: checks the program works\n";
 
@@ -126,7 +128,8 @@ struct Round {
   uint64_t late_starts = 0;            // publishes more than 5 ms behind schedule
 };
 
-Round RunRound(int n, double rate, double seconds, const Rtt& rtt, int round, bool show_links) {
+Round RunRound(int n, double rate, double seconds, const Rtt& rtt, int round, bool show_links,
+               size_t lazy_fanout) {
   const int per_member = (n + testing::SimLayout::kMembers - 1) / testing::SimLayout::kMembers;
   testing::SimLayout layout(per_member, absl::StrCat("sim-propagation-", round), n);
   testing::InProcessNetwork net(20261203 + round);
@@ -140,6 +143,7 @@ Round RunRound(int n, double rate, double seconds, const Rtt& rtt, int round, bo
   std::vector<double> acks;
   std::vector<std::unique_ptr<testing::SimNode>> nodes;
   federation::Gossip::Options options;  // the production defaults
+  options.lazy_fanout = lazy_fanout;     // 0 (all) unless --lazy_fanout
   for (int i = 0; i < n; ++i) {
     const std::string self = layout.OriginOf(i);
     nodes.push_back(std::make_unique<testing::SimNode>(
@@ -286,9 +290,17 @@ int Main(int argc, char** argv) {
       rounds < 1 || rounds > 100) {
     Die("--rounds must be a whole number from 1 to 100");
   }
+  int lazy = 0;
+  if (!absl::SimpleAtoi(FlagValue(argc, argv, "lazy_fanout", "0"), &lazy) || lazy < 0 ||
+      lazy > 16) {
+    Die("--lazy_fanout must be a whole number from 0 (every lazy link) to 16");
+  }
+  const size_t lazy_fanout = static_cast<size_t>(lazy);
   PrintMachineHeader(testing::SimDataRoot());
-  std::printf("sim_propagation_bench: N = %d, %.0f alerts/s, %.0f s measured per round, %d rounds\n",
-              n, rate, seconds, rounds);
+  std::printf(
+      "sim_propagation_bench: N = %d, %.0f alerts/s, %.0f s measured per round, %d rounds, "
+      "lazy_fanout %zu\n",
+      n, rate, seconds, rounds, lazy_fanout);
 
   std::vector<Round> rs;
   std::vector<double> rtt50, rtt99;
@@ -296,7 +308,7 @@ int Main(int argc, char** argv) {
     const Rtt rtt = LoopbackRtt(2000);  // the reference, again each round
     rtt50.push_back(rtt.p50_us);
     rtt99.push_back(rtt.p99_us);
-    Round r = RunRound(n, rate, seconds, rtt, k, HasFlag(argc, argv, "links"));
+    Round r = RunRound(n, rate, seconds, rtt, k, HasFlag(argc, argv, "links"), lazy_fanout);
     std::printf(
         "  round %d: loopback RTT p50 %.0f us p99 %.0f us; delivered %llu/%llu; "
         "publish -> last node p50 %.2f p99 %.2f max %.2f ms; ack p99 %.2f ms; "
@@ -341,6 +353,7 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   watchfloor::bench::CheckFlags(argc, argv, watchfloor::bench::kUsage,
-                                {"links", "nodes", "rate", "seconds", "rounds", "smoke"});
+                                {"lazy_fanout", "links", "nodes", "rate", "seconds", "rounds",
+                                 "smoke"});
   return watchfloor::bench::Main(argc, argv);
 }

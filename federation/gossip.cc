@@ -676,6 +676,7 @@ void Gossip::Forward(const Envelope& envelope, const std::string& id,
                      const std::string& origin, uint64_t sequence,
                      const std::string& exclude) {
   const std::shared_ptr<const LinkList> held_links = Links();
+  std::vector<Link*> lazy;
   for (const auto& link : *held_links) {
     if (link->peer.origin == exclude || link->peer.origin == origin) continue;
     absl::MutexLock lock(&link->mu);
@@ -684,12 +685,25 @@ void Gossip::Forward(const Envelope& envelope, const std::string& id,
     if (link->EagerFor(origin)) {
       link->queue.AddPush({id, origin, sequence, envelope});
     } else {
-      watchfloor::v1::AlertRef ref;
-      ref.set_id(id);
-      ref.set_origin(origin);
-      ref.set_sequence(sequence);
-      link->queue.AddIHave(std::move(ref));
+      lazy.push_back(link.get());
     }
+  }
+  const size_t fanout = options_.lazy_fanout;
+  if (fanout != 0 && lazy.size() > fanout) {
+    // The first `fanout` of a random permutation (partial Fisher-Yates).
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < fanout; ++i) {
+      std::swap(lazy[i], lazy[std::uniform_int_distribution<size_t>(i, lazy.size() - 1)(rng_)]);
+    }
+    lazy.resize(fanout);
+  }
+  for (Link* link : lazy) {
+    watchfloor::v1::AlertRef ref;
+    ref.set_id(id);
+    ref.set_origin(origin);
+    ref.set_sequence(sequence);
+    absl::MutexLock lock(&link->mu);
+    link->queue.AddIHave(std::move(ref));
   }
 }
 

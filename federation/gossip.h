@@ -62,6 +62,13 @@ class Gossip {
     // prunes links that deliver duplicates and grafts links that deliver
     // announced-but-missing alerts.
     size_t eager_fanout = 3;
+    // How many of its lazy links each alert is announced to (IHave), chosen
+    // at random per alert; 0: every lazy link (the default, and what the
+    // node runs). With every roster node linked, announcing to all makes
+    // the bytes per node per alert grow with N; a bound keeps them flat
+    // (Plumtree's lazy push over a partial view), and a node that no
+    // announcement reaches gets the alert by anti-entropy.
+    size_t lazy_fanout = 0;
     // How long an announced alert may stay missing before it is fetched.
     absl::Duration graft_timeout = absl::Milliseconds(150);
     // How often queued IHave announcements are flushed to lazy peers. Each
@@ -336,8 +343,9 @@ class Gossip {
   // engine's lifetime (removed links are retired, not destroyed).
   Link* FindLink(const std::string& origin) const;
   std::shared_ptr<Link> MakeLink(const Peer& peer);
-  // Queues `envelope` eagerly or lazily to every peer but `exclude` (and but
-  // the origin's own node).
+  // Queues `envelope` to every eager peer and announces it to every lazy
+  // one (or to Options::lazy_fanout random lazy ones), but `exclude` and the
+  // origin's own node.
   void Forward(const watchfloor::v1::Envelope& envelope, const std::string& id,
                const std::string& origin, uint64_t sequence,
                const std::string& exclude);
