@@ -328,13 +328,18 @@ TEST_F(GossipSimTest, AnnouncementsBoundedPerAlertStillDeliverEverything) {
   ExpectAllDelivered();
   uint64_t refs = 0;
   for (int i = 0; i < kNodes; ++i) {
-    // Each stored alert is forwarded once: its own by Broadcast, the rest
-    // from the store's callback (or not at all, if pulled by anti-entropy).
+    // Each stored alert is forwarded once (its own by Broadcast, the rest
+    // from the store's callback, none if pulled by anti-entropy) and
+    // announced to kLazyFanout links; a push still queued to a link when a
+    // prune makes it lazy goes as an announcement too (measured under
+    // ASan: 122 refs for 120 alerts at one node). Without the bound each
+    // node announces each alert to its ~20 lazy links.
     const uint64_t sent = nodes_[i]->gossip->stats().ihave_sent;
-    EXPECT_LE(sent, kLazyFanout * static_cast<uint64_t>(published_)) << OriginOf(i);
+    EXPECT_LE(sent, (kLazyFanout + 1) * static_cast<uint64_t>(published_)) << OriginOf(i);
     refs += sent;
   }
   EXPECT_GT(refs, 0u);
+  EXPECT_LE(static_cast<double>(refs) / (kNodes * published_), kLazyFanout + 0.25);
   std::printf("lazy_fanout %zu: %.2f IHave refs per node per alert (bound %zu); ",
               kLazyFanout, static_cast<double>(refs) / (kNodes * published_), kLazyFanout);
   PrintTraffic(before, net_.stats(), static_cast<int>(published_));
