@@ -105,6 +105,11 @@ watchfloor::v1::Envelope SignEnvelope(absl::string_view payload,
 
 absl::Status VerifyEnvelope(const watchfloor::v1::Envelope& envelope,
                             const PublicKey& key) {
+  return VerifiedSignatureIndex(envelope, key).status();
+}
+
+absl::StatusOr<int> VerifiedSignatureIndex(const watchfloor::v1::Envelope& envelope,
+                                           const PublicKey& key) {
   if (envelope.payload_type() != kAlertPayloadType) {
     return absl::InvalidArgumentError(
         absl::StrCat("payloadType is \"", envelope.payload_type(),
@@ -121,11 +126,12 @@ absl::Status VerifyEnvelope(const watchfloor::v1::Envelope& envelope,
   // PAE is built lazily: most envelopes carry exactly one signature.
   std::string pae;
   bool found = false;
-  for (const watchfloor::v1::Signature& sig : envelope.signatures()) {
+  for (int i = 0; i < envelope.signatures_size(); ++i) {
+    const watchfloor::v1::Signature& sig = envelope.signatures(i);
     if (sig.keyid() != key.KeyId()) continue;
     found = true;
     if (pae.empty()) pae = Pae(envelope.payload_type(), envelope.payload());
-    if (key.Verify(pae, sig.sig())) return absl::OkStatus();
+    if (key.Verify(pae, sig.sig())) return i;
   }
   if (!found) {
     return absl::UnauthenticatedError(

@@ -34,6 +34,12 @@ watchfloor::v1::Envelope SignEnvelope(absl::string_view payload,
 absl::Status VerifyEnvelope(const watchfloor::v1::Envelope& envelope,
                             const PublicKey& key);
 
+// As VerifyEnvelope, and the index in envelope.signatures of the first
+// signature by `key` that verifies (the one to keep: another signature
+// with the same keyid verified nothing).
+absl::StatusOr<int> VerifiedSignatureIndex(const watchfloor::v1::Envelope& envelope,
+                                           const PublicKey& key);
+
 // One-line standard DSSE JSON: {"payload":"<b64>","payloadType":"...",
 // "signatures":[{"keyid":"...","sig":"<b64>"}]} (standard base64 with
 // padding, no whitespace).

@@ -298,7 +298,7 @@ void Gossip::Start() {
   for (const auto& link : *held_links) {
     link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
   }
-  timer_ = std::thread([this] { TimerLoop(); });
+  if (!options_.external_timer) timer_ = std::thread([this] { TimerLoop(); });
   if (roster_hooks_.adopt) roster_fetcher_ = std::thread([this] { RosterFetchLoop(); });
 }
 
@@ -1576,7 +1576,6 @@ void Gossip::CheckMissing(absl::Time now) {
 }
 
 void Gossip::TimerLoop() {
-  absl::Time next_round = clock_->Now() + options_.anti_entropy_interval;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
@@ -1584,47 +1583,56 @@ void Gossip::TimerLoop() {
       mu_.AwaitWithTimeout(absl::Condition(&stop), kTick);
       if (stopping_) return;
     }
-    absl::Time now = clock_->Now();
-    CheckMissing(now);
-    RetryParked(now);
-    // Peers that sent a push we could not place even after waiting for its
-    // predecessor, or whose frontier still shows more than we hold after
-    // frontier_grace: sync with them now.
-    std::shared_ptr<const LinkList> links = Links();
-    for (const auto& link : *links) {
-      bool sync;
-      std::map<std::string, uint64_t> ahead;
-      {
-        absl::MutexLock lock(&link->mu);
-        sync = link->sync_requested && now >= link->next_try;
-        link->sync_requested = false;
-        if (link->ahead_check <= now && now >= link->next_try) {
-          ahead.swap(link->ahead);
-          link->ahead_check = absl::InfiniteFuture();
-        }
-      }
-      if (!sync && !ahead.empty()) sync = StillBehind(ahead);
-      if (sync) {
-        absl::MutexLock lock(&link->mu);
-        link->round = 2;
+    Tick(clock_->Now());
+  }
+}
+
+void Gossip::Tick(absl::Time now) {
+  absl::MutexLock tick(&tick_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;  // nothing may call back into a stopped engine
+  }
+  if (next_round_ == absl::InfinitePast()) next_round_ = now + options_.anti_entropy_interval;
+  CheckMissing(now);
+  RetryParked(now);
+  // Peers that sent a push we could not place even after waiting for its
+  // predecessor, or whose frontier still shows more than we hold after
+  // frontier_grace: sync with them now.
+  std::shared_ptr<const LinkList> links = Links();
+  for (const auto& link : *links) {
+    bool sync;
+    std::map<std::string, uint64_t> ahead;
+    {
+      absl::MutexLock lock(&link->mu);
+      sync = link->sync_requested && now >= link->next_try;
+      link->sync_requested = false;
+      if (link->ahead_check <= now && now >= link->next_try) {
+        ahead.swap(link->ahead);
+        link->ahead_check = absl::InfiniteFuture();
       }
     }
-    if (now >= next_round && !links->empty()) {
-      size_t pick;
-      {
-        absl::MutexLock lock(&mu_);
-        pick = std::uniform_int_distribution<size_t>(0, links->size() - 1)(rng_);
-      }
-      // Frontiers only; what the peer is ahead by is pulled after
-      // frontier_grace unless push brought it by then. The link's own
-      // thread runs it (SenderLoop), so the timer never waits on a peer.
-      {
-        Link* link = (*links)[pick].get();
-        absl::MutexLock lock(&link->mu);
-        link->round = std::max(link->round, 1);
-      }
-      next_round = clock_->Now() + options_.anti_entropy_interval;
+    if (!sync && !ahead.empty()) sync = StillBehind(ahead);
+    if (sync) {
+      absl::MutexLock lock(&link->mu);
+      link->round = 2;
     }
+  }
+  if (now >= next_round_ && !links->empty()) {
+    size_t pick;
+    {
+      absl::MutexLock lock(&mu_);
+      pick = std::uniform_int_distribution<size_t>(0, links->size() - 1)(rng_);
+    }
+    // Frontiers only; what the peer is ahead by is pulled after
+    // frontier_grace unless push brought it by then. The link's own
+    // thread runs it (SenderLoop), so the timer never waits on a peer.
+    {
+      Link* link = (*links)[pick].get();
+      absl::MutexLock lock(&link->mu);
+      link->round = std::max(link->round, 1);
+    }
+    next_round_ = now + options_.anti_entropy_interval;
   }
 }
 

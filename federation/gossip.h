@@ -121,6 +121,10 @@ class Gossip {
     // within that (calls to peers keep real-time deadlines: rpc_timeout
     // is the transport's).
     Clock* clock = nullptr;
+    // When true, Start() starts no timer thread: whoever owns the engine
+    // calls Tick(now) (a simulator on simulated time, a test). Default
+    // false: a thread calls Tick every 10 ms of real time.
+    bool external_timer = false;
   };
 
   struct PeerStats {
@@ -235,8 +239,18 @@ class Gossip {
   // rather than one anti-entropy interval per hop. Thread-safe.
   void AnnounceRoster();
 
-  // Starts the sender and timer threads.
+  // Starts the sender and timer threads (no timer thread with
+  // Options::external_timer).
   void Start();
+
+  // The engine's timed decisions at `now`: fetches of announced ids whose
+  // graft_timeout has passed, parked envelopes whose predecessor arrived
+  // or whose frontier_grace ran out, syncs with peers found ahead, and the
+  // anti-entropy schedule (a random peer every anti_entropy_interval,
+  // counted from the first Tick). The calls these decide on are made by
+  // the links' sender threads. Called by the timer thread, or by the owner
+  // with Options::external_timer. Thread-safe; calls are serialized.
+  void Tick(absl::Time now);
 
   // Makes `peers` the peer set (an entry naming this node is ignored; the
   // first of two entries for one origin counts), as the roster in force
@@ -486,6 +500,10 @@ class Gossip {
   // Store callbacks that exist (OnStored); shared with them.
   const std::shared_ptr<Callbacks> callbacks_;
   std::thread timer_;
+  // Serializes Tick; when the next anti-entropy round is due
+  // (InfinitePast until the first Tick).
+  absl::Mutex tick_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::Time next_round_ ABSL_GUARDED_BY(tick_mu_) = absl::InfinitePast();
 };
 
 }  // namespace watchfloor::federation

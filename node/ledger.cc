@@ -264,16 +264,15 @@ absl::Status Ledger::Verify(Envelope& envelope, Alert* alert) const {
         " is unknown to this node; add its public key to known_origins (or "
         "its node to the roster)"));
   }
-  WF_RETURN_IF_ERROR(certs::VerifyEnvelope(envelope, *key));
+  WF_ASSIGN_OR_RETURN(int verified, certs::VerifiedSignatureIndex(envelope, *key));
   WF_RETURN_IF_ERROR(ValidateSigned(*alert));
-  // Only the origin's signature is stored with the alert: other signatures
-  // were checked by nobody yet (co-signatures are merged, verified, apart).
+  // Only the origin's signature that verified is stored with the alert:
+  // other signatures were checked by nobody yet (co-signatures are merged,
+  // verified, apart), and another with the origin's keyid verified nothing
+  // (kept, it would be served first to every reader of the alert).
   auto* sigs = envelope.mutable_signatures();
-  sigs->erase(std::remove_if(sigs->begin(), sigs->end(),
-                             [&](const watchfloor::v1::Signature& sig) {
-                               return sig.keyid() != key->KeyId();
-                             }),
-              sigs->end());
+  if (verified != 0) sigs->SwapElements(0, verified);
+  sigs->DeleteSubrange(1, sigs->size() - 1);
   return absl::OkStatus();
 }
 

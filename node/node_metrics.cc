@@ -88,7 +88,8 @@ void RegisterLedger(Families& f, const Ledger* ledger) {
         [ledger](FamilySink& s) { s.Add({}, static_cast<double>(ledger->metrics().ingested.value())); });
   f.Add("watchfloor_alerts_refused_total",
         "Publish and ingest calls refused, by op and status code (already_exists includes "
-        "the duplicates gossip delivers routinely).",
+        "duplicates gossip offers while their first copy is being stored; a copy of a "
+        "committed alert counts only in watchfloor_gossip_duplicates_total).",
         Type::kCounter, [ledger](FamilySink& s) {
           AddRefused(s, "publish", ledger->metrics().refused_publish);
           AddRefused(s, "ingest", ledger->metrics().refused_ingest);

@@ -54,6 +54,20 @@ size_t CountIn(const std::set<std::string>& ids, const std::set<std::string>& ha
   return n;
 }
 
+// Waits until `value` reads the same twice 500 ms apart (at most 20 s):
+// a counter that in-flight work may still move has settled.
+template <typename F>
+bool SettledValue(F value) {
+  auto last = value();
+  for (int i = 0; i < 40; ++i) {
+    absl::SleepFor(absl::Milliseconds(500));
+    auto now = value();
+    if (now == last) return true;
+    last = now;
+  }
+  return false;
+}
+
 // Publishes `n` alerts at `node` one after the other; returns their ids.
 std::set<std::string> PublishSeries(TestFederation& fed, int node, int n, int tag) {
   std::set<std::string> ids;
@@ -482,6 +496,9 @@ TEST_F(BadPeerTest, ReplayedCopiesAreDuplicatesWithoutASignatureCheckAndGoNowher
         .refused_ingest[static_cast<int>(absl::StatusCode::kAlreadyExists)]
         .value();
   };
+  // The barrier's own copies settle first (one still being verified when
+  // the barrier returned may yet count as already_exists).
+  ASSERT_TRUE(SettledValue(already));
   const uint64_t offered = already();
   const uint64_t dups = fed_.gossip(kTarget)->stats().peers.at(fed_.origin(kPeer)).received_dup;
   for (int r = 0; r < kReplays; ++r) {
@@ -744,6 +761,7 @@ TEST_F(ProcessPeerTest, ReplayAndFloodFromAPeerCostBoundedWork) {
   ASSERT_TRUE(fed_.WaitForIds(ids, kConverge, honest_));
   const std::string already =
       "watchfloor_alerts_refused_total{op=\"ingest\",reason=\"already_exists\"}";
+  ASSERT_TRUE(SettledValue([&] { return MetricAt(http_port_, already); }));
   const double already_before = MetricAt(http_port_, already);
   const double dups_before = PeerMetric("watchfloor_gossip_duplicates_total");
   auto push = [&](const v1::PushRequest& req) {

@@ -142,6 +142,37 @@ TEST_F(GossipClockTest, AnAnnouncedAlertIsFetchedOnlyOnceTheGraftTimeoutHasPasse
   EXPECT_GE(fetched, static_cast<uint64_t>(kNodes - 1));
 }
 
+// With Options::external_timer the engines start no timer thread: the
+// graft decision is made in Tick and nowhere else. The announcements
+// arrive and the clock passes graft_timeout, and still no node fetches
+// until its owner calls Tick.
+TEST_F(GossipClockTest, WithAnExternalTimerAnAnnouncedAlertIsFetchedOnlyInTick) {
+  options_.eager_fanout = 0;
+  options_.external_timer = true;
+  StartNodes();
+  Publish(0, /*broadcast=*/true);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (int i = 1; i < kNodes; ++i) {
+          if (net_.stats().links[{Layout().OriginOf(0), Layout().OriginOf(i)}].calls == 0) {
+            return false;
+          }
+        }
+        return true;
+      },
+      kConverge));
+  clock_.Advance(options_.graft_timeout);
+  absl::SleepFor(kIdle);
+  EXPECT_EQ(Holding(0), 0);
+  EXPECT_EQ(net_.stats().methods["Fetch"].calls, 0u);
+
+  for (int i = 1; i < kNodes; ++i) nodes_[i]->gossip->Tick(clock_.Now());
+  ASSERT_TRUE(WaitFor([&] { return Holding(0) == kNodes - 1; }, kConverge));
+  uint64_t fetched = 0;
+  for (int i = 1; i < kNodes; ++i) fetched += nodes_[i]->gossip->stats().fetched;
+  EXPECT_GE(fetched, static_cast<uint64_t>(kNodes - 1));
+}
+
 // An alert published but never broadcast spreads only by anti-entropy. No
 // round starts before anti_entropy_interval of simulated time; a round
 // shows a peer that node 0 is ahead, and that peer pulls only after
@@ -276,7 +307,7 @@ TEST_F(GossipClockTest, ADuplicatePrunesTheLinkForItsOwnOriginOnly) {
 // and stays graylisted; it cannot clear it by re-registering its node.
 TEST_F(GossipClockTest, APeerKeepsItsScoreWhenItsEndpointAndCaChange) {
   constexpr int kBad = 1, kVictim = 0, kForged = 11;
-  StartNodes();
+  StartNodes(/*start=*/false);  // no link thread pulls from the peer meanwhile
   const std::string bad = Layout().OriginOf(kBad);
   Gossip& victim = *nodes_[kVictim]->gossip;
   victim.HandlePush(bad, Forged(kBad, kForged));
@@ -361,6 +392,43 @@ TEST_F(GossipClockTest, AStoredCopyIsADuplicateWithoutASignatureCheck) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_EQ(stored->size(), 1u);
   EXPECT_EQ(stored->at(0).SerializeAsString(), copy.envelopes(0).SerializeAsString());
+}
+
+// An envelope that carries a broken signature with the origin's keyid
+// ahead of the valid one verifies (one of the origin's signatures does),
+// and is stored with the valid one alone: what every reader is served is
+// the origin's envelope byte for byte, and the broken signature alone is
+// no copy of it (refused, unauthenticated, with a signature check).
+TEST_F(GossipClockTest, AnEnvelopeIsStoredWithOnlyTheSignatureThatVerified) {
+  constexpr int kVictim = 0, kPeer = 1, kOrigin = 2;
+  StartNodes(/*start=*/false);
+  const std::string peer = Layout().OriginOf(kPeer), origin = Layout().OriginOf(kOrigin);
+  Gossip& victim = *nodes_[kVictim]->gossip;
+  const v1::Envelope honest = Publish(kOrigin, /*broadcast=*/false);
+  v1::Signature broken = honest.signatures(0);
+  (*broken.mutable_sig())[3] ^= 0x40;
+  v1::PushRequest padded;
+  v1::Envelope* e = padded.add_envelopes();
+  *e = honest;
+  e->clear_signatures();
+  *e->add_signatures() = broken;
+  *e->add_signatures() = honest.signatures(0);
+  ASSERT_EQ(victim.HandlePush(peer, padded).verdicts(0), v1::PUSH_VERDICT_NEW);
+  ASSERT_TRUE(WaitFor([&] { return nodes_[kVictim]->Heads()[origin] == 1; }, kConverge));
+  auto stored = nodes_[kVictim]->feed->ReadRange(origin, 1, 1, 1);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ(stored->at(0).SerializeAsString(), honest.SerializeAsString());
+
+  v1::PushRequest only_broken;
+  *only_broken.add_envelopes() = honest;
+  *only_broken.mutable_envelopes(0)->mutable_signatures(0) = broken;
+  v1::PushResponse resp = victim.HandlePush(peer, only_broken);
+  ASSERT_EQ(resp.verdicts_size(), 1);
+  EXPECT_EQ(resp.verdicts(0), v1::PUSH_VERDICT_REFUSED);
+  EXPECT_EQ(RefusedIngest(kVictim, absl::StatusCode::kUnauthenticated), 1u);
+  EXPECT_EQ(victim.stats().peers[peer].refused_by_reason,
+            (std::map<std::string, uint64_t>{{"unauthenticated", 1}}));
 }
 
 }  // namespace
