@@ -89,6 +89,22 @@ class GossipClockTest : public ::testing::Test {
     return nodes_[i]->ledger->metrics().refused_ingest[static_cast<int>(code)].value();
   }
 
+  // Waits until node `from` has made a call to every other node (its
+  // first announcements have arrived).
+  bool CalledEveryOtherNode(int from) {
+    return WaitFor(
+        [&] {
+          for (int i = 0; i < kNodes; ++i) {
+            if (i == from) continue;
+            if (net_.stats().links[{Layout().OriginOf(from), Layout().OriginOf(i)}].calls == 0) {
+              return false;
+            }
+          }
+          return true;
+        },
+        kConverge);
+  }
+
   // The nodes other than `origin_index` that hold its first alert.
   int Holding(int origin_index) {
     int n = 0;
@@ -115,16 +131,7 @@ TEST_F(GossipClockTest, AnAnnouncedAlertIsFetchedOnlyOnceTheGraftTimeoutHasPasse
   Publish(0, /*broadcast=*/true);
   // The announcements arrive (the first IHave flush of a link is due at
   // once) ...
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (int i = 1; i < kNodes; ++i) {
-          if (net_.stats().links[{Layout().OriginOf(0), Layout().OriginOf(i)}].calls == 0) {
-            return false;
-          }
-        }
-        return true;
-      },
-      kConverge));
+  ASSERT_TRUE(CalledEveryOtherNode(0));
   // ... and nothing is fetched while the clock stands still.
   absl::SleepFor(kIdle);
   EXPECT_EQ(Holding(0), 0);
@@ -151,16 +158,7 @@ TEST_F(GossipClockTest, WithAnExternalTimerAnAnnouncedAlertIsFetchedOnlyInTick) 
   options_.external_timer = true;
   StartNodes();
   Publish(0, /*broadcast=*/true);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (int i = 1; i < kNodes; ++i) {
-          if (net_.stats().links[{Layout().OriginOf(0), Layout().OriginOf(i)}].calls == 0) {
-            return false;
-          }
-        }
-        return true;
-      },
-      kConverge));
+  ASSERT_TRUE(CalledEveryOtherNode(0));
   clock_.Advance(options_.graft_timeout);
   absl::SleepFor(kIdle);
   EXPECT_EQ(Holding(0), 0);
