@@ -1,6 +1,7 @@
 #include "federation/gossip.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <iterator>
 #include <deque>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "certs/ids.h"
 #include "federation/link_queue.h"
 #include "federation/peer_score.h"
@@ -78,6 +80,9 @@ struct Gossip::Link {
 
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  // A flow of its calls is in progress (Pump; the link thread's own flow
+  // needs no mark).
+  bool busy ABSL_GUARDED_BY(mu) = false;
   // Plumtree's eager/lazy choice, kept per origin: one tree per origin, as
   // riak_core's plumtree keeps one per root. With every member publishing,
   // one tree shared by all origins is pruned at different edges by
@@ -295,8 +300,10 @@ void Gossip::Start() {
   if (started_ || stopping_) return;
   started_ = true;
   const std::shared_ptr<const LinkList> held_links = Links();
-  for (const auto& link : *held_links) {
-    link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+  if (!options_.external_pump) {
+    for (const auto& link : *held_links) {
+      link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+    }
   }
   if (!options_.external_timer) timer_ = std::thread([this] { TimerLoop(); });
   if (roster_hooks_.adopt) roster_fetcher_ = std::thread([this] { RosterFetchLoop(); });
@@ -368,7 +375,9 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
           absl::MutexLock l(&link->mu);
           link->round = 2;
         }
-        link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+        if (!options_.external_pump) {
+          link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+        }
       } else if (stopping_) {
         absl::MutexLock l(&link->mu);
         link->stopping = true;
@@ -562,84 +571,29 @@ watchfloor::v1::PullCosignaturesResponse Gossip::HandlePullCosignatures(
   return resp;
 }
 
-void Gossip::PullCosignatures(Link* link, uint64_t position) {
-  const std::string& peer = link->peer.origin;
-  // Offers `offers`; returns how many were new. Bad ones count against the
-  // peer; those whose alert is not stored here yet are deferred.
-  auto offer = [&](std::vector<CosignatureOffer> offers) -> uint64_t {
-    if (offers.empty()) return 0;
-    std::vector<absl::StatusOr<bool>> verdicts = store_->OfferCosignatures(offers);
-    uint64_t fresh = 0;
-    std::vector<CosignatureOffer> later;
-    for (size_t i = 0; i < verdicts.size(); ++i) {
-      const absl::StatusOr<bool>& v = verdicts[i];
-      if (v.ok()) {
-        fresh += *v ? 1 : 0;
-      } else if (BadCosignature(v.status())) {
-        CountRefused(peer, "bad_cosignature");
-      } else {
-        later.push_back(std::move(offers[i]));
-      }
+uint64_t Gossip::OfferPulledCosignatures(Link* link, std::vector<CosignatureOffer> offers) {
+  if (offers.empty()) return 0;
+  std::vector<absl::StatusOr<bool>> verdicts = store_->OfferCosignatures(offers);
+  uint64_t fresh = 0;
+  std::vector<CosignatureOffer> later;
+  for (size_t i = 0; i < verdicts.size(); ++i) {
+    const absl::StatusOr<bool>& v = verdicts[i];
+    if (v.ok()) {
+      fresh += *v ? 1 : 0;
+    } else if (BadCosignature(v.status())) {
+      CountRefused(link->peer.origin, "bad_cosignature");
+    } else {
+      later.push_back(std::move(offers[i]));
     }
-    absl::MutexLock lock(&link->mu);
-    for (CosignatureOffer& c : later) {
-      link->deferred_cosignatures.push_back(std::move(c));
-      if (link->deferred_cosignatures.size() > kMaxDeferredCosignatures) {
-        link->deferred_cosignatures.pop_front();
-      }
-    }
-    return fresh;
-  };
-  std::vector<CosignatureOffer> retry;
-  uint64_t after;
-  {
-    absl::MutexLock lock(&link->mu);
-    retry.assign(std::make_move_iterator(link->deferred_cosignatures.begin()),
-                 std::make_move_iterator(link->deferred_cosignatures.end()));
-    link->deferred_cosignatures.clear();
-    after = link->cosignatures_pulled;
   }
-  uint64_t fresh = offer(std::move(retry));
-  while (after < position) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) break;
+  absl::MutexLock lock(&link->mu);
+  for (CosignatureOffer& c : later) {
+    link->deferred_cosignatures.push_back(std::move(c));
+    if (link->deferred_cosignatures.size() > kMaxDeferredCosignatures) {
+      link->deferred_cosignatures.pop_front();
     }
-    watchfloor::v1::PullCosignaturesRequest req;
-    req.set_after(after);
-    req.set_limit(kMaxCosignaturesPerCall);
-    watchfloor::v1::PullCosignaturesResponse resp;
-    {
-      Call call(link, options_.rpc_timeout);
-      if (!link->channel->PullCosignatures(call.get(), req, &resp).ok()) break;
-    }
-    link->CountCall(req, resp);
-    if (resp.cosignatures_size() == 0) break;
-    std::vector<CosignatureOffer> offers;
-    uint64_t last = after;
-    bool bad = false;
-    for (const auto& c : resp.cosignatures()) {
-      // Positions must grow: anything else is a bad answer.
-      if (c.position() <= last) {
-        bad = true;
-        break;
-      }
-      last = c.position();
-      offers.push_back(FromProto(c));
-    }
-    if (bad) {
-      CountRefused(peer, "bad_range");
-      break;
-    }
-    fresh += offer(std::move(offers));
-    {
-      absl::MutexLock lock(&link->mu);
-      link->cosignatures_pulled = std::max(link->cosignatures_pulled, last);
-    }
-    after = last;
   }
-  absl::MutexLock lock(&mu_);
-  stats_.cosignatures_pulled += fresh;
+  return fresh;
 }
 
 watchfloor::v1::PushCheckpointsResponse Gossip::HandleCheckpoints(
@@ -1178,7 +1132,14 @@ absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
   if (link == nullptr) {
     return absl::NotFoundError(absl::StrCat(peer, " is not a peer"));
   }
-  return Round(link, /*pull=*/true);
+  absl::Notification ended;
+  absl::StatusOr<uint64_t> pulled;
+  StartRound(link, /*pull=*/true, [&](absl::StatusOr<uint64_t> result) {
+    pulled = std::move(result);
+    ended.Notify();
+  });
+  ended.WaitForNotification();
+  return pulled;
 }
 
 void Gossip::NoteAhead(Link* link, const std::string& origin, uint64_t sequence) {
@@ -1201,315 +1162,539 @@ bool Gossip::StillBehind(const std::map<std::string, uint64_t>& ahead) {
   return false;
 }
 
-absl::StatusOr<uint64_t> Gossip::Round(Link* link, bool pull) {
-  const std::string& peer = link->peer.origin;
+// One call of a flow: the rpc, its request and response (on the heap, so
+// that they stay put while the flow's deque moves), and what to do with the
+// answer.
+struct Gossip::Step {
+  PeerChannel::Rpc rpc = PeerChannel::Rpc::kPush;
+  std::unique_ptr<google::protobuf::Message> request;
+  std::unique_ptr<google::protobuf::Message> response;
+  // Runs once the call has ended, with its status. False drops the
+  // following steps of the same group, running their `abandon` (if any)
+  // instead: what a failed call leaves for after the backoff.
+  std::function<bool(const absl::Status&)> handle;
+  std::function<void()> abandon;
+  int group = 0;
+};
+
+// Calls to one link's peer made one after another (a batch of what was
+// queued, an anti-entropy round): each starts when the one before it has
+// ended, and its handler may add the next (a round's pages).
+struct Gossip::Flow {
+  explicit Flow(Link* l) : link(l) {}
+
+  // Adds a call of `rpc` sending `request`; `handle(status, request,
+  // response)` decides what follows (Step::handle).
+  template <typename Response, typename Request, typename Handle>
+  Step& Add(int group, PeerChannel::Rpc rpc, Request request, Handle handle) {
+    auto req = std::make_unique<Request>(std::move(request));
+    auto resp = std::make_unique<Response>();
+    Request* q = req.get();
+    Response* r = resp.get();
+    Step& step = steps.emplace_back();
+    step.rpc = rpc;
+    step.group = group;
+    step.request = std::move(req);
+    step.response = std::move(resp);
+    step.handle = [q, r, handle = std::move(handle)](const absl::Status& st) mutable {
+      return handle(st, *q, *r);
+    };
+    return step;
+  }
+
+  Link* const link;
+  std::deque<Step> steps;
+  // Runs once no step is left.
+  std::function<void()> finish;
+  // The call in progress; its status once it ended; and whether Start's
+  // return or the call's completion came first (the second goes on).
+  std::unique_ptr<Call> call;
+  absl::Status status;
+  std::atomic<bool> met{false};
+  // A batch's: whether a call failed, and the round to run after it.
+  bool failed = false;
+  int round = 0;
+};
+
+// Where an anti-entropy round is (StartRound).
+struct Gossip::RoundState {
+  bool pull = false;
+  std::map<std::string, FrontierEntry> mine;
+  watchfloor::v1::FrontierMessage theirs;
+  int entry = 0;      // the entry of `theirs` being pulled
+  uint64_t from = 0;  // its next sequence to pull; 0: not started
+  uint64_t after = 0;  // the peer's co-signature position pulled up to
+  uint64_t bytes = 0;
+  uint64_t pulled = 0;
+  uint64_t cosignatures_fresh = 0;
+  absl::Status result;  // not OK: the frontier exchange failed
+};
+
+namespace {
+// Step groups: a failed call drops the rest of its group only.
+enum StepGroup : int {
+  kEvidenceGroup = 1,
+  kCheckpointGroup,
+  kCosignatureGroup,
+  kPushGroup,
+  kFetchGroup,
+  kIHaveGroup,
+  kRoundGroup,
+};
+using Rpc = PeerChannel::Rpc;
+}  // namespace
+
+void Gossip::Run(std::shared_ptr<Flow> flow) {
+  for (;;) {
+    if (flow->steps.empty()) {
+      std::function<void()> finish = std::move(flow->finish);
+      if (finish) finish();
+      return;
+    }
+    Step& step = flow->steps.front();
+    Flow* f = flow.get();
+    f->call = std::make_unique<Call>(f->link, options_.rpc_timeout);
+    f->met.store(false);
+    f->link->channel->Start(f->call->get(), step.rpc, *step.request, step.response.get(),
+                            [this, flow](absl::Status st) {
+                              flow->status = std::move(st);
+                              if (!flow->met.exchange(true)) return;  // Start's caller goes on
+                              Settle(flow.get());
+                              Run(flow);
+                            });
+    if (!f->met.exchange(true)) return;  // ends later; its completion goes on
+    Settle(f);
+  }
+}
+
+void Gossip::Settle(Flow* flow) {
+  flow->call.reset();
+  Step step = std::move(flow->steps.front());
+  flow->steps.pop_front();
+  if (step.handle(flow->status)) return;
+  while (!flow->steps.empty() && flow->steps.front().group == step.group) {
+    if (flow->steps.front().abandon) flow->steps.front().abandon();
+    flow->steps.pop_front();
+  }
+}
+
+void Gossip::StartRound(Link* link, bool pull,
+                        std::function<void(absl::StatusOr<uint64_t>)> done) {
+  auto round = std::make_shared<RoundState>();
+  round->pull = pull;
   watchfloor::v1::FrontierMessage mine;
   mine.set_roster_version(RosterVersion());
   mine.set_cosignature_position(store_->CosignaturePosition());
-  std::map<std::string, FrontierEntry> by_origin;
   for (FrontierEntry& e : store_->Frontier()) {
     auto* out = mine.add_entries();
     out->set_origin(e.origin);
     out->set_sequence(e.sequence);
     out->set_id(e.id);
     out->set_forked(e.forked);
-    by_origin[e.origin] = std::move(e);
+    round->mine[e.origin] = std::move(e);
   }
-  watchfloor::v1::FrontierMessage theirs;
-  {
-    Call call(link, options_.rpc_timeout);
-    absl::Status st = link->channel->ExchangeFrontier(call.get(), mine, &theirs);
-    if (!st.ok()) {
-      absl::MutexLock lock(&link->mu);
-      link->Failed(options_, clock_->Now());
-      return absl::UnavailableError(absl::StrCat("frontier exchange with ", peer,
-                                                 " failed: ", st.message()));
+  auto flow = std::make_shared<Flow>(link);
+  Flow* f = flow.get();
+  f->Add<watchfloor::v1::FrontierMessage>(
+      kRoundGroup, Rpc::kExchangeFrontier, std::move(mine),
+      [this, link, f, round](const absl::Status& st, const watchfloor::v1::FrontierMessage& mine,
+                             watchfloor::v1::FrontierMessage& theirs) {
+        const std::string& peer = link->peer.origin;
+        if (!st.ok()) {
+          absl::MutexLock lock(&link->mu);
+          link->Failed(options_, clock_->Now());
+          round->result = absl::UnavailableError(
+              absl::StrCat("frontier exchange with ", peer, " failed: ", st.message()));
+          return true;
+        }
+        link->CountCall(mine, theirs);
+        {
+          absl::MutexLock lock(&link->mu);
+          link->stats.last_contact = clock_->Now();
+        }
+        NoteFrontier(theirs);
+        NoteRosterVersion(peer, theirs.roster_version());
+        round->bytes = mine.ByteSizeLong() + theirs.ByteSizeLong();
+        round->theirs = std::move(theirs);
+        NextPull(f, round);
+        return true;
+      });
+  flow->finish = [this, round, done = std::move(done)] {
+    if (!round->result.ok()) {
+      done(round->result);
+      return;
     }
-  }
-  link->CountCall(mine, theirs);
-  {
-    absl::MutexLock lock(&link->mu);
-    link->stats.last_contact = clock_->Now();
-  }
-  NoteFrontier(theirs);
-  NoteRosterVersion(peer, theirs.roster_version());
-  uint64_t bytes = mine.ByteSizeLong() + theirs.ByteSizeLong();
-  uint64_t pulled = 0;
-  for (const auto& e : theirs.entries()) {
+    {
+      // The pulled counters move in OnPulled, as the store commits.
+      absl::MutexLock lock(&mu_);
+      stats_.cosignatures_pulled += round->cosignatures_fresh;
+      ++stats_.anti_entropy_rounds;
+      stats_.anti_entropy_bytes += round->bytes;
+    }
+    done(round->pulled);
+  };
+  Run(std::move(flow));
+}
+
+void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
+  Link* link = flow->link;
+  const auto& entries = round->theirs.entries();
+  for (; round->entry < entries.size(); ++round->entry, round->from = 0) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
     }
+    const auto& e = entries[round->entry];
     const FrontierEntry* m = nullptr;
-    auto it = by_origin.find(e.origin());
-    if (it != by_origin.end()) m = &it->second;
+    auto it = round->mine.find(e.origin());
+    if (it != round->mine.end()) m = &it->second;
     if (m != nullptr && m->forked) continue;
-    uint64_t have = m == nullptr ? 0 : m->sequence;
-    if (!pull) {
+    const uint64_t have = m == nullptr ? 0 : m->sequence;
+    if (!round->pull) {
       if (have < e.sequence()) NoteAhead(link, e.origin(), e.sequence());
       continue;
     }
-    uint64_t from = have + 1;
-    while (from <= e.sequence()) {
-      watchfloor::v1::PullRangeRequest req;
-      req.set_origin(e.origin());
-      req.set_from(from);
-      req.set_to(e.sequence());
-      req.set_limit(static_cast<uint32_t>(options_.pull_page));
-      watchfloor::v1::PullRangeResponse resp;
-      Call call(link, options_.rpc_timeout);
-      absl::Status st = link->channel->PullRange(call.get(), req, &resp);
-      if (!st.ok()) break;
-      link->CountCall(req, resp);
-      bytes += req.ByteSizeLong() + resp.ByteSizeLong();
-      if (resp.envelopes_size() == 0) break;
-      bool refused = false;
-      std::string refused_reason = "bad_range";
-      uint64_t expect = from;
-      for (const Envelope& env : resp.envelopes()) {
-        // A peer must answer exactly the range asked for, in order; anything
-        // else is invalid input, and must not keep this loop going.
-        AlertKey key = KeyOf(env);
-        if (key.origin != e.origin() || key.sequence != expect) {
-          refused = true;
-          break;
-        }
-        ++expect;
-        // Another link's round may have pulled the same range a moment ago
-        // (a node that starts, or returns, exchanges frontiers with every
-        // peer at once): skip what is stored or being stored before paying
-        // for its signature check.
-        if (store_->Has(certs::AlertId(env.payload()))) continue;
-        absl::Status offered = store_->Offer(env, OnPulled(link));
-        if (offered.ok()) {
-          ++pulled;
-        } else if (offered.code() == absl::StatusCode::kResourceExhausted ||
-                   offered.code() == absl::StatusCode::kUnavailable) {
-          break;  // our own overload or shutdown, not the peer's fault
-        } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
-          refused = true;
-          refused_reason = absl::AsciiStrToLower(absl::StatusCodeToString(offered.code()));
-          break;
-        }
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        if (stopping_) break;
-      }
-      if (refused) {
-        CountRefused(peer, refused_reason);
-        break;
-      }
-      if (expect == from) break;  // nothing usable: stop rather than spin
-      from = expect;
-    }
-  }
-  // After the alerts: a co-signature of an alert pulled just now may still
-  // find it not yet stored (the commit is asynchronous), and is pulled again
-  // next round.
-  PullCosignatures(link, theirs.cosignature_position());
-  // The pulled counters move in OnPulled, as the store commits.
-  absl::MutexLock lock(&mu_);
-  ++stats_.anti_entropy_rounds;
-  stats_.anti_entropy_bytes += bytes;
-  return pulled;
-}
-
-void Gossip::SenderLoop(Link* link) {
-  for (;;) {
-    std::vector<LinkQueue::Push> pushes;
-    std::vector<watchfloor::v1::AlertRef> ihaves;
-    std::vector<std::string> fetches;
-    std::vector<EvidencePair> evidence;
-    std::map<std::string, std::string> checkpoints;
-    std::vector<CosignatureOffer> cosignatures;
-    int round = 0;
-    {
-      absl::MutexLock lock(&link->mu);
-      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu) {
-        if (link->stopping) return true;
-        absl::Time now = clock_->Now();
-        if (now < link->next_try) return false;
-        return link->queue.has_urgent() || link->round != 0 ||
-               (link->queue.has_ihaves() &&
-                now - link->last_ihave >= options_.ihave_interval);
-      };
-      link->mu.AwaitWithTimeout(absl::Condition(&ready), kTick);
-      if (link->stopping) return;
-      if (!ready()) continue;
-      pushes = link->queue.TakePushes(options_.max_push_batch, kMaxBatchBytes);
-      fetches = link->queue.TakeFetches();
-      evidence = link->queue.TakeEvidence();
-      checkpoints = link->queue.TakeCheckpoints();
-      cosignatures = link->queue.TakeCosignatures();
-      if (clock_->Now() - link->last_ihave >= options_.ihave_interval) {
-        ihaves = link->queue.TakeIHaves();
-        link->last_ihave = clock_->Now();
-      }
-      std::swap(round, link->round);
-    }
-    bool failed = false;
-    for (const EvidencePair& ev : evidence) {
-      watchfloor::v1::EvidenceMessage msg;
-      *msg.mutable_first() = ev.first;
-      *msg.mutable_second() = ev.second;
-      msg.set_first_note(ev.first_note);
-      msg.set_second_note(ev.second_note);
-      watchfloor::v1::PushEvidenceResponse resp;
-      Call call(link, options_.rpc_timeout);
-      if (!link->channel->PushEvidence(call.get(), msg, &resp).ok()) {
-        failed = true;
-      } else {
-        link->CountCall(msg, resp);
-      }
-    }
-    for (auto it = checkpoints.begin(); it != checkpoints.end();) {
-      watchfloor::v1::PushCheckpointsRequest req;
-      auto end = it;
-      for (int n = 0; end != checkpoints.end() && n < kMaxCheckpointsPerPush; ++end, ++n) {
-        req.add_notes(end->second);
-      }
-      watchfloor::v1::PushCheckpointsResponse resp;
-      Call call(link, options_.rpc_timeout);
-      const bool sent = link->channel->PushCheckpoints(call.get(), req, &resp).ok();
-      if (sent) link->CountCall(req, resp);
-      if (!sent) {
-        failed = true;
-        // Keep the newest note per log for after the backoff, unless a newer
-        // one was queued meanwhile.
-        absl::MutexLock lock(&link->mu);
-        for (; it != checkpoints.end(); ++it) {
-          link->queue.AddCheckpoint(it->first, it->second, /*replace=*/false);
-        }
-        break;
-      }
-      it = end;
-    }
-    for (size_t i = 0; i < cosignatures.size(); i += kMaxCosignaturesPerCall) {
-      watchfloor::v1::PushCosignaturesRequest req;
-      for (size_t j = i; j < cosignatures.size() && j < i + kMaxCosignaturesPerCall; ++j) {
-        auto* out = req.add_cosignatures();
-        out->set_alert_id(cosignatures[j].alert_id);
-        *out->mutable_signature() = cosignatures[j].signature;
-      }
-      watchfloor::v1::PushCosignaturesResponse resp;
-      Call call(link, options_.rpc_timeout);
-      if (link->channel->PushCosignatures(call.get(), req, &resp).ok()) {
-        link->CountCall(req, resp);
-        continue;
-      }
-      failed = true;
-      // Kept for after the backoff; what no longer fits is dropped (the
-      // peer's anti-entropy pulls it).
-      absl::MutexLock lock(&link->mu);
-      for (size_t j = i; j < cosignatures.size(); ++j) link->queue.AddCosignature(cosignatures[j]);
-      break;
-    }
-    if (!pushes.empty()) {
-      watchfloor::v1::PushRequest req;
-      for (LinkQueue::Push& p : pushes) *req.add_envelopes() = std::move(p.envelope);
-      watchfloor::v1::PushResponse resp;
-      absl::Status st;
-      {
-        Call call(link, options_.rpc_timeout);
-        st = link->channel->Push(call.get(), req, &resp);
-      }
-      if (st.ok()) link->CountCall(req, resp);
-      absl::MutexLock lock(&link->mu);
-      if (st.ok()) {
-        link->stats.pushed += static_cast<uint64_t>(req.envelopes_size());
-        if (resp.prune()) {
-          // The peer had some of these already: this link leaves the trees
-          // of their origins (both ends do the same, HandlePush). A prune
-          // with no duplicate (a graylisted push) leaves every tree.
-          bool any_duplicate = false;
-          for (int i = 0; i < resp.verdicts_size() && i < static_cast<int>(pushes.size()); ++i) {
-            if (resp.verdicts(i) == watchfloor::v1::PUSH_VERDICT_DUPLICATE) {
-              link->PruneOrigin(pushes[i].origin);
-              any_duplicate = true;
+    if (round->from == 0) round->from = have + 1;
+    if (round->from > e.sequence()) continue;
+    watchfloor::v1::PullRangeRequest req;
+    req.set_origin(e.origin());
+    req.set_from(round->from);
+    req.set_to(e.sequence());
+    req.set_limit(static_cast<uint32_t>(options_.pull_page));
+    flow->Add<watchfloor::v1::PullRangeResponse>(
+        kRoundGroup, Rpc::kPullRange, std::move(req),
+        [this, link, flow, round](const absl::Status& st,
+                                  const watchfloor::v1::PullRangeRequest& req,
+                                  watchfloor::v1::PullRangeResponse& resp) {
+          // Done with this origin: the next one's pulls, or the
+          // co-signatures.
+          auto next_origin = [&] {
+            ++round->entry;
+            round->from = 0;
+            NextPull(flow, round);
+            return true;
+          };
+          if (!st.ok()) return next_origin();
+          link->CountCall(req, resp);
+          round->bytes += req.ByteSizeLong() + resp.ByteSizeLong();
+          if (resp.envelopes_size() == 0) return next_origin();
+          bool refused = false;
+          std::string refused_reason = "bad_range";
+          uint64_t expect = req.from();
+          for (const Envelope& env : resp.envelopes()) {
+            // A peer must answer exactly the range asked for, in order;
+            // anything else is invalid input, and must not keep this round
+            // going.
+            AlertKey key = KeyOf(env);
+            if (key.origin != req.origin() || key.sequence != expect) {
+              refused = true;
+              break;
+            }
+            ++expect;
+            // Another link's round may have pulled the same range a moment
+            // ago (a node that starts, or returns, exchanges frontiers with
+            // every peer at once): skip what is stored or being stored
+            // before paying for its signature check.
+            if (store_->Has(certs::AlertId(env.payload()))) continue;
+            absl::Status offered = store_->Offer(env, OnPulled(link));
+            if (offered.ok()) {
+              ++round->pulled;
+            } else if (offered.code() == absl::StatusCode::kResourceExhausted ||
+                       offered.code() == absl::StatusCode::kUnavailable) {
+              break;  // our own overload or shutdown, not the peer's fault
+            } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
+              refused = true;
+              refused_reason = absl::AsciiStrToLower(absl::StatusCodeToString(offered.code()));
+              break;
             }
           }
-          if (!any_duplicate) link->Prune();
-        }
-      } else {
-        failed = true;
-        // Back to the front of the queue, in order, for after the backoff: a
-        // push lost to one failed call (the first calls while the channel
-        // connects, a reset) would leave the peer a gap that holds up that
-        // origin's later alerts there until a graft or anti-entropy fills it.
-        // What no longer fits the byte budget is dropped (and counted).
-        for (int i = req.envelopes_size() - 1; i >= 0; --i) {
-          pushes[i].envelope = std::move(*req.mutable_envelopes(i));
-          link->queue.AddPush(std::move(pushes[i]), /*front=*/true);
-        }
-      }
-    }
-    if (!fetches.empty()) {
-      for (size_t i = 0; i < fetches.size(); i += kMaxFetchIds) {
-        watchfloor::v1::FetchRequest req;
-        for (size_t j = i; j < fetches.size() && j < i + kMaxFetchIds; ++j) {
-          req.add_ids(fetches[j]);
-        }
-        req.set_graft(true);
-        watchfloor::v1::FetchResponse resp;
-        Call call(link, options_.rpc_timeout);
-        if (!link->channel->Fetch(call.get(), req, &resp).ok()) {
-          failed = true;
-          break;
-        }
+          if (refused) {
+            CountRefused(link->peer.origin, refused_reason);
+            return next_origin();
+          }
+          if (expect == req.from()) return next_origin();  // nothing usable: no spinning
+          round->from = expect;
+          NextPull(flow, round);  // checks stopping_ first
+          return true;
+        });
+    return;
+  }
+  // After the alerts: a co-signature of an alert pulled just now may still
+  // find it not yet stored (the commit is asynchronous), and is pulled
+  // again next round.
+  std::vector<CosignatureOffer> retry;
+  {
+    absl::MutexLock lock(&link->mu);
+    retry.assign(std::make_move_iterator(link->deferred_cosignatures.begin()),
+                 std::make_move_iterator(link->deferred_cosignatures.end()));
+    link->deferred_cosignatures.clear();
+    round->after = link->cosignatures_pulled;
+  }
+  round->cosignatures_fresh += OfferPulledCosignatures(link, std::move(retry));
+  NextCosignaturePull(flow, round);
+}
+
+void Gossip::NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& round) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+  }
+  if (round->after >= round->theirs.cosignature_position()) return;
+  Link* link = flow->link;
+  watchfloor::v1::PullCosignaturesRequest req;
+  req.set_after(round->after);
+  req.set_limit(kMaxCosignaturesPerCall);
+  flow->Add<watchfloor::v1::PullCosignaturesResponse>(
+      kRoundGroup, Rpc::kPullCosignatures, std::move(req),
+      [this, link, flow, round](const absl::Status& st,
+                                const watchfloor::v1::PullCosignaturesRequest& req,
+                                watchfloor::v1::PullCosignaturesResponse& resp) {
+        if (!st.ok()) return true;
         link->CountCall(req, resp);
-        std::set<std::string> grafted;  // origins of what it served
-        for (const Envelope& e : resp.envelopes()) grafted.insert(KeyOf(e).origin);
+        if (resp.cosignatures_size() == 0) return true;
+        std::vector<CosignatureOffer> offers;
+        uint64_t last = req.after();
+        for (const auto& c : resp.cosignatures()) {
+          // Positions must grow: anything else is a bad answer.
+          if (c.position() <= last) {
+            CountRefused(link->peer.origin, "bad_range");
+            return true;
+          }
+          last = c.position();
+          offers.push_back(FromProto(c));
+        }
+        round->cosignatures_fresh += OfferPulledCosignatures(link, std::move(offers));
         {
           absl::MutexLock lock(&link->mu);
-          const absl::Time now = clock_->Now();
-          // Ids it announced and did not send. An answer cut short by its
-          // size leaves the rest to a later fetch, and says nothing.
-          if (resp.ByteSizeLong() < kMaxBatchBytes / 2) {
-            std::set<std::string> served;
-            for (const Envelope& e : resp.envelopes()) served.insert(certs::AlertId(e.payload()));
-            int unserved = 0;
-            for (const std::string& id : req.ids()) unserved += served.count(id) == 0;
-            if (unserved > 0) link->score.Unserved(now, unserved);
-          }
-          if (link->MayBeEager(options_, now)) {
-            for (const std::string& o : grafted) link->SetEager(o, true);  // graft
-          } else if (link->AnyEager()) {
-            link->Prune();  // unserved announcements took it below the threshold
-          }
+          link->cosignatures_pulled = std::max(link->cosignatures_pulled, last);
         }
-        {
+        round->after = last;
+        NextCosignaturePull(flow, round);
+        return true;
+      });
+}
+
+bool Gossip::Due(Link* link, absl::Time now) {
+  if (now < link->next_try) return false;
+  return link->queue.has_urgent() || link->round != 0 ||
+         (link->queue.has_ihaves() && now - link->last_ihave >= options_.ihave_interval);
+}
+
+std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now) {
+  auto flow = std::make_shared<Flow>(link);
+  Flow* f = flow.get();
+  std::vector<LinkQueue::Push> pushes =
+      link->queue.TakePushes(options_.max_push_batch, kMaxBatchBytes);
+  std::vector<std::string> fetches = link->queue.TakeFetches();
+  std::vector<EvidencePair> evidence = link->queue.TakeEvidence();
+  std::map<std::string, std::string> checkpoints = link->queue.TakeCheckpoints();
+  std::vector<CosignatureOffer> cosignatures = link->queue.TakeCosignatures();
+  std::vector<watchfloor::v1::AlertRef> ihaves;
+  if (now - link->last_ihave >= options_.ihave_interval) {
+    ihaves = link->queue.TakeIHaves();
+    link->last_ihave = now;
+  }
+  std::swap(f->round, link->round);
+
+  for (const EvidencePair& ev : evidence) {
+    watchfloor::v1::EvidenceMessage msg;
+    *msg.mutable_first() = ev.first;
+    *msg.mutable_second() = ev.second;
+    msg.set_first_note(ev.first_note);
+    msg.set_second_note(ev.second_note);
+    f->Add<watchfloor::v1::PushEvidenceResponse>(
+        kEvidenceGroup, Rpc::kPushEvidence, std::move(msg),
+        [link, f](const absl::Status& st, const watchfloor::v1::EvidenceMessage& req,
+                  watchfloor::v1::PushEvidenceResponse& resp) {
+          if (st.ok()) {
+            link->CountCall(req, resp);
+          } else {
+            f->failed = true;
+          }
+          return true;
+        });
+  }
+  for (auto it = checkpoints.begin(); it != checkpoints.end();) {
+    watchfloor::v1::PushCheckpointsRequest req;
+    std::vector<std::pair<std::string, std::string>> notes;  // (log, note)
+    for (int n = 0; it != checkpoints.end() && n < kMaxCheckpointsPerPush; ++it, ++n) {
+      req.add_notes(it->second);
+      notes.emplace_back(it->first, it->second);
+    }
+    // Kept for after the backoff, the newest note per log, unless a newer
+    // one was queued meanwhile.
+    auto keep = [link, notes = std::move(notes)] {
+      absl::MutexLock lock(&link->mu);
+      for (const auto& [log, note] : notes) link->queue.AddCheckpoint(log, note, /*replace=*/false);
+    };
+    Step& step = f->Add<watchfloor::v1::PushCheckpointsResponse>(
+        kCheckpointGroup, Rpc::kPushCheckpoints, std::move(req),
+        [link, f, keep](const absl::Status& st, const watchfloor::v1::PushCheckpointsRequest& req,
+                        watchfloor::v1::PushCheckpointsResponse& resp) {
+          if (st.ok()) {
+            link->CountCall(req, resp);
+            return true;
+          }
+          f->failed = true;
+          keep();
+          return false;
+        });
+    step.abandon = keep;
+  }
+  for (size_t i = 0; i < cosignatures.size(); i += kMaxCosignaturesPerCall) {
+    watchfloor::v1::PushCosignaturesRequest req;
+    std::vector<CosignatureOffer> chunk;
+    for (size_t j = i; j < cosignatures.size() && j < i + kMaxCosignaturesPerCall; ++j) {
+      auto* out = req.add_cosignatures();
+      out->set_alert_id(cosignatures[j].alert_id);
+      *out->mutable_signature() = cosignatures[j].signature;
+      chunk.push_back(std::move(cosignatures[j]));
+    }
+    // Kept for after the backoff; what no longer fits is dropped (the
+    // peer's anti-entropy pulls it).
+    auto keep = [link, chunk = std::move(chunk)] {
+      absl::MutexLock lock(&link->mu);
+      for (const CosignatureOffer& c : chunk) link->queue.AddCosignature(c);
+    };
+    Step& step = f->Add<watchfloor::v1::PushCosignaturesResponse>(
+        kCosignatureGroup, Rpc::kPushCosignatures, std::move(req),
+        [link, f, keep](const absl::Status& st, const watchfloor::v1::PushCosignaturesRequest& req,
+                        watchfloor::v1::PushCosignaturesResponse& resp) {
+          if (st.ok()) {
+            link->CountCall(req, resp);
+            return true;
+          }
+          f->failed = true;
+          keep();
+          return false;
+        });
+    step.abandon = keep;
+  }
+  if (!pushes.empty()) {
+    watchfloor::v1::PushRequest req;
+    std::vector<std::string> origins;
+    for (LinkQueue::Push& p : pushes) {
+      *req.add_envelopes() = std::move(p.envelope);
+      origins.push_back(p.origin);
+    }
+    f->Add<watchfloor::v1::PushResponse>(
+        kPushGroup, Rpc::kPush, std::move(req),
+        [link, f, pushes = std::move(pushes)](const absl::Status& st,
+                                              watchfloor::v1::PushRequest& req,
+                                              watchfloor::v1::PushResponse& resp) mutable {
+          if (st.ok()) link->CountCall(req, resp);
+          absl::MutexLock lock(&link->mu);
+          if (st.ok()) {
+            link->stats.pushed += static_cast<uint64_t>(req.envelopes_size());
+            if (resp.prune()) {
+              // The peer had some of these already: this link leaves the
+              // trees of their origins (both ends do the same, HandlePush).
+              // A prune with no duplicate (a graylisted push) leaves every
+              // tree.
+              bool any_duplicate = false;
+              for (int i = 0; i < resp.verdicts_size() && i < static_cast<int>(pushes.size());
+                   ++i) {
+                if (resp.verdicts(i) == watchfloor::v1::PUSH_VERDICT_DUPLICATE) {
+                  link->PruneOrigin(pushes[i].origin);
+                  any_duplicate = true;
+                }
+              }
+              if (!any_duplicate) link->Prune();
+            }
+            return true;
+          }
+          f->failed = true;
+          // Back to the front of the queue, in order, for after the
+          // backoff: a push lost to one failed call (the first calls while
+          // the channel connects, a reset) would leave the peer a gap that
+          // holds up that origin's later alerts there until a graft or
+          // anti-entropy fills it. What no longer fits the byte budget is
+          // dropped (and counted).
+          for (int i = req.envelopes_size() - 1; i >= 0; --i) {
+            pushes[i].envelope = std::move(*req.mutable_envelopes(i));
+            link->queue.AddPush(std::move(pushes[i]), /*front=*/true);
+          }
+          return true;
+        });
+  }
+  for (size_t i = 0; i < fetches.size(); i += kMaxFetchIds) {
+    watchfloor::v1::FetchRequest req;
+    for (size_t j = i; j < fetches.size() && j < i + kMaxFetchIds; ++j) req.add_ids(fetches[j]);
+    req.set_graft(true);
+    f->Add<watchfloor::v1::FetchResponse>(
+        kFetchGroup, Rpc::kFetch, std::move(req),
+        [this, link, f](const absl::Status& st, const watchfloor::v1::FetchRequest& req,
+                        watchfloor::v1::FetchResponse& resp) {
+          if (!st.ok()) {
+            f->failed = true;
+            return false;
+          }
+          link->CountCall(req, resp);
+          std::set<std::string> grafted;  // origins of what it served
+          for (const Envelope& e : resp.envelopes()) grafted.insert(KeyOf(e).origin);
+          {
+            absl::MutexLock lock(&link->mu);
+            const absl::Time now = clock_->Now();
+            // Ids it announced and did not send. An answer cut short by its
+            // size leaves the rest to a later fetch, and says nothing.
+            if (resp.ByteSizeLong() < kMaxBatchBytes / 2) {
+              std::set<std::string> served;
+              for (const Envelope& e : resp.envelopes()) {
+                served.insert(certs::AlertId(e.payload()));
+              }
+              int unserved = 0;
+              for (const std::string& id : req.ids()) unserved += served.count(id) == 0;
+              if (unserved > 0) link->score.Unserved(now, unserved);
+            }
+            if (link->MayBeEager(options_, now)) {
+              for (const std::string& o : grafted) link->SetEager(o, true);  // graft
+            } else if (link->AnyEager()) {
+              link->Prune();  // unserved announcements took it below the threshold
+            }
+          }
+          {
+            absl::MutexLock lock(&mu_);
+            stats_.fetched += static_cast<uint64_t>(resp.envelopes_size());
+          }
+          uint64_t new_ones = 0;
+          for (const Envelope& e : resp.envelopes()) {
+            if (Receive(link->peer.origin, e) == watchfloor::v1::PUSH_VERDICT_NEW) ++new_ones;
+          }
+          absl::MutexLock lock(&link->mu);
+          link->stats.pulled += new_ones;
+          return true;
+        });
+  }
+  for (size_t i = 0; i < ihaves.size(); i += kMaxIHaveRefs) {
+    watchfloor::v1::IHaveRequest req;
+    for (size_t j = i; j < ihaves.size() && j < i + kMaxIHaveRefs; ++j) {
+      *req.add_refs() = ihaves[j];
+    }
+    f->Add<watchfloor::v1::IHaveResponse>(
+        kIHaveGroup, Rpc::kIHave, std::move(req),
+        [this, link, f](const absl::Status& st, const watchfloor::v1::IHaveRequest& req,
+                        watchfloor::v1::IHaveResponse& resp) {
+          if (!st.ok()) {
+            f->failed = true;
+            return false;
+          }
+          link->CountCall(req, resp);
           absl::MutexLock lock(&mu_);
-          stats_.fetched += static_cast<uint64_t>(resp.envelopes_size());
-        }
-        uint64_t new_ones = 0;
-        for (const Envelope& e : resp.envelopes()) {
-          if (Receive(link->peer.origin, e) == watchfloor::v1::PUSH_VERDICT_NEW) ++new_ones;
-        }
-        absl::MutexLock lock(&link->mu);
-        link->stats.pulled += new_ones;
-      }
-    }
-    if (!ihaves.empty()) {
-      for (size_t i = 0; i < ihaves.size(); i += kMaxIHaveRefs) {
-        watchfloor::v1::IHaveRequest req;
-        for (size_t j = i; j < ihaves.size() && j < i + kMaxIHaveRefs; ++j) {
-          *req.add_refs() = ihaves[j];
-        }
-        watchfloor::v1::IHaveResponse resp;
-        Call call(link, options_.rpc_timeout);
-        if (!link->channel->IHave(call.get(), req, &resp).ok()) {
-          failed = true;
-          break;
-        }
-        link->CountCall(req, resp);
-        absl::MutexLock lock(&mu_);
-        stats_.ihave_sent += static_cast<uint64_t>(req.refs_size());
-      }
-    }
+          stats_.ihave_sent += static_cast<uint64_t>(req.refs_size());
+          return true;
+        });
+  }
+  return flow;
+}
+
+void Gossip::RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done) {
+  Link* link = flow->link;
+  Flow* f = flow.get();
+  flow->finish = [this, link, f, done = std::move(done)] {
+    int round = f->round;
     {
       absl::MutexLock lock(&link->mu);
-      if (failed) {
+      if (f->failed) {
         link->Failed(options_, clock_->Now());
         // The round waits for the backoff too.
         link->round = std::max(link->round, round);
@@ -1518,9 +1703,58 @@ void Gossip::SenderLoop(Link* link) {
         link->Succeeded(clock_->Now());
       }
     }
-    // The anti-entropy round the timer asked for, on this link's thread: a
-    // slow peer delays only its own link. Round sets the backoff itself.
-    if (round != 0) (void)Round(link, /*pull=*/round == 2);
+    if (round == 0) {
+      done();
+      return;
+    }
+    // The anti-entropy round the timer asked for, on this link: a slow
+    // peer delays only its own link. The round sets the backoff itself.
+    StartRound(link, /*pull=*/round == 2, [done](absl::StatusOr<uint64_t>) { done(); });
+  };
+  Run(std::move(flow));
+}
+
+void Gossip::SenderLoop(Link* link) {
+  for (;;) {
+    std::shared_ptr<Flow> flow;
+    {
+      absl::MutexLock lock(&link->mu);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu) {
+        return link->stopping || Due(link, clock_->Now());
+      };
+      link->mu.AwaitWithTimeout(absl::Condition(&ready), kTick);
+      if (link->stopping) return;
+      const absl::Time now = clock_->Now();
+      if (!Due(link, now)) continue;
+      flow = TakeBatch(link, now);
+    }
+    // Over gRPC each call completes on this thread before Start returns;
+    // with a transport that completes later, this thread waits for it.
+    absl::Notification ended;
+    RunBatch(std::move(flow), [&ended] { ended.Notify(); });
+    ended.WaitForNotification();
+  }
+}
+
+void Gossip::Pump(absl::Time now) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+  }
+  const std::shared_ptr<const LinkList> links = Links();
+  for (const auto& held : *links) {
+    Link* link = held.get();
+    std::shared_ptr<Flow> flow;
+    {
+      absl::MutexLock lock(&link->mu);
+      if (link->stopping || link->busy || !Due(link, now)) continue;
+      link->busy = true;
+      flow = TakeBatch(link, now);
+    }
+    RunBatch(std::move(flow), [link] {
+      absl::MutexLock lock(&link->mu);
+      link->busy = false;
+    });
   }
 }
 

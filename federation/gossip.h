@@ -15,6 +15,13 @@
 // and the anti-entropy rounds with that peer) and one timer thread that
 // decides (graft timeouts, parked retries, which peer to sync with) but
 // never calls a peer itself, so a slow peer delays only its own link.
+// Each link's calls are one flow at a time (evidence, notes, pushes,
+// fetches, announcements, then an anti-entropy round): a sequence of calls
+// started through PeerChannel::Start, each continued by its completion.
+// Over gRPC every call completes on the link's thread; with
+// Options::external_timer and external_pump the engine has no threads at
+// all, and its owner drives it with Tick and Pump (the deterministic
+// simulator, tests/sim/event_network.h).
 // Handle* methods are called by the gRPC service on its threads. All public
 // methods are thread-safe.
 //
@@ -125,6 +132,12 @@ class Gossip {
     // calls Tick(now) (a simulator on simulated time, a test). Default
     // false: a thread calls Tick every 10 ms of real time.
     bool external_timer = false;
+    // When true, Start() starts no link threads either: whoever owns the
+    // engine calls Pump(now), which starts each ready link's calls through
+    // PeerChannel::Start and returns; the calls go on as the transport
+    // completes them (the simulator's event loop). Default false: one
+    // thread per link, whose calls complete on it.
+    bool external_pump = false;
   };
 
   struct PeerStats {
@@ -252,6 +265,14 @@ class Gossip {
   // with Options::external_timer. Thread-safe; calls are serialized.
   void Tick(absl::Time now);
 
+  // With Options::external_pump: for each link with no calls in progress
+  // whose queue is due at `now` (pushes, fetches, evidence, checkpoint
+  // notes, co-signatures, announcements past ihave_interval, a round the
+  // timer asked for) and not backing off, takes what is queued and starts
+  // its calls, one after another, then the round; returns without waiting
+  // for any. Thread-safe. A no-op once the engine is stopping.
+  void Pump(absl::Time now);
+
   // Makes `peers` the peer set (an entry naming this node is ignored; the
   // first of two entries for one origin counts), as the roster in force
   // lists them. A peer in both the old and the new set with the same
@@ -271,7 +292,10 @@ class Gossip {
   // this engine (a RosterManager listener on its own thread is fine).
   void SetPeers(std::vector<Peer> peers);
   // Stops all threads, cancelling calls in progress (a slow peer does not
-  // hold it up); pending sends are dropped (anti-entropy repairs). Returns
+  // hold it up); pending sends are dropped (anti-entropy repairs). With
+  // Options::external_pump, calls started by Pump may still be completing:
+  // the owner must let the transport run or fail every one of them before
+  // the engine is destroyed (tests/sim/event_network.h does). Returns
   // once no store callback (FeedStore::Offer's `stored`) that uses this
   // engine can run any more, so the engine may then be destroyed even while
   // the store lives on. Must not be called from such a callback. Idempotent.
@@ -343,6 +367,9 @@ class Gossip {
   class Call;
   struct Callbacks;
   class CallbackGuard;
+  struct Step;
+  struct Flow;
+  struct RoundState;
 
   using LinkList = std::vector<std::shared_ptr<Link>>;
 
@@ -363,15 +390,37 @@ class Gossip {
   void Forward(const watchfloor::v1::Envelope& envelope, const std::string& id,
                const std::string& origin, uint64_t sequence,
                const std::string& exclude);
-  // Pulls the co-signatures `link`'s peer stored after what this node
-  // pulled from it last, up to `position` (its frontier's). One whose alert
-  // is not stored here yet is kept (bounded) and offered again next round.
-  void PullCosignatures(Link* link, uint64_t position);
-  // Swaps frontiers with `link`'s peer. With `pull`, pulls every range the
-  // peer is ahead by; without, only notes them (NoteAhead). Returns the
-  // number of envelopes pulled. Runs on the link's thread (or the caller's,
-  // for AntiEntropyWith); its calls are cancelled by Stop().
-  absl::StatusOr<uint64_t> Round(Link* link, bool pull);
+  // Makes `flow`'s calls one after another, each through
+  // PeerChannel::Start, then runs its `finish`. Returns when a call is left
+  // to complete later (its completion goes on from there), or when the
+  // flow has finished. Calls are cancelled by Stop() as before.
+  void Run(std::shared_ptr<Flow> flow);
+  // The front call of `flow` has ended with flow->status: runs its handler
+  // and drops what a failure leaves to a later turn.
+  void Settle(Flow* flow);
+  // Whether `link` has something due at `now` and is not backing off.
+  bool Due(Link* link, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu);
+  // Takes what is due on `link` at `now` into a flow of calls (evidence,
+  // checkpoint notes, co-signatures, pushes, fetches, announcements, in
+  // that order), then, once they end, the round the timer asked for; runs
+  // it and calls `done` at the end.
+  std::shared_ptr<Flow> TakeBatch(Link* link, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu);
+  void RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done);
+  // Offers co-signatures pulled from `link`'s peer; returns how many were
+  // new. Bad ones count against the peer; those whose alert is not stored
+  // here yet are deferred (bounded) to the next round.
+  uint64_t OfferPulledCosignatures(Link* link, std::vector<CosignatureOffer> offers);
+  // The next calls of an anti-entropy round: a pull of the next range the
+  // peer is ahead by, or, past the last, the co-signature pull (up to the
+  // peer's frontier position, from what this node pulled from it last).
+  void NextPull(Flow* flow, const std::shared_ptr<RoundState>& round);
+  void NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& round);
+  // An anti-entropy round with `link`'s peer: swaps frontiers; with
+  // `pull`, pulls every range the peer is ahead by, without, only notes
+  // them (NoteAhead); then pulls its co-signatures. `done` gets the number
+  // of envelopes pulled, or UNAVAILABLE if the frontier exchange failed.
+  void StartRound(Link* link, bool pull, std::function<void(absl::StatusOr<uint64_t>)> done);
   // Remembers that `link`'s peer holds `origin` up to `sequence`; the timer
   // syncs with it if this node still lacks that after frontier_grace.
   void NoteAhead(Link* link, const std::string& origin, uint64_t sequence);

@@ -11,11 +11,14 @@
 #ifndef WATCHFLOOR_FEDERATION_TRANSPORT_H_
 #define WATCHFLOOR_FEDERATION_TRANSPORT_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "google/protobuf/message.h"
 #include "watchfloor/v1/federation.pb.h"
 
 namespace watchfloor::federation {
@@ -33,6 +36,23 @@ struct Peer {
 // channel may run at once from several threads.
 class PeerChannel {
  public:
+  // The Federation service's rpcs, for Start.
+  enum class Rpc {
+    kPush,
+    kIHave,
+    kFetch,
+    kExchangeFrontier,
+    kPullRange,
+    kPushEvidence,
+    kPushCheckpoints,
+    kPushCosignatures,
+    kPullCosignatures,
+    kGetRosterChain,
+  };
+  // The rpc's method name in the service ("Push", "ExchangeFrontier", ...),
+  // as HandleFederationRequest takes it.
+  static absl::string_view RpcName(Rpc rpc);
+
   // One call's context: its deadline, and a way to cancel it from another
   // thread. Made by NewCall, passed to exactly one rpc method, and destroyed
   // after that method returns.
@@ -79,6 +99,21 @@ class PeerChannel {
   virtual absl::Status GetRosterChain(Call* call,
                                       const watchfloor::v1::GetRosterChainRequest& request,
                                       watchfloor::v1::GetRosterChainResponse* response) = 0;
+
+  // Starts `rpc` and returns; `done` runs exactly once with the status the
+  // blocking method would have returned, once `response` holds the answer
+  // (or the call failed). `request` and `response` are of the rpc's types
+  // and must stay valid, and `call` alive, until `done` has run. `done` may
+  // run before Start returns, on the caller's thread, or later on a thread
+  // of the transport's (the simulator's event loop), and must not block.
+  //
+  // The default runs the blocking method on the caller's thread, then
+  // `done`: the gRPC transport, whose calls the engine's link threads make,
+  // keeps exactly its blocking behaviour. A transport that answers later
+  // (tests/sim/event_network.h) overrides this.
+  virtual void Start(Call* call, Rpc rpc, const google::protobuf::Message& request,
+                     google::protobuf::Message* response,
+                     std::function<void(absl::Status)> done);
 };
 
 // Makes the channel to each peer. Thread-safe.
