@@ -76,13 +76,13 @@ struct Gossip::Link {
 
   Peer peer;
   std::unique_ptr<PeerChannel> channel;
-  std::thread thread;
+  std::vector<std::thread> threads;  // one per lane
 
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
-  // A flow of its calls is in progress (Pump; the link thread's own flow
-  // needs no mark).
-  bool busy ABSL_GUARDED_BY(mu) = false;
+  // A flow of its calls is in progress, per lane (Pump; a link thread's
+  // own flow needs no mark).
+  bool busy[4] ABSL_GUARDED_BY(mu) = {false, false, false, false};
   // Plumtree's eager/lazy choice, kept per origin: one tree per origin, as
   // riak_core's plumtree keeps one per root. With every member publishing,
   // one tree shared by all origins is pruned at different edges by
@@ -302,7 +302,9 @@ void Gossip::Start() {
   const std::shared_ptr<const LinkList> held_links = Links();
   if (!options_.external_pump) {
     for (const auto& link : *held_links) {
-      link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+      for (Lane lane : Lanes()) {
+        link->threads.emplace_back([this, l = link.get(), lane] { SenderLoop(l, lane); });
+      }
     }
   }
   if (!options_.external_timer) timer_ = std::thread([this] { TimerLoop(); });
@@ -376,7 +378,9 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
           link->round = 2;
         }
         if (!options_.external_pump) {
-          link->thread = std::thread([this, l = link.get()] { SenderLoop(l); });
+          for (Lane lane : Lanes()) {
+            link->threads.emplace_back([this, l = link.get(), lane] { SenderLoop(l, lane); });
+          }
         }
       } else if (stopping_) {
         absl::MutexLock l(&link->mu);
@@ -420,8 +424,8 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
   for (const auto& link : removed) {
     // A worker cannot join itself (SetPeers called from it, against the
     // contract): Stop joins it then.
-    if (link->thread.joinable() && link->thread.get_id() != std::this_thread::get_id()) {
-      link->thread.join();
+    for (std::thread& t : link->threads) {
+      if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
     }
     // Emptied after the worker stopped: a failed push puts its batch back.
     absl::MutexLock lock(&link->mu);
@@ -461,7 +465,9 @@ void Gossip::Stop() {
     for (PeerChannel::Call* call : link->calls) call->Cancel();
   }
   for (auto& link : all) {
-    if (link->thread.joinable()) link->thread.join();
+    for (std::thread& t : link->threads) {
+      if (t.joinable()) t.join();
+    }
   }
   if (timer_.joinable()) timer_.join();
   if (roster_fetcher_.joinable()) roster_fetcher_.join();
@@ -1474,27 +1480,52 @@ void Gossip::NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& 
       });
 }
 
-bool Gossip::Due(Link* link, absl::Time now) {
-  if (now < link->next_try) return false;
-  return link->queue.has_urgent() || link->round != 0 ||
-         (link->queue.has_ihaves() && now - link->last_ihave >= options_.ihave_interval);
+std::vector<Gossip::Lane> Gossip::Lanes() const {
+  if (options_.parallel_lanes) return {kPushLane, kControlLane, kRoundLane};
+  return {kAllLanes};
 }
 
-std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now) {
+bool Gossip::Due(Link* link, absl::Time now, Lane lane) {
+  if (now < link->next_try) return false;
+  const bool ihaves =
+      link->queue.has_ihaves() && now - link->last_ihave >= options_.ihave_interval;
+  switch (lane) {
+    case kPushLane:
+      return link->queue.has_pushes();
+    case kControlLane:
+      return link->queue.has_urgent_control() || ihaves;
+    case kRoundLane:
+      return link->round != 0;
+    case kAllLanes:
+      break;
+  }
+  return link->queue.has_urgent() || link->round != 0 || ihaves;
+}
+
+std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now, Lane lane) {
   auto flow = std::make_shared<Flow>(link);
   Flow* f = flow.get();
-  std::vector<LinkQueue::Push> pushes =
-      link->queue.TakePushes(options_.max_push_batch, kMaxBatchBytes);
-  std::vector<std::string> fetches = link->queue.TakeFetches();
-  std::vector<EvidencePair> evidence = link->queue.TakeEvidence();
-  std::map<std::string, std::string> checkpoints = link->queue.TakeCheckpoints();
-  std::vector<CosignatureOffer> cosignatures = link->queue.TakeCosignatures();
+  const bool all = lane == kAllLanes;
+  std::vector<LinkQueue::Push> pushes;
+  std::vector<std::string> fetches;
+  std::vector<EvidencePair> evidence;
+  std::map<std::string, std::string> checkpoints;
+  std::vector<CosignatureOffer> cosignatures;
   std::vector<watchfloor::v1::AlertRef> ihaves;
-  if (now - link->last_ihave >= options_.ihave_interval) {
-    ihaves = link->queue.TakeIHaves();
-    link->last_ihave = now;
+  if (all || lane == kPushLane) {
+    pushes = link->queue.TakePushes(options_.max_push_batch, kMaxBatchBytes);
   }
-  std::swap(f->round, link->round);
+  if (all || lane == kControlLane) {
+    fetches = link->queue.TakeFetches();
+    evidence = link->queue.TakeEvidence();
+    checkpoints = link->queue.TakeCheckpoints();
+    cosignatures = link->queue.TakeCosignatures();
+    if (now - link->last_ihave >= options_.ihave_interval) {
+      ihaves = link->queue.TakeIHaves();
+      link->last_ihave = now;
+    }
+  }
+  if (all || lane == kRoundLane) std::swap(f->round, link->round);
 
   for (const EvidencePair& ev : evidence) {
     watchfloor::v1::EvidenceMessage msg;
@@ -1714,19 +1745,19 @@ void Gossip::RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done) {
   Run(std::move(flow));
 }
 
-void Gossip::SenderLoop(Link* link) {
+void Gossip::SenderLoop(Link* link, Lane lane) {
   for (;;) {
     std::shared_ptr<Flow> flow;
     {
       absl::MutexLock lock(&link->mu);
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu) {
-        return link->stopping || Due(link, clock_->Now());
+        return link->stopping || Due(link, clock_->Now(), lane);
       };
       link->mu.AwaitWithTimeout(absl::Condition(&ready), kTick);
       if (link->stopping) return;
       const absl::Time now = clock_->Now();
-      if (!Due(link, now)) continue;
-      flow = TakeBatch(link, now);
+      if (!Due(link, now, lane)) continue;
+      flow = TakeBatch(link, now, lane);
     }
     // Over gRPC each call completes on this thread before Start returns;
     // with a transport that completes later, this thread waits for it.
@@ -1744,17 +1775,19 @@ void Gossip::Pump(absl::Time now) {
   const std::shared_ptr<const LinkList> links = Links();
   for (const auto& held : *links) {
     Link* link = held.get();
-    std::shared_ptr<Flow> flow;
-    {
-      absl::MutexLock lock(&link->mu);
-      if (link->stopping || link->busy || !Due(link, now)) continue;
-      link->busy = true;
-      flow = TakeBatch(link, now);
+    for (Lane lane : Lanes()) {
+      std::shared_ptr<Flow> flow;
+      {
+        absl::MutexLock lock(&link->mu);
+        if (link->stopping || link->busy[lane] || !Due(link, now, lane)) continue;
+        link->busy[lane] = true;
+        flow = TakeBatch(link, now, lane);
+      }
+      RunBatch(std::move(flow), [link, lane] {
+        absl::MutexLock lock(&link->mu);
+        link->busy[lane] = false;
+      });
     }
-    RunBatch(std::move(flow), [link] {
-      absl::MutexLock lock(&link->mu);
-      link->busy = false;
-    });
   }
 }
 

@@ -138,6 +138,15 @@ class Gossip {
     // completes them (the simulator's event loop). Default false: one
     // thread per link, whose calls complete on it.
     bool external_pump = false;
+    // When true, each link runs three flows of calls at once instead of
+    // one: its pushes (in order, one call at a time); everything else it
+    // sends (announcements, fetches, evidence, checkpoint notes,
+    // co-signatures); and its anti-entropy rounds. Over a link with tens of
+    // milliseconds of latency a push then waits for no announcement's or
+    // round's round trip (docs/PERFORMANCE.md "The deterministic
+    // simulator"). With link threads, each lane has a thread of its own.
+    // Default false: one flow at a time, in that order.
+    bool parallel_lanes = false;
   };
 
   struct PeerStats {
@@ -398,13 +407,17 @@ class Gossip {
   // The front call of `flow` has ended with flow->status: runs its handler
   // and drops what a failure leaves to a later turn.
   void Settle(Flow* flow);
-  // Whether `link` has something due at `now` and is not backing off.
-  bool Due(Link* link, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu);
-  // Takes what is due on `link` at `now` into a flow of calls (evidence,
-  // checkpoint notes, co-signatures, pushes, fetches, announcements, in
-  // that order), then, once they end, the round the timer asked for; runs
-  // it and calls `done` at the end.
-  std::shared_ptr<Flow> TakeBatch(Link* link, absl::Time now)
+  // What a flow takes from a link's queue (Options::parallel_lanes): one
+  // lane's share, or all of it (kAllLanes, one flow at a time).
+  enum Lane : int { kPushLane = 0, kControlLane = 1, kRoundLane = 2, kAllLanes = 3 };
+  // Whether `link` has something due for `lane` at `now` and is not backing
+  // off.
+  bool Due(Link* link, absl::Time now, Lane lane) ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu);
+  // Takes what is due for `lane` on `link` at `now` into a flow of calls
+  // (evidence, checkpoint notes, co-signatures, pushes, fetches,
+  // announcements, in that order), and the round the timer asked for, run
+  // once they end.
+  std::shared_ptr<Flow> TakeBatch(Link* link, absl::Time now, Lane lane)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu);
   void RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done);
   // Offers co-signatures pulled from `link`'s peer; returns how many were
@@ -455,7 +468,10 @@ class Gossip {
   watchfloor::v1::PushVerdict Receive(const std::string& peer,
                                       const watchfloor::v1::Envelope& envelope,
                                       bool* prunes = nullptr, std::string* origin = nullptr);
-  void SenderLoop(Link* link);
+  // A link's thread: takes and runs its flows for `lane`.
+  void SenderLoop(Link* link, Lane lane);
+  // The lanes a link runs: kAllLanes, or the three of parallel_lanes.
+  std::vector<Lane> Lanes() const;
   void TimerLoop();
   // RosterHooks::version(), or 0 without hooks.
   uint64_t RosterVersion() const;

@@ -87,6 +87,11 @@ class LinkQueue {
     return !pushes_.empty() || !fetches_.empty() || !evidence_.empty() ||
            !checkpoints_.empty() || !cosignatures_.empty();
   }
+  // The same but pushes: fetches, evidence, checkpoints or co-signatures.
+  bool has_urgent_control() const {
+    return !fetches_.empty() || !evidence_.empty() || !checkpoints_.empty() ||
+           !cosignatures_.empty();
+  }
   // Everything queued and held, in bytes; never above the budget.
   size_t bytes() const { return bytes_; }
   size_t max_bytes() const { return max_bytes_; }

@@ -347,6 +347,24 @@ TEST_F(GossipSimTest, AnnouncementsBoundedPerAlertStillDeliverEverything) {
   PrintTraffic(before, net_.stats(), static_cast<int>(published_));
 }
 
+// Options::parallel_lanes on the engines' own threads (three per link, each
+// making its lane's blocking calls): 8 of the nodes, 2 publishing, every
+// alert at every one of them, over links of 1-5 ms; the other 16 peers are
+// absent (their calls fail, backing off), as nodes of a roster that are
+// down.
+TEST_F(GossipSimTest, ParallelLanesOnLinkThreadsDeliverEverything) {
+  net_.SetDefaultLink({absl::Milliseconds(1), absl::Milliseconds(4), 0});
+  options_.parallel_lanes = true;
+  const std::vector<int> up = {0, 1, 2, 3, 6, 7, 8, 9};
+  Start(up);
+  PublishFrom({0, 6}, 60);
+  ASSERT_TRUE(WaitConverged(up, expected_));
+  for (int i : up) {
+    EXPECT_EQ(nodes_[i]->Stored(), static_cast<int64_t>(published_)) << OriginOf(i);
+    EXPECT_EQ(nodes_[i]->gossip->stats().refused, 0u) << OriginOf(i);
+  }
+}
+
 // Three nodes (12 %) lose their store: stopped, their data deleted, started
 // again empty under the same origin. They catch up on every feed, what was
 // published while they were away included, and take new alerts as the

@@ -1,0 +1,371 @@
+// The deterministic simulator (tests/sim/event_sim.h) at small N: the same
+// seed gives the same trace; every alert reaches every node over links of
+// 20-200 ms, with real signatures; duplicates settle once the per-origin
+// trees are pruned; a 30 % partition heals, 10 % of nodes restarted with
+// empty stores catch up, and 5 % loss costs retries, not alerts. The large
+// runs (N = 100, 1,000) are bench/event_sim_bench.
+#include "tests/sim/event_sim.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "certs/dsse.h"
+#include "certs/ids.h"
+#include "gtest/gtest.h"
+#include "watchfloor/v1/alert.pb.h"
+
+namespace watchfloor::testing {
+namespace {
+
+namespace v1 = ::watchfloor::v1;
+
+// Publishes `count` alerts at random nodes of `sim`, one every `gap`.
+void PublishSpread(EventSim& sim, int count, absl::Duration gap, uint64_t seed,
+                   const std::set<int>& only = {}) {
+  std::mt19937_64 rng(seed);
+  std::vector<int> from(only.begin(), only.end());
+  if (from.empty()) {
+    for (int i = 0; i < sim.nodes(); ++i) from.push_back(i);
+  }
+  for (int k = 0; k < count; ++k) {
+    sim.Publish(from[std::uniform_int_distribution<size_t>(0, from.size() - 1)(rng)]);
+    sim.RunFor(gap);
+  }
+}
+
+// Full-payload copies per node per alert beyond the one each node stored.
+double DuplicatesPerNodePerAlert(const EventSim::Traffic& before, const EventSim& sim,
+                                 int alerts) {
+  const uint64_t copies = sim.traffic().envelopes - before.envelopes;
+  const uint64_t needed = static_cast<uint64_t>(alerts) * (sim.nodes() - 1);
+  return copies <= needed ? 0.0
+                          : static_cast<double>(copies - needed) / static_cast<double>(needed);
+}
+
+int MaxHops(const EventSim& sim) {
+  int most = 0;
+  for (const auto& a : sim.alerts()) {
+    for (int h : a.hops) most = std::max(most, h);
+  }
+  return most;
+}
+
+EventSim::Options Small(int nodes, uint64_t seed) {
+  EventSim::Options o;
+  o.nodes = nodes;
+  o.seed = seed;
+  return o;
+}
+
+TEST(EventSimTest, TheSameSeedGivesTheSameTrace) {
+  auto run = [](uint64_t seed) {
+    EventSim::Options o = Small(10, seed);
+    o.loss = 0.02;
+    EventSim sim(o);
+    PublishSpread(sim, 30, absl::Milliseconds(20), seed);
+    EXPECT_TRUE(sim.RunUntilDelivered(absl::Seconds(30)));
+    return std::make_tuple(sim.TraceHash(), sim.traffic().messages, sim.traffic().bytes,
+                           sim.events(), sim.now());
+  };
+  const auto first = run(7);
+  const auto again = run(7);
+  const auto other = run(8);
+  EXPECT_EQ(first, again);
+  EXPECT_NE(std::get<0>(first), std::get<0>(other));
+}
+
+TEST(EventSimTest, EveryAlertReachesEveryNodeWithRealSignatures) {
+  EventSim::Options o = Small(24, 11);
+  o.degree = 6;
+  EventSim sim(o);
+  PublishSpread(sim, 40, absl::Milliseconds(25), 11);
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(30)));
+  for (const auto& a : sim.alerts()) {
+    for (int i = 0; i < sim.nodes(); ++i) {
+      ASSERT_NE(a.stored_at[i], absl::InfiniteFuture()) << a.id << " at node " << i;
+      ASSERT_GE(a.stored_at[i], a.published);
+    }
+  }
+  // Each copy came over a graph link: a node's hop count is one more than
+  // the sender's, and no path is longer than the graph allows.
+  EXPECT_GE(MaxHops(sim), 2);
+  EXPECT_LE(MaxHops(sim), sim.nodes() - 1);
+  // Every node verified every alert it stored (nothing refused).
+  for (int i = 0; i < sim.nodes(); ++i) EXPECT_EQ(sim.stats(i).refused, 0u) << i;
+}
+
+// With a graft timeout above the links' latency and the three lanes, the
+// per-origin trees settle: at most 0.1 extra full copies per node per alert
+// once every origin has published a few dozen alerts (the warm-up had
+// many more: the first copies over the initial eager links).
+TEST(EventSimTest, DuplicatesSettleOnceTheTreesArePruned) {
+  EventSim::Options o = Small(16, 3);
+  o.degree = 6;
+  o.gossip.parallel_lanes = true;
+  o.gossip.graft_timeout = absl::Milliseconds(300);
+  EventSim sim(o);
+  PublishSpread(sim, 800, absl::Milliseconds(20), 3);
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(30)));
+  const double warmup = DuplicatesPerNodePerAlert(EventSim::Traffic{}, sim, 800);
+  const EventSim::Traffic before = sim.traffic();
+  PublishSpread(sim, 200, absl::Milliseconds(20), 4);
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(30)));
+  const double dups = DuplicatesPerNodePerAlert(before, sim, 200);
+  EXPECT_LE(dups, 0.1);
+  EXPECT_GT(warmup, dups);
+}
+
+// Over links of 20-200 ms, a link that makes one call at a time holds each
+// push behind the announcements' and rounds' round trips; with
+// Options::parallel_lanes it does not. Same seed, same publications.
+TEST(EventSimTest, ParallelLanesCutTheDelayOverSlowLinks) {
+  auto median_ms = [](bool lanes) {
+    EventSim::Options o = Small(16, 21);
+    o.degree = 6;
+    o.gossip.parallel_lanes = lanes;
+    EventSim sim(o);
+    PublishSpread(sim, 300, absl::Milliseconds(20), 21);
+    EXPECT_TRUE(sim.RunUntilDelivered(absl::Seconds(30)));
+    std::vector<double> ms;
+    for (const auto& a : sim.alerts()) {
+      for (int i = 0; i < sim.nodes(); ++i) {
+        if (i != a.origin) ms.push_back(absl::ToDoubleMilliseconds(a.stored_at[i] - a.published));
+      }
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+  };
+  const double one = median_ms(false);
+  const double three = median_ms(true);
+  EXPECT_LT(three, 0.75 * one) << "one lane " << one << " ms, three lanes " << three << " ms";
+}
+
+class EventSimLanesTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(EventSimLanesTest, APartitionHealsAndRestartedNodesCatchUp) {
+  EventSim::Options o = Small(20, 5);
+  o.degree = 5;
+  o.gossip.parallel_lanes = GetParam();
+  EventSim sim(o);
+  PublishSpread(sim, 20, absl::Milliseconds(20), 5);
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(30)));
+  // 30 %: six nodes cut off; both sides publish.
+  const std::set<int> minority = {0, 3, 6, 9, 12, 15};
+  sim.Partition(minority);
+  std::set<int> majority;
+  for (int i = 0; i < sim.nodes(); ++i) {
+    if (minority.count(i) == 0) majority.insert(i);
+  }
+  PublishSpread(sim, 10, absl::Milliseconds(30), 6, minority);
+  PublishSpread(sim, 20, absl::Milliseconds(30), 7, majority);
+  sim.RunFor(absl::Seconds(3));
+  EXPECT_FALSE(sim.Delivered());  // the cut held
+  sim.Heal();
+  const absl::Time healed = sim.now();
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(60)));
+  EXPECT_LE(sim.now() - healed, absl::Seconds(20));
+  // 10 %: two nodes restart with empty stores and pull every feed back.
+  sim.Restart(4);
+  sim.Restart(17);
+  const absl::Time restarted = sim.now();
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(60)));
+  EXPECT_LE(sim.now() - restarted, absl::Seconds(20));
+  for (const auto& a : sim.alerts()) {
+    EXPECT_NE(a.stored_at[4], absl::InfiniteFuture());
+    EXPECT_NE(a.stored_at[17], absl::InfiniteFuture());
+  }
+}
+
+TEST_P(EventSimLanesTest, LossCostsRetriesNotAlerts) {
+  EventSim::Options o = Small(16, 9);
+  o.degree = 5;
+  o.loss = 0.05;
+  o.gossip.parallel_lanes = GetParam();
+  EventSim sim(o);
+  PublishSpread(sim, 40, absl::Milliseconds(25), 9);
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(60)));
+  EXPECT_GT(sim.traffic().lost, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(OneOrThreeLanes, EventSimLanesTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "ThreeLanes" : "OneLane";
+                         });
+
+TEST(EventSimTest, ABandwidthLimitDelaysButDelivers) {
+  auto last_store = [](const EventSim& sim) {
+    absl::Duration most = absl::ZeroDuration();
+    for (const auto& a : sim.alerts()) {
+      for (absl::Time t : a.stored_at) most = std::max(most, t - a.published);
+    }
+    return most;
+  };
+  EventSim::Options o = Small(10, 13);
+  o.alert_text = 20000;  // ~20 KB alerts
+  EventSim fast(o);
+  PublishSpread(fast, 10, absl::Milliseconds(5), 13);
+  ASSERT_TRUE(fast.RunUntilDelivered(absl::Seconds(60)));
+  o.bandwidth = 200e3;  // 200 KB/s per link: 100 ms per alert per link
+  EventSim slow(o);
+  PublishSpread(slow, 10, absl::Milliseconds(5), 13);
+  ASSERT_TRUE(slow.RunUntilDelivered(absl::Seconds(60)));
+  EXPECT_GT(last_store(slow), last_store(fast) + absl::Milliseconds(300));
+}
+
+// Two of 20 nodes (10 %) misbehave, each in one way, for 10 simulated
+// seconds while the honest nodes publish 100 alerts: every honest node
+// gets every alert, and peer scoring bounds what the bad ones cost.
+class EventSimMisbehaviourTest : public ::testing::TestWithParam<EventSim::Misbehaviour> {};
+
+TEST_P(EventSimMisbehaviourTest, EveryHonestNodeGetsEveryAlert) {
+  EventSim::Options o = Small(20, 31);
+  o.degree = 6;
+  EventSim sim(o);
+  const std::set<int> bad = {4, 13};
+  std::set<int> honest;
+  for (int i = 0; i < sim.nodes(); ++i) {
+    if (bad.count(i) == 0) honest.insert(i);
+  }
+  for (int b : bad) sim.Misbehave(b, GetParam(), /*rate=*/20);
+  PublishSpread(sim, 100, absl::Milliseconds(100), 31, honest);
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(60)));
+  for (const auto& a : sim.alerts()) {
+    for (int i : honest) ASSERT_NE(a.stored_at[i], absl::InfiniteFuture()) << a.id << " at " << i;
+  }
+  // Nothing a bad node sent was stored: every honest store holds exactly
+  // the honest alerts.
+  for (int i : honest) {
+    uint64_t held = 0;
+    for (const auto& f : sim.Frontier(i)) held += f.sequence;
+    EXPECT_EQ(held, sim.alerts().size()) << i;
+  }
+  for (int b : bad) {
+    for (int v : sim.peers(b)) {
+      if (bad.count(v) != 0) continue;
+      const federation::Gossip::PeerStats ps = sim.stats(v).peers.at(sim.origin(b));
+      switch (GetParam()) {
+        case EventSim::Misbehaviour::kInvalidFlood: {
+          // ~200 forged pushes: a handful verified, the rest refused
+          // unverified once the score fell below the graylist.
+          EXPECT_TRUE(ps.graylisted) << v;
+          const auto checked = ps.refused_by_reason.find("unauthenticated");
+          ASSERT_NE(checked, ps.refused_by_reason.end()) << v;
+          EXPECT_LE(checked->second, 20u) << v;
+          EXPECT_GE(ps.refused_by_reason.count("graylisted"), 1u) << v;
+          break;
+        }
+        case EventSim::Misbehaviour::kReplay:
+          EXPECT_EQ(ps.refused, 0u) << v;  // replays are duplicates, not lies
+          EXPECT_GT(ps.received_dup, 0u) << v;
+          break;
+        case EventSim::Misbehaviour::kPhantomIHave:
+          // Announced ids it never serves took it out of the eager set.
+          EXPECT_LT(ps.score, o.gossip.eager_threshold) << v;
+          EXPECT_FALSE(ps.eager) << v;
+          break;
+        case EventSim::Misbehaviour::kWithhold:
+          EXPECT_EQ(ps.refused, 0u) << v;
+          break;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FourWays, EventSimMisbehaviourTest,
+    ::testing::Values(EventSim::Misbehaviour::kWithhold, EventSim::Misbehaviour::kInvalidFlood,
+                      EventSim::Misbehaviour::kReplay, EventSim::Misbehaviour::kPhantomIHave),
+    [](const ::testing::TestParamInfo<EventSim::Misbehaviour>& info) {
+      switch (info.param) {
+        case EventSim::Misbehaviour::kWithhold:
+          return "Withhold";
+        case EventSim::Misbehaviour::kInvalidFlood:
+          return "InvalidFlood";
+        case EventSim::Misbehaviour::kReplay:
+          return "Replay";
+        case EventSim::Misbehaviour::kPhantomIHave:
+          return "PhantomIHave";
+      }
+      return "Unknown";
+    });
+
+// The simulator's store refuses what the node's ingest path refuses, with
+// the same codes, and stores nothing of it.
+class MemoryFeedStoreTest : public ::testing::Test {
+ protected:
+  MemoryFeedStoreTest() {
+    std::string seed(certs::kEd25519SeedSize, 'k');
+    key_.emplace(*certs::SigningKey::FromSeed(seed));
+    keys_.emplace("a.sim/n1", key_->public_key());
+    MemoryFeedStore::Options o;
+    o.keys = &keys_;
+    o.defer = [this](std::function<void()> commit) { deferred_.push_back(std::move(commit)); };
+    store_.emplace(std::move(o));
+  }
+
+  v1::Envelope Make(const std::string& origin, uint64_t sequence) {
+    v1::Alert a;
+    a.set_origin(origin);
+    a.set_sequence(sequence);
+    a.set_title("t");
+    return certs::SignEnvelope(a.SerializeAsString(), certs::kAlertPayloadType, *key_);
+  }
+  void CommitAll() {
+    std::vector<std::function<void()>> run;
+    run.swap(deferred_);
+    for (auto& f : run) f();
+  }
+
+  std::optional<certs::SigningKey> key_;
+  std::map<std::string, certs::PublicKey> keys_;
+  std::vector<std::function<void()>> deferred_;
+  std::optional<MemoryFeedStore> store_;
+};
+
+TEST_F(MemoryFeedStoreTest, RefusesWhatTheLedgerRefusesAndStoresNothing) {
+  v1::Envelope bad_sig = Make("a.sim/n1", 1);
+  bad_sig.mutable_signatures(0)->mutable_sig()->back() ^= 1;
+  EXPECT_EQ(store_->Offer(bad_sig, nullptr).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(store_->Offer(Make("z.sim/n9", 1), nullptr).code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::Envelope garbage;
+  garbage.set_payload("\xff\xff not an alert");
+  EXPECT_EQ(store_->Offer(garbage, nullptr).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(deferred_.empty());
+  EXPECT_EQ(store_->size(), 0u);
+  EXPECT_TRUE(store_->Frontier().empty());
+}
+
+TEST_F(MemoryFeedStoreTest, AGapIsRefusedAtCommitAndADuplicateAtOnce) {
+  absl::Status second;
+  ASSERT_TRUE(store_->Offer(Make("a.sim/n1", 2), [&](absl::Status s) { second = s; }).ok());
+  CommitAll();
+  EXPECT_EQ(second.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->size(), 0u);
+  absl::Status first = absl::UnknownError("not called");
+  v1::Envelope one = Make("a.sim/n1", 1);
+  ASSERT_TRUE(store_->Offer(one, [&](absl::Status s) { first = s; }).ok());
+  EXPECT_TRUE(store_->Has(certs::AlertId(one.payload())));  // being stored
+  EXPECT_EQ(store_->Offer(one, nullptr).code(), absl::StatusCode::kAlreadyExists);
+  CommitAll();
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_EQ(store_->size(), 1u);
+  ASSERT_EQ(store_->Frontier().size(), 1u);
+  EXPECT_EQ(store_->Frontier()[0].sequence, 1u);
+  EXPECT_EQ(store_->Offer(one, nullptr).code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(MemoryFeedStoreTest, DroppedCommitsNeverRun) {
+  bool called = false;
+  ASSERT_TRUE(store_->Offer(Make("a.sim/n1", 1), [&](absl::Status) { called = true; }).ok());
+  store_->DropPending();
+  CommitAll();
+  EXPECT_FALSE(called);
+  EXPECT_EQ(store_->size(), 0u);
+}
+
+}  // namespace
+}  // namespace watchfloor::testing
