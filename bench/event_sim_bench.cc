@@ -47,7 +47,8 @@ constexpr char kUsage[] =
     "usage: event_sim_bench [--nodes=10,100,1000] [--degree=D] [--alerts=K] [--warmup=W]\n"
     "                       [--publishers=P]\n"
     "                       [--rate=R] [--seed=S] [--stub_crypto] [--lazy_fanout=L]\n"
-    "                       [--graft_timeout_ms=T] [--parallel_lanes] [--smoke]\n"
+    "                       [--graft_timeout_ms=T] [--parallel_lanes]\n"
+    "                       [--misbehave=KIND] [--bad_rate=R] [--smoke]\n"
     "\n"
     "N gossip engines on simulated time, deterministic from the seed: delivery,\n"
     "hops and latency, duplicates and bytes per node per alert, recovery after a\n"
@@ -67,6 +68,10 @@ constexpr char kUsage[] =
     "  --graft_timeout_ms=T  Gossip::Options::graft_timeout (default the engine's, 150)\n"
     "  --parallel_lanes    Gossip::Options::parallel_lanes (pushes, other sends and\n"
     "                      rounds on a link at once)\n"
+    "  --misbehave=KIND    10% of the nodes (no publisher) misbehave: withhold,\n"
+    "                      flood (invalid signatures), replay or phantom (announce\n"
+    "                      ids never served); prints honest delivery and the waste\n"
+    "  --bad_rate=R        calls per second from each bad node to each peer (10)\n"
     "  --smoke             N = 10, 20 + 20 alerts: checks the program works\n";
 
 int IntFlag(int argc, char** argv, const char* name, const char* def, int lo, int hi) {
@@ -107,13 +112,13 @@ struct Figures {
   std::vector<double> hops, ms;
 };
 
-Figures Measure(const EventSim& sim, int first, int last) {
+Figures Measure(const EventSim& sim, int first, int last, const std::set<int>& bad) {
   Figures f;
   uint64_t pairs = 0, stored = 0;
   for (int a = first; a < last; ++a) {
     const EventSim::AlertTrace& t = sim.alerts()[a];
     for (int i = 0; i < sim.nodes(); ++i) {
-      if (i == t.origin) continue;
+      if (i == t.origin || bad.count(i) != 0) continue;
       ++pairs;
       if (t.stored_at[i] == absl::InfiniteFuture()) continue;
       ++stored;
@@ -142,12 +147,36 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
 
   const auto wall = SteadyClock::now();
   EventSim sim(o);
+  // --misbehave: 10 % of the nodes (none of the publishers) misbehave from
+  // the start, each sending --bad_rate calls a second to each of its peers.
+  const std::string misbehave = FlagValue(argc, argv, "misbehave", "");
+  std::set<int> bad;
+  if (!misbehave.empty()) {
+    EventSim::Misbehaviour kind;
+    if (misbehave == "withhold") {
+      kind = EventSim::Misbehaviour::kWithhold;
+    } else if (misbehave == "flood") {
+      kind = EventSim::Misbehaviour::kInvalidFlood;
+    } else if (misbehave == "replay") {
+      kind = EventSim::Misbehaviour::kReplay;
+    } else if (misbehave == "phantom") {
+      kind = EventSim::Misbehaviour::kPhantomIHave;
+    } else {
+      Die("--misbehave=" + misbehave + ": expected withhold, flood, replay or phantom");
+    }
+    const int bad_rate = IntFlag(argc, argv, "bad_rate", "10", 1, 1000);
+    for (int i = 5; i < n; i += 10) {
+      bad.insert(i);
+      sim.Misbehave(i, kind, bad_rate);
+    }
+  }
   std::mt19937_64 rng(o.seed);
   // The publishing nodes: --publishers of them, spread over the graph.
   const int publishers = std::min(n, IntFlag(argc, argv, "publishers", "10", 0, 5000));
   std::set<int> from;
   for (int k = 0; k < (publishers == 0 ? n : publishers); ++k) {
-    from.insert(publishers == 0 ? k : static_cast<int>(static_cast<int64_t>(k) * n / publishers));
+    const int p = publishers == 0 ? k : static_cast<int>(static_cast<int64_t>(k) * n / publishers);
+    if (bad.count(p) == 0) from.insert(p);
   }
   PublishAt(sim, rng, warmup, rate, from);
   sim.RunUntilDelivered(absl::Seconds(60));
@@ -156,9 +185,9 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
   PublishAt(sim, rng, alerts, rate, from);
   const bool delivered = sim.RunUntilDelivered(absl::Seconds(120));
   const int last = static_cast<int>(sim.alerts().size());
-  const Figures f = Measure(sim, first, last);
+  const Figures f = Measure(sim, first, last, bad);
   const EventSim::Traffic& after = sim.traffic();
-  const double needed = static_cast<double>(alerts) * (n - 1);
+  const double needed = static_cast<double>(alerts) * (n - 1 - static_cast<double>(bad.size()));
   const double copies = static_cast<double>(after.envelopes - before.envelopes);
   const double dups = std::max(0.0, copies - needed) / needed;
   const double bytes = static_cast<double>(after.bytes - before.bytes) / n / alerts;
@@ -180,6 +209,15 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
       Percentile(f.ms, 50), Percentile(f.ms, 99), Max(f.ms), mean_latency,
       Percentile(f.ms, 50) / mean_latency, dups, by_rpc.c_str(), bytes);
 
+  if (!bad.empty()) {
+    std::printf("N=%d: %zu nodes misbehave (%s): their calls and the answers %.0f bytes per "
+                "honest node per alert\n",
+                n, bad.size(), misbehave.c_str(),
+                static_cast<double>(sim.misbehaving_bytes()) / (n - bad.size()) /
+                    static_cast<double>(sim.alerts().size()));
+    std::fflush(stdout);
+    return;  // the partition and restart phases are for honest runs
+  }
   // 30 % partition for 5 s, both sides publishing; then heal.
   std::set<int> minority, majority;
   for (int i = 0; i < n; ++i) (i % 10 < 3 ? minority : majority).insert(i);
@@ -223,7 +261,8 @@ int main(int argc, char** argv) {
   using namespace watchfloor::bench;
   CheckFlags(argc, argv, kUsage,
              {"nodes", "degree", "alerts", "warmup", "publishers", "rate", "seed", "stub_crypto",
-              "lazy_fanout", "graft_timeout_ms", "parallel_lanes", "smoke"});
+              "lazy_fanout", "graft_timeout_ms", "parallel_lanes", "misbehave", "bad_rate",
+              "smoke"});
   const bool smoke = HasFlag(argc, argv, "smoke");
   std::vector<int> sizes;
   for (absl::string_view s :
