@@ -63,62 +63,6 @@ constexpr char kUsage[] =
 
 double Ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-struct Rtt {
-  double p50_us = 0, p99_us = 0;
-};
-
-// Round trips of a 64-byte message between two TCP sockets on 127.0.0.1
-// (TCP_NODELAY), the echo on its own thread: what a hop costs the kernel.
-Rtt LoopbackRtt(int trips) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      listen(listener, 1) != 0 ||
-      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    Die("loopback RTT: cannot listen on 127.0.0.1");
-  }
-  int client = socket(AF_INET, SOCK_STREAM, 0);
-  if (client < 0 || connect(client, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    Die("loopback RTT: cannot connect to 127.0.0.1");
-  }
-  int server = accept(listener, nullptr, nullptr);
-  const int one = 1;
-  setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  auto exact = [](int fd, char* buf, size_t n, bool write_it) {
-    size_t done = 0;
-    while (done < n) {
-      ssize_t r = write_it ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
-      if (r <= 0) return false;
-      done += static_cast<size_t>(r);
-    }
-    return true;
-  };
-  std::thread echo([&] {
-    char buf[64];
-    while (exact(server, buf, sizeof(buf), false) && exact(server, buf, sizeof(buf), true)) {
-    }
-  });
-  std::vector<double> us;
-  char buf[64] = {};
-  for (int i = 0; i < trips; ++i) {
-    const Steady::time_point t0 = Steady::now();
-    if (!exact(client, buf, sizeof(buf), true) || !exact(client, buf, sizeof(buf), false)) {
-      Die("loopback RTT: the echo broke");
-    }
-    us.push_back(std::chrono::duration<double, std::micro>(Steady::now() - t0).count());
-  }
-  shutdown(client, SHUT_RDWR);
-  close(client);
-  echo.join();
-  close(server);
-  close(listener);
-  return Rtt{Percentile(us, 50), Percentile(us, 99)};
-}
-
 struct Round {
   uint64_t published = 0, delivered = 0;
   double p50 = 0, p99 = 0, max = 0;    // publish -> last node, ms

@@ -1217,7 +1217,9 @@ struct Gossip::Flow {
   std::unique_ptr<Call> call;
   absl::Status status;
   std::atomic<bool> met{false};
-  // A batch's: whether a call failed, and the round to run after it.
+  // A batch's: its lane, whether a call failed, and the round to run
+  // after it.
+  Lane lane = kAllLanes;
   bool failed = false;
   int round = 0;
 };
@@ -1505,6 +1507,7 @@ bool Gossip::Due(Link* link, absl::Time now, Lane lane) {
 std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now, Lane lane) {
   auto flow = std::make_shared<Flow>(link);
   Flow* f = flow.get();
+  f->lane = lane;
   const bool all = lane == kAllLanes;
   std::vector<LinkQueue::Push> pushes;
   std::vector<std::string> fetches;
@@ -1721,7 +1724,10 @@ std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now, Lane
 void Gossip::RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done) {
   Link* link = flow->link;
   Flow* f = flow.get();
-  flow->finish = [this, link, f, done = std::move(done)] {
+  // The round lane's batch makes no call of its own: it says nothing about
+  // the peer (the round's calls do).
+  const bool says_nothing = flow->lane == kRoundLane;
+  flow->finish = [this, link, f, says_nothing, done = std::move(done)] {
     int round = f->round;
     {
       absl::MutexLock lock(&link->mu);
@@ -1730,7 +1736,7 @@ void Gossip::RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done) {
         // The round waits for the backoff too.
         link->round = std::max(link->round, round);
         round = 0;
-      } else {
+      } else if (!says_nothing) {
         link->Succeeded(clock_->Now());
       }
     }

@@ -355,7 +355,9 @@ class Gossip {
 
   // One anti-entropy round with `peer` now: swap frontiers, pull what is
   // missing. Returns the number of envelopes the store accepted for storing
-  // (Stats count them as they are committed).
+  // (Stats count them as they are committed). Blocks until the round's
+  // calls have ended: with Options::external_pump, not to be called from
+  // the thread that completes them.
   absl::StatusOr<uint64_t> AntiEntropyWith(const std::string& peer);
 
   // Counts invalid input from `peer` (an envelope, or a request that does
