@@ -413,14 +413,14 @@ class Gossip {
   // lane's share, or all of it (kAllLanes, one flow at a time).
   enum Lane : int { kPushLane = 0, kControlLane = 1, kRoundLane = 2, kAllLanes = 3 };
   // Whether `link` has something due for `lane` at `now` and is not backing
-  // off.
-  bool Due(Link* link, absl::Time now, Lane lane) ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu);
+  // off. Called with link->mu held (Link is incomplete here, so the
+  // annotation cannot say it).
+  bool Due(Link* link, absl::Time now, Lane lane);
   // Takes what is due for `lane` on `link` at `now` into a flow of calls
   // (evidence, checkpoint notes, co-signatures, pushes, fetches,
   // announcements, in that order), and the round the timer asked for, run
-  // once they end.
-  std::shared_ptr<Flow> TakeBatch(Link* link, absl::Time now, Lane lane)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu);
+  // once they end. Called with link->mu held.
+  std::shared_ptr<Flow> TakeBatch(Link* link, absl::Time now, Lane lane);
   void RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done);
   // Offers co-signatures pulled from `link`'s peer; returns how many were
   // new. Bad ones count against the peer; those whose alert is not stored
