@@ -439,6 +439,16 @@ Rtt LoopbackRtt(int trips) {
 }
 
 
+int IntFlag(int argc, char** argv, const char* name, const char* def, int lo, int hi) {
+  const std::string v = FlagValue(argc, argv, name, def);
+  int n = 0;
+  if (!absl::SimpleAtoi(v, &n) || n < lo || n > hi) {
+    Die(std::string("--") + name + "=" + v + ": expected an integer in [" + std::to_string(lo) +
+        ", " + std::to_string(hi) + "]");
+  }
+  return n;
+}
+
 }  // namespace watchfloor::bench
 
 // The interposers: SQLite (a shared library) calls these instead of libc's.

@@ -153,6 +153,9 @@ void PrintMachineHeader(const std::string& data_dir);
 std::string FlagValue(int argc, char** argv, const std::string& name,
                       const std::string& def);
 bool HasFlag(int argc, char** argv, const std::string& name);
+// --name as an integer in [lo, hi], `def` when absent; dies naming the flag
+// and the range otherwise.
+int IntFlag(int argc, char** argv, const char* name, const char* def, int lo, int hi);
 
 // The command line of a benchmark, checked before it runs: with --help (or
 // -h) prints `usage` to stdout and exits 0; an argument that is not --NAME

@@ -77,16 +77,6 @@ constexpr char kUsage[] =
     "                      prints publish -> last node per alert (issue 11 point 6)\n"
     "  --smoke             N = 10, 20 + 20 alerts: checks the program works\n";
 
-int IntFlag(int argc, char** argv, const char* name, const char* def, int lo, int hi) {
-  const std::string v = FlagValue(argc, argv, name, def);
-  int n = 0;
-  if (!absl::SimpleAtoi(v, &n) || n < lo || n > hi) {
-    Die(std::string("--") + name + "=" + v + ": expected an integer in [" + std::to_string(lo) +
-        ", " + std::to_string(hi) + "]");
-  }
-  return n;
-}
-
 double VerifyRate() {
   certs::SigningKey key = certs::SigningKey::Generate();
   watchfloor::v1::Envelope env = certs::SignEnvelope(

@@ -50,16 +50,6 @@ constexpr char kUsage[] =
 
 constexpr int kBatch = 64;  // envelopes per Push
 
-int IntFlag(int argc, char** argv, const char* name, const char* def, int lo, int hi) {
-  const std::string v = FlagValue(argc, argv, name, def);
-  int n = 0;
-  if (!absl::SimpleAtoi(v, &n) || n < lo || n > hi) {
-    Die(std::string("--") + name + "=" + v + ": expected an integer in [" + std::to_string(lo) +
-        ", " + std::to_string(hi) + "]");
-  }
-  return n;
-}
-
 template <typename F>
 double RatePerSecond(size_t n, F&& body) {
   const Steady::time_point t0 = Steady::now();

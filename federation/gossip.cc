@@ -1250,6 +1250,23 @@ enum StepGroup : int {
   kRoundGroup,
 };
 using Rpc = PeerChannel::Rpc;
+
+// The handler of a call whose answer says nothing but success (checkpoint
+// notes, co-signatures): counts its bytes, or marks the batch failed, keeps
+// what it carried for after the backoff (`keep`) and drops the rest of its
+// group (whose `abandon` keeps theirs).
+template <typename LinkT, typename FlowT, typename Keep>
+auto CountOrKeep(LinkT* link, FlowT* flow, Keep keep) {
+  return [link, flow, keep](const absl::Status& st, const auto& req, auto& resp) {
+    if (st.ok()) {
+      link->CountCall(req, resp);
+      return true;
+    }
+    flow->failed = true;
+    keep();
+    return false;
+  };
+}
 }  // namespace
 
 void Gossip::Run(std::shared_ptr<Flow> flow) {
@@ -1562,17 +1579,7 @@ std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now, Lane
       for (const auto& [log, note] : notes) link->queue.AddCheckpoint(log, note, /*replace=*/false);
     };
     Step& step = f->Add<watchfloor::v1::PushCheckpointsResponse>(
-        kCheckpointGroup, Rpc::kPushCheckpoints, std::move(req),
-        [link, f, keep](const absl::Status& st, const watchfloor::v1::PushCheckpointsRequest& req,
-                        watchfloor::v1::PushCheckpointsResponse& resp) {
-          if (st.ok()) {
-            link->CountCall(req, resp);
-            return true;
-          }
-          f->failed = true;
-          keep();
-          return false;
-        });
+        kCheckpointGroup, Rpc::kPushCheckpoints, std::move(req), CountOrKeep(link, f, keep));
     step.abandon = keep;
   }
   for (size_t i = 0; i < cosignatures.size(); i += kMaxCosignaturesPerCall) {
@@ -1591,17 +1598,7 @@ std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now, Lane
       for (const CosignatureOffer& c : chunk) link->queue.AddCosignature(c);
     };
     Step& step = f->Add<watchfloor::v1::PushCosignaturesResponse>(
-        kCosignatureGroup, Rpc::kPushCosignatures, std::move(req),
-        [link, f, keep](const absl::Status& st, const watchfloor::v1::PushCosignaturesRequest& req,
-                        watchfloor::v1::PushCosignaturesResponse& resp) {
-          if (st.ok()) {
-            link->CountCall(req, resp);
-            return true;
-          }
-          f->failed = true;
-          keep();
-          return false;
-        });
+        kCosignatureGroup, Rpc::kPushCosignatures, std::move(req), CountOrKeep(link, f, keep));
     step.abandon = keep;
   }
   if (!pushes.empty()) {
