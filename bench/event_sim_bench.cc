@@ -47,8 +47,10 @@ using testing::EventSim;
 constexpr char kUsage[] =
     "usage: event_sim_bench [--nodes=10,100,1000] [--degree=D] [--alerts=K] [--warmup=W]\n"
     "                       [--publishers=P]\n"
-    "                       [--rate=R] [--seed=S] [--stub_crypto] [--lazy_fanout=L]\n"
-    "                       [--graft_timeout_ms=T] [--parallel_lanes]\n"
+    "                       [--rate=R] [--seed=S] [--stub_crypto] [--eager_fanout=E]\n"
+    "                       [--lazy_fanout=L]\n"
+    "                       [--graft_timeout_ms=T] [--graft_rtts=K] [--frontier_grace_ms=G]\n"
+    "                       [--parallel_lanes]\n"
     "                       [--misbehave=KIND] [--bad_rate=R] [--loopback] [--smoke]\n"
     "\n"
     "N gossip engines on simulated time, deterministic from the seed: delivery,\n"
@@ -65,8 +67,16 @@ constexpr char kUsage[] =
     "  --rate=R            alerts per simulated second (default 50; 1..10000)\n"
     "  --seed=S            the run's seed (default 1)\n"
     "  --stub_crypto       do not verify signatures (for large N)\n"
+    "  --eager_fanout=E    Gossip::Options::eager_fanout (default 3): links pushed\n"
+    "                      to eagerly before the trees are pruned\n"
     "  --lazy_fanout=L     Gossip::Options::lazy_fanout (default 0: every lazy link)\n"
-    "  --graft_timeout_ms=T  Gossip::Options::graft_timeout (default the engine's, 150)\n"
+    "  --graft_timeout_ms=T  Gossip::Options::graft_timeout (default the engine's, 150):\n"
+    "                      the least wait before an announced alert is fetched\n"
+    "  --graft_rtts=K      Gossip::Options::graft_rtts (default 3): the wait is K x\n"
+    "                      the median round trip to the peers (0: always T)\n"
+    "  --frontier_grace_ms=G  Gossip::Options::frontier_grace (default the engine's,\n"
+    "                      500): how long what a peer's frontier shows beyond ours\n"
+    "                      may stay missing before it is pulled\n"
     "  --parallel_lanes    Gossip::Options::parallel_lanes (pushes, other sends and\n"
     "                      rounds on a link at once)\n"
     "  --misbehave=KIND    10% of the nodes (no publisher) misbehave: withhold,\n"
@@ -134,6 +144,11 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
   o.gossip.parallel_lanes = HasFlag(argc, argv, "parallel_lanes");
   o.gossip.graft_timeout =
       absl::Milliseconds(IntFlag(argc, argv, "graft_timeout_ms", "150", 1, 10000));
+  o.gossip.graft_rtts = IntFlag(argc, argv, "graft_rtts", "3", 0, 100);
+  o.gossip.eager_fanout =
+      static_cast<size_t>(IntFlag(argc, argv, "eager_fanout", "3", 1, 64));
+  o.gossip.frontier_grace =
+      absl::Milliseconds(IntFlag(argc, argv, "frontier_grace_ms", "500", 1, 60000));
   const int alerts = smoke ? 20 : IntFlag(argc, argv, "alerts", "200", 10, 100000);
   const int warmup = smoke ? 20 : IntFlag(argc, argv, "warmup", "200", 0, 100000);
   const double rate = IntFlag(argc, argv, "rate", "50", 1, 10000);
@@ -200,16 +215,39 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
     };
     by_rpc += absl::StrFormat(" %s %.3f", rpc, (at(after) - at(before)) / needed);
   }
+  std::string dup_by_rpc;
+  for (const char* rpc : {"Push", "Fetch", "PullRange"}) {
+    auto at = [&](const EventSim::Traffic& t) {
+      auto it = t.duplicates_by_rpc.find(rpc);
+      return it == t.duplicates_by_rpc.end() ? 0.0 : static_cast<double>(it->second);
+    };
+    dup_by_rpc += absl::StrFormat(" %s %.3f", rpc, (at(after) - at(before)) / needed);
+  }
   const double mean_latency = absl::ToDoubleMilliseconds(sim.MeanLatency());
   std::printf(
       "N=%d degree=%d crypto=%s: delivered %.2f%%%s; hops p50 %.0f p99 %.0f max %.0f "
       "(log2 N = %.1f); ms p50 %.0f p99 %.0f max %.0f (mean link %.0f ms; p50/link %.1f); "
-      "duplicates/node/alert %.3f (copies/node/alert by rpc:%s); bytes/node/alert %.0f\n",
+      "duplicates/node/alert %.3f (copies/node/alert by rpc:%s; duplicates by rpc:%s); "
+      "bytes/node/alert %.0f\n",
       n, o.degree, o.verify ? "real" : "stub", 100 * f.delivered, delivered ? "" : " (NOT ALL)",
       Percentile(f.hops, 50), Percentile(f.hops, 99), Max(f.hops), std::log2(n),
       Percentile(f.ms, 50), Percentile(f.ms, 99), Max(f.ms), mean_latency,
-      Percentile(f.ms, 50) / mean_latency, dups, by_rpc.c_str(), bytes);
+      Percentile(f.ms, 50) / mean_latency, dups, by_rpc.c_str(), dup_by_rpc.c_str(), bytes);
 
+  {
+    // The graft timeout each node adapted to its links (Options::graft_rtts).
+    std::vector<double> graft_ms, grace_ms;
+    for (int i = 0; i < n; ++i) {
+      if (bad.count(i) != 0) continue;
+      const federation::Gossip::Stats st = sim.stats(i);
+      graft_ms.push_back(absl::ToDoubleMilliseconds(st.graft_timeout));
+      grace_ms.push_back(absl::ToDoubleMilliseconds(st.frontier_grace));
+    }
+    std::printf("N=%d: graft timeout in use p50 %.0f ms, max %.0f ms (%g x the median peer "
+                "round trip, at least %.0f ms); frontier grace p50 %.0f ms\n",
+                n, Percentile(graft_ms, 50), Max(graft_ms), o.gossip.graft_rtts,
+                absl::ToDoubleMilliseconds(o.gossip.graft_timeout), Percentile(grace_ms, 50));
+  }
   if (HasFlag(argc, argv, "loopback")) {
     // Point 6's figure: publish to the last node, per alert.
     std::vector<double> last_ms;
@@ -310,8 +348,9 @@ int main(int argc, char** argv) {
   using namespace watchfloor::bench;
   CheckFlags(argc, argv, kUsage,
              {"nodes", "degree", "alerts", "warmup", "publishers", "rate", "seed", "stub_crypto",
-              "lazy_fanout", "graft_timeout_ms", "parallel_lanes", "misbehave", "bad_rate",
-              "loopback", "smoke"});
+              "eager_fanout", "lazy_fanout", "graft_timeout_ms", "graft_rtts", "frontier_grace_ms",
+              "parallel_lanes",
+              "misbehave", "bad_rate", "loopback", "smoke"});
   const bool smoke = HasFlag(argc, argv, "smoke");
   std::vector<int> sizes;
   for (absl::string_view s :

@@ -96,9 +96,12 @@ struct Gossip::Link {
   // bytes by Options::max_link_bytes.
   LinkQueue queue ABSL_GUARDED_BY(mu);
   bool sync_requested ABSL_GUARDED_BY(mu) = false;
-  // An anti-entropy round the timer asked for, run by this link's thread so
-  // that a slow peer delays only itself: 0 none, 1 frontiers only, 2 pull.
-  int round ABSL_GUARDED_BY(mu) = 0;
+  // An anti-entropy round the timer asked for (a RoundKind), run by this
+  // link's thread so that a slow peer delays only itself.
+  int round ABSL_GUARDED_BY(mu) = kNoRound;
+  // For a kPullNoted round: per origin, the sequence up to which to pull
+  // (what NoteAhead saw and push had not brought after frontier_grace).
+  std::map<std::string, uint64_t> pull_to ABSL_GUARDED_BY(mu);
   // Calls in progress to the peer, cancelled by Stop().
   std::set<PeerChannel::Call*> calls ABSL_GUARDED_BY(mu);
   // Where its frontier was ahead of ours (origin -> its sequence), and when
@@ -169,6 +172,11 @@ struct Gossip::Link {
   void PruneOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     SetEager(origin, false);
     queue.PushesToIHaves(origin);
+  }
+  // A call to the peer answered after `took`: the smoothed round trip moves
+  // an eighth of the way there (TCP's SRTT, RFC 6298).
+  void NoteRtt(absl::Duration took) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    stats.rtt = stats.rtt == absl::ZeroDuration() ? took : stats.rtt + (took - stats.rtt) / 8;
   }
   void Succeeded(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     backoff = absl::ZeroDuration();
@@ -259,6 +267,7 @@ Gossip::Gossip(std::string self, FeedStore* store, std::vector<Peer> peers,
       callbacks_(std::make_shared<Callbacks>()) {
   std::random_device rd;
   rng_.seed(options_.seed != 0 ? options_.seed : (uint64_t{rd()} << 32 | rd()));
+  graft_wait_ns_.store(absl::ToInt64Nanoseconds(options_.graft_timeout));
   std::vector<size_t> order(peers.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   {
@@ -375,7 +384,7 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
         {
           // The first round: its feed here, our frontier there.
           absl::MutexLock l(&link->mu);
-          link->round = 2;
+          link->round = kPullAll;
         }
         if (!options_.external_pump) {
           for (Lane lane : Lanes()) {
@@ -435,7 +444,8 @@ void Gossip::SetPeers(std::vector<Peer> peers) {
     link->queue.TakeEvidence();
     link->queue.TakeCheckpoints();
     link->ahead.clear();
-    link->round = 0;
+    link->pull_to.clear();
+    link->round = kNoRound;
     link->sync_requested = false;
   }
 }
@@ -817,7 +827,7 @@ watchfloor::v1::PushVerdict Gossip::Receive(const std::string& peer,
     // answered from one store lookup, without a signature check.
     st = absl::AlreadyExistsError("a copy of a stored alert");
   } else {
-    st = store_->Offer(envelope, OnStored(link, envelope, clock_->Now() + options_.frontier_grace,
+    st = store_->Offer(envelope, OnStored(link, envelope, clock_->Now() + FrontierGrace(),
                                           /*first=*/true));
   }
   bool first_copy = false;
@@ -943,7 +953,7 @@ watchfloor::v1::PushResponse Gossip::HandlePush(
 watchfloor::v1::IHaveResponse Gossip::HandleIHave(
     const std::string& peer, const watchfloor::v1::IHaveRequest& req) {
   watchfloor::v1::IHaveResponse resp;
-  absl::Time deadline = clock_->Now() + options_.graft_timeout;
+  absl::Time deadline = clock_->Now() + GraftWait();
   int n = 0;
   for (const auto& ref : req.refs()) {
     if (++n > static_cast<int>(kMaxIHaveRefs)) break;
@@ -1140,7 +1150,7 @@ absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
   }
   absl::Notification ended;
   absl::StatusOr<uint64_t> pulled;
-  StartRound(link, /*pull=*/true, [&](absl::StatusOr<uint64_t> result) {
+  StartRound(link, kPullAll, [&](absl::StatusOr<uint64_t> result) {
     pulled = std::move(result);
     ended.Notify();
   });
@@ -1150,22 +1160,27 @@ absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
 
 void Gossip::NoteAhead(Link* link, const std::string& origin, uint64_t sequence) {
   absl::MutexLock lock(&link->mu);
+  NoteAheadLocked(link, origin, sequence);
+}
+
+void Gossip::NoteAheadLocked(Link* link, const std::string& origin, uint64_t sequence) {
   uint64_t& seen = link->ahead[origin];
   seen = std::max(seen, sequence);
   if (link->ahead_check == absl::InfiniteFuture()) {
-    link->ahead_check = clock_->Now() + options_.frontier_grace;
+    link->ahead_check = clock_->Now() + FrontierGrace();
   }
 }
 
-bool Gossip::StillBehind(const std::map<std::string, uint64_t>& ahead) {
+std::map<std::string, uint64_t> Gossip::StillBehind(std::map<std::string, uint64_t> ahead) {
   std::map<std::string, FrontierEntry> mine;
   for (FrontierEntry& e : store_->Frontier()) mine[e.origin] = std::move(e);
-  for (const auto& [origin, sequence] : ahead) {
-    auto it = mine.find(origin);
-    if (it == mine.end()) return true;
-    if (!it->second.forked && it->second.sequence < sequence) return true;
+  for (auto it = ahead.begin(); it != ahead.end();) {
+    auto m = mine.find(it->first);
+    const bool behind =
+        m == mine.end() || (!m->second.forked && m->second.sequence < it->second);
+    it = behind ? std::next(it) : ahead.erase(it);
   }
-  return false;
+  return ahead;
 }
 
 // One call of a flow: the rpc, its request and response (on the heap, so
@@ -1215,6 +1230,7 @@ struct Gossip::Flow {
   // The call in progress; its status once it ended; and whether Start's
   // return or the call's completion came first (the second goes on).
   std::unique_ptr<Call> call;
+  absl::Time call_started;
   absl::Status status;
   std::atomic<bool> met{false};
   // A batch's: its lane, whether a call failed, and the round to run
@@ -1226,7 +1242,9 @@ struct Gossip::Flow {
 
 // Where an anti-entropy round is (StartRound).
 struct Gossip::RoundState {
-  bool pull = false;
+  RoundKind kind = kFrontiersOnly;
+  // kPullNoted: per origin, the sequence to pull up to.
+  std::map<std::string, uint64_t> pull_to;
   std::map<std::string, FrontierEntry> mine;
   watchfloor::v1::FrontierMessage theirs;
   int entry = 0;      // the entry of `theirs` being pulled
@@ -1279,6 +1297,7 @@ void Gossip::Run(std::shared_ptr<Flow> flow) {
     Step& step = flow->steps.front();
     Flow* f = flow.get();
     f->call = std::make_unique<Call>(f->link, options_.rpc_timeout);
+    f->call_started = clock_->Now();
     f->met.store(false);
     f->link->channel->Start(f->call->get(), step.rpc, *step.request, step.response.get(),
                             [this, flow](absl::Status st) {
@@ -1294,6 +1313,11 @@ void Gossip::Run(std::shared_ptr<Flow> flow) {
 
 void Gossip::Settle(Flow* flow) {
   flow->call.reset();
+  const absl::Duration took = clock_->Now() - flow->call_started;
+  if (flow->status.ok() && took >= absl::ZeroDuration()) {  // not across a clock step back
+    absl::MutexLock lock(&flow->link->mu);
+    flow->link->NoteRtt(took);
+  }
   Step step = std::move(flow->steps.front());
   flow->steps.pop_front();
   if (step.handle(flow->status)) return;
@@ -1303,10 +1327,15 @@ void Gossip::Settle(Flow* flow) {
   }
 }
 
-void Gossip::StartRound(Link* link, bool pull,
+void Gossip::StartRound(Link* link, RoundKind kind,
                         std::function<void(absl::StatusOr<uint64_t>)> done) {
   auto round = std::make_shared<RoundState>();
-  round->pull = pull;
+  round->kind = kind;
+  if (kind >= kPullNoted) {
+    absl::MutexLock lock(&link->mu);
+    if (kind == kPullNoted) round->pull_to.swap(link->pull_to);
+    link->pull_to.clear();  // a kPullAll round pulls those too
+  }
   watchfloor::v1::FrontierMessage mine;
   mine.set_roster_version(RosterVersion());
   mine.set_cosignature_position(store_->CosignaturePosition());
@@ -1330,6 +1359,10 @@ void Gossip::StartRound(Link* link, bool pull,
           link->Failed(options_, clock_->Now());
           round->result = absl::UnavailableError(
               absl::StrCat("frontier exchange with ", peer, " failed: ", st.message()));
+          // Still owed: checked again after the grace and the backoff.
+          for (const auto& [origin, sequence] : round->pull_to) {
+            NoteAheadLocked(link, origin, sequence);
+          }
           return true;
         }
         link->CountCall(mine, theirs);
@@ -1375,16 +1408,24 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
     if (it != round->mine.end()) m = &it->second;
     if (m != nullptr && m->forked) continue;
     const uint64_t have = m == nullptr ? 0 : m->sequence;
-    if (!round->pull) {
-      if (have < e.sequence()) NoteAhead(link, e.origin(), e.sequence());
-      continue;
+    // How far to pull this origin now; what the peer holds beyond that is
+    // noted, and pulled only if push has not brought it after the grace.
+    uint64_t to = e.sequence();
+    if (round->kind == kFrontiersOnly) {
+      to = 0;
+    } else if (round->kind == kPullNoted) {
+      auto cap = round->pull_to.find(e.origin());
+      to = cap == round->pull_to.end() ? 0 : std::min(to, cap->second);
+    }
+    if (round->from == 0 && to < e.sequence() && have < e.sequence()) {
+      NoteAhead(link, e.origin(), e.sequence());
     }
     if (round->from == 0) round->from = have + 1;
-    if (round->from > e.sequence()) continue;
+    if (round->from > to) continue;
     watchfloor::v1::PullRangeRequest req;
     req.set_origin(e.origin());
     req.set_from(round->from);
-    req.set_to(e.sequence());
+    req.set_to(to);
     req.set_limit(static_cast<uint32_t>(options_.pull_page));
     flow->Add<watchfloor::v1::PullRangeResponse>(
         kRoundGroup, Rpc::kPullRange, std::move(req),
@@ -1514,11 +1555,11 @@ bool Gossip::Due(Link* link, absl::Time now, Lane lane) {
     case kControlLane:
       return link->queue.has_urgent_control() || ihaves;
     case kRoundLane:
-      return link->round != 0;
+      return link->round != kNoRound;
     case kAllLanes:
       break;
   }
-  return link->queue.has_urgent() || link->round != 0 || ihaves;
+  return link->queue.has_urgent() || link->round != kNoRound || ihaves;
 }
 
 std::shared_ptr<Gossip::Flow> Gossip::TakeBatch(Link* link, absl::Time now, Lane lane) {
@@ -1743,7 +1784,7 @@ void Gossip::RunBatch(std::shared_ptr<Flow> flow, std::function<void()> done) {
     }
     // The anti-entropy round the timer asked for, on this link: a slow
     // peer delays only its own link. The round sets the backoff itself.
-    StartRound(link, /*pull=*/round == 2, [done](absl::StatusOr<uint64_t>) { done(); });
+    StartRound(link, static_cast<RoundKind>(round), [done](absl::StatusOr<uint64_t>) { done(); });
   };
   Run(std::move(flow));
 }
@@ -1796,6 +1837,7 @@ void Gossip::Pump(absl::Time now) {
 
 void Gossip::CheckMissing(absl::Time now) {
   std::vector<std::pair<std::string, std::string>> fetch;  // (peer, id)
+  const absl::Duration wait = GraftWait();
   {
     absl::MutexLock lock(&mu_);
     for (auto it = missing_.begin(); it != missing_.end();) {
@@ -1828,7 +1870,7 @@ void Gossip::CheckMissing(absl::Time now) {
       }
       fetch.emplace_back(m.announcers.front(), it->first);
       std::rotate(m.announcers.begin(), m.announcers.begin() + 1, m.announcers.end());
-      m.deadline = now + options_.graft_timeout;
+      m.deadline = now + wait;
       ++it;
     }
   }
@@ -1864,6 +1906,10 @@ void Gossip::Tick(absl::Time now) {
     if (stopping_) return;  // nothing may call back into a stopped engine
   }
   if (next_round_ == absl::InfinitePast()) next_round_ = now + options_.anti_entropy_interval;
+  if (now >= next_graft_check_) {
+    next_graft_check_ = now + absl::Seconds(1);
+    AdaptGraftTimeout();
+  }
   CheckMissing(now);
   RetryParked(now);
   // Peers that sent a push we could not place even after waiting for its
@@ -1882,11 +1928,22 @@ void Gossip::Tick(absl::Time now) {
         link->ahead_check = absl::InfiniteFuture();
       }
     }
-    if (!sync && !ahead.empty()) sync = StillBehind(ahead);
     if (sync) {
       absl::MutexLock lock(&link->mu);
-      link->round = 2;
+      link->round = kPullAll;
+      continue;
     }
+    if (ahead.empty()) continue;
+    // Only what the peer held when it was noted: what it stored since is
+    // noted by that round in turn, and given its own grace.
+    std::map<std::string, uint64_t> behind = StillBehind(std::move(ahead));
+    if (behind.empty()) continue;
+    absl::MutexLock lock(&link->mu);
+    for (const auto& [origin, sequence] : behind) {
+      uint64_t& to = link->pull_to[origin];
+      to = std::max(to, sequence);
+    }
+    link->round = std::max(link->round, static_cast<int>(kPullNoted));
   }
   if (now >= next_round_ && !links->empty()) {
     size_t pick;
@@ -1900,10 +1957,36 @@ void Gossip::Tick(absl::Time now) {
     {
       Link* link = (*links)[pick].get();
       absl::MutexLock lock(&link->mu);
-      link->round = std::max(link->round, 1);
+      link->round = std::max(link->round, static_cast<int>(kFrontiersOnly));
     }
     next_round_ = now + options_.anti_entropy_interval;
   }
+}
+
+absl::Duration Gossip::GraftWait() const {
+  return absl::Nanoseconds(graft_wait_ns_.load(std::memory_order_relaxed));
+}
+
+absl::Duration Gossip::FrontierGrace() const {
+  return std::max(options_.frontier_grace, 2 * GraftWait());
+}
+
+void Gossip::AdaptGraftTimeout() {
+  absl::Duration wait = options_.graft_timeout;
+  if (options_.graft_rtts > 0) {
+    std::vector<absl::Duration> rtts;
+    for (const auto& link : *Links()) {
+      absl::MutexLock lock(&link->mu);
+      if (link->stats.rtt > absl::ZeroDuration()) rtts.push_back(link->stats.rtt);
+    }
+    if (!rtts.empty()) {
+      auto mid = rtts.begin() + static_cast<std::ptrdiff_t>(rtts.size() / 2);
+      std::nth_element(rtts.begin(), mid, rtts.end());
+      wait = std::clamp(*mid * options_.graft_rtts, options_.graft_timeout,
+                        std::max(options_.graft_timeout, options_.max_graft_timeout));
+    }
+  }
+  graft_wait_ns_.store(absl::ToInt64Nanoseconds(wait), std::memory_order_relaxed);
 }
 
 Gossip::Stats Gossip::stats() const {
@@ -1913,6 +1996,8 @@ Gossip::Stats Gossip::stats() const {
     absl::MutexLock lock(&mu_);
     out = stats_;
   }
+  out.graft_timeout = GraftWait();
+  out.frontier_grace = FrontierGrace();
   {
     absl::MutexLock lock(&roster_mu_);
     rosters = peer_rosters_;
@@ -1947,7 +2032,7 @@ void Gossip::AnnounceRoster() {
   const std::shared_ptr<const LinkList> held_links = Links();
   for (const auto& link : *held_links) {
     absl::MutexLock lock(&link->mu);
-    link->round = std::max(link->round, 1);
+    link->round = std::max(link->round, static_cast<int>(kFrontiersOnly));
   }
 }
 

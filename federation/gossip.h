@@ -76,8 +76,18 @@ class Gossip {
     // (Plumtree's lazy push over a partial view), and a node that no
     // announcement reaches gets the alert by anti-entropy.
     size_t lazy_fanout = 0;
-    // How long an announced alert may stay missing before it is fetched.
+    // How long an announced alert may stay missing before it is fetched:
+    // graft_rtts times the median round trip of this node's calls to its
+    // peers (each peer's smoothed like TCP's SRTT), never less than
+    // graft_timeout nor more than max_graft_timeout. The announcement
+    // usually came by a path shorter than the tree's; fetching after a
+    // fixed wait that is short next to the links' latency fetches what push
+    // was about to deliver (the simulator at 20-200 ms links: 0.13
+    // duplicates per node per alert at 300 ms, 0.02 adapted;
+    // docs/PERFORMANCE.md). graft_rtts 0: always graft_timeout.
     absl::Duration graft_timeout = absl::Milliseconds(150);
+    double graft_rtts = 3.0;
+    absl::Duration max_graft_timeout = absl::Seconds(2);
     // How often queued IHave announcements are flushed to lazy peers. Each
     // flush is one RPC per lazy link: N nodes have about N^2 lazy links, so
     // at any busy rate this sets the IHave RPC rate (N = 10 at 25 ms: ~2,900
@@ -94,7 +104,9 @@ class Gossip {
     // beyond ours is usually still on its way by push, and pulling it at
     // once races the push (the pulled copy turns the pushed one into a
     // duplicate that prunes a tree link, and the two paths reorder the
-    // feed). AntiEntropyWith pulls at once.
+    // feed). AntiEntropyWith pulls at once. At least twice the graft
+    // timeout in use: a range still on its way by announcement and graft
+    // is not pulled as well.
     absl::Duration frontier_grace = absl::Milliseconds(500);
     absl::Duration rpc_timeout = absl::Seconds(5);
     absl::Duration min_backoff = absl::Milliseconds(100);
@@ -191,6 +203,10 @@ class Gossip {
     // with this node (either direction), and when; 0 / InfinitePast if none.
     uint64_t roster_version = 0;
     absl::Time roster_reported = absl::InfinitePast();
+    // The smoothed round trip of this node's calls to the peer that
+    // succeeded (from start to answer, the peer's work included); zero
+    // before the first.
+    absl::Duration rtt = absl::ZeroDuration();
   };
 
   struct Stats {
@@ -216,6 +232,10 @@ class Gossip {
     // (either direction of an exchange): how far the federation knows a
     // feed to go, to compare with this node's own head (frontier lag).
     std::map<std::string, uint64_t> peer_frontier;
+    // The graft timeout in use (Options::graft_rtts) and the frontier
+    // grace that follows from it.
+    absl::Duration graft_timeout = absl::ZeroDuration();
+    absl::Duration frontier_grace = absl::ZeroDuration();
   };
 
   // The node's roster, as gossip needs it: its version for every
@@ -431,17 +451,39 @@ class Gossip {
   // peer's frontier position, from what this node pulled from it last).
   void NextPull(Flow* flow, const std::shared_ptr<RoundState>& round);
   void NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& round);
-  // An anti-entropy round with `link`'s peer: swaps frontiers; with
-  // `pull`, pulls every range the peer is ahead by, without, only notes
-  // them (NoteAhead); then pulls its co-signatures. `done` gets the number
-  // of envelopes pulled, or UNAVAILABLE if the frontier exchange failed.
-  void StartRound(Link* link, bool pull, std::function<void(absl::StatusOr<uint64_t>)> done);
+  // What an anti-entropy round pulls once frontiers are swapped; a larger
+  // one includes a smaller (a link owes its peer the largest asked for).
+  enum RoundKind : int {
+    kNoRound = 0,
+    // Only notes what the peer is ahead by (NoteAhead).
+    kFrontiersOnly = 1,
+    // Pulls what was noted and was still missing after frontier_grace, up
+    // to the sequence noted (Link::pull_to); notes the rest. What the peer
+    // stored since is most likely still on its way here by push.
+    kPullNoted = 2,
+    // Pulls every range the peer is ahead by (a new link, a push that could
+    // not be placed, AntiEntropyWith).
+    kPullAll = 3,
+  };
+  // An anti-entropy round with `link`'s peer: swaps frontiers, pulls (or
+  // notes) what the peer is ahead by as `kind` says, then pulls its
+  // co-signatures. `done` gets the number of envelopes pulled, or
+  // UNAVAILABLE if the frontier exchange failed.
+  void StartRound(Link* link, RoundKind kind,
+                  std::function<void(absl::StatusOr<uint64_t>)> done);
   // Remembers that `link`'s peer holds `origin` up to `sequence`; the timer
   // syncs with it if this node still lacks that after frontier_grace.
   void NoteAhead(Link* link, const std::string& origin, uint64_t sequence);
-  // True if this node's frontier is behind any of `ahead` (origin ->
-  // sequence), ignoring feeds it holds as forked.
-  bool StillBehind(const std::map<std::string, uint64_t>& ahead);
+  // The same, with link->mu held.
+  void NoteAheadLocked(Link* link, const std::string& origin, uint64_t sequence);
+  // The entries of `ahead` (origin -> sequence) this node's frontier is
+  // still behind, ignoring feeds it holds as forked.
+  std::map<std::string, uint64_t> StillBehind(std::map<std::string, uint64_t> ahead);
+  // The graft timeout in use, and the frontier grace (at least twice it).
+  absl::Duration GraftWait() const;
+  absl::Duration FrontierGrace() const;
+  // Sets the graft timeout from the links' round trips (Options::graft_rtts).
+  void AdaptGraftTimeout();
   // The store callback for an envelope an anti-entropy round pulled from
   // `link`: counts it as pulled only once the store has committed it (an
   // offer it accepted may still be refused at commit, e.g. a gap when two
@@ -571,6 +613,10 @@ class Gossip {
   // (InfinitePast until the first Tick).
   absl::Mutex tick_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Time next_round_ ABSL_GUARDED_BY(tick_mu_) = absl::InfinitePast();
+  // The graft timeout in use (AdaptGraftTimeout, once a second from Tick),
+  // read without a lock by whoever needs it.
+  absl::Time next_graft_check_ ABSL_GUARDED_BY(tick_mu_) = absl::InfinitePast();
+  std::atomic<int64_t> graft_wait_ns_{0};
 };
 
 }  // namespace watchfloor::federation

@@ -205,6 +205,16 @@ absl::Status CheckConfig(const watchfloor::v1::NodeConfig& c) {
           "config: a federation node needs tls (cert_file and key_file); "
           "peers talk mutual TLS only");
     }
+    if (c.federation().has_graft_rtts()) {
+      const double k = c.federation().graft_rtts();
+      if (!(k >= 0 && k <= kMaxGraftRtts)) {  // also NaN
+        return absl::InvalidArgumentError(absl::StrCat(
+            "config: federation.graft_rtts ", k, " is outside 0..", kMaxGraftRtts,
+            ": it multiplies the median round trip to the peers to give the wait before "
+            "an announced alert is fetched; 0 keeps graft_timeout_ms fixed, leave it out "
+            "for 3"));
+      }
+    }
     for (const auto& d : c.federation().dial_overrides()) {
       st = ValidateOrigin(d.origin());
       if (!st.ok() || d.address().find(':') == std::string::npos) {

@@ -18,6 +18,9 @@ inline constexpr uint32_t kDefaultMaxMessageBytes = 1 << 20;
 inline constexpr uint32_t kFederationMessageBytes = 1 << 20;
 inline constexpr uint32_t kMaxMessageBytesCeiling = 64 << 20;
 
+// federation.graft_rtts: at most this many round trips.
+inline constexpr double kMaxGraftRtts = 100;
+
 // encryption_key_epochs.rotation_ms and retention_ms: the allowed range.
 inline constexpr uint64_t kMinKeyEpochPeriodMs = 1000;
 inline constexpr uint64_t kMaxKeyEpochPeriodMs = uint64_t{366} * 24 * 3600 * 1000;

@@ -162,6 +162,10 @@ void RegisterGossip(Families& f, const federation::Gossip* gossip, const Ledger*
            "Unix time of the last successful call between this node and the peer, either way; "
            "0 if none yet.",
            Type::kGauge, [](const auto& p) { return UnixSeconds(p.last_contact); });
+  per_peer("watchfloor_gossip_peer_rtt_seconds",
+           "The smoothed round trip of this node's calls to the peer that succeeded (0: none "
+           "yet).",
+           Type::kGauge, [](const auto& p) { return absl::ToDoubleSeconds(p.rtt); });
   per_peer("watchfloor_gossip_peer_roster_version",
            "The roster version the peer last reported (0: none yet).", Type::kGauge,
            [](const auto& p) { return static_cast<double>(p.roster_version); });
@@ -183,6 +187,12 @@ void RegisterGossip(Families& f, const federation::Gossip* gossip, const Ledger*
               s.Add({{"peer", peer}, {"reason", reason}}, static_cast<double>(n));
             }
           }
+        });
+  f.Add("watchfloor_gossip_graft_timeout_seconds",
+        "How long an announced alert may stay missing before it is fetched, now: "
+        "federation.graft_rtts times the median peer round trip, at least graft_timeout_ms.",
+        Type::kGauge, [gossip](FamilySink& s) {
+          s.Add({}, absl::ToDoubleSeconds(gossip->stats().graft_timeout));
         });
   f.Add("watchfloor_gossip_anti_entropy_rounds_total", "Frontier exchanges this node started.",
         Type::kCounter, [gossip](FamilySink& s) {

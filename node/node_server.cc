@@ -380,6 +380,7 @@ absl::Status NodeServer::StartGossip() {
     opts.anti_entropy_interval = absl::Milliseconds(fc.anti_entropy_interval_ms());
   }
   if (fc.graft_timeout_ms() != 0) opts.graft_timeout = absl::Milliseconds(fc.graft_timeout_ms());
+  if (fc.has_graft_rtts()) opts.graft_rtts = fc.graft_rtts();
   feed_store_ = std::make_unique<LedgerFeedStore>(ledger_.get(), store_.get());
   gossip_ = std::make_unique<federation::Gossip>(config_.origin(), feed_store_.get(),
                                                  std::move(peers), channels, opts);

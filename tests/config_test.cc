@@ -312,6 +312,39 @@ TEST(ParseConfigTest, KeyEpochRefusalsAreInvalidArgumentNamingTheField) {
   }
 }
 
+// federation.graft_rtts: 0 .. 100 round trips, NaN and infinities refused.
+TEST(ParseConfigTest, GraftRttsIsARangeOfRoundTrips) {
+  auto with = [](absl::string_view k) {
+    return absl::StrCat(R"pb(
+origin: "nic.cz/prg1"
+listen_address: "127.0.0.1:7400"
+data_dir: "/var/lib/watchfloor"
+signing_key_file: "node.key"
+tls { cert_file: "node.crt" key_file: "tls.key" }
+federation { roster_file: "roster.json" graft_rtts: )pb", k, " }\n");
+  };
+  for (const char* ok : {"0", "3", "2.5", "100"}) {
+    absl::StatusOr<NodeConfig> c = ParseConfig(with(ok), "node.conf", "/etc/watchfloor");
+    ASSERT_TRUE(c.ok()) << ok << ": " << c.status();
+    EXPECT_TRUE(c->federation().has_graft_rtts());
+  }
+  absl::StatusOr<NodeConfig> unset =
+      ParseConfig(FederatedWithEncryption(""), "node.conf", "/etc/watchfloor");
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->federation().has_graft_rtts());
+  for (const char* bad : {"-1", "100.5", "nan", "inf"}) {
+    SCOPED_TRACE(bad);
+    absl::StatusOr<NodeConfig> c = ParseConfig(with(bad), "node.conf", "/etc/watchfloor");
+    ASSERT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << c.status();
+    EXPECT_EQ(std::string(c.status().message()),
+              absl::StrCat("node.conf: config: federation.graft_rtts ",
+                           std::string(bad) == "100.5" ? "100.5" : bad,
+                           " is outside 0..100: it multiplies the median round trip to the "
+                           "peers to give the wait before an announced alert is fetched; 0 "
+                           "keeps graft_timeout_ms fixed, leave it out for 3"));
+  }
+}
+
 TEST(ParseConfigTest, EncryptionKeyFileIsOptionalAndNeverASigningKeyFile) {
   absl::StatusOr<NodeConfig> ok = ParseConfig(
       absl::StrCat(kMinimal, "encryption_key_file: \"/etc/watchfloor/encryption.key\"\n"),

@@ -423,6 +423,14 @@ TEST(FederationMetricsTest, EveryLineParsesAndCountersMoveAsAlertsFlow) {
   EXPECT_LE(Get(after0, Peer("watchfloor_gossip_last_contact_seconds", o1)), now + 1);
   EXPECT_EQ(Get(after0, Peer("watchfloor_gossip_peer_up", o1)), 1);
   EXPECT_EQ(Get(after1, Peer("watchfloor_gossip_peer_roster_version", o0)), 1);
+  // Round trips over loopback mutual TLS, and the graft timeout they give:
+  // 3 x the median, at least the configured 150 ms, at most 2 s.
+  EXPECT_GT(Get(after0, Peer("watchfloor_gossip_peer_rtt_seconds", o1)), 0);
+  EXPECT_LT(Get(after0, Peer("watchfloor_gossip_peer_rtt_seconds", o1)), 5);
+  for (const Samples* s : {&after0, static_cast<const Samples*>(&after1)}) {
+    EXPECT_GE(Get(*s, "watchfloor_gossip_graft_timeout_seconds"), 0.15);
+    EXPECT_LE(Get(*s, "watchfloor_gossip_graft_timeout_seconds"), 2);
+  }
   EXPECT_EQ(Get(after1, absl::StrCat("watchfloor_frontier_lag{origin=\"", o0, "\"}")), 0);
   for (const Samples* s : {&after0, static_cast<const Samples*>(&after1)}) {
     EXPECT_EQ(Get(*s, "watchfloor_roster_version"), 1);

@@ -46,6 +46,16 @@ int EnvelopesIn(Rpc rpc, const google::protobuf::Message& m, bool request) {
   return 0;
 }
 
+// How many of the envelopes a message carries `store` already holds.
+template <typename M>
+int HeldIn(const M& m, MemoryFeedStore& store) {
+  int held = 0;
+  for (const v1::Envelope& env : m.envelopes()) {
+    if (store.Has(certs::AlertId(env.payload()))) ++held;
+  }
+  return held;
+}
+
 }  // namespace
 
 struct EventSim::Node {
@@ -479,7 +489,14 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
       return;
     }
     traffic_.envelopes += static_cast<uint64_t>(carried);
-    if (carried > 0) traffic_.envelopes_by_rpc["Push"] += static_cast<uint64_t>(carried);
+    if (carried > 0) {
+      traffic_.envelopes_by_rpc["Push"] += static_cast<uint64_t>(carried);
+      v1::PushRequest push;
+      if (push.ParseFromString(bytes)) {
+        traffic_.duplicates_by_rpc["Push"] +=
+            static_cast<uint64_t>(HeldIn(push, *nodes_[to]->store));
+      }
+    }
     delivering_from_ = from;
     absl::StatusOr<std::string> answer = federation::HandleFederationRequest(
         *nodes_[to]->gossip, nodes_[from]->origin, PeerChannel::RpcName(rpc), bytes);
@@ -512,8 +529,14 @@ void EventSim::Finish(uint64_t id, absl::Status status, const std::string& answe
       const int carried = EnvelopesIn(p->rpc, *p->response, false);
       traffic_.envelopes += static_cast<uint64_t>(carried);
       if (carried > 0) {
-        traffic_.envelopes_by_rpc[std::string(PeerChannel::RpcName(p->rpc))] +=
-            static_cast<uint64_t>(carried);
+        const std::string name(PeerChannel::RpcName(p->rpc));
+        traffic_.envelopes_by_rpc[name] += static_cast<uint64_t>(carried);
+        MemoryFeedStore& store = *nodes_[p->from]->store;
+        const int held = p->rpc == Rpc::kFetch
+                             ? HeldIn(static_cast<const v1::FetchResponse&>(*p->response), store)
+                             : HeldIn(static_cast<const v1::PullRangeResponse&>(*p->response),
+                                      store);
+        traffic_.duplicates_by_rpc[name] += static_cast<uint64_t>(held);
       }
     }
   }

@@ -86,10 +86,11 @@ class EventSim {
     uint64_t lost = 0;       // messages lost (Options::loss)
     uint64_t unreachable = 0;  // calls failed: peer down or cut off
     // Full envelopes received (in pushes, fetch and pull answers), and
-    // those the receiver then offered and found it had (stored or being
-    // stored): the duplicate payloads.
+    // per rpc those whose alert the receiver already held when they
+    // arrived (stored or being stored): the duplicate payloads.
     uint64_t envelopes = 0;
     std::map<std::string, uint64_t> envelopes_by_rpc;  // "Push", "Fetch", "PullRange"
+    std::map<std::string, uint64_t> duplicates_by_rpc;
     std::map<std::string, uint64_t> calls_by_rpc;
   };
 

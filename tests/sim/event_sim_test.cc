@@ -7,6 +7,7 @@
 #include "tests/sim/event_sim.h"
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <set>
 #include <vector>
@@ -116,6 +117,49 @@ TEST(EventSimTest, DuplicatesSettleOnceTheTreesArePruned) {
   const double dups = DuplicatesPerNodePerAlert(before, sim, 200);
   EXPECT_LE(dups, 0.1);
   EXPECT_GT(warmup, dups);
+}
+
+// A node waits graft_rtts (3) times the median round trip of its calls to
+// its peers before it fetches an announced alert, never less than
+// graft_timeout. Over 20-200 ms links that is several hundred ms; a fixed
+// 150 ms fetches what push was about to bring, and both copies arrive.
+// Same seed, same publications.
+TEST(EventSimTest, TheGraftTimeoutFollowsTheLinksRoundTrips) {
+  auto run = [](double graft_rtts) {
+    EventSim::Options o = Small(16, 31);
+    o.degree = 6;
+    o.gossip.parallel_lanes = true;
+    o.gossip.graft_rtts = graft_rtts;
+    auto sim = std::make_unique<EventSim>(o);
+    PublishSpread(*sim, 300, absl::Milliseconds(20), 31);
+    EXPECT_TRUE(sim->RunUntilDelivered(absl::Seconds(30)));
+    return sim;
+  };
+  auto fetched_twice = [](const EventSim& sim) {
+    const auto& d = sim.traffic().duplicates_by_rpc;
+    auto at = [&](const char* rpc) { return d.count(rpc) == 0 ? uint64_t{0} : d.at(rpc); };
+    return at("Fetch") + at("Push");
+  };
+  const std::unique_ptr<EventSim> fixed = run(0);
+  const std::unique_ptr<EventSim> adapted = run(3);
+  for (int i = 0; i < adapted->nodes(); ++i) {
+    const federation::Gossip::Stats fs = fixed->stats(i);
+    EXPECT_EQ(fs.graft_timeout, absl::Milliseconds(150)) << i;
+    EXPECT_EQ(fs.frontier_grace, absl::Milliseconds(500)) << i;
+    const federation::Gossip::Stats st = adapted->stats(i);
+    absl::Duration least = absl::InfiniteDuration(), most = absl::ZeroDuration();
+    for (const auto& [peer, ps] : st.peers) {
+      ASSERT_GT(ps.rtt, absl::Milliseconds(40)) << i << " " << peer;  // two 20-200 ms trips
+      least = std::min(least, ps.rtt);
+      most = std::max(most, ps.rtt);
+    }
+    // Set from the round trips of a moment ago (once a second).
+    EXPECT_GE(st.graft_timeout, std::max(absl::Milliseconds(150), 3 * least * 0.8)) << i;
+    EXPECT_LE(st.graft_timeout, 3 * most * 1.2) << i;
+    EXPECT_EQ(st.frontier_grace, std::max(absl::Milliseconds(500), 2 * st.graft_timeout)) << i;
+  }
+  EXPECT_LT(fetched_twice(*adapted), fetched_twice(*fixed) / 2)
+      << "adapted " << fetched_twice(*adapted) << ", fixed " << fetched_twice(*fixed);
 }
 
 // Over links of 20-200 ms, a link that makes one call at a time holds each

@@ -6,6 +6,7 @@
 // nothing else: however long the machine takes in real time, the graft,
 // the anti-entropy round, the frontier grace and the score's decay happen
 // only once the simulated time has passed.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -203,6 +204,35 @@ TEST_F(GossipClockTest, AntiEntropyAndTheFrontierGraceRunOnTheClock) {
     ++steps;
   }
   EXPECT_EQ(Holding(0), kNodes - 1) << "after " << steps << " more steps";
+}
+
+// What a frontier showed is pulled after the grace only up to what it
+// showed: what the origin stored since is, as far as the puller knows, on
+// its way by push, and gets a grace of its own before it is pulled.
+TEST_F(GossipClockTest, APullAfterTheGraceTakesOnlyWhatTheFrontierShowed) {
+  const std::string origin = Layout().OriginOf(0);
+  auto most_held = [&] {
+    uint64_t most = 0;
+    for (int i = 1; i < kNodes; ++i) most = std::max(most, nodes_[i]->Heads()[origin]);
+    return most;
+  };
+  StartNodes();
+  for (int k = 0; k < 3; ++k) Publish(0, /*broadcast=*/false);
+  absl::SleepFor(kIdle);  // every timer has ticked once: the first round is due an interval on
+  clock_.Advance(options_.anti_entropy_interval);
+  ASSERT_TRUE(WaitFor([&] { return nodes_[0]->gossip->stats().anti_entropy_rounds >= 1; },
+                      kConverge));
+  absl::SleepFor(kIdle);  // every round the step started has swapped frontiers
+  for (int k = 0; k < 2; ++k) Publish(0, /*broadcast=*/false);
+
+  clock_.Advance(options_.frontier_grace);
+  ASSERT_TRUE(WaitFor([&] { return most_held() >= 3; }, kConverge));
+  absl::SleepFor(kIdle);
+  EXPECT_EQ(most_held(), 3u);  // not 4 or 5: no frontier had shown them
+
+  // The pulling round saw 5 and noted it: one more grace, and it pulls 4-5.
+  clock_.Advance(options_.frontier_grace);
+  ASSERT_TRUE(WaitFor([&] { return most_held() == 5; }, kConverge));
 }
 
 // A peer that pushed eleven invalid signatures is graylisted (score -110,
