@@ -243,10 +243,15 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
       graft_ms.push_back(absl::ToDoubleMilliseconds(st.graft_timeout));
       grace_ms.push_back(absl::ToDoubleMilliseconds(st.frontier_grace));
     }
-    std::printf("N=%d: graft timeout in use p50 %.0f ms, max %.0f ms (%g x the median peer "
-                "round trip, at least %.0f ms); frontier grace p50 %.0f ms\n",
-                n, Percentile(graft_ms, 50), Max(graft_ms), o.gossip.graft_rtts,
-                absl::ToDoubleMilliseconds(o.gossip.graft_timeout), Percentile(grace_ms, 50));
+    const std::string how =
+        o.gossip.graft_rtts > 0
+            ? absl::StrFormat("%g x the median peer round trip, at least %.0f ms",
+                              o.gossip.graft_rtts,
+                              absl::ToDoubleMilliseconds(o.gossip.graft_timeout))
+            : std::string("fixed: --graft_rtts=0");
+    std::printf("N=%d: graft timeout in use p50 %.0f ms, max %.0f ms (%s); frontier grace p50 "
+                "%.0f ms\n",
+                n, Percentile(graft_ms, 50), Max(graft_ms), how.c_str(), Percentile(grace_ms, 50));
   }
   if (HasFlag(argc, argv, "loopback")) {
     // Point 6's figure: publish to the last node, per alert.
