@@ -207,22 +207,22 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
   const double copies = static_cast<double>(after.envelopes - before.envelopes);
   const double dups = std::max(0.0, copies - needed) / needed;
   const double bytes = static_cast<double>(after.bytes - before.bytes) / n / alerts;
-  std::string by_rpc;
-  for (const char* rpc : {"Push", "Fetch", "PullRange"}) {
-    auto at = [&](const EventSim::Traffic& t) {
-      auto it = t.envelopes_by_rpc.find(rpc);
-      return it == t.envelopes_by_rpc.end() ? 0.0 : static_cast<double>(it->second);
-    };
-    by_rpc += absl::StrFormat(" %s %.3f", rpc, (at(after) - at(before)) / needed);
-  }
-  std::string dup_by_rpc;
-  for (const char* rpc : {"Push", "Fetch", "PullRange"}) {
-    auto at = [&](const EventSim::Traffic& t) {
-      auto it = t.duplicates_by_rpc.find(rpc);
-      return it == t.duplicates_by_rpc.end() ? 0.0 : static_cast<double>(it->second);
-    };
-    dup_by_rpc += absl::StrFormat(" %s %.3f", rpc, (at(after) - at(before)) / needed);
-  }
+  // Per node per alert over the measured alerts, for each rpc that carries
+  // envelopes: copies received, or those of them that were duplicates.
+  using Counts = std::map<std::string, uint64_t> EventSim::Traffic::*;
+  auto per_rpc = [&](Counts counts) {
+    std::string out;
+    for (const char* rpc : {"Push", "Fetch", "PullRange"}) {
+      auto at = [&](const EventSim::Traffic& t) {
+        auto it = (t.*counts).find(rpc);
+        return it == (t.*counts).end() ? 0.0 : static_cast<double>(it->second);
+      };
+      out += absl::StrFormat(" %s %.3f", rpc, (at(after) - at(before)) / needed);
+    }
+    return out;
+  };
+  const std::string by_rpc = per_rpc(&EventSim::Traffic::envelopes_by_rpc);
+  const std::string dup_by_rpc = per_rpc(&EventSim::Traffic::duplicates_by_rpc);
   const double mean_latency = absl::ToDoubleMilliseconds(sim.MeanLatency());
   std::printf(
       "N=%d degree=%d crypto=%s: delivered %.2f%%%s; hops p50 %.0f p99 %.0f max %.0f "

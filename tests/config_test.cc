@@ -224,17 +224,20 @@ TEST(ParseConfigTest, NextSigningKeyFileNeedsAFederationAndAnotherFile) {
             "(/etc/watchfloor/node.key); give the new key's file");
 }
 
-// A federation node with an encryption key, plus `extra`.
-std::string FederatedWithEncryption(absl::string_view extra) {
+// A federation node with `federation_fields` in its federation section,
+// plus `extra`.
+std::string Federated(absl::string_view federation_fields, absl::string_view extra) {
   return absl::StrCat(R"pb(
 origin: "nic.cz/prg1"
 listen_address: "127.0.0.1:7400"
 data_dir: "/var/lib/watchfloor"
 signing_key_file: "node.key"
 tls { cert_file: "node.crt" key_file: "tls.key" }
-federation { roster_file: "roster.json" }
-)pb", extra, "\n");
+federation { roster_file: "roster.json" )pb", federation_fields, " }\n", extra, "\n");
 }
+
+// A federation node with an encryption key, plus `extra`.
+std::string FederatedWithEncryption(absl::string_view extra) { return Federated("", extra); }
 
 TEST(ParseConfigTest, KeyEpochsParseWithRelativePathsAndDefaultDirectory) {
   absl::StatusOr<NodeConfig> c = ParseConfig(
@@ -314,15 +317,7 @@ TEST(ParseConfigTest, KeyEpochRefusalsAreInvalidArgumentNamingTheField) {
 
 // federation.graft_rtts: 0 .. 100 round trips, NaN and infinities refused.
 TEST(ParseConfigTest, GraftRttsIsARangeOfRoundTrips) {
-  auto with = [](absl::string_view k) {
-    return absl::StrCat(R"pb(
-origin: "nic.cz/prg1"
-listen_address: "127.0.0.1:7400"
-data_dir: "/var/lib/watchfloor"
-signing_key_file: "node.key"
-tls { cert_file: "node.crt" key_file: "tls.key" }
-federation { roster_file: "roster.json" graft_rtts: )pb", k, " }\n");
-  };
+  auto with = [](absl::string_view k) { return Federated(absl::StrCat("graft_rtts: ", k), ""); };
   for (const char* ok : {"0", "3", "2.5", "100"}) {
     absl::StatusOr<NodeConfig> c = ParseConfig(with(ok), "node.conf", "/etc/watchfloor");
     ASSERT_TRUE(c.ok()) << ok << ": " << c.status();
