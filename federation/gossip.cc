@@ -173,6 +173,14 @@ struct Gossip::Link {
     SetEager(origin, false);
     queue.PushesToIHaves(origin);
   }
+  // The peer holds `origin` up to `sequence`; checked at `check_at` (the
+  // first noted since the last check sets it) whether push brought that.
+  void NoteAhead(const std::string& origin, uint64_t sequence, absl::Time check_at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    uint64_t& seen = ahead[origin];
+    seen = std::max(seen, sequence);
+    if (ahead_check == absl::InfiniteFuture()) ahead_check = check_at;
+  }
   // A call to the peer answered after `took`: the smoothed round trip moves
   // an eighth of the way there (TCP's SRTT, RFC 6298).
   void NoteRtt(absl::Duration took) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -1159,16 +1167,9 @@ absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
 }
 
 void Gossip::NoteAhead(Link* link, const std::string& origin, uint64_t sequence) {
+  const absl::Time check_at = clock_->Now() + FrontierGrace();
   absl::MutexLock lock(&link->mu);
-  NoteAheadLocked(link, origin, sequence);
-}
-
-void Gossip::NoteAheadLocked(Link* link, const std::string& origin, uint64_t sequence) {
-  uint64_t& seen = link->ahead[origin];
-  seen = std::max(seen, sequence);
-  if (link->ahead_check == absl::InfiniteFuture()) {
-    link->ahead_check = clock_->Now() + FrontierGrace();
-  }
+  link->NoteAhead(origin, sequence, check_at);
 }
 
 std::map<std::string, uint64_t> Gossip::StillBehind(std::map<std::string, uint64_t> ahead) {
@@ -1313,8 +1314,11 @@ void Gossip::Run(std::shared_ptr<Flow> flow) {
 
 void Gossip::Settle(Flow* flow) {
   flow->call.reset();
-  const absl::Duration took = clock_->Now() - flow->call_started;
-  if (flow->status.ok() && took >= absl::ZeroDuration()) {  // not across a clock step back
+  // Not across a clock step back, and no more than a call may take (a step
+  // forward, a fake clock moved while the call ran).
+  const absl::Duration took =
+      std::min(clock_->Now() - flow->call_started, options_.rpc_timeout);
+  if (flow->status.ok() && took >= absl::ZeroDuration()) {
     absl::MutexLock lock(&flow->link->mu);
     flow->link->NoteRtt(took);
   }
@@ -1332,9 +1336,11 @@ void Gossip::StartRound(Link* link, RoundKind kind,
   auto round = std::make_shared<RoundState>();
   round->kind = kind;
   if (kind >= kPullNoted) {
+    // kPullNoted pulls up to these; kPullAll pulls further, and keeps them
+    // only to note them again if the frontier exchange fails.
     absl::MutexLock lock(&link->mu);
-    if (kind == kPullNoted) round->pull_to.swap(link->pull_to);
-    link->pull_to.clear();  // a kPullAll round pulls those too
+    round->pull_to.swap(link->pull_to);
+    link->pull_to.clear();
   }
   watchfloor::v1::FrontierMessage mine;
   mine.set_roster_version(RosterVersion());
@@ -1360,8 +1366,9 @@ void Gossip::StartRound(Link* link, RoundKind kind,
           round->result = absl::UnavailableError(
               absl::StrCat("frontier exchange with ", peer, " failed: ", st.message()));
           // Still owed: checked again after the grace and the backoff.
+          const absl::Time check_at = clock_->Now() + FrontierGrace();
           for (const auto& [origin, sequence] : round->pull_to) {
-            NoteAheadLocked(link, origin, sequence);
+            link->NoteAhead(origin, sequence, check_at);
           }
           return true;
         }
@@ -1440,7 +1447,11 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
             NextPull(flow, round);
             return true;
           };
-          if (!st.ok()) return next_origin();
+          if (!st.ok()) {
+            // Still owed: checked again after the grace and the backoff.
+            NoteAhead(link, req.origin(), req.to());
+            return next_origin();
+          }
           link->CountCall(req, resp);
           round->bytes += req.ByteSizeLong() + resp.ByteSizeLong();
           if (resp.envelopes_size() == 0) return next_origin();
@@ -1931,6 +1942,11 @@ void Gossip::Tick(absl::Time now) {
     if (sync) {
       absl::MutexLock lock(&link->mu);
       link->round = kPullAll;
+      // Kept with the round: noted again if its frontier exchange fails.
+      for (const auto& [origin, sequence] : ahead) {
+        uint64_t& to = link->pull_to[origin];
+        to = std::max(to, sequence);
+      }
       continue;
     }
     if (ahead.empty()) continue;

@@ -213,7 +213,8 @@ void PrintTraffic(const InProcessNetwork::Stats& before, const InProcessNetwork:
 // The bound is the 0.5 (as tests/federation_test.cc holds for 5
 // loopback processes). As in federation_test, the timers that decide that a
 // push is late are set where the machine's latency does not reach them (a
-// 5 s graft timeout and frontier grace, anti-entropy every 2 s), so what is
+// 5 s graft timeout, a frontier grace of twice that, anti-entropy every
+// 2 s), so what is
 // held is the overlay's own duplication. Measured: 0.000 in 5 runs of 8 at
 // load average 11-32 from other jobs (every one of the 120 x 23 copies
 // pushed once, none pulled), 0.001, 0.026 and 0.083 in the other three; 0.15 and
