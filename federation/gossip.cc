@@ -31,6 +31,8 @@ constexpr size_t kMaxFetchIds = 256;
 // Origins one link keeps an eager/lazy choice for (Link::eager_for).
 constexpr size_t kMaxTreeOrigins = 4096;
 constexpr uint32_t kMaxPullLimit = 1024;
+// Peers a starting node pulls from at once (Gossip::Start).
+constexpr size_t kStartRounds = 8;
 // Envelope bytes per Federation message (a Push request, a Fetch or
 // PullRange response): a federation node's gRPC limit is max_message_bytes,
 // at least 1 MiB (docs/CONFIG.md), and the rest of the message needs room.
@@ -317,6 +319,20 @@ void Gossip::Start() {
   if (started_ || stopping_) return;
   started_ = true;
   const std::shared_ptr<const LinkList> held_links = Links();
+  // A node that starts has been away, or is new: what its peers hold
+  // beyond it is not on its way by push. Its first rounds pull it at once
+  // from a few random peers, whose links divide the origins (pulling_);
+  // the timer's rounds reach the rest.
+  std::vector<Link*> first;
+  if (options_.pull_at_start) {
+    for (const auto& link : *held_links) first.push_back(link.get());
+    std::shuffle(first.begin(), first.end(), rng_);
+    first.resize(std::min(first.size(), kStartRounds));
+  }
+  for (Link* link : first) {
+    absl::MutexLock l(&link->mu);
+    link->round = kPullAll;
+  }
   if (!options_.external_pump) {
     for (const auto& link : *held_links) {
       for (Lane lane : Lanes()) {
@@ -1158,10 +1174,15 @@ absl::StatusOr<uint64_t> Gossip::AntiEntropyWith(const std::string& peer) {
   }
   absl::Notification ended;
   absl::StatusOr<uint64_t> pulled;
-  StartRound(link, kPullAll, [&](absl::StatusOr<uint64_t> result) {
-    pulled = std::move(result);
-    ended.Notify();
-  });
+  // Pulls everything the peer is ahead by itself, whatever other links'
+  // rounds are pulling: its caller counts on what it returns.
+  StartRound(
+      link, kPullAll,
+      [&](absl::StatusOr<uint64_t> result) {
+        pulled = std::move(result);
+        ended.Notify();
+      },
+      /*share=*/false);
   ended.WaitForNotification();
   return pulled;
 }
@@ -1255,6 +1276,10 @@ struct Gossip::RoundState {
   uint64_t pulled = 0;
   uint64_t cosignatures_fresh = 0;
   absl::Status result;  // not OK: the frontier exchange failed
+  // Leaves an origin another link pulls as far to that link (pulling_).
+  bool share = true;
+  // The origin this round has claimed in pulling_ ("" none).
+  std::string claimed;
 };
 
 namespace {
@@ -1332,9 +1357,10 @@ void Gossip::Settle(Flow* flow) {
 }
 
 void Gossip::StartRound(Link* link, RoundKind kind,
-                        std::function<void(absl::StatusOr<uint64_t>)> done) {
+                        std::function<void(absl::StatusOr<uint64_t>)> done, bool share) {
   auto round = std::make_shared<RoundState>();
   round->kind = kind;
+  round->share = share;
   if (kind >= kPullNoted) {
     // kPullNoted pulls up to these; kPullAll pulls further, and keeps them
     // only to note them again if the frontier exchange fails.
@@ -1408,6 +1434,7 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
+      if (round->from == 0) Unclaim(link, round.get());
     }
     const auto& e = entries[round->entry];
     const FrontierEntry* m = nullptr;
@@ -1424,8 +1451,19 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
       auto cap = round->pull_to.find(e.origin());
       to = cap == round->pull_to.end() ? 0 : std::min(to, cap->second);
     }
+    // The round's snapshot of this node's frontier may be old by now:
+    // another link's round, or push, may have brought the peer's last
+    // alert of the origin since (then everything before it too: the store
+    // takes a feed in order).
+    if (round->from == 0 && have < to && store_->Has(e.id())) continue;
     if (round->from == 0 && to < e.sequence() && have < e.sequence()) {
       NoteAhead(link, e.origin(), e.sequence());
+    }
+    if (round->from == 0 && have < to && round->share &&
+        !Claim(link, round.get(), e.origin(), to)) {
+      // Another link pulls it as far: checked again after the grace.
+      NoteAhead(link, e.origin(), e.sequence());
+      continue;
     }
     if (round->from == 0) round->from = have + 1;
     if (round->from > to) continue;
@@ -1496,6 +1534,10 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
         });
     return;
   }
+  {
+    absl::MutexLock lock(&mu_);
+    Unclaim(link, round.get());
+  }
   // After the alerts: a co-signature of an alert pulled just now may still
   // find it not yet stored (the commit is asynchronous), and is pulled
   // again next round.
@@ -1509,6 +1551,27 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
   }
   round->cosignatures_fresh += OfferPulledCosignatures(link, std::move(retry));
   NextCosignaturePull(flow, round);
+}
+
+bool Gossip::Claim(const Link* link, RoundState* round, const std::string& origin, uint64_t to) {
+  const absl::Time now = clock_->Now();
+  const absl::Duration grace = FrontierGrace();
+  absl::MutexLock lock(&mu_);
+  auto [it, fresh] = pulling_.try_emplace(origin);
+  if (!fresh && it->second.link != link && it->second.to >= to &&
+      now - it->second.since < grace) {
+    return false;
+  }
+  it->second = Pulling{link, to, now};
+  round->claimed = origin;
+  return true;
+}
+
+void Gossip::Unclaim(const Link* link, RoundState* round) {
+  if (round->claimed.empty()) return;
+  auto it = pulling_.find(round->claimed);
+  if (it != pulling_.end() && it->second.link == link) pulling_.erase(it);
+  round->claimed.clear();
 }
 
 void Gossip::NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& round) {

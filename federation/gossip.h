@@ -105,10 +105,15 @@ class Gossip {
     // beyond ours is usually still on its way by push, and pulling it at
     // once races the push (the pulled copy turns the pushed one into a
     // duplicate that prunes a tree link, and the two paths reorder the
-    // feed). AntiEntropyWith pulls at once. At least twice the graft
-    // timeout in use: a range still on its way by announcement and graft
-    // is not pulled as well.
+    // feed). AntiEntropyWith, a link added while running and a starting
+    // node's first rounds (pull_at_start) pull at once. At least twice the
+    // graft timeout in use: a range still on its way by announcement and
+    // graft is not pulled as well.
     absl::Duration frontier_grace = absl::Milliseconds(500);
+    // At Start, up to 8 random peers' links begin with a round that pulls
+    // everything each is ahead by at once (a node that starts has been
+    // away). False: the timer's rounds only.
+    bool pull_at_start = true;
     absl::Duration rpc_timeout = absl::Seconds(5);
     absl::Duration min_backoff = absl::Milliseconds(100);
     absl::Duration max_backoff = absl::Seconds(10);
@@ -452,6 +457,13 @@ class Gossip {
   // peer's frontier position, from what this node pulled from it last).
   void NextPull(Flow* flow, const std::shared_ptr<RoundState>& round);
   void NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& round);
+  // Claims `origin` up to `to` in pulling_ for `round` of `link`; false if
+  // another link's round pulls it at least as far, claimed less than a
+  // frontier grace ago.
+  bool Claim(const Link* link, RoundState* round, const std::string& origin, uint64_t to)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives up what `round` claimed, if it is still its own.
+  void Unclaim(const Link* link, RoundState* round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What an anti-entropy round pulls once frontiers are swapped; a larger
   // one includes a smaller (a link owes its peer the largest asked for).
   enum RoundKind : int {
@@ -469,9 +481,10 @@ class Gossip {
   // An anti-entropy round with `link`'s peer: swaps frontiers, pulls (or
   // notes) what the peer is ahead by as `kind` says, then pulls its
   // co-signatures. `done` gets the number of envelopes pulled, or
-  // UNAVAILABLE if the frontier exchange failed.
+  // UNAVAILABLE if the frontier exchange failed. With `share`, an origin
+  // another link's round is pulling as far is left to it (see pulling_).
   void StartRound(Link* link, RoundKind kind,
-                  std::function<void(absl::StatusOr<uint64_t>)> done);
+                  std::function<void(absl::StatusOr<uint64_t>)> done, bool share = true);
   // Remembers that `link`'s peer holds `origin` up to `sequence`; the timer
   // syncs with it if this node still lacks that after frontier_grace.
   void NoteAhead(Link* link, const std::string& origin, uint64_t sequence);
@@ -584,6 +597,23 @@ class Gossip {
   // latency per alert). Also lets HandleIHave skip the store for them.
   std::map<std::string, std::string> first_from_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> first_from_order_ ABSL_GUARDED_BY(mu_);
+  // Origins some link's round is pulling now, and up to which sequence. A
+  // node that starts or returns swaps frontiers with every peer at once,
+  // and each peer shows it behind by the same origins in the same order:
+  // without this, every link's round would pull every origin, one after
+  // another, all in step (N links' worth of copies, and the time of all
+  // origins' round trips one by one). A round meeting an origin another
+  // link pulls as far leaves it (noted, checked after the grace), so that
+  // the links divide the origins between them. A claim holds off the
+  // others for one frontier grace at most: a slow or stalling peer delays
+  // an origin by that much, as a frontier's news is delayed anyway, and
+  // no longer.
+  struct Pulling {
+    const Link* link = nullptr;
+    uint64_t to = 0;
+    absl::Time since;
+  };
+  std::map<std::string, Pulling> pulling_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
   RosterHooks roster_hooks_;  // set before Start, then read-only
   // Roster state has a mutex of its own: the fetch thread waits on it, and
