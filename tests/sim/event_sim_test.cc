@@ -2,7 +2,8 @@
 // seed gives the same trace; every alert reaches every node over links of
 // 20-200 ms, with real signatures; duplicates settle once the per-origin
 // trees are pruned; a 30 % partition heals, 10 % of nodes restarted with
-// empty stores catch up, and 5 % loss costs retries, not alerts. The large
+// empty stores catch up, a restarted node's links divide the origins
+// between them, and 5 % loss costs retries, not alerts. The large
 // runs (N = 100, 1,000) are bench/event_sim_bench.
 #include "tests/sim/event_sim.h"
 
