@@ -1276,7 +1276,7 @@ struct Gossip::RoundState {
   uint64_t pulled = 0;
   uint64_t cosignatures_fresh = 0;
   absl::Status result;  // not OK: the frontier exchange failed
-  // Leaves an origin another link pulls as far to that link (pulling_).
+  // Leaves an origin another link is pulling to that link (pulling_).
   bool share = true;
   // The origin this round has claimed in pulling_ ("" none).
   std::string claimed;
@@ -1454,14 +1454,19 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
     // The round's snapshot of this node's frontier may be old by now:
     // another link's round, or push, may have brought the peer's last
     // alert of the origin since (then everything before it too: the store
-    // takes a feed in order).
-    if (round->from == 0 && have < to && store_->Has(e.id())) continue;
+    // takes a feed in order). Being stored is not stored: an alert queued
+    // may still be refused (a gap), so it is noted, and dropped after the
+    // grace if it was stored.
+    if (round->from == 0 && have < to && store_->Has(e.id())) {
+      NoteAhead(link, e.origin(), e.sequence());
+      continue;
+    }
     if (round->from == 0 && to < e.sequence() && have < e.sequence()) {
       NoteAhead(link, e.origin(), e.sequence());
     }
     if (round->from == 0 && have < to && round->share &&
-        !Claim(link, round.get(), e.origin(), to)) {
-      // Another link pulls it as far: checked again after the grace.
+        !Claim(link, round.get(), e.origin())) {
+      // Another link pulls it: checked again after the grace.
       NoteAhead(link, e.origin(), e.sequence());
       continue;
     }
@@ -1553,16 +1558,16 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
   NextCosignaturePull(flow, round);
 }
 
-bool Gossip::Claim(const Link* link, RoundState* round, const std::string& origin, uint64_t to) {
+bool Gossip::Claim(const Link* link, RoundState* round, const std::string& origin) {
   const absl::Time now = clock_->Now();
   const absl::Duration grace = FrontierGrace();
   absl::MutexLock lock(&mu_);
   auto [it, fresh] = pulling_.try_emplace(origin);
-  if (!fresh && it->second.link != link && it->second.to >= to &&
-      now - it->second.since < grace) {
-    return false;
-  }
-  it->second = Pulling{link, to, now};
+  // A fresh claim is not taken over even by a round that would pull
+  // further: a frontier's sequence is the peer's word, and a peer showing
+  // a huge one must not hold an origin by outbidding every other link.
+  if (!fresh && it->second.link != link && now - it->second.since < grace) return false;
+  it->second = Pulling{link, now};
   round->claimed = origin;
   return true;
 }

@@ -457,10 +457,9 @@ class Gossip {
   // peer's frontier position, from what this node pulled from it last).
   void NextPull(Flow* flow, const std::shared_ptr<RoundState>& round);
   void NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& round);
-  // Claims `origin` up to `to` in pulling_ for `round` of `link`; false if
-  // another link's round pulls it at least as far, claimed less than a
-  // frontier grace ago.
-  bool Claim(const Link* link, RoundState* round, const std::string& origin, uint64_t to)
+  // Claims `origin` in pulling_ for `round` of `link`; false if another
+  // link's round claimed it less than a frontier grace ago.
+  bool Claim(const Link* link, RoundState* round, const std::string& origin)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Gives up what `round` claimed, if it is still its own.
   void Unclaim(const Link* link, RoundState* round) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -597,20 +596,19 @@ class Gossip {
   // latency per alert). Also lets HandleIHave skip the store for them.
   std::map<std::string, std::string> first_from_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> first_from_order_ ABSL_GUARDED_BY(mu_);
-  // Origins some link's round is pulling now, and up to which sequence. A
+  // Origins some link's round is pulling now, and since when. A
   // node that starts or returns swaps frontiers with every peer at once,
   // and each peer shows it behind by the same origins in the same order:
   // without this, every link's round would pull every origin, one after
   // another, all in step (N links' worth of copies, and the time of all
   // origins' round trips one by one). A round meeting an origin another
-  // link pulls as far leaves it (noted, checked after the grace), so that
-  // the links divide the origins between them. A claim holds off the
-  // others for one frontier grace at most: a slow or stalling peer delays
-  // an origin by that much, as a frontier's news is delayed anyway, and
-  // no longer.
+  // link pulls leaves it (noted, checked after the grace), so that the
+  // links divide the origins between them. A claim holds off the others
+  // for one frontier grace at most, whatever the sequences: a slow or
+  // stalling peer delays an origin by that much, as a frontier's news is
+  // delayed anyway, and no longer.
   struct Pulling {
     const Link* link = nullptr;
-    uint64_t to = 0;
     absl::Time since;
   };
   std::map<std::string, Pulling> pulling_ ABSL_GUARDED_BY(mu_);

@@ -444,7 +444,10 @@ TEST_F(AntiEntropyCostTest, NodesDifferingByDAlertsPullExactlyThoseD) {
   std::vector<v1::PublishResponse> missed = PublishMany(fed_, 0, kD, 1, 777);
   ASSERT_EQ(missed.size(), static_cast<size_t>(kD));
   fed_.StopNode(0);
-  ASSERT_TRUE(fed_.StartNode(0).ok());  // its own start's round finds m1 down
+  ASSERT_TRUE(fed_.StartNode(0).ok());
+  // m0's own start's round finds m1 down (so m1's is the only round).
+  ASSERT_TRUE(WaitUntil([&] { return !fed_.gossip(0)->stats().peers.at(fed_.origin(1)).reachable; },
+                        kConverge));
   ASSERT_TRUE(fed_.StartNode(1).ok());
 
   // m1's start pulls from its peer at once (Gossip::Start): one round, the
