@@ -1451,24 +1451,19 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
       auto cap = round->pull_to.find(e.origin());
       to = cap == round->pull_to.end() ? 0 : std::min(to, cap->second);
     }
-    // The round's snapshot of this node's frontier may be old by now:
-    // another link's round, or push, may have brought the peer's last
-    // alert of the origin since (then everything before it too: the store
-    // takes a feed in order). Being stored is not stored: an alert queued
-    // may still be refused (a gap), so it is noted, and dropped after the
-    // grace if it was stored.
-    if (round->from == 0 && have < to && store_->Has(e.id())) {
+    // Left for after the grace (noted) when the round's snapshot of this
+    // node's frontier is old by now: another link's round, or push, may
+    // have brought the peer's last alert of the origin since (then
+    // everything before it too: the store takes a feed in order; queued is
+    // not yet stored, and may still be refused as a gap); or another link
+    // is pulling it.
+    if (round->from == 0 && have < to &&
+        (store_->Has(e.id()) || (round->share && !Claim(link, round.get(), e.origin())))) {
       NoteAhead(link, e.origin(), e.sequence());
       continue;
     }
     if (round->from == 0 && to < e.sequence() && have < e.sequence()) {
       NoteAhead(link, e.origin(), e.sequence());
-    }
-    if (round->from == 0 && have < to && round->share &&
-        !Claim(link, round.get(), e.origin())) {
-      // Another link pulls it: checked again after the grace.
-      NoteAhead(link, e.origin(), e.sequence());
-      continue;
     }
     if (round->from == 0) round->from = have + 1;
     if (round->from > to) continue;

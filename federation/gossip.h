@@ -481,7 +481,7 @@ class Gossip {
   // notes) what the peer is ahead by as `kind` says, then pulls its
   // co-signatures. `done` gets the number of envelopes pulled, or
   // UNAVAILABLE if the frontier exchange failed. With `share`, an origin
-  // another link's round is pulling as far is left to it (see pulling_).
+  // another link's round is pulling is left to it (see pulling_).
   void StartRound(Link* link, RoundKind kind,
                   std::function<void(absl::StatusOr<uint64_t>)> done, bool share = true);
   // Remembers that `link`'s peer holds `origin` up to `sequence`; the timer
