@@ -401,6 +401,7 @@ int SqliteAlertStore::OnWalCommit(void* arg, sqlite3* db, const char* schema, in
     // each checkpoint syncs the WAL and the database file, and the disk is
     // shared with the commits' own fsyncs.
     absl::MutexLock lock(&self->checkpoint_mu_);
+    if (!self->checkpoint_wanted_) ++self->checkpoint_stats_.requested;
     self->checkpoint_wanted_ = true;
   }
   self->wal_bucket_ = frames / kBackgroundCheckpointFrames;  // 0 after a WAL restart
@@ -455,6 +456,7 @@ void SqliteAlertStore::CheckpointLoop() {
       restart = background && wal_frames >= kRestartFrames;
     }
     checkpoint_mu_.Lock();
+    ++checkpoint_stats_.completed;
   }
 }
 

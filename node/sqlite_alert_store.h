@@ -114,8 +114,13 @@ class SqliteAlertStore final : public AlertStore {
   // `background` counts passes; `whole_wal`: kBackground's passes with
   // commits held off that copied the whole WAL (so that the next commit
   // restarts it); `longest_hold`: the longest such pass, i.e. the longest
-  // that commits waited for a checkpoint.
+  // that commits waited for a checkpoint. `requested`: times the appending
+  // thread woke the background thread; `completed`: how many of those
+  // wake-ups it has finished (all passes run), equal to `requested` when it
+  // is idle.
   struct CheckpointStats {
+    uint64_t requested = 0;
+    uint64_t completed = 0;
     uint64_t background = 0;
     uint64_t whole_wal = 0;
     absl::Duration longest_hold;
