@@ -80,8 +80,9 @@ constexpr char kUsage[] =
     "  --parallel_lanes    Gossip::Options::parallel_lanes (pushes, other sends and\n"
     "                      rounds on a link at once)\n"
     "  --misbehave=KIND    10% of the nodes (no publisher) misbehave: withhold,\n"
-    "                      flood (invalid signatures), replay or phantom (announce\n"
-    "                      ids never served); prints honest delivery and the waste\n"
+    "                      flood (invalid signatures), replay, phantom (announce\n"
+    "                      ids never served) or stall (shows every origin far ahead,\n"
+    "                      never answers a pull); prints honest delivery and the waste\n"
     "  --bad_rate=R        calls per second from each bad node to each peer (10)\n"
     "  --loopback          links at half the loopback TCP RTT measured in the run;\n"
     "                      prints publish -> last node per alert (issue 11 point 6)\n"
@@ -177,8 +178,10 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
       kind = EventSim::Misbehaviour::kReplay;
     } else if (misbehave == "phantom") {
       kind = EventSim::Misbehaviour::kPhantomIHave;
+    } else if (misbehave == "stall") {
+      kind = EventSim::Misbehaviour::kStallPulls;
     } else {
-      Die("--misbehave=" + misbehave + ": expected withhold, flood, replay or phantom");
+      Die("--misbehave=" + misbehave + ": expected withhold, flood, replay, phantom or stall");
     }
     const int bad_rate = IntFlag(argc, argv, "bad_rate", "10", 1, 1000);
     for (int i = 5; i < n; i += 10) {
@@ -298,7 +301,8 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
     std::printf("N=%d: %zu nodes misbehave (%s): their calls and the answers %.0f bytes per "
                 "honest node per alert; at their %llu honest neighbours' links: %llu invalid "
                 "envelopes checked, %llu refused unchecked (graylisted), %llu duplicate "
-                "copies, mean score %.1f, %llu links eager, %llu graylisted\n",
+                "copies, mean score %.1f, %llu links eager, %llu graylisted; %llu pulls left "
+                "unanswered\n",
                 n, bad.size(), misbehave.c_str(),
                 static_cast<double>(sim.misbehaving_bytes()) / (n - bad.size()) /
                     static_cast<double>(sim.alerts().size()),
@@ -306,7 +310,8 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
                 static_cast<unsigned long long>(unverified), static_cast<unsigned long long>(dup),
                 links == 0 ? 0.0 : score / static_cast<double>(links),
                 static_cast<unsigned long long>(eager),
-                static_cast<unsigned long long>(graylisted));
+                static_cast<unsigned long long>(graylisted),
+                static_cast<unsigned long long>(sim.stalled_pulls()));
     std::fflush(stdout);
     return;  // the partition and restart phases are for honest runs
   }

@@ -68,6 +68,7 @@ struct EventSim::Node {
   std::unique_ptr<MemoryFeedStore> store;
   std::unique_ptr<federation::Gossip> gossip;
   bool misbehaving = false;
+  bool stalls_pulls = false;  // Misbehaviour::kStallPulls
   // Alert id -> the peer whose copy this node is storing.
   std::map<std::string, int> delivered_by;
 };
@@ -488,6 +489,11 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
       finish_at(now(), absl::UnavailableError("peer unreachable"), "");
       return;
     }
+    if (nodes_[to]->stalls_pulls && rpc == Rpc::kPullRange) {
+      ++stalled_pulls_;
+      finish_at(absl::InfiniteFuture(), absl::OkStatus(), "");  // at the deadline
+      return;
+    }
     traffic_.envelopes += static_cast<uint64_t>(carried);
     if (carried > 0) {
       traffic_.envelopes_by_rpc["Push"] += static_cast<uint64_t>(carried);
@@ -502,6 +508,15 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
         *nodes_[to]->gossip, nodes_[from]->origin, PeerChannel::RpcName(rpc), bytes);
     delivering_from_ = -1;
     if (!nodes_[to]->misbehaving) nodes_[to]->gossip->Pump(now());
+    if (nodes_[to]->stalls_pulls && rpc == Rpc::kExchangeFrontier && answer.ok()) {
+      v1::FrontierMessage lie;
+      if (lie.ParseFromString(*answer)) {
+        for (v1::FrontierEntry& e : *lie.mutable_entries()) {
+          e.set_sequence(e.sequence() + kStalledLead);
+        }
+        *answer = lie.SerializeAsString();
+      }
+    }
     const size_t size = answer.ok() ? answer->size() : answer.status().message().size();
     const absl::Time back = Transmit(to, from, size);
     if (back == absl::InfiniteFuture()) {
@@ -550,7 +565,8 @@ void EventSim::Finish(uint64_t id, absl::Status status, const std::string& answe
 void EventSim::Misbehave(int i, Misbehaviour kind, double rate) {
   Node& node = *nodes_[i];
   node.misbehaving = true;
-  if (kind == Misbehaviour::kWithhold || rate <= 0) return;
+  node.stalls_pulls = kind == Misbehaviour::kStallPulls;
+  if (kind == Misbehaviour::kWithhold || kind == Misbehaviour::kStallPulls || rate <= 0) return;
   const absl::Duration period = absl::Seconds(1.0 / rate);
   const uint64_t incarnation = node.incarnation;
   Schedule(now() + period,
