@@ -1529,6 +1529,17 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
           }
           if (expect == req.from()) return next_origin();  // nothing usable: no spinning
           round->from = expect;
+          if (!round->claimed.empty()) {
+            // A page brought: the claim holds off the other links for
+            // another grace from now. A long backlog thus stays with one
+            // link while it makes progress; a link that stalls keeps it
+            // one grace at most.
+            absl::MutexLock lock(&mu_);
+            auto claim = pulling_.find(round->claimed);
+            if (claim != pulling_.end() && claim->second.link == link) {
+              claim->second.since = clock_->Now();
+            }
+          }
           NextPull(flow, round);  // checks stopping_ first
           return true;
         });
