@@ -81,8 +81,9 @@ constexpr char kUsage[] =
     "                      rounds on a link at once)\n"
     "  --misbehave=KIND    10% of the nodes (no publisher) misbehave: withhold,\n"
     "                      flood (invalid signatures), replay, phantom (announce\n"
-    "                      ids never served) or stall (shows every origin far ahead,\n"
-    "                      never answers a pull); prints honest delivery and the waste\n"
+    "                      ids never served), stall (shows every origin far ahead,\n"
+    "                      never answers a pull) or trickle (answers a pull with one\n"
+    "                      alert); prints honest delivery and the waste\n"
     "  --bad_rate=R        calls per second from each bad node to each peer (10)\n"
     "  --loopback          links at half the loopback TCP RTT measured in the run;\n"
     "                      prints publish -> last node per alert (issue 11 point 6)\n"
@@ -180,8 +181,11 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
       kind = EventSim::Misbehaviour::kPhantomIHave;
     } else if (misbehave == "stall") {
       kind = EventSim::Misbehaviour::kStallPulls;
+    } else if (misbehave == "trickle") {
+      kind = EventSim::Misbehaviour::kTricklePulls;
     } else {
-      Die("--misbehave=" + misbehave + ": expected withhold, flood, replay, phantom or stall");
+      Die("--misbehave=" + misbehave +
+          ": expected withhold, flood, replay, phantom, stall or trickle");
     }
     const int bad_rate = IntFlag(argc, argv, "bad_rate", "10", 1, 1000);
     for (int i = 5; i < n; i += 10) {
@@ -302,7 +306,7 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
                 "honest node per alert; at their %llu honest neighbours' links: %llu invalid "
                 "envelopes checked, %llu refused unchecked (graylisted), %llu duplicate "
                 "copies, mean score %.1f, %llu links eager, %llu graylisted; %llu pulls left "
-                "unanswered\n",
+                "unanswered or answered with one alert\n",
                 n, bad.size(), misbehave.c_str(),
                 static_cast<double>(sim.misbehaving_bytes()) / (n - bad.size()) /
                     static_cast<double>(sim.alerts().size()),
@@ -311,7 +315,7 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
                 links == 0 ? 0.0 : score / static_cast<double>(links),
                 static_cast<unsigned long long>(eager),
                 static_cast<unsigned long long>(graylisted),
-                static_cast<unsigned long long>(sim.stalled_pulls()));
+                static_cast<unsigned long long>(sim.bad_pull_answers()));
     std::fflush(stdout);
     return;  // the partition and restart phases are for honest runs
   }

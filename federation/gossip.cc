@@ -1529,11 +1529,18 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
           }
           if (expect == req.from()) return next_origin();  // nothing usable: no spinning
           round->from = expect;
-          if (!round->claimed.empty()) {
-            // A page brought: the claim holds off the other links for
-            // another grace from now. A long backlog thus stays with one
-            // link while it makes progress; a link that stalls keeps it
-            // one grace at most.
+          // A full page: as many alerts as asked for (what the range
+          // holds, at most the limit the peer applies), or as many bytes
+          // as a message carries.
+          const uint64_t asked = std::min<uint64_t>(
+              {req.limit(), kMaxPullLimit, req.to() - req.from() + 1});
+          const bool full = static_cast<uint64_t>(resp.envelopes_size()) >= asked ||
+                            resp.ByteSizeLong() + (64 << 10) >= kMaxBatchBytes;
+          if (full && !round->claimed.empty()) {
+            // The claim holds off the other links for another grace from
+            // now. A long backlog thus stays with one link while it makes
+            // progress; a link that stalls, or trickles an alert or two per
+            // page, keeps it one grace at most.
             absl::MutexLock lock(&mu_);
             auto claim = pulling_.find(round->claimed);
             if (claim != pulling_.end() && claim->second.link == link) {

@@ -68,7 +68,8 @@ struct EventSim::Node {
   std::unique_ptr<MemoryFeedStore> store;
   std::unique_ptr<federation::Gossip> gossip;
   bool misbehaving = false;
-  bool stalls_pulls = false;  // Misbehaviour::kStallPulls
+  bool stalls_pulls = false;    // Misbehaviour::kStallPulls
+  bool trickles_pulls = false;  // Misbehaviour::kTricklePulls
   // Alert id -> the peer whose copy this node is storing.
   std::map<std::string, int> delivered_by;
 };
@@ -490,7 +491,7 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
       return;
     }
     if (nodes_[to]->stalls_pulls && rpc == Rpc::kPullRange) {
-      ++stalled_pulls_;
+      ++bad_pull_answers_;
       finish_at(absl::InfiniteFuture(), absl::OkStatus(), "");  // at the deadline
       return;
     }
@@ -508,6 +509,14 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
         *nodes_[to]->gossip, nodes_[from]->origin, PeerChannel::RpcName(rpc), bytes);
     delivering_from_ = -1;
     if (!nodes_[to]->misbehaving) nodes_[to]->gossip->Pump(now());
+    if (nodes_[to]->trickles_pulls && rpc == Rpc::kPullRange && answer.ok()) {
+      v1::PullRangeResponse some;
+      if (some.ParseFromString(*answer) && some.envelopes_size() > 1) {
+        some.mutable_envelopes()->DeleteSubrange(1, some.envelopes_size() - 1);
+        *answer = some.SerializeAsString();
+        ++bad_pull_answers_;
+      }
+    }
     if (nodes_[to]->stalls_pulls && rpc == Rpc::kExchangeFrontier && answer.ok()) {
       v1::FrontierMessage lie;
       if (lie.ParseFromString(*answer)) {
@@ -566,7 +575,11 @@ void EventSim::Misbehave(int i, Misbehaviour kind, double rate) {
   Node& node = *nodes_[i];
   node.misbehaving = true;
   node.stalls_pulls = kind == Misbehaviour::kStallPulls;
-  if (kind == Misbehaviour::kWithhold || kind == Misbehaviour::kStallPulls || rate <= 0) return;
+  node.trickles_pulls = kind == Misbehaviour::kTricklePulls;
+  if (kind == Misbehaviour::kWithhold || kind == Misbehaviour::kStallPulls ||
+      kind == Misbehaviour::kTricklePulls || rate <= 0) {
+    return;
+  }
   const absl::Duration period = absl::Seconds(1.0 / rate);
   const uint64_t incarnation = node.incarnation;
   Schedule(now() + period,

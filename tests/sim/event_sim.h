@@ -145,13 +145,18 @@ class EventSim {
     // answers a PullRange: the caller waits out its rpc_timeout. A peer
     // that makes a node behind pull from it, and stalls.
     kStallPulls,
+    // Sends nothing (`rate` is ignored) and answers every PullRange at
+    // once with the first alert asked for only: a peer that keeps a pull
+    // going, one alert per round trip.
+    kTricklePulls,
   };
   static constexpr uint64_t kStalledLead = 1000000;
   void Misbehave(int node, Misbehaviour kind, double rate);
   // Bytes of the calls misbehaving nodes sent and of the answers to them.
   uint64_t misbehaving_bytes() const { return misbehaving_bytes_; }
-  // PullRange calls a kStallPulls node left unanswered.
-  uint64_t stalled_pulls() const { return stalled_pulls_; }
+  // PullRange calls a kStallPulls node left unanswered, or a kTricklePulls
+  // node answered with one alert of several asked for.
+  uint64_t bad_pull_answers() const { return bad_pull_answers_; }
 
   const std::vector<AlertTrace>& alerts() const { return alerts_; }
   const Traffic& traffic() const { return traffic_; }
@@ -224,7 +229,7 @@ class EventSim {
   int delivering_from_ = -1;
   Traffic traffic_;
   uint64_t misbehaving_bytes_ = 0;
-  uint64_t stalled_pulls_ = 0;
+  uint64_t bad_pull_answers_ = 0;
   uint64_t bad_counter_ = 0;
   uint64_t trace_hash_ = 1469598103934665603ull;
 };
