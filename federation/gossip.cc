@@ -1533,7 +1533,8 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
           // holds, at most the limit the peer applies), or as many bytes
           // as a message carries.
           const uint64_t asked = std::min<uint64_t>(
-              {req.limit(), kMaxPullLimit, req.to() - req.from() + 1});
+              {req.limit() == 0 ? kMaxPullLimit : req.limit(), kMaxPullLimit,
+               req.to() - req.from() + 1});
           const bool full = static_cast<uint64_t>(resp.envelopes_size()) >= asked ||
                             resp.ByteSizeLong() + (64 << 10) >= kMaxBatchBytes;
           if (full && !round->claimed.empty()) {
