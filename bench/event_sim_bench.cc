@@ -82,8 +82,9 @@ constexpr char kUsage[] =
     "  --misbehave=KIND    10% of the nodes (no publisher) misbehave: withhold,\n"
     "                      flood (invalid signatures), replay, phantom (announce\n"
     "                      ids never served), stall (shows every origin far ahead,\n"
-    "                      never answers a pull) or trickle (answers a pull with one\n"
-    "                      alert); prints honest delivery and the waste\n"
+    "                      never answers a pull), trickle (answers a pull with one\n"
+    "                      alert, padded) or slow (answers pulls 1 s late); prints\n"
+    "                      honest delivery and the waste\n"
     "  --bad_rate=R        calls per second from each bad node to each peer (10)\n"
     "  --loopback          links at half the loopback TCP RTT measured in the run;\n"
     "                      prints publish -> last node per alert (issue 11 point 6)\n"
@@ -183,9 +184,11 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
       kind = EventSim::Misbehaviour::kStallPulls;
     } else if (misbehave == "trickle") {
       kind = EventSim::Misbehaviour::kTricklePulls;
+    } else if (misbehave == "slow") {
+      kind = EventSim::Misbehaviour::kSlowPulls;
     } else {
       Die("--misbehave=" + misbehave +
-          ": expected withhold, flood, replay, phantom, stall or trickle");
+          ": expected withhold, flood, replay, phantom, stall, trickle or slow");
     }
     const int bad_rate = IntFlag(argc, argv, "bad_rate", "10", 1, 1000);
     for (int i = 5; i < n; i += 10) {
@@ -306,7 +309,7 @@ void RunOne(int n, int argc, char** argv, bool smoke, double verify_rate) {
                 "honest node per alert; at their %llu honest neighbours' links: %llu invalid "
                 "envelopes checked, %llu refused unchecked (graylisted), %llu duplicate "
                 "copies, mean score %.1f, %llu links eager, %llu graylisted; %llu pulls left "
-                "unanswered or answered with one alert\n",
+                "unanswered, answered with one alert or late\n",
                 n, bad.size(), misbehave.c_str(),
                 static_cast<double>(sim.misbehaving_bytes()) / (n - bad.size()) /
                     static_cast<double>(sim.alerts().size()),

@@ -1474,9 +1474,9 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
     req.set_limit(static_cast<uint32_t>(options_.pull_page));
     flow->Add<watchfloor::v1::PullRangeResponse>(
         kRoundGroup, Rpc::kPullRange, std::move(req),
-        [this, link, flow, round](const absl::Status& st,
-                                  const watchfloor::v1::PullRangeRequest& req,
-                                  watchfloor::v1::PullRangeResponse& resp) {
+        [this, link, flow, round, asked_at = clock_->Now()](
+            const absl::Status& st, const watchfloor::v1::PullRangeRequest& req,
+            watchfloor::v1::PullRangeResponse& resp) {
           // Done with this origin: the next one's pulls, or the
           // co-signatures.
           auto next_origin = [&] {
@@ -1495,7 +1495,10 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
           if (resp.envelopes_size() == 0) return next_origin();
           bool refused = false;
           std::string refused_reason = "bad_range";
+          // The next sequence expected, and the payload bytes of the alerts
+          // taken so far (stored, being stored, or offered now).
           uint64_t expect = req.from();
+          size_t payload_bytes = 0;
           for (const Envelope& env : resp.envelopes()) {
             // A peer must answer exactly the range asked for, in order;
             // anything else is invalid input, and must not keep this round
@@ -1505,23 +1508,27 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
               refused = true;
               break;
             }
-            ++expect;
             // Another link's round may have pulled the same range a moment
             // ago (a node that starts, or returns, exchanges frontiers with
             // every peer at once): skip what is stored or being stored
             // before paying for its signature check.
-            if (store_->Has(certs::AlertId(env.payload()))) continue;
-            absl::Status offered = store_->Offer(env, OnPulled(link));
-            if (offered.ok()) {
-              ++round->pulled;
-            } else if (offered.code() == absl::StatusCode::kResourceExhausted ||
-                       offered.code() == absl::StatusCode::kUnavailable) {
-              break;  // our own overload or shutdown, not the peer's fault
-            } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
-              refused = true;
-              refused_reason = absl::AsciiStrToLower(absl::StatusCodeToString(offered.code()));
-              break;
+            if (!store_->Has(certs::AlertId(env.payload()))) {
+              absl::Status offered = store_->Offer(env, OnPulled(link));
+              if (offered.ok()) {
+                ++round->pulled;
+              } else if (offered.code() == absl::StatusCode::kResourceExhausted ||
+                         offered.code() == absl::StatusCode::kUnavailable) {
+                // Our own overload or shutdown, not the peer's fault: this
+                // alert is asked for again.
+                break;
+              } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
+                refused = true;
+                refused_reason = absl::AsciiStrToLower(absl::StatusCodeToString(offered.code()));
+                break;
+              }
             }
+            ++expect;
+            payload_bytes += env.payload().size();
           }
           if (refused) {
             CountRefused(link->peer.origin, refused_reason);
@@ -1529,23 +1536,28 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
           }
           if (expect == req.from()) return next_origin();  // nothing usable: no spinning
           round->from = expect;
-          // A full page: as many alerts as asked for (what the range
-          // holds, at most the limit the peer applies), or as many bytes
-          // as a message carries.
+          // Renewing the claim holds the other links off for another grace
+          // from now, so that a long backlog stays with one link while it
+          // makes progress. Only a full page, answered within half a grace,
+          // renews it: as many alerts as asked for (what the range holds,
+          // at most the limit the peer applies), or half a message's worth
+          // of alert payloads (what the peer sent beside them, such as
+          // unknown fields, does not count). A peer that stalls, trickles
+          // an alert or two per page, or pads its answers keeps an origin
+          // one grace at most; one that answers full pages slowly, half a
+          // grace per page at most.
           const uint64_t asked = std::min<uint64_t>(
               {req.limit() == 0 ? kMaxPullLimit : req.limit(), kMaxPullLimit,
                req.to() - req.from() + 1});
-          const bool full = static_cast<uint64_t>(resp.envelopes_size()) >= asked ||
-                            resp.ByteSizeLong() + (64 << 10) >= kMaxBatchBytes;
-          if (full && !round->claimed.empty()) {
-            // The claim holds off the other links for another grace from
-            // now. A long backlog thus stays with one link while it makes
-            // progress; a link that stalls, or trickles an alert or two per
-            // page, keeps it one grace at most.
-            absl::MutexLock lock(&mu_);
-            auto claim = pulling_.find(round->claimed);
-            if (claim != pulling_.end() && claim->second.link == link) {
-              claim->second.since = clock_->Now();
+          const bool full = expect - req.from() >= asked || 2 * payload_bytes >= kMaxBatchBytes;
+          if (full && round->claimed == req.origin()) {
+            const absl::Time now = clock_->Now();
+            if (now - asked_at <= FrontierGrace() / 2) {
+              absl::MutexLock lock(&mu_);
+              auto claim = pulling_.find(round->claimed);
+              if (claim != pulling_.end() && claim->second.link == link) {
+                claim->second.since = now;
+              }
             }
           }
           NextPull(flow, round);  // checks stopping_ first

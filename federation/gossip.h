@@ -458,7 +458,8 @@ class Gossip {
   void NextPull(Flow* flow, const std::shared_ptr<RoundState>& round);
   void NextCosignaturePull(Flow* flow, const std::shared_ptr<RoundState>& round);
   // Claims `origin` in pulling_ for `round` of `link`; false if another
-  // link's round claimed it less than a frontier grace ago.
+  // link's round claimed it, or renewed its claim, less than a frontier
+  // grace ago.
   bool Claim(const Link* link, RoundState* round, const std::string& origin)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Gives up what `round` claimed, if it is still its own.
@@ -604,9 +605,11 @@ class Gossip {
   // origins' round trips one by one). A round meeting an origin another
   // link pulls leaves it (noted, checked after the grace), so that the
   // links divide the origins between them. A claim holds off the others
-  // for one frontier grace at most, whatever the sequences: a slow or
-  // stalling peer delays an origin by that much, as a frontier's news is
-  // delayed anyway, and no longer.
+  // for one frontier grace, whatever the sequences, from when it was taken
+  // or last renewed; only a full page answered within half a grace renews
+  // it (NextPull). So a stalling, trickling or padding peer delays an
+  // origin by one grace, as a frontier's news is delayed anyway, and a
+  // slow one serves at least a full page per half grace, or loses it.
   struct Pulling {
     const Link* link = nullptr;
     absl::Time since;

@@ -117,7 +117,7 @@ class SqliteAlertStore final : public AlertStore {
   // that commits waited for a checkpoint. `requested`: times the appending
   // thread woke the background thread; `completed`: how many of those
   // wake-ups it has finished (all passes run), equal to `requested` when it
-  // is idle.
+  // is idle (a wake-up still pending when the store closes stays unfinished).
   struct CheckpointStats {
     uint64_t requested = 0;
     uint64_t completed = 0;

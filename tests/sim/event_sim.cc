@@ -7,6 +7,7 @@
 #include "certs/dsse.h"
 #include "certs/ids.h"
 #include "federation/federation_handler.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "watchfloor/v1/alert.pb.h"
 
 namespace watchfloor::testing {
@@ -70,6 +71,7 @@ struct EventSim::Node {
   bool misbehaving = false;
   bool stalls_pulls = false;    // Misbehaviour::kStallPulls
   bool trickles_pulls = false;  // Misbehaviour::kTricklePulls
+  bool slows_pulls = false;     // Misbehaviour::kSlowPulls
   // Alert id -> the peer whose copy this node is storing.
   std::map<std::string, int> delivered_by;
 };
@@ -513,6 +515,8 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
       v1::PullRangeResponse some;
       if (some.ParseFromString(*answer) && some.envelopes_size() > 1) {
         some.mutable_envelopes()->DeleteSubrange(1, some.envelopes_size() - 1);
+        some.GetReflection()->MutableUnknownFields(&some)->AddLengthDelimited(
+            1000, std::string(900 << 10, 'p'));
         *answer = some.SerializeAsString();
         ++bad_pull_answers_;
       }
@@ -527,7 +531,11 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
       }
     }
     const size_t size = answer.ok() ? answer->size() : answer.status().message().size();
-    const absl::Time back = Transmit(to, from, size);
+    absl::Time back = Transmit(to, from, size);
+    if (nodes_[to]->slows_pulls && rpc == Rpc::kPullRange && back != absl::InfiniteFuture()) {
+      back += kSlowPull;
+      ++bad_pull_answers_;
+    }
     if (back == absl::InfiniteFuture()) {
       finish_at(now() + latency_.at({to, from}), absl::UnavailableError("answer lost"), "");
       return;
@@ -576,8 +584,9 @@ void EventSim::Misbehave(int i, Misbehaviour kind, double rate) {
   node.misbehaving = true;
   node.stalls_pulls = kind == Misbehaviour::kStallPulls;
   node.trickles_pulls = kind == Misbehaviour::kTricklePulls;
+  node.slows_pulls = kind == Misbehaviour::kSlowPulls;
   if (kind == Misbehaviour::kWithhold || kind == Misbehaviour::kStallPulls ||
-      kind == Misbehaviour::kTricklePulls || rate <= 0) {
+      kind == Misbehaviour::kTricklePulls || kind == Misbehaviour::kSlowPulls || rate <= 0) {
     return;
   }
   const absl::Duration period = absl::Seconds(1.0 / rate);

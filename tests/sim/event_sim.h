@@ -146,16 +146,22 @@ class EventSim {
     // that makes a node behind pull from it, and stalls.
     kStallPulls,
     // Sends nothing (`rate` is ignored) and answers every PullRange at
-    // once with the first alert asked for only: a peer that keeps a pull
-    // going, one alert per round trip.
+    // once with the first alert asked for only, padded with ~900 KiB of an
+    // unknown field: a peer that keeps a pull going, one alert per round
+    // trip, in answers as large as full ones.
     kTricklePulls,
+    // Sends nothing (`rate` is ignored) and answers every PullRange in
+    // full, but kSlowPull late (well within the caller's rpc_timeout).
+    kSlowPulls,
   };
+  static constexpr absl::Duration kSlowPull = absl::Milliseconds(1200);
   static constexpr uint64_t kStalledLead = 1000000;
   void Misbehave(int node, Misbehaviour kind, double rate);
   // Bytes of the calls misbehaving nodes sent and of the answers to them.
   uint64_t misbehaving_bytes() const { return misbehaving_bytes_; }
-  // PullRange calls a kStallPulls node left unanswered, or a kTricklePulls
-  // node answered with one alert of several asked for.
+  // PullRange calls a kStallPulls node left unanswered, a kTricklePulls
+  // node answered with one alert of several asked for, or a kSlowPulls
+  // node answered late.
   uint64_t bad_pull_answers() const { return bad_pull_answers_; }
 
   const std::vector<AlertTrace>& alerts() const { return alerts_; }

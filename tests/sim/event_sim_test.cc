@@ -322,10 +322,17 @@ struct BacklogRun {
   uint64_t pulled = 0;   // envelopes in PullRange answers since the restart
   uint64_t bad_answers = 0;
 };
-BacklogRun PullBacklog(uint64_t seed, int bad, EventSim::Misbehaviour kind) {
+BacklogRun PullBacklog(uint64_t seed, int bad, EventSim::Misbehaviour kind,
+                       absl::Duration fixed_grace = absl::ZeroDuration()) {
   EventSim::Options o = Small(9, seed);
   o.verify = false;
   o.gossip.pull_page = 32;
+  if (fixed_grace > absl::ZeroDuration()) {
+    // Not following the links' round trips: exactly fixed_grace.
+    o.gossip.graft_rtts = 0;
+    o.gossip.graft_timeout = absl::Milliseconds(100);
+    o.gossip.frontier_grace = fixed_grace;
+  }
   EventSim sim(o);
   for (int i = 0; i < kBacklog; ++i) {
     sim.Publish(0);
@@ -369,18 +376,43 @@ TEST(EventSimTest, ALongBacklogIsPulledByOneLinkWhileItMakesProgress) {
       << "took " << run.took << ", grace " << run.grace;
 }
 
+// The first seed from 1 in whose backlog run the misbehaving node's link
+// claimed the backlog (it gave a bad answer to a pull), or a failure.
+BacklogRun PullBacklogFromABadPeer(EventSim::Misbehaviour kind, uint64_t* seed,
+                                   absl::Duration fixed_grace = absl::ZeroDuration()) {
+  for (*seed = 1; *seed <= 20; ++*seed) {
+    BacklogRun run = PullBacklog(*seed, 4, kind, fixed_grace);
+    if (run.bad_answers > 0) return run;
+  }
+  ADD_FAILURE() << "in 20 seeds the misbehaving node's link never claimed the backlog";
+  return BacklogRun{};
+}
+
 // The link that claimed the backlog leads to a peer that answers every
-// pull at once with one alert (EventSim::kTricklePulls). Only a full page
-// renews a claim, so that link keeps the origin one grace and then
-// another link pulls the rest at full pages: the node does not wait a
-// round trip per alert. (Seed 1: 2.9 s with a grace of 0.96 s, 43
-// one-alert answers; renewing on any page, the trickler held the origin
-// for all 1,000 alerts, 67 s. Seeds 2-6 and 8: another link claimed it.)
+// pull at once with one alert, padded to the size of a full answer
+// (EventSim::kTricklePulls). Only a full page of alerts renews a claim,
+// so that link keeps the origin one grace and then another link pulls the
+// rest at full pages: the node does not wait a round trip per alert.
+// (Seed 1: 2.9 s with a grace of 0.96 s; renewing on any page, the
+// trickler held the origin for all 1,000 alerts, 67 s.)
 TEST(EventSimTest, APeerTricklingOneAlertPerPullHoldsABacklogOneGraceAtMost) {
-  const BacklogRun run = PullBacklog(1, 4, EventSim::Misbehaviour::kTricklePulls);
-  // The scenario happened: the trickler's link claimed the backlog.
-  ASSERT_GT(run.bad_answers, 0u);
-  EXPECT_LT(run.took, absl::Seconds(10)) << run.took << ", grace " << run.grace;
+  uint64_t seed = 0;
+  const BacklogRun run = PullBacklogFromABadPeer(EventSim::Misbehaviour::kTricklePulls, &seed);
+  EXPECT_LT(run.took, absl::Seconds(10)) << "seed " << seed << ": " << run.took << ", grace "
+                                         << run.grace;
+}
+
+// The same with a peer that answers every pull in full, but 1.2 s late
+// (EventSim::kSlowPulls; the caller's deadline is 5 s), under a grace of
+// 2 s: a full page renews a claim only if it came within half a grace of
+// its request, so the slow link loses the backlog after one grace instead
+// of serving all of it a page per 1.2 s and a round trip.
+TEST(EventSimTest, APeerAnsweringPullsSlowlyLosesTheBacklogAfterAGrace) {
+  uint64_t seed = 0;
+  const BacklogRun run = PullBacklogFromABadPeer(EventSim::Misbehaviour::kSlowPulls, &seed,
+                                                 absl::Seconds(2));
+  EXPECT_LT(run.took, absl::Seconds(10)) << "seed " << seed << ": " << run.took << ", grace "
+                                         << run.grace;
 }
 
 TEST(EventSimTest, ABandwidthLimitDelaysButDelivers) {
@@ -457,18 +489,47 @@ TEST_P(EventSimMisbehaviourTest, EveryHonestNodeGetsEveryAlert) {
         case EventSim::Misbehaviour::kWithhold:
         case EventSim::Misbehaviour::kStallPulls:
         case EventSim::Misbehaviour::kTricklePulls:
+        case EventSim::Misbehaviour::kSlowPulls:
           EXPECT_EQ(ps.refused, 0u) << v;
           break;
       }
     }
   }
+  // Then an honest neighbour of each bad node restarts empty and pulls
+  // everything back (Gossip::Start), from the bad nodes too: it is whole
+  // again, and the bad ones' wrong answers to its pulls cost it no alert.
+  const uint64_t bad_answers = sim.bad_pull_answers();
+  std::set<int> restarted;
+  for (int b : bad) {
+    for (int v : sim.peers(b)) {
+      if (bad.count(v) == 0) {
+        restarted.insert(v);
+        break;
+      }
+    }
+  }
+  for (int r : restarted) sim.Restart(r);
+  ASSERT_TRUE(sim.RunUntilDelivered(absl::Seconds(60)));
+  for (int r : restarted) {
+    uint64_t held = 0;
+    for (const auto& f : sim.Frontier(r)) held += f.sequence;
+    EXPECT_EQ(held, sim.alerts().size()) << r;
+  }
+  const EventSim::Misbehaviour kind = GetParam();
+  if (kind == EventSim::Misbehaviour::kStallPulls ||
+      kind == EventSim::Misbehaviour::kTricklePulls ||
+      kind == EventSim::Misbehaviour::kSlowPulls) {
+    // The pulls did reach the bad nodes.
+    EXPECT_GT(sim.bad_pull_answers(), bad_answers);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    SixWays, EventSimMisbehaviourTest,
+    SevenWays, EventSimMisbehaviourTest,
     ::testing::Values(EventSim::Misbehaviour::kWithhold, EventSim::Misbehaviour::kInvalidFlood,
                       EventSim::Misbehaviour::kReplay, EventSim::Misbehaviour::kPhantomIHave,
-                      EventSim::Misbehaviour::kStallPulls, EventSim::Misbehaviour::kTricklePulls),
+                      EventSim::Misbehaviour::kStallPulls, EventSim::Misbehaviour::kTricklePulls,
+                      EventSim::Misbehaviour::kSlowPulls),
     [](const ::testing::TestParamInfo<EventSim::Misbehaviour>& info) {
       switch (info.param) {
         case EventSim::Misbehaviour::kWithhold:
@@ -483,6 +544,8 @@ INSTANTIATE_TEST_SUITE_P(
           return "StallPulls";
         case EventSim::Misbehaviour::kTricklePulls:
           return "TricklePulls";
+        case EventSim::Misbehaviour::kSlowPulls:
+          return "SlowPulls";
       }
       return "Unknown";
     });
