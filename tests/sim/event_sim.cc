@@ -280,6 +280,7 @@ void EventSim::StartNode(int i) {
   MemoryFeedStore::Options so;
   so.keys = &keys_;
   so.verify = options_.verify;
+  so.max_pending = options_.max_pending;
   so.defer = [this, i](std::function<void()> commit) {
     Schedule(now() + options_.commit_delay, [this, i, commit = std::move(commit)] {
       commit();

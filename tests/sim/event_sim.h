@@ -59,6 +59,9 @@ class EventSim {
     absl::Duration commit_delay = absl::Microseconds(200);
     // False: signatures are neither made nor checked (for large N).
     bool verify = true;
+    // Each store's limit of commits pending (MemoryFeedStore::Options);
+    // 0: none.
+    size_t max_pending = 0;
     // Bytes of description text per alert (its payload is ~60 bytes more).
     size_t alert_text = 300;
     // The engines' options; the simulator sets clock, seed, external_timer

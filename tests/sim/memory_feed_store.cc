@@ -101,6 +101,10 @@ absl::Status MemoryFeedStore::Offer(v1::Envelope envelope,
     return absl::AlreadyExistsError(absl::StrCat("sequence ", alert.sequence(), " of ",
                                                  alert.origin(), " is already held"));
   }
+  if (options_.max_pending != 0 && pending_.size() >= options_.max_pending) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(pending_.size(), " alerts are waiting to be stored; offer again later"));
+  }
   if (options_.on_offer) options_.on_offer(id);
   Pending& p = pending_[id];
   p.origin = alert.origin();

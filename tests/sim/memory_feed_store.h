@@ -45,6 +45,10 @@ class MemoryFeedStore : public federation::FeedStore {
     // Sees each envelope offered here and accepted for storing, at the
     // offer (the simulator records which peer delivered it).
     std::function<void(const std::string& id)> on_offer;
+    // Offers beyond this many pending commits are refused
+    // RESOURCE_EXHAUSTED, as the Ledger refuses them past its queue's
+    // limit. 0: no limit.
+    size_t max_pending = 0;
     // Sees each commit: the alert's id, origin and sequence.
     std::function<void(const std::string& id, const std::string& origin, uint64_t sequence)>
         on_commit;
