@@ -38,6 +38,10 @@ constexpr size_t kStartRounds = 8;
 // at least 1 MiB (docs/CONFIG.md), and the rest of the message needs room.
 // At least one envelope always goes (an alert is <= 64 KiB).
 constexpr size_t kMaxBatchBytes = (1 << 20) - (64 << 10);
+// What one signature of a pulled envelope counts for when NextPull tells
+// a full page by its bytes: an honest Signature's wire size (a 64-hex
+// keyid and 64 bytes of Ed25519: 134 bytes), rounded up.
+constexpr size_t kSignatureBytes = 160;
 
 struct AlertKey {
   std::string origin;
@@ -1490,15 +1494,21 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
             NoteAhead(link, req.origin(), req.to());
             return next_origin();
           }
+          // Before this node's own work on the page (checks, lookups),
+          // which is not the peer's time.
+          const absl::Time answered_at = clock_->Now();
           link->CountCall(req, resp);
           round->bytes += req.ByteSizeLong() + resp.ByteSizeLong();
           if (resp.envelopes_size() == 0) return next_origin();
           bool refused = false;
+          bool overloaded = false;
           std::string refused_reason = "bad_range";
-          // The next sequence expected, and the payload bytes of the alerts
-          // taken so far (stored, being stored, or offered now).
+          // The next sequence expected, and the bytes of the alerts taken
+          // so far (stored, being stored, or offered now): each one's
+          // payload and at most one signature per node of the federation.
+          const size_t max_signatures = Links()->size() + 1;
           uint64_t expect = req.from();
-          size_t payload_bytes = 0;
+          size_t taken_bytes = 0;
           for (const Envelope& env : resp.envelopes()) {
             // A peer must answer exactly the range asked for, in order;
             // anything else is invalid input, and must not keep this round
@@ -1520,6 +1530,7 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
                          offered.code() == absl::StatusCode::kUnavailable) {
                 // Our own overload or shutdown, not the peer's fault: this
                 // alert is asked for again.
+                overloaded = true;
                 break;
               } else if (offered.code() != absl::StatusCode::kAlreadyExists) {
                 refused = true;
@@ -1528,11 +1539,25 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
               }
             }
             ++expect;
-            payload_bytes += env.payload().size();
+            taken_bytes += env.payload().size() +
+                           std::min<size_t>(env.signatures_size(), max_signatures) *
+                               kSignatureBytes;
           }
           if (refused) {
             CountRefused(link->peer.origin, refused_reason);
             return next_origin();
+          }
+          if (overloaded) {
+            // What this page did not bring is owed: checked again after the
+            // grace. If the store took none of it, the other origins would
+            // meet the same refusal: the round's pulls end here.
+            NoteAhead(link, req.origin(), req.to());
+            if (expect == req.from()) {
+              round->entry = round->theirs.entries_size();
+              round->from = 0;
+              NextPull(flow, round);  // the co-signatures
+              return true;
+            }
           }
           if (expect == req.from()) return next_origin();  // nothing usable: no spinning
           round->from = expect;
@@ -1540,24 +1565,26 @@ void Gossip::NextPull(Flow* flow, const std::shared_ptr<RoundState>& round) {
           // from now, so that a long backlog stays with one link while it
           // makes progress. Only a full page, answered within half a grace,
           // renews it: as many alerts as asked for (what the range holds,
-          // at most the limit the peer applies), or half a message's worth
-          // of alert payloads (what the peer sent beside them, such as
-          // unknown fields, does not count). A peer that stalls, trickles
-          // an alert or two per page, or pads its answers keeps an origin
-          // one grace at most; one that answers full pages slowly, half a
-          // grace per page at most.
+          // at most the limit the peer applies; the peer's count when this
+          // node's own overload cut the page short), or half a message's
+          // worth of alerts taken (payloads, and signatures up to one per
+          // node: what else the peer sent, such as unknown fields or more
+          // signatures, does not count). A peer that stalls, trickles an
+          // alert or two per page, or pads its answers keeps an origin one
+          // grace at most; one that answers full pages slowly, half a grace
+          // per page at most.
           const uint64_t asked = std::min<uint64_t>(
               {req.limit() == 0 ? kMaxPullLimit : req.limit(), kMaxPullLimit,
                req.to() - req.from() + 1});
-          const bool full = expect - req.from() >= asked || 2 * payload_bytes >= kMaxBatchBytes;
-          if (full && round->claimed == req.origin()) {
-            const absl::Time now = clock_->Now();
-            if (now - asked_at <= FrontierGrace() / 2) {
-              absl::MutexLock lock(&mu_);
-              auto claim = pulling_.find(round->claimed);
-              if (claim != pulling_.end() && claim->second.link == link) {
-                claim->second.since = now;
-              }
+          const uint64_t sent =
+              overloaded ? static_cast<uint64_t>(resp.envelopes_size()) : expect - req.from();
+          const bool full = sent >= asked || 2 * taken_bytes >= kMaxBatchBytes;
+          if (full && round->claimed == req.origin() &&
+              answered_at - asked_at <= FrontierGrace() / 2) {
+            absl::MutexLock lock(&mu_);
+            auto claim = pulling_.find(round->claimed);
+            if (claim != pulling_.end() && claim->second.link == link) {
+              claim->second.since = answered_at;
             }
           }
           NextPull(flow, round);  // checks stopping_ first

@@ -608,8 +608,11 @@ class Gossip {
   // for one frontier grace, whatever the sequences, from when it was taken
   // or last renewed; only a full page answered within half a grace renews
   // it (NextPull). So a stalling, trickling or padding peer delays an
-  // origin by one grace, as a frontier's news is delayed anyway, and a
-  // slow one serves at least a full page per half grace, or loses it.
+  // origin by one grace after its claim (then the noted origin is checked
+  // again), as a frontier's news is delayed anyway, and a slow one serves
+  // at least a full page per half grace, or loses it. A page this node's
+  // own overload cut short counts by what the peer sent; a round whose
+  // store took nothing of a page ends its pulls (the rest noted).
   struct Pulling {
     const Link* link = nullptr;
     absl::Time since;
