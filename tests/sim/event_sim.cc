@@ -69,9 +69,9 @@ struct EventSim::Node {
   std::unique_ptr<MemoryFeedStore> store;
   std::unique_ptr<federation::Gossip> gossip;
   bool misbehaving = false;
-  bool stalls_pulls = false;    // Misbehaviour::kStallPulls
-  bool trickles_pulls = false;  // Misbehaviour::kTricklePulls
-  bool slows_pulls = false;     // Misbehaviour::kSlowPulls
+  Misbehaviour misbehaviour = Misbehaviour::kWithhold;  // if misbehaving
+  // Whether it misbehaves in this kind.
+  bool Is(Misbehaviour kind) const { return misbehaving && misbehaviour == kind; }
   // Alert id -> the peer whose copy this node is storing.
   std::map<std::string, int> delivered_by;
 };
@@ -493,7 +493,7 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
       finish_at(now(), absl::UnavailableError("peer unreachable"), "");
       return;
     }
-    if (nodes_[to]->stalls_pulls && rpc == Rpc::kPullRange) {
+    if (nodes_[to]->Is(Misbehaviour::kStallPulls) && rpc == Rpc::kPullRange) {
       ++bad_pull_answers_;
       finish_at(absl::InfiniteFuture(), absl::OkStatus(), "");  // at the deadline
       return;
@@ -512,7 +512,7 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
         *nodes_[to]->gossip, nodes_[from]->origin, PeerChannel::RpcName(rpc), bytes);
     delivering_from_ = -1;
     if (!nodes_[to]->misbehaving) nodes_[to]->gossip->Pump(now());
-    if (nodes_[to]->trickles_pulls && rpc == Rpc::kPullRange && answer.ok()) {
+    if (nodes_[to]->Is(Misbehaviour::kTricklePulls) && rpc == Rpc::kPullRange && answer.ok()) {
       v1::PullRangeResponse some;
       if (some.ParseFromString(*answer) && some.envelopes_size() > 1) {
         some.mutable_envelopes()->DeleteSubrange(1, some.envelopes_size() - 1);
@@ -522,7 +522,8 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
         ++bad_pull_answers_;
       }
     }
-    if (nodes_[to]->stalls_pulls && rpc == Rpc::kExchangeFrontier && answer.ok()) {
+    if (nodes_[to]->Is(Misbehaviour::kStallPulls) && rpc == Rpc::kExchangeFrontier &&
+        answer.ok()) {
       v1::FrontierMessage lie;
       if (lie.ParseFromString(*answer)) {
         for (v1::FrontierEntry& e : *lie.mutable_entries()) {
@@ -533,7 +534,8 @@ void EventSim::StartCall(int from, int to, PeerChannel::Call* call, Rpc rpc,
     }
     const size_t size = answer.ok() ? answer->size() : answer.status().message().size();
     absl::Time back = Transmit(to, from, size);
-    if (nodes_[to]->slows_pulls && rpc == Rpc::kPullRange && back != absl::InfiniteFuture()) {
+    if (nodes_[to]->Is(Misbehaviour::kSlowPulls) && rpc == Rpc::kPullRange &&
+        back != absl::InfiniteFuture()) {
       back += kSlowPull;
       ++bad_pull_answers_;
     }
@@ -583,9 +585,7 @@ void EventSim::Finish(uint64_t id, absl::Status status, const std::string& answe
 void EventSim::Misbehave(int i, Misbehaviour kind, double rate) {
   Node& node = *nodes_[i];
   node.misbehaving = true;
-  node.stalls_pulls = kind == Misbehaviour::kStallPulls;
-  node.trickles_pulls = kind == Misbehaviour::kTricklePulls;
-  node.slows_pulls = kind == Misbehaviour::kSlowPulls;
+  node.misbehaviour = kind;
   if (kind == Misbehaviour::kWithhold || kind == Misbehaviour::kStallPulls ||
       kind == Misbehaviour::kTricklePulls || kind == Misbehaviour::kSlowPulls || rate <= 0) {
     return;
