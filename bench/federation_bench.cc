@@ -209,6 +209,34 @@ class BenchFederation {
     for (auto& s : servers_) s.reset();
   }
 
+  // Waits until every node's start rounds have ended (Gossip::Start: a
+  // node that starts pulls at once from up to 8 peers). A round still in
+  // flight when the benchmark ingests the same feed into both nodes would
+  // pull alerts one node holds into the other, whose own ingest of them is
+  // then refused (ALREADY_EXISTS); in the d-alert phase it would pull the d
+  // alerts before the measured round. A round ended when it succeeded
+  // (Stats::anti_entropy_rounds) or failed (its link is unreachable: the
+  // peer was not up yet; a failed start round is not retried, and nothing
+  // else calls while the timer's rounds are off).
+  void WaitForStartRounds() {
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(60);
+    const uint64_t rounds = std::min(size() - 1, 8);
+    for (int i = 0; i < size(); ++i) {
+      for (;;) {
+        const federation::Gossip::Stats st = gossip(i)->stats();
+        uint64_t ended = st.anti_entropy_rounds;
+        for (const auto& [origin, peer] : st.peers) ended += peer.reachable ? 0 : 1;
+        if (ended >= rounds) break;
+        if (SteadyClock::now() > deadline) {
+          Die("starting the federation",
+              absl::DeadlineExceededError(absl::StrCat(
+                  member(i).origin, "'s start rounds did not end in 60 s")));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  }
+
   // A channel to node i presenting member i's client certificate.
   std::shared_ptr<grpc::Channel> ClientChannel(int i) const {
     const Member& m = *members_[i];
@@ -969,6 +997,7 @@ void RunAntiEntropy(const std::string& base, const std::vector<int>& origin_coun
     // Random rounds off: only the rounds this benchmark starts are counted.
     BenchFederation fed(base, 2, origins, 3600 * 1000);
     fed.StartAll();
+    fed.WaitForStartRounds();
     Feeds feeds(&fed, origins);
     std::vector<node::Ledger*> both = {fed.server(0)->ledger(), fed.server(1)->ledger()};
     int64_t held = 0;
