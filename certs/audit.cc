@@ -76,7 +76,7 @@ struct NodeInfo {
   std::vector<PublicKey> unranged;
   // Every key the node had anywhere in the chain, newest first, with its
   // note key id: a cosignature made before a rotation still verifies.
-  std::vector<std::pair<uint32_t, PublicKey>> all_keys;
+  std::vector<std::pair<uint32_t, PublicKey>> all_keys = {};
 
   // The key that signs `sequence`, or nullptr if none does.
   const PublicKey* KeyFor(uint64_t sequence) const {

@@ -29,7 +29,7 @@ struct Peer {
   // What the channel trusts for the peer's certificate (in the node: its
   // member's CA from the roster). A link is remade when this or the
   // endpoint changes, since a channel's roots are fixed when it is made.
-  std::string trust_roots_pem;
+  std::string trust_roots_pem = {};
 };
 
 // One peer's end of the wire. Every method is thread-safe; calls on one

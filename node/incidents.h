@@ -41,7 +41,7 @@ struct IncidentChange {
   std::string alert;     // the alert that caused it
   // kReacted: the reaction's kind and the reacting node.
   watchfloor::v1::ReactionKind reaction = watchfloor::v1::REACTION_KIND_UNSPECIFIED;
-  std::string reactor;
+  std::string reactor = {};
 };
 
 class IncidentView {

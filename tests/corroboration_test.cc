@@ -517,7 +517,9 @@ TEST(CorroborationTest, CorroboratedAndExpiredEventsReplayExactlyAsTheyWentLive)
   // Alerts in the replay carry the origin's signature only, as live;
   // GetAlert serves all three.
   for (const Message& m : replay) {
-    if (!m.id.empty()) EXPECT_EQ(m.signatures, 1) << m;
+    if (!m.id.empty()) {
+      EXPECT_EQ(m.signatures, 1) << m;
+    }
   }
   EXPECT_EQ(Signatures(fed, 2, kept), 3);
 

@@ -320,7 +320,7 @@ TEST(FilterParserTest, ErrorsPointAtTheTokenAndSayWhatToDo) {
 // parsed, and the Filter then could not be serialized (proto strings are
 // UTF-8), so the node could not parse the subscription it was sent.
 TEST(FilterParserTest, TextThatIsNotUtf8IsRefused) {
-  for (const std::string text : {std::string("label:note=\xff\xfe"),
+  for (const std::string& text : {std::string("label:note=\xff\xfe"),
                                  std::string("domain:cz \xc0\xaf"),
                                  std::string("label:k=\"\xed\xa0\x80\"")}) {
     absl::StatusOr<v1::Filter> f = ParseFilter(text);

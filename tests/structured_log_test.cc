@@ -398,7 +398,9 @@ TEST_F(StructuredLogTest, JsonAtDebugIsOneObjectPerLineWithEveryEventAndNoSecret
             "request could not be parsed as watchfloor.v1.PublishRequest: alert.title: "
             "invalid UTF-8 in a string field");
   for (const Record& r : records) {
-    if (r.Get("component") == "protobuf") EXPECT_EQ(r.Get("level"), "debug") << r.raw;
+    if (r.Get("component") == "protobuf") {
+      EXPECT_EQ(r.Get("level"), "debug") << r.raw;
+    }
   }
 
   std::vector<Record> stopping = WithEvent(records, "node_stopping");

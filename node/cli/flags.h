@@ -21,7 +21,7 @@ struct FlagSpec {
   std::string name;        // without the leading --
   std::string value_name;  // empty for a boolean flag
   std::string help;
-  std::string default_value;
+  std::string default_value = {};
   bool repeated = false;
   bool required = false;
 };
