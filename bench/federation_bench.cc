@@ -219,8 +219,12 @@ class BenchFederation {
   // peer was not up yet; a failed start round is not retried, and nothing
   // else calls while the timer's rounds are off).
   void WaitForStartRounds() {
+    // Gossip::Start's start rounds: one per peer, up to kStartRounds (8,
+    // private to gossip.cc; the benchmark's anti-entropy part runs two
+    // nodes, so one round each).
+    constexpr int kStartRounds = 8;
     const auto deadline = SteadyClock::now() + std::chrono::seconds(60);
-    const uint64_t rounds = std::min(size() - 1, 8);
+    const uint64_t rounds = std::min(size() - 1, kStartRounds);
     for (int i = 0; i < size(); ++i) {
       for (;;) {
         const federation::Gossip::Stats st = gossip(i)->stats();
